@@ -1,0 +1,21 @@
+.PHONY: demo test test-fast lint bench clean
+
+demo:            ## install what is missing, start Beanpole, deploy examples/python, print its URL
+	scripts/demo.sh
+
+test:            ## the whole suite (what CI runs)
+	scripts/bootstrap.sh
+	.venv/bin/python -m pytest -q
+
+test-fast:       ## skip the slow end-to-end tests
+	scripts/bootstrap.sh
+	.venv/bin/python -m pytest -q -m "not slow"
+
+lint:
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
+	.venv/bin/mypy
+
+bench:           ## benchmarks; figures printed and written to bench/results/
+	scripts/bootstrap.sh
+	.venv/bin/python -m bench.run

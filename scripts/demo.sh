@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Start Beanpole and deploy examples/python with 2 instances; print the URL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH"
+LB_PORT="${LB_PORT:-8080}"
+
+beanpole server start --lb-port "$LB_PORT"
+if beanpole status demo >/dev/null 2>&1; then
+  beanpole deploy demo --source examples/python
+else
+  beanpole create demo --app demo --source examples/python --scale 2
+fi
+url=$(beanpole status demo --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+code=$(curl -s -o /dev/null -w '%{http_code}' "$url/")
+echo
+echo "Demo environment is Ready: $url  (HTTP $code)"

@@ -1,0 +1,356 @@
+"""`beanpole`: a thin client of the REST API, with `eb`'s verbs.
+
+Errors are translated here, once: `Error: <message>` on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from beanpole import __version__
+from beanpole.bundle import zip_source
+from beanpole.cli.server import server
+from beanpole.client import Client
+from beanpole.errors import BeanpoleError, InvalidInput
+from beanpole.settings import ENV_NAMESPACE, parse_assignment
+
+out = Console(highlight=False, soft_wrap=True)
+POLL_S = 0.5
+
+
+class OperationError(BeanpoleError):
+    """An operation the CLI waited for ended in failure."""
+
+
+@click.group()
+@click.version_option(__version__, prog_name="beanpole")
+def cli() -> None:
+    """Beanpole: a self-hosted Elastic Beanstalk."""
+
+
+cli.add_command(server)
+
+
+def _client() -> Client:
+    return Client.discover()
+
+
+def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    out_: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"{pair!r} is not of the form KEY=VALUE.")
+        out_[f"{ENV_NAMESPACE}:{key}"] = value
+    return out_
+
+
+def _upload(client: Client, application: str, source: str, label: str | None,
+            message: str = "") -> dict[str, Any]:
+    path = Path(source)
+    if not path.exists():
+        raise InvalidInput(f"Source {source!r} does not exist. Give a folder or a .zip file.")
+    with tempfile.TemporaryDirectory(prefix="beanpole-") as tmp:
+        bundle = Path(tmp) / "bundle.zip"
+        zip_source(path, bundle)
+        size = bundle.stat().st_size
+        out.print(f"Uploading {path} ({size / 1024:.0f} KiB) to application {application}…")
+        version = client.upload(application, bundle, label, message)
+    out.print(f"Version {version['label']} (sha256 {version['digest'][:12]}).")
+    return version
+
+
+def _latest_event_id(client: Client, env: str) -> int:
+    events = client.events(env, after=0, limit=1)
+    return events[-1]["id"] if events else 0
+
+
+def _print_event(event: dict[str, Any]) -> None:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event["time"]))
+    style = {"ERROR": "red", "FATAL": "red", "WARN": "yellow"}.get(event["severity"], "")
+    line = f"{stamp}  {event['severity']:<5} {event['message']}"
+    out.print(line, style=style, markup=False)
+
+
+def _follow(client: Client, env: str, op_id: int, after: int) -> None:
+    """Print the environment's events until the operation ends; fail if it failed."""
+    while True:
+        op = client.operation(op_id)
+        for event in client.events(env, after=after, limit=1000):
+            _print_event(event)
+            after = event["id"]
+        if op["status"] != "running":
+            if op["status"] == "failed":
+                raise OperationError(op["message"])
+            return
+        time.sleep(POLL_S)
+
+
+def _run_op(client: Client, env: str, no_wait: bool, start: Callable[[], dict[str, Any]]) -> None:
+    after = _latest_event_id(client, env) if _exists(client, env) else 0
+    result = start()
+    if no_wait:
+        out.print(f"Operation {result['operation']} started.")
+        return
+    _follow(client, env, result["operation"], after)
+
+
+def _exists(client: Client, env: str) -> bool:
+    try:
+        client.environment(env)
+    except BeanpoleError:
+        return False
+    return True
+
+
+no_wait_option = click.option("--no-wait", is_flag=True, help="Return at once.")
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--app", "application", required=True, help="Application name.")
+@click.option("--source", required=True, help="A folder or a .zip of the application.")
+@click.option("--label", help="Version label (default: from the bundle's digest).")
+@click.option("--cname", help="CNAME prefix (default: the environment's name).")
+@click.option("--scale", type=click.IntRange(0, 100), help="Number of instances (default 1).")
+@click.option("--env", "env_vars", multiple=True, metavar="K=V", help="Environment property.")
+@click.option("--setting", "settings", multiple=True, metavar="NAMESPACE:OPTION=VALUE")
+@no_wait_option
+def create(env: str, application: str, source: str, label: str | None, cname: str | None,
+           scale: int | None, env_vars: tuple[str, ...], settings: tuple[str, ...],
+           no_wait: bool) -> None:
+    """Create an environment running SOURCE and wait until it is Ready."""
+    options = dict(parse_assignment(s) for s in settings)
+    options.update(_env_pairs(env_vars))
+    if scale is not None:
+        options["aws:autoscaling:asg:MinSize"] = str(scale)
+        options["aws:autoscaling:asg:MaxSize"] = str(max(scale, 1))
+    body = {"name": env, "application": application, "cname": cname, "settings": options}
+    client = _client()
+    client.request("POST", "/environments", params={"dry_run": "true"}, json=body)
+    version = _upload(client, application, source, label)
+    body["version_label"] = version["label"]
+    _run_op(client, env, no_wait, lambda: client.request("POST", "/environments", json=body))
+    if not no_wait:
+        out.print(f"Environment {env} is Ready at {client.environment(env)['url']}")
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--source", help="A folder or a .zip of the application.")
+@click.option("--label", help="Label for the new version.")
+@click.option("--message", default="", help="Description of the version.")
+@click.option("--version", "existing", help="Deploy an existing version instead of a source.")
+@no_wait_option
+def deploy(env: str, source: str | None, label: str | None, message: str,
+           existing: str | None, no_wait: bool) -> None:
+    """Deploy a new version to ENV and wait until it is Ready again."""
+    client = _client()
+    info = client.environment(env)
+    if existing is None:
+        if source is None:
+            raise InvalidInput("Give --source PATH (a folder or .zip) or --version LABEL.")
+        if info["status"] != "Ready":
+            raise InvalidInput(f"Environment {env} is {info['status']}, not Ready; wait for "
+                               "the current operation to finish.")
+        existing = _upload(client, info["application"], source, label, message)["label"]
+    body = {"version_label": existing}
+    _run_op(client, env, no_wait,
+            lambda: client.request("POST", f"/environments/{env}/deploy", json=body))
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(env: str, as_json: bool) -> None:
+    """Show an environment's status, health, version and instances."""
+    info = _client().environment(env)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    out.print(f"Environment details for: {info['name']}")
+    for label, key in (("Application name", "application"), ("Deployed Version", "version"),
+                       ("Deployment ID", "deployment_id"), ("Status", "status"),
+                       ("Health", "health"), ("URL", "url")):
+        out.print(f"  {label}: {info[key]}", markup=False)
+    for cause in info["causes"]:
+        out.print(f"  Cause: {cause}", style="yellow", markup=False)
+    table = Table("instance", "state", "health", "port", "pid", "version", "up")
+    for i in info["instances"]:
+        table.add_row(i["id"], i["state"], i["health"], str(i["port"]), str(i["pid"]),
+                      i["version"], f"{i['uptime_s']:.0f} s")
+    out.print(table)
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(as_json: bool) -> None:
+    """List environments."""
+    envs = _client().request("GET", "/environments")
+    if as_json:
+        click.echo(json.dumps(envs, indent=2))
+        return
+    table = Table("environment", "application", "status", "health", "version", "url")
+    for e in envs:
+        table.add_row(e["name"], e["application"], e["status"], e["health"],
+                      e["version"] or "-", e["url"])
+    out.print(table)
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def versions(app: str, as_json: bool) -> None:
+    """List an application's versions."""
+    rows = _client().request("GET", f"/applications/{app}/versions")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("label", "digest", "build", "created")
+    for v in rows:
+        table.add_row(v["label"], v["digest"][:12], v["build_status"],
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(v["created_at"])))
+    out.print(table)
+
+
+@cli.command()
+@click.argument("env")
+@click.argument("count", type=click.IntRange(0, 100))
+@no_wait_option
+def scale(env: str, count: int, no_wait: bool) -> None:
+    """Run COUNT instances (sets MinSize = MaxSize = COUNT, like `eb scale`)."""
+    client = _client()
+    _run_op(client, env, no_wait, lambda: client.request(
+        "POST", f"/environments/{env}/scale", json={"count": count}))
+
+
+@cli.command()
+@click.argument("env")
+@click.argument("pairs", nargs=-1, required=True, metavar="K=V...")
+@no_wait_option
+def setenv(env: str, pairs: tuple[str, ...], no_wait: bool) -> None:
+    """Set environment properties; `K=` removes K. Instances are replaced without downtime."""
+    set_: dict[str, str] = {}
+    remove: list[str] = []
+    for key, value in _env_pairs(pairs).items():
+        if value == "":
+            remove.append(key)
+        else:
+            set_[key] = value
+    client = _client()
+    _run_op(client, env, no_wait, lambda: client.request(
+        "PATCH", f"/environments/{env}/settings", json={"set": set_, "remove": remove}))
+
+
+@cli.command()
+@click.argument("env")
+@click.argument("assignments", nargs=-1, required=True, metavar="NAMESPACE:OPTION=VALUE...")
+@no_wait_option
+def config(env: str, assignments: tuple[str, ...], no_wait: bool) -> None:
+    """Set option settings; `NAMESPACE:OPTION=` removes a direct setting."""
+    set_: dict[str, str] = {}
+    remove: list[str] = []
+    for key, value in (parse_assignment(a) for a in assignments):
+        (remove.append(key) if value == "" else set_.__setitem__(key, value))
+    client = _client()
+    _run_op(client, env, no_wait, lambda: client.request(
+        "PATCH", f"/environments/{env}/settings", json={"set": set_, "remove": remove}))
+
+
+@cli.command()
+@click.argument("env")
+def printenv(env: str) -> None:
+    """Print the environment properties."""
+    settings = _client().request("GET", f"/environments/{env}/settings")
+    for key, value in sorted(settings["environment"].items()):
+        click.echo(f"{key}={value}")
+
+
+@cli.command()
+@click.argument("env")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new events.")
+@click.option("-n", "--lines", default=50, show_default=True, help="How many recent events.")
+def events(env: str, follow: bool, lines: int) -> None:
+    """Show an environment's events."""
+    client = _client()
+    after = 0
+    recent = client.events(env, after=0, limit=lines)
+    for event in recent:
+        _print_event(event)
+        after = event["id"]
+    while follow:
+        time.sleep(POLL_S)
+        for event in client.events(env, after=after, limit=1000):
+            _print_event(event)
+            after = event["id"]
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--instance", help="Only this instance.")
+@click.option("-n", "--lines", default=100, show_default=True, help="Lines of each log.")
+def logs(env: str, instance: str | None, lines: int) -> None:
+    """Show the last lines of each log of each instance."""
+    params: dict[str, Any] = {"lines": lines}
+    if instance:
+        params["instance"] = instance
+    data = _client().request("GET", f"/environments/{env}/logs", params=params)
+    for inst in data["instances"]:
+        for log in inst["files"]:
+            click.echo(f"----- {inst['id']} {log['name']} -----")
+            for line in log["lines"]:
+                click.echo(line)
+
+
+@cli.command("open")
+@click.argument("env")
+def open_(env: str) -> None:
+    """Open the environment's URL in a browser, or print it."""
+    url = _client().environment(env)["url"]
+    has_display = bool(shutil.which("xdg-open")) and sys.stdout.isatty()
+    if not (has_display and webbrowser.open(url)):
+        click.echo(url)
+
+
+@cli.command()
+@click.argument("env")
+@no_wait_option
+def terminate(env: str, no_wait: bool) -> None:
+    """Stop every instance of ENV and remove it from the load balancer."""
+    client = _client()
+    _run_op(client, env, no_wait, lambda: client.request("DELETE", f"/environments/{env}"))
+
+
+def main() -> None:
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except BeanpoleError as exc:
+        click.echo(f"Error: {exc.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

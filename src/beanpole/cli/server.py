@@ -1,0 +1,153 @@
+"""`beanpole server start|stop|status`: the local control plane's process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from beanpole.client import Client
+from beanpole.errors import BeanpoleError, ComponentError
+from beanpole.home import Home
+
+START_TIMEOUT_S = 60.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_pid(home: Home) -> int | None:
+    if not home.server_file.exists():
+        return None
+    try:
+        pid = int(json.loads(home.server_file.read_text())["pid"])
+    except (ValueError, KeyError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@click.group("server")
+def server() -> None:
+    """Start, stop and inspect the local Beanpole server."""
+
+
+@server.command("start")
+@click.option("--lb-port", type=int, help="Port of the load balancer's HTTP listener (8080).")
+@click.option("--lb-host", help="Address the load balancer binds (0.0.0.0).")
+@click.option("--api-port", type=int, help="Port of the REST API on 127.0.0.1 (4180).")
+@click.option("--api-host", help="Address the REST API binds (127.0.0.1).")
+@click.option("--domain", help="Environments are served at <cname>.<domain> (localhost).")
+def start(lb_port: int | None, lb_host: str | None, api_port: int | None,
+          api_host: str | None, domain: str | None) -> None:
+    """Start the server (and HAProxy and supervisord if they are not running)."""
+    home = Home.default()
+    home.prepare()
+    config = home.load_config().with_overrides(
+        lb_port=lb_port, lb_host=lb_host, api_port=api_port, api_host=api_host, domain=domain)
+    pid = running_pid(home)
+    if pid is not None:
+        click.echo(f"Beanpole server already running (pid {pid}) at "
+                   f"http://{config.api_host}:{config.api_port}")
+        return
+    home.server_file.unlink(missing_ok=True)
+    home.save_config(config)
+    home.token()
+    log_path = home.logs / "server.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "beanpole.server.main"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, "BEANPOLE_HOME": str(home.root)},
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ComponentError(
+                f"The server exited with status {proc.returncode} while starting. "
+                f"Last lines of {log_path}:\n{_tail(log_path)}"
+            )
+        if home.server_file.exists():
+            try:
+                Client.discover(home).ping()
+                break
+            except BeanpoleError:
+                pass
+        time.sleep(0.1)
+    else:
+        proc.terminate()
+        raise ComponentError(f"The server did not answer within {START_TIMEOUT_S:.0f} s. "
+                             f"See {log_path}.")
+    click.echo(f"Beanpole server running (pid {proc.pid})")
+    click.echo(f"  API:           http://{config.api_host}:{config.api_port}/api/v1")
+    click.echo(f"  Load balancer: port {config.lb_port}, environments at "
+               f"http://<name>.{config.domain}:{config.lb_port}")
+    click.echo(f"  Home:          {home.root}")
+
+
+@server.command("stop")
+@click.option("--all", "everything", is_flag=True,
+              help="Also stop HAProxy, supervisord and every app instance.")
+def stop(everything: bool) -> None:
+    """Stop the control plane; applications keep serving (unless --all)."""
+    home = Home.default()
+    pid = running_pid(home)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        home.server_file.unlink(missing_ok=True)
+        click.echo(f"Stopped the Beanpole server (pid {pid}).")
+    else:
+        click.echo("The Beanpole server is not running.")
+    if everything:
+        from beanpole.lb.haproxy import HAProxy
+        from beanpole.runtime.supervisor import Supervisor
+
+        supervisor = Supervisor(home.root / "supervisor")
+        if supervisor.is_running():
+            supervisor.shutdown()
+            click.echo("Stopped supervisord and every instance.")
+        haproxy = HAProxy(home.root / "haproxy")
+        if haproxy.is_running():
+            haproxy.stop()
+            click.echo("Stopped HAProxy.")
+
+
+@server.command("status")
+def status() -> None:
+    """Say whether the server, HAProxy and supervisord are running."""
+    from beanpole.lb.haproxy import HAProxy
+    from beanpole.runtime.supervisor import Supervisor
+
+    home = Home.default()
+    pid = running_pid(home)
+    click.echo(f"server:      {'running (pid %d)' % pid if pid else 'stopped'}")
+    click.echo(f"haproxy:     {'running' if HAProxy(home.root / 'haproxy').is_running() else 'stopped'}")
+    sup = Supervisor(home.root / "supervisor")
+    click.echo(f"supervisord: {'running' if sup.is_running() else 'stopped'}")
+    click.echo(f"home:        {home.root}")
+    if pid is None:
+        click.get_current_context().exit(3)

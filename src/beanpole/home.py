@@ -1,0 +1,94 @@
+"""Where Beanpole keeps its state (``BEANPOLE_HOME``) and the server's persisted configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOME = Path.home() / ".local" / "share" / "beanpole"
+
+
+def home_dir() -> Path:
+    return Path(os.environ.get("BEANPOLE_HOME") or DEFAULT_HOME).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Chosen at `beanpole server start`, remembered for the next start."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 4180
+    lb_host: str = "0.0.0.0"
+    lb_port: int = 8080
+    domain: str = "localhost"
+    port_range: tuple[int, int] = (20000, 29999)
+
+    def with_overrides(self, **overrides: Any) -> ServerConfig:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @classmethod
+    def default(cls) -> Home:
+        return cls(home_dir())
+
+    @property
+    def db(self) -> Path:
+        return self.root / "state.db"
+
+    @property
+    def token_file(self) -> Path:
+        return self.root / "token"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def server_file(self) -> Path:
+        """Written by a running server: its pid and URL, for the CLI to find it."""
+        return self.root / "server.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def instance_dir(self, instance_id: str) -> Path:
+        return self.root / "instances" / instance_id
+
+    def prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for sub in ("bundles", "builds", "instances", "logs", "haproxy", "supervisor", "cache"):
+            (self.root / sub).mkdir(exist_ok=True)
+
+    def token(self) -> str:
+        """The API's bearer token, made at first start, readable by the owner only."""
+        if self.token_file.exists():
+            return self.token_file.read_text().strip()
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        token = secrets.token_urlsafe(32)
+        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(token + "\n")
+        return token
+
+    def load_config(self) -> ServerConfig:
+        if not self.config_file.exists():
+            return ServerConfig()
+        data = json.loads(self.config_file.read_text())
+        data["port_range"] = tuple(data.get("port_range", (20000, 29999)))
+        known = ServerConfig.__dataclass_fields__
+        return ServerConfig(**{k: v for k, v in data.items() if k in known})
+
+    def save_config(self, config: ServerConfig) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.config_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(config), indent=2) + "\n")
+        tmp.replace(self.config_file)

@@ -1,0 +1,288 @@
+"""The REST API (FastAPI): the one surface the CLI, the console and scripts all use.
+
+Every error answers ``{"error": {"code": "...", "message": "..."}}`` with a matching
+status; `tests/integration/test_api.py` walks the routes to check it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from beanpole import __version__
+from beanpole.bundle import Limits
+from beanpole.errors import BeanpoleError, InvalidInput, Unauthorized
+from beanpole.model import (
+    Environment,
+    Instance,
+    InstanceState,
+    check_app_name,
+    check_cname,
+    check_env_name,
+    check_label,
+)
+from beanpole.server.context import Context
+from beanpole.settings import ENV_NAMESPACE, merge_changes, resolve, validate
+
+API = "/api/v1"
+
+
+class CreateEnvironment(BaseModel):
+    name: str
+    application: str
+    version_label: str | None = None
+    cname: str | None = None
+    settings: dict[str, str] = Field(default_factory=dict)
+
+
+class Deploy(BaseModel):
+    version_label: str
+
+
+class Scale(BaseModel):
+    count: int = Field(ge=0, le=100)
+
+
+class SettingsChange(BaseModel):
+    set: dict[str, str] = Field(default_factory=dict)
+    remove: list[str] = Field(default_factory=list)
+
+
+def create_app(ctx: Context) -> FastAPI:
+    app = FastAPI(title="Beanpole", version=__version__, openapi_url=f"{API}/openapi.json",
+                  docs_url=f"{API}/docs", redoc_url=None)
+
+    @app.exception_handler(BeanpoleError)
+    async def _beanpole_error(request: Request, exc: BeanpoleError) -> JSONResponse:
+        return _error(exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return _error(400, "invalid_input", f"The request is not valid: {problems}.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return _error(500, "internal", f"Internal error: {exc!r}. The server log has details.")
+
+    def authorised(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), ctx.token):
+            raise Unauthorized(
+                "Missing or wrong bearer token. Set BEANPOLE_TOKEN (or BEANPOLE_HOME for a "
+                "local server, whose token file the CLI reads)."
+            )
+
+    auth = [Depends(authorised)]
+
+    @app.get(f"{API}/ping")
+    async def ping() -> dict[str, Any]:
+        return {"ok": True, "version": __version__, "pid": os.getpid()}
+
+    # applications and versions ------------------------------------------------------
+
+    @app.get(f"{API}/applications", dependencies=auth)
+    async def list_applications() -> list[dict[str, Any]]:
+        return [{"name": a.name, "created_at": a.created_at} for a in ctx.store.applications()]
+
+    @app.get(f"{API}/applications/{{application}}/versions", dependencies=auth)
+    async def list_versions(application: str) -> list[dict[str, Any]]:
+        return [_version(v) for v in ctx.store.versions(application)]
+
+    @app.post(f"{API}/applications/{{application}}/versions", dependencies=auth, status_code=201)
+    async def upload_version(
+        application: str, request: Request,
+        label: Annotated[str | None, Query()] = None,
+        description: Annotated[str, Query()] = "",
+    ) -> dict[str, Any]:
+        check_app_name(application)
+        if label is not None:
+            check_label(label)
+        limits = Limits()
+        tmp_dir = ctx.home.root / "bundles" / "incoming"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".zip")
+        path = Path(name)
+        try:
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limits.max_bundle_bytes:
+                        raise InvalidInput(
+                            f"The bundle is larger than {limits.max_bundle_bytes // 2**20} MB. "
+                            "Leave build outputs and dependencies out (.ebignore)."
+                        )
+                    out.write(chunk)
+            digest = ctx.bundles.put(path, limits)
+        finally:
+            path.unlink(missing_ok=True)
+        ctx.store.ensure_application(application)
+        version = ctx.store.add_version(application, label or f"v-{digest[:12]}", digest,
+                                        description)
+        return _version(version)
+
+    # environments ---------------------------------------------------------------------
+
+    @app.get(f"{API}/environments", dependencies=auth)
+    async def list_environments() -> list[dict[str, Any]]:
+        return [_environment(ctx, e, with_instances=False) for e in ctx.store.environments()]
+
+    @app.post(f"{API}/environments", dependencies=auth, status_code=202)
+    async def create_environment(
+        body: CreateEnvironment, dry_run: Annotated[bool, Query()] = False
+    ) -> dict[str, Any]:
+        name = check_env_name(body.name)
+        check_app_name(body.application)
+        cname = check_cname(body.cname or name)
+        settings = validate(body.settings)
+        _check_sizes(settings)
+        existing = {e.name: e for e in ctx.store.environments()}
+        if name in existing:
+            from beanpole.errors import Conflict
+
+            raise Conflict(f"Environment {name} already exists. Deploy to it with "
+                           f"'beanpole deploy {name}', or choose another name.")
+        if dry_run:
+            return {"ok": True}
+        if body.version_label is None:
+            raise InvalidInput("version_label is required: upload a version first.")
+        ctx.store.version(body.application, body.version_label)  # NotFound if absent
+        env = ctx.store.create_environment(name, body.application, cname, settings)
+        op = ctx.ops.create(env, body.version_label)
+        return {"operation": op.id, "environment": _environment(ctx, env)}
+
+    @app.get(f"{API}/environments/{{name}}", dependencies=auth)
+    async def get_environment(name: str) -> dict[str, Any]:
+        return _environment(ctx, ctx.store.environment(name))
+
+    @app.post(f"{API}/environments/{{name}}/deploy", dependencies=auth, status_code=202)
+    async def deploy(name: str, body: Deploy) -> dict[str, Any]:
+        env = ctx.store.environment(name)
+        ctx.store.version(env.application, body.version_label)
+        op = ctx.ops.deploy(env, body.version_label)
+        return {"operation": op.id}
+
+    @app.post(f"{API}/environments/{{name}}/scale", dependencies=auth, status_code=202)
+    async def scale(name: str, body: Scale) -> dict[str, Any]:
+        env = ctx.store.environment(name)
+        settings = dict(env.settings)
+        settings["aws:autoscaling:asg:MinSize"] = str(body.count)
+        settings["aws:autoscaling:asg:MaxSize"] = str(max(body.count, 1))
+        op = ctx.ops.configure(env, validate(settings))
+        return {"operation": op.id}
+
+    @app.patch(f"{API}/environments/{{name}}/settings", dependencies=auth, status_code=202)
+    async def change_settings(name: str, body: SettingsChange) -> dict[str, Any]:
+        env = ctx.store.environment(name)
+        merged = merge_changes(env.settings, body.set, body.remove)
+        _check_sizes(merged)
+        op = ctx.ops.configure(env, merged)
+        return {"operation": op.id}
+
+    @app.get(f"{API}/environments/{{name}}/settings", dependencies=auth)
+    async def get_settings(name: str) -> dict[str, Any]:
+        env = ctx.store.environment(name)
+        resolved = resolve(env.settings)
+        return {"direct": env.settings, "resolved": resolved.values, "environment": resolved.env}
+
+    @app.delete(f"{API}/environments/{{name}}", dependencies=auth, status_code=202)
+    async def terminate(name: str) -> dict[str, Any]:
+        env = ctx.store.environment(name)
+        op = ctx.ops.terminate(env)
+        return {"operation": op.id}
+
+    @app.get(f"{API}/environments/{{name}}/events", dependencies=auth)
+    async def events(
+        name: str, after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        return [
+            {"id": e.id, "time": e.time, "severity": e.severity, "environment": e.environment,
+             "version": e.version_label, "message": e.message}
+            for e in ctx.store.events(name, after=after, limit=limit)
+        ]
+
+    @app.get(f"{API}/environments/{{name}}/logs", dependencies=auth)
+    async def logs(
+        name: str, instance: Annotated[str | None, Query()] = None,
+        lines: Annotated[int, Query(ge=1, le=10000)] = 100,
+    ) -> dict[str, Any]:
+        ctx.store.environment(name)
+        return {"instances": ctx.logs(name, instance, lines)}
+
+    @app.get(f"{API}/operations/{{op_id}}", dependencies=auth)
+    async def operation(op_id: int) -> dict[str, Any]:
+        op = ctx.store.operation(op_id)
+        return {"id": op.id, "environment": op.environment, "kind": op.kind,
+                "status": op.status, "message": op.message, "started_at": op.started_at,
+                "finished_at": op.finished_at}
+
+    return app
+
+
+def _check_sizes(settings: dict[str, str]) -> None:
+    resolved = resolve(settings)
+    low = resolved.int("aws:autoscaling:asg", "MinSize")
+    high = resolved.int("aws:autoscaling:asg", "MaxSize")
+    if low > high:
+        raise InvalidInput(
+            f"aws:autoscaling:asg MinSize ({low}) is above MaxSize ({high}). "
+            "Raise MaxSize too, or use 'beanpole scale', which sets both."
+        )
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _version(v: Any) -> dict[str, Any]:
+    return {"application": v.application, "label": v.label, "digest": v.digest,
+            "created_at": v.created_at, "build_status": v.build_status,
+            "build_error": v.build_error, "description": v.description}
+
+
+def _instance(i: Instance) -> dict[str, Any]:
+    if i.state is InstanceState.PENDING:
+        health = "Grey"
+    else:
+        health = "Green" if i.healthy else "Red"
+    return {"id": i.id, "state": i.state, "health": health, "port": i.port, "pid": i.pid,
+            "version": i.version_label, "deployment_id": i.deployment_id,
+            "causes": list(i.causes), "launched_at": i.created_at,
+            "uptime_s": round(time.time() - i.created_at, 1)}
+
+
+def _environment(ctx: Context, env: Environment, with_instances: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": env.name, "application": env.application, "cname": env.cname,
+        "status": env.status, "health": env.health, "version": env.version_label,
+        "deployment_id": env.deployment_id, "url": ctx.url(env.cname),
+        "causes": list(env.causes), "created_at": env.created_at, "updated_at": env.updated_at,
+        "environment_variables": sorted(resolve(env.settings).env),
+    }
+    if with_instances:
+        data["instances"] = [_instance(i) for i in ctx.store.instances(env.name)]
+    return data
+
+
+__all__ = ["ENV_NAMESPACE", "create_app"]

@@ -1,0 +1,94 @@
+"""The server process: `python -m beanpole.server.main`, started by `beanpole server start`.
+
+It starts (or adopts) supervisord and HAProxy, which outlive it, then serves the API and
+runs the reconcile loop in one asyncio process until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from beanpole.build import Builder
+from beanpole.bundle import BundleStore
+from beanpole.home import Home
+from beanpole.lb.haproxy import HAProxy
+from beanpole.runtime.supervisor import Supervisor
+from beanpole.server.app import create_app
+from beanpole.server.context import Context
+from beanpole.server.fleet import Fleet
+from beanpole.server.operations import Operations
+from beanpole.server.reconciler import Reconciler
+from beanpole.store.db import Store
+
+log = logging.getLogger("beanpole.server")
+
+
+def build_context(home: Home) -> Context:
+    home.prepare()
+    config = home.load_config()
+    store = Store(home.db)
+    supervisor = Supervisor(home.root / "supervisor")
+    haproxy = HAProxy(home.root / "haproxy")
+    fleet = Fleet(home, config, store, supervisor, haproxy)
+    bundles = BundleStore(home.root / "bundles")
+    ops = Operations(store, fleet, Builder(home.root), bundles)
+    return Context(home, config, home.token(), store, bundles, fleet, ops, supervisor)
+
+
+async def serve(home: Home) -> None:
+    ctx = build_context(home)
+    await asyncio.to_thread(ctx.supervisor.ensure_running)
+    if await asyncio.to_thread(ctx.fleet.haproxy.is_running):
+        await ctx.fleet.sync_lb()
+    else:
+        await asyncio.to_thread(ctx.fleet.haproxy.start, ctx.fleet.lb_spec())
+    reconciler = Reconciler(ctx.ops)
+    await reconciler.adopt()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop_task = asyncio.create_task(reconciler.run(), name="reconciler")
+        home.server_file.write_text(json.dumps({
+            "pid": os.getpid(),
+            "url": f"http://{ctx.config.api_host}:{ctx.config.api_port}",
+            "lb_port": ctx.config.lb_port,
+        }))
+        try:
+            yield
+        finally:
+            loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_task
+            await ctx.ops.cancel_all()
+            await ctx.fleet.close()
+            home.server_file.unlink(missing_ok=True)
+            ctx.store.close()
+
+    app = create_app(ctx)
+    app.router.lifespan_context = lifespan
+    config = uvicorn.Config(app, host=ctx.config.api_host, port=ctx.config.api_port,
+                            log_level="warning", access_log=False, lifespan="on")
+    # uvicorn turns SIGTERM and SIGINT into a graceful exit, which runs the lifespan's cleanup.
+    await uvicorn.Server(config).serve()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("BEANPOLE_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    asyncio.run(serve(Home.default()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""The reconcile loop: observe supervisord and HAProxy, compare with the store, converge.
+
+On start it adopts what already runs (the data plane outlives the control plane): every
+process group in supervisord that the store knows stays as it is (same pids), any group
+the store does not know is stopped, and an operation a crash interrupted is closed and
+its environment converged back onto its recorded release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from beanpole.errors import BeanpoleError
+from beanpole.lb.haproxy import ServerState
+from beanpole.model import (
+    EnvStatus,
+    Health,
+    Instance,
+    InstanceState,
+    OperationKind,
+    OperationStatus,
+    Severity,
+)
+from beanpole.runtime.supervisor import ProcessState
+from beanpole.server.operations import Operations, Repairs
+from beanpole.settings import resolve
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass
+class _Backoff:
+    failures: int = 0
+    next_try: float = 0.0
+
+
+@dataclass
+class Reconciler:
+    ops: Operations
+    tick_s: float = TICK_S
+    _backoff: dict[str, _Backoff] = field(default_factory=dict)
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        return self.ops.store
+
+    async def adopt(self) -> None:
+        """First pass after a (re)start: close interrupted operations, drop orphans."""
+        store, fleet = self.ops.store, self.ops.fleet
+        for op in store.running_operations():
+            store.finish_operation(op.id, OperationStatus.FAILED, "Interrupted: the server stopped during "
+                                   "the operation.")
+            env_rows = [e for e in store.environments() if e.name == op.environment]
+            if not env_rows:
+                continue
+            env = env_rows[0]
+            store.add_event(
+                f"The {op.kind} operation was interrupted by a server restart; restoring the "
+                "environment's recorded release.", severity=Severity.WARN,
+                environment=env.name, application=env.application,
+            )
+            if op.kind is OperationKind.CREATE or env.version_label is None:
+                await fleet.stop(store.instances(env.name))
+                store.update_environment(env.name, status=EnvStatus.TERMINATED)
+                store.add_event("Failed to launch environment.", severity=Severity.ERROR,
+                                environment=env.name, application=env.application)
+            elif op.kind is OperationKind.TERMINATE:
+                await fleet.stop(store.instances(env.name))
+                store.update_environment(env.name, status=EnvStatus.TERMINATED)
+            else:
+                previous = op.params.get("previous_settings")
+                if isinstance(previous, dict):
+                    store.update_environment(env.name, settings=previous)
+                store.update_environment(env.name, status=EnvStatus.READY)
+        running = await asyncio.to_thread(fleet.supervisor.instances)
+        known = {i.id: i for i in store.instances()}
+        for group in running:
+            if group not in known:
+                log.warning("stopping orphan instance %s", group)
+                await asyncio.to_thread(fleet.supervisor.stop_instance, group)
+        for instance in known.values():
+            if instance.state is InstanceState.DRAINING:
+                await fleet.stop([instance])
+        await fleet.sync_lb()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad tick must not stop the loop; it is logged
+                log.exception("reconcile tick failed")
+            await asyncio.sleep(self.tick_s)
+
+    async def tick(self) -> None:
+        fleet = self.ops.fleet
+        if not await asyncio.to_thread(fleet.supervisor.is_running):
+            log.warning("supervisord is not running; starting it")
+            await asyncio.to_thread(fleet.supervisor.ensure_running)
+        if not await asyncio.to_thread(fleet.haproxy.is_running):
+            log.warning("HAProxy is not running; starting it")
+            await asyncio.to_thread(fleet.haproxy.start, fleet.lb_spec())
+        processes = await asyncio.to_thread(fleet.supervisor.instances)
+        servers = await asyncio.to_thread(fleet.haproxy.server_states)
+        for env in self.store.environments():
+            instances = self.store.instances(env.name)
+            causes: list[str] = []
+            for instance in instances:
+                causes += await self._observe(instance, processes.get(instance.id), servers)
+            if self.ops.busy(env.name) or env.status is not EnvStatus.READY:
+                continue
+            health = _colour(instances, servers, resolve(env.settings).int(
+                "aws:autoscaling:asg", "MinSize"))
+            if health is not env.health or tuple(causes) != env.causes:
+                self.store.update_environment(env.name, health=health, causes=causes)
+                if health is not env.health:
+                    self.store.add_event(
+                        f"Environment health has transitioned from {env.health} to {health}.",
+                        severity=Severity.WARN if health is not Health.GREEN else Severity.INFO,
+                        environment=env.name, application=env.application,
+                    )
+            if env.version_label is None:
+                continue
+            version = self.store.version(env.application, env.version_label)
+            key = resolve(env.settings).release_key(version.digest)
+            if Repairs(self.ops).needed(env, key, instances):
+                Repairs(self.ops).start(env)
+
+    async def _observe(
+        self,
+        instance: Instance,
+        states: list[ProcessState] | None,
+        servers: dict[tuple[str, str], ServerState],
+    ) -> list[str]:
+        """Keep pid and health current; restart processes supervisord gave up on."""
+        fleet = self.ops.fleet
+        if instance.state is InstanceState.STOPPED:
+            return []
+        if states is None:
+            if instance.state is InstanceState.IN_SERVICE:
+                # Its process group vanished (supervisord restarted without it): a repair
+                # replaces it, in service before this one leaves.
+                await fleet.stop([instance])
+                self.store.add_event(
+                    f"Instance {instance.id}'s processes are gone; replacing it.",
+                    severity=Severity.WARN, environment=instance.environment,
+                )
+                return [f"Instance {instance.id}: processes are gone; replacing it."]
+            return []
+        web = next((s for s in states if s.name == "web"), None)
+        pid = web.pid if web is not None else 0
+        server = servers.get((instance.environment, instance.id))
+        healthy = server is not None and _healthy(server)
+        causes: list[str] = []
+        crashed = fleet.process_failure(instance.id, states)
+        if crashed is not None:
+            causes.append(crashed)
+            await self._restart_with_backoff(instance, states)
+        elif server is not None and not _healthy(server) and instance.state is \
+                InstanceState.IN_SERVICE:
+            causes.append(f"Load balancer health check: {server.status}, last check "
+                          f"{server.check_status}.")
+        else:
+            self._backoff.pop(instance.id, None)
+        if pid != instance.pid or healthy != instance.healthy or tuple(causes) != instance.causes:
+            self.store.update_instance(instance.id, pid=pid, healthy=healthy, causes=causes)
+        return [f"Instance {instance.id}: {c}" for c in causes]
+
+    async def _restart_with_backoff(self, instance: Instance, states: list[ProcessState]) -> None:
+        backoff = self._backoff.setdefault(instance.id, _Backoff())
+        now = time.monotonic()
+        if now < backoff.next_try:
+            return
+        delay = RESTART_BACKOFF_S[min(backoff.failures, len(RESTART_BACKOFF_S) - 1)]
+        backoff.failures += 1
+        backoff.next_try = now + delay
+        for state in states:
+            if state.state in ("FATAL", "EXITED"):
+                try:
+                    await asyncio.to_thread(
+                        self.ops.fleet.supervisor.start_process, instance.id, state.name
+                    )
+                except BeanpoleError as exc:
+                    log.info("restart of %s/%s failed: %s", instance.id, state.name, exc)
+
+
+def _colour(
+    instances: list[Instance], servers: dict[tuple[str, str], ServerState], minimum: int
+) -> Health:
+    serving = [i for i in instances if i.state is InstanceState.IN_SERVICE]
+    if not serving:
+        return Health.RED if minimum > 0 else Health.GREEN
+    up = [i for i in serving if (s := servers.get((i.environment, i.id))) and _healthy(s)]
+    if not up:
+        return Health.RED
+    if len(up) < len(serving) or len(up) < minimum:
+        return Health.YELLOW
+    return Health.GREEN
+
+
+def _healthy(server: ServerState) -> bool:
+    """HAProxy's view, except that a server whose first check has not run yet ("INI") counts
+    as healthy: Beanpole's own probe passed HealthyThresholdCount times before it got
+    traffic, and HAProxy's first check may be up to HealthCheckInterval away."""
+    return server.healthy or (server.status.startswith("UP") and server.check_status == "INI")

@@ -1,0 +1,92 @@
+"""Every option Beanpole understands: name, type, default, range, and what a change does.
+
+`docs/settings.md` is generated from this table (see `tests/unit/test_docs.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Effect(StrEnum):
+    """What changing an option does to a running environment."""
+
+    REPLACE = "replaces instances"  # a new release rolls out
+    SCALE = "changes the instance count"
+    LOAD_BALANCER = "updates the load balancer (no restart)"
+    NEXT_DEPLOY = "applies to the next deployment"
+
+
+@dataclass(frozen=True)
+class Option:
+    namespace: str
+    name: str
+    kind: str  # "int", "bool", "str", "enum"
+    default: str
+    help: str
+    effect: Effect
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return option_key(self.namespace, self.name)
+
+
+def option_key(namespace: str, name: str) -> str:
+    return f"{namespace}:{name}"
+
+
+_PY = "aws:elasticbeanstalk:container:python"
+_PROC = "aws:elasticbeanstalk:environment:process:default"
+_CMD = "aws:elasticbeanstalk:command"
+_ASG = "aws:autoscaling:asg"
+_NODE = "aws:elasticbeanstalk:container:nodejs"
+
+_TABLE: tuple[Option, ...] = (
+    Option(_PY, "WSGIPath", "str", "application",
+           "Module (or file) holding the WSGI callable: 'application', 'app:server', "
+           "'mysite/wsgi.py'. Without ':', the callable is named 'application'.",
+           Effect.REPLACE),
+    Option(_PY, "NumProcesses", "int", "1", "gunicorn worker processes per instance.",
+           Effect.REPLACE, 1, 64),
+    Option(_PY, "NumThreads", "int", "15", "Threads per gunicorn worker (gthread).",
+           Effect.REPLACE, 1, 256),
+    Option(_NODE, "NPM_USE_PRODUCTION", "bool", "true",
+           "Install only production dependencies.", Effect.NEXT_DEPLOY),
+    Option(_PROC, "HealthCheckPath", "str", "/", "Path the load balancer checks.",
+           Effect.LOAD_BALANCER),
+    Option(_PROC, "HealthCheckInterval", "int", "15", "Seconds between checks.",
+           Effect.LOAD_BALANCER, 1, 300),
+    Option(_PROC, "HealthCheckTimeout", "int", "5", "Seconds a check may take.",
+           Effect.LOAD_BALANCER, 1, 60),
+    Option(_PROC, "HealthyThresholdCount", "int", "3",
+           "Consecutive passing checks before an instance is healthy.",
+           Effect.LOAD_BALANCER, 1, 10),
+    Option(_PROC, "UnhealthyThresholdCount", "int", "5",
+           "Consecutive failing checks before an instance is unhealthy.",
+           Effect.LOAD_BALANCER, 1, 10),
+    Option(_PROC, "MatcherHTTPCode", "str", "200",
+           "Status codes that pass the check: '200', '200,302' or '200-399'.",
+           Effect.LOAD_BALANCER),
+    Option(_PROC, "DeregistrationDelay", "int", "20",
+           "Seconds a draining instance may finish in-flight requests.",
+           Effect.NEXT_DEPLOY, 0, 3600),
+    Option(_CMD, "Timeout", "int", "600",
+           "Seconds a deployment may take before it fails and rolls back.",
+           Effect.NEXT_DEPLOY, 1, 3600),
+    Option(_CMD, "DeploymentPolicy", "enum", "AllAtOnce", "How new versions roll out.",
+           Effect.NEXT_DEPLOY,
+           choices=("AllAtOnce", "Rolling", "RollingWithAdditionalBatch", "Immutable",
+                    "TrafficSplitting")),
+    Option("beanpole:instance", "StartTimeout", "int", "60",
+           "Seconds a new instance may take to listen on PORT and pass its health check "
+           "before it counts as failed.", Effect.NEXT_DEPLOY, 1, 3600),
+    Option(_ASG, "MinSize", "int", "1", "Fewest instances.", Effect.SCALE, 0, 100),
+    Option(_ASG, "MaxSize", "int", "4", "Most instances.", Effect.SCALE, 1, 100),
+)
+
+OPTIONS: dict[str, Option] = {o.key: o for o in _TABLE}
+NAMESPACES: frozenset[str] = frozenset(o.namespace for o in _TABLE)

@@ -1,0 +1,382 @@
+"""SQLite store: WAL, named migrations, explicit transactions, one writer (the server)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from beanpole.errors import Conflict, NotFound
+from beanpole.model import (
+    Application,
+    BuildStatus,
+    Environment,
+    EnvStatus,
+    Event,
+    Health,
+    Instance,
+    InstanceState,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    Severity,
+    Version,
+)
+
+
+def _migrations() -> list[tuple[str, str]]:
+    folder = resources.files("beanpole.store") / "migrations"
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(p.name.removesuffix(".sql"), p.read_text()) for p in files]
+
+
+class Store:
+    """All persistent state. Methods are short transactions; callers hold no cursors."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, at REAL)")
+            done = {r[0] for r in db.execute("SELECT name FROM migrations")}
+            for name, sql in _migrations():
+                if name in done:
+                    continue
+                for statement in sql.split(";\n"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+
+    # applications and versions ------------------------------------------------
+
+    def ensure_application(self, name: str) -> Application:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO applications VALUES (?, ?)", (name, time.time())
+            )
+            row = db.execute("SELECT * FROM applications WHERE name = ?", (name,)).fetchone()
+        return Application(row["name"], row["created_at"])
+
+    def applications(self) -> list[Application]:
+        rows = self._query("SELECT * FROM applications ORDER BY name")
+        return [Application(r["name"], r["created_at"]) for r in rows]
+
+    def add_version(
+        self, application: str, label: str, digest: str, description: str = ""
+    ) -> Version:
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT * FROM versions WHERE application = ? AND label = ?",
+                (application, label),
+            ).fetchone()
+            if row is not None:
+                if row["digest"] == digest:
+                    return _version(row)
+                raise Conflict(
+                    f"Application {application} already has a version labelled {label!r} with "
+                    "different contents. Versions are immutable: choose a new label."
+                )
+            db.execute(
+                "INSERT INTO versions (application, label, digest, description, created_at,"
+                " build_status) VALUES (?, ?, ?, ?, ?, ?)",
+                (application, label, digest, description, time.time(), BuildStatus.PENDING),
+            )
+        return self.version(application, label)
+
+    def version(self, application: str, label: str) -> Version:
+        rows = self._query(
+            "SELECT * FROM versions WHERE application = ? AND label = ?", application, label
+        )
+        if not rows:
+            raise NotFound(
+                f"Application {application} has no version {label!r}. "
+                f"List them with: beanpole versions {application}"
+            )
+        return _version(rows[0])
+
+    def versions(self, application: str) -> list[Version]:
+        rows = self._query(
+            "SELECT * FROM versions WHERE application = ? ORDER BY created_at DESC", application
+        )
+        return [_version(r) for r in rows]
+
+    def set_build_status(
+        self, application: str, label: str, status: BuildStatus, error: str = ""
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE versions SET build_status = ?, build_error = ?"
+                " WHERE application = ? AND label = ?",
+                (status, error, application, label),
+            )
+
+    # environments ---------------------------------------------------------------
+
+    def create_environment(
+        self, name: str, application: str, cname: str, settings: dict[str, str]
+    ) -> Environment:
+        now = time.time()
+        with self.transaction() as db:
+            clash = db.execute(
+                "SELECT name, cname FROM environments WHERE status != 'Terminated'"
+                " AND (name = ? OR cname = ?)",
+                (name, cname),
+            ).fetchone()
+            if clash is not None:
+                if clash["name"] == name:
+                    raise Conflict(
+                        f"Environment {name} already exists. Deploy to it with "
+                        f"'beanpole deploy {name}', or choose another name."
+                    )
+                raise Conflict(
+                    f"CNAME prefix {cname!r} is already used by environment {clash['name']}. "
+                    "Choose another with --cname."
+                )
+            db.execute(
+                "INSERT INTO environments (name, application, cname, status, health,"
+                " version_label, settings, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                (name, application, cname, EnvStatus.LAUNCHING, Health.GREY,
+                 json.dumps(settings), now, now),
+            )
+        return self.environment(name)
+
+    def environment(self, name: str) -> Environment:
+        rows = self._query(
+            "SELECT * FROM environments WHERE name = ? ORDER BY id DESC LIMIT 1", name
+        )
+        if not rows or rows[0]["status"] == EnvStatus.TERMINATED:
+            raise NotFound(
+                f"No environment named {name!r}. List environments with: beanpole list"
+            )
+        return _environment(rows[0])
+
+    def environments(self, include_terminated: bool = False) -> list[Environment]:
+        where = "" if include_terminated else "WHERE status != 'Terminated'"
+        rows = self._query(f"SELECT * FROM environments {where} ORDER BY name")  # noqa: S608
+        return [_environment(r) for r in rows]
+
+    def update_environment(self, name: str, **fields: Any) -> Environment:
+        allowed = {"status", "health", "version_label", "settings", "deployment_id", "causes"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot update {unknown}")
+        encoded = {
+            k: json.dumps(list(v) if k == "causes" else v) if k in ("settings", "causes") else v
+            for k, v in fields.items()
+        }
+        assignments = ", ".join(f"{k} = ?" for k in encoded)
+        with self.transaction() as db:
+            cur = db.execute(
+                f"UPDATE environments SET {assignments}, updated_at = ?"  # noqa: S608
+                " WHERE name = ? AND status != 'Terminated'",
+                (*encoded.values(), time.time(), name),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"No environment named {name!r}.")
+        return self.environment(name) if fields.get("status") != EnvStatus.TERMINATED else (
+            _environment(self._query(
+                "SELECT * FROM environments WHERE name = ? ORDER BY id DESC LIMIT 1", name)[0])
+        )
+
+    # instances ------------------------------------------------------------------
+
+    def add_instance(self, instance: Instance) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO instances (id, environment, version_label, release_key,"
+                " deployment_id, port, state, pid, healthy, causes, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (instance.id, instance.environment, instance.version_label,
+                 instance.release_key, instance.deployment_id, instance.port, instance.state,
+                 instance.pid, int(instance.healthy), json.dumps(list(instance.causes)),
+                 instance.created_at),
+            )
+
+    def update_instance(self, instance_id: str, **fields: Any) -> None:
+        allowed = {"state", "pid", "healthy", "causes"}
+        if set(fields) - allowed:
+            raise ValueError(f"cannot update {set(fields) - allowed}")
+        encoded = {
+            k: json.dumps(list(v)) if k == "causes" else int(v) if k == "healthy" else v
+            for k, v in fields.items()
+        }
+        assignments = ", ".join(f"{k} = ?" for k in encoded)
+        with self.transaction() as db:
+            db.execute(
+                f"UPDATE instances SET {assignments} WHERE id = ?",  # noqa: S608
+                (*encoded.values(), instance_id),
+            )
+
+    def instances(self, environment: str | None = None, live: bool = True) -> list[Instance]:
+        clauses, args = [], []
+        if environment is not None:
+            clauses.append("environment = ?")
+            args.append(environment)
+        if live:
+            clauses.append("state != 'stopped'")
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._query(
+            f"SELECT * FROM instances {where} ORDER BY created_at, id", *args  # noqa: S608
+        )
+        return [_instance(r) for r in rows]
+
+    def used_ports(self) -> set[int]:
+        return {r[0] for r in self._query("SELECT port FROM instances WHERE state != 'stopped'")}
+
+    # events ---------------------------------------------------------------------
+
+    def add_event(
+        self,
+        message: str,
+        *,
+        severity: Severity = Severity.INFO,
+        environment: str | None = None,
+        application: str | None = None,
+        version_label: str | None = None,
+    ) -> Event:
+        now = time.time()
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO events (time, severity, environment, application, version_label,"
+                " message) VALUES (?, ?, ?, ?, ?, ?)",
+                (now, severity, environment, application, version_label, message),
+            )
+            event_id = cur.lastrowid or 0
+        return Event(event_id, now, severity, environment, application, version_label, message)
+
+    def events(
+        self, environment: str | None = None, after: int = 0, limit: int = 500
+    ) -> list[Event]:
+        if environment is None:
+            rows = self._query(
+                "SELECT * FROM events WHERE id > ? ORDER BY id DESC LIMIT ?", after, limit
+            )
+        else:
+            rows = self._query(
+                "SELECT * FROM events WHERE environment = ? AND id > ? ORDER BY id DESC LIMIT ?",
+                environment, after, limit,
+            )
+        return [_event(r) for r in reversed(rows)]
+
+    # operations -----------------------------------------------------------------
+
+    def start_operation(
+        self,
+        environment: str,
+        kind: OperationKind,
+        *,
+        target_version: str | None,
+        previous_version: str | None,
+        params: dict[str, Any] | None = None,
+    ) -> Operation:
+        with self.transaction() as db:
+            running = db.execute(
+                "SELECT kind FROM operations WHERE environment = ? AND status = 'running'",
+                (environment,),
+            ).fetchone()
+            if running is not None:
+                raise Conflict(
+                    f"Environment {environment} is busy with a {running['kind']} operation. "
+                    f"Wait for it to finish (beanpole events {environment} -f) and try again."
+                )
+            cur = db.execute(
+                "INSERT INTO operations (environment, kind, status, target_version,"
+                " previous_version, params, started_at) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                (environment, kind, target_version, previous_version,
+                 json.dumps(params or {}), time.time()),
+            )
+            op_id = cur.lastrowid or 0
+        return self.operation(op_id)
+
+    def finish_operation(self, op_id: int, status: OperationStatus, message: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE operations SET status = ?, message = ?, finished_at = ? WHERE id = ?",
+                (status, message, time.time(), op_id),
+            )
+
+    def operation(self, op_id: int) -> Operation:
+        rows = self._query("SELECT * FROM operations WHERE id = ?", op_id)
+        if not rows:
+            raise NotFound(f"No operation {op_id}.")
+        return _operation(rows[0])
+
+    def running_operations(self) -> list[Operation]:
+        rows = self._query("SELECT * FROM operations WHERE status = 'running' ORDER BY id")
+        return [_operation(r) for r in rows]
+
+
+def _version(r: sqlite3.Row) -> Version:
+    return Version(
+        r["application"], r["label"], r["digest"], r["created_at"],
+        BuildStatus(r["build_status"]), r["build_error"], r["description"],
+    )
+
+
+def _environment(r: sqlite3.Row) -> Environment:
+    return Environment(
+        name=r["name"], application=r["application"], cname=r["cname"],
+        status=EnvStatus(r["status"]), health=Health(r["health"]),
+        version_label=r["version_label"], settings=json.loads(r["settings"]),
+        deployment_id=r["deployment_id"], created_at=r["created_at"],
+        updated_at=r["updated_at"], causes=tuple(json.loads(r["causes"])),
+    )
+
+
+def _instance(r: sqlite3.Row) -> Instance:
+    return Instance(
+        id=r["id"], environment=r["environment"], version_label=r["version_label"],
+        release_key=r["release_key"], deployment_id=r["deployment_id"], port=r["port"],
+        state=InstanceState(r["state"]), created_at=r["created_at"], pid=r["pid"],
+        healthy=bool(r["healthy"]), causes=tuple(json.loads(r["causes"])),
+    )
+
+
+def _event(r: sqlite3.Row) -> Event:
+    return Event(
+        r["id"], r["time"], Severity(r["severity"]), r["environment"], r["application"],
+        r["version_label"], r["message"],
+    )
+
+
+def _operation(r: sqlite3.Row) -> Operation:
+    return Operation(
+        id=r["id"], environment=r["environment"], kind=OperationKind(r["kind"]),
+        status=OperationStatus(r["status"]), target_version=r["target_version"],
+        previous_version=r["previous_version"], message=r["message"],
+        started_at=r["started_at"], finished_at=r["finished_at"], params=json.loads(r["params"]),
+    )

@@ -1,0 +1,38 @@
+"""A dependency-free web app for tests: answers with its instance id, pid and a greeting."""
+
+import json
+import os
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    wbufsize = 65536  # one write per response: unbuffered writes stall behind a proxy
+
+    def do_GET(self):
+        if self.path == "/fail":
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = json.dumps({
+            "instance": os.environ.get("BEANPOLE_INSTANCE_ID"),
+            "pid": os.getpid(),
+            "greeting": os.environ.get("GREETING", "hello"),
+            "version": os.environ.get("APP_VERSION", open("VERSION").read().strip()),
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    print(f"listening on {os.environ['PORT']}", flush=True)
+    sys.stdout.flush()
+    ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()

@@ -1,0 +1,146 @@
+"""End to end through the real CLI, server, HAProxy and supervisord (issue #2)."""
+
+import json
+import os
+import signal
+from collections import Counter
+
+import pytest
+from harness import Load, pid_alive, wait_for
+
+
+def served_pids(bp, host, n=60):
+    pids = Counter()
+    for _ in range(n):
+        status, body = bp.get(host)
+        assert status == 200, body
+        pids[json.loads(body)["pid"]] += 1
+    return pids
+
+
+def test_create_serves_from_every_instance_through_haproxy(beanpole, pid_app):
+    result = beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app),
+                          "--scale", "3", "--env", "GREETING=hi there")
+    assert "Successfully launched environment: shop" in result.stdout
+    info = beanpole.status("shop")
+    assert info["status"] == "Ready" and info["health"] in ("Green", "Grey")
+    assert info["url"] == f"http://shop.localhost:{beanpole.lb_port}"
+    assert len(info["instances"]) == 3
+    assert all(i["state"] == "in-service" for i in info["instances"])
+    pids = served_pids(beanpole, "shop")
+    assert set(pids) == {i["pid"] for i in info["instances"]}
+    _, body = beanpole.get("shop")
+    assert json.loads(body)["greeting"] == "hi there"
+
+
+def test_unknown_host_gets_a_plain_404(beanpole, pid_app):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app))
+    status, body = beanpole.get("nothing-here")
+    assert status == 404
+    assert "shop" not in body
+
+
+def test_deploy_replaces_every_instance_without_dropping_a_request(beanpole, pid_app):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2")
+    before = {i["id"] for i in beanpole.status("shop")["instances"]}
+    (pid_app / "VERSION").write_text("v2\n")
+    with Load(beanpole.lb_port, "shop") as load:
+        result = beanpole.cli("deploy", "shop", "--source", str(pid_app), "--label", "two")
+        wait_for(lambda: load.ok > 20, 30, "requests after the deploy")
+    assert "Environment update completed successfully." in result.stdout
+    assert load.failures == []
+    info = beanpole.status("shop")
+    assert info["version"] == "two" and info["deployment_id"] == 2
+    after = {i["id"] for i in info["instances"]}
+    assert len(after) == 2 and not after & before
+    assert json.loads(beanpole.get("shop")[1])["version"] == "v2"
+
+
+def test_kill_9_of_the_server_keeps_serving_and_restart_adopts_the_same_pids(beanpole, pid_app):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2")
+    before = {(i["id"], i["pid"]) for i in beanpole.status("shop")["instances"]}
+    with Load(beanpole.lb_port, "shop") as load:
+        beanpole.kill_server()
+        wait_for(lambda: load.ok > 50, 30, "requests while the server is down")
+        beanpole.start()
+        info = wait_for(lambda: beanpole.status("shop"), 30, "the restarted server")
+    assert load.failures == []
+    assert {(i["id"], i["pid"]) for i in info["instances"]} == before
+    # the reconciler runs a few ticks and must not add or replace anything
+    wait_for(lambda: len(beanpole.status("shop")["instances"]) == 2, 5, "two instances")
+    processes = [p for p in os.listdir("/proc") if p.isdigit()]
+    assert all(pid_alive(pid) for _, pid in before)
+    assert len(processes) > 0
+
+
+def test_kill_9_of_an_instance_drops_no_request_and_it_comes_back(beanpole, pid_app):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2")
+    victim = beanpole.status("shop")["instances"][0]
+    with Load(beanpole.lb_port, "shop") as load:
+        wait_for(lambda: load.ok > 10, 10, "traffic")
+        os.kill(victim["pid"], signal.SIGKILL)
+
+        def restarted():
+            inst = {i["id"]: i for i in beanpole.status("shop")["instances"]}[victim["id"]]
+            return inst["pid"] not in (0, victim["pid"]) and inst
+
+        wait_for(restarted, 30, "the instance's web process to come back")
+        wait_for(lambda: len(served_pids(beanpole, "shop", 20)) == 2, 60,
+                 "both instances to serve again")
+    assert load.failures == []
+
+
+def test_scale_up_and_down(beanpole, pid_app):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app))
+    beanpole.cli("scale", "shop", "3")
+    assert len(beanpole.status("shop")["instances"]) == 3
+    assert len(served_pids(beanpole, "shop")) == 3
+    beanpole.cli("scale", "shop", "1")
+    assert len(beanpole.status("shop")["instances"]) == 1
+
+
+def test_setenv_and_printenv_roll_new_instances(beanpole, pid_app):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--env", "A=1")
+    beanpole.cli("setenv", "shop", "GREETING=bonjour", "A=")
+    assert beanpole.cli("printenv", "shop").stdout.split() == ["GREETING=bonjour"]
+    assert json.loads(beanpole.get("shop")[1])["greeting"] == "bonjour"
+
+
+def test_terminate_removes_the_environment(beanpole, pid_app):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app))
+    pid = beanpole.status("shop")["instances"][0]["pid"]
+    result = beanpole.cli("terminate", "shop")
+    assert "terminateEnvironment completed successfully." in result.stdout
+    wait_for(lambda: not pid_alive(pid), 10, "the instance to stop")
+    assert beanpole.get("shop")[0] == 404
+    gone = beanpole.cli("status", "shop", check=False)
+    assert gone.returncode == 1 and gone.stderr.startswith("Error: No environment named")
+
+
+def test_events_and_logs(beanpole, pid_app):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app))
+    events = beanpole.cli("events", "shop").stdout
+    assert "createEnvironment is starting." in events
+    assert "Successfully launched environment: shop" in events
+    logs = beanpole.cli("logs", "shop").stdout
+    assert "web.stdout.log" in logs and "listening on" in logs
+    instance = beanpole.status("shop")["instances"][0]["id"]
+    one = beanpole.cli("logs", "shop", "--instance", instance).stdout
+    assert instance in one
+    assert beanpole.cli("logs", "shop", "--instance", "i-nope", check=False).returncode == 1
+
+
+def test_list_and_open(beanpole, pid_app):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app))
+    listed = json.loads(beanpole.cli("list", "--json").stdout)
+    assert [e["name"] for e in listed] == ["shop"]
+    assert beanpole.cli("open", "shop").stdout.strip() == f"http://shop.localhost:{beanpole.lb_port}"
+
+
+@pytest.mark.parametrize("env_name", ["abc", "bad_name", "-lead"])
+def test_invalid_names_are_refused_before_anything_is_made(beanpole, pid_app, env_name):
+    result = beanpole.cli("create", env_name, "--app", "shop", "--source", str(pid_app),
+                          check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: Environment name")
+    assert json.loads(beanpole.cli("list", "--json").stdout) == []

@@ -1,0 +1,43 @@
+"""The load balancer's desired shape follows the store: weights by state, hosts by CNAME."""
+
+import time
+
+from beanpole.lb.desired import desired_spec
+from beanpole.model import Environment, EnvStatus, Health, Instance, InstanceState
+
+
+def env(name, status=EnvStatus.READY, settings=None):
+    return Environment(name, "app", name, status, Health.GREEN, "v1", settings or {}, 1,
+                       time.time(), time.time())
+
+
+def inst(id_, env_name, state, port):
+    return Instance(id_, env_name, "v1", "k", 1, port, state, time.time())
+
+
+def test_weights_follow_instance_state_and_only_serving_or_draining_ones_are_in():
+    spec = desired_spec(
+        bind_host="127.0.0.1", port=8080, domain="localhost",
+        environments=[env("shop"), env("gone", EnvStatus.TERMINATED)],
+        instances=[inst("i-a", "shop", InstanceState.IN_SERVICE, 1),
+                   inst("i-b", "shop", InstanceState.PENDING, 2),
+                   inst("i-c", "shop", InstanceState.DRAINING, 3),
+                   inst("i-d", "shop", InstanceState.STOPPED, 4)],
+    )
+    (backend,) = spec.backends
+    assert backend.name == "shop" and backend.hosts == ("shop.localhost",)
+    # pending instances are probed by Beanpole and join only once they pass
+    assert {s.name: s.weight for s in backend.servers} == {"i-a": 100, "i-c": 0}
+
+
+def test_health_check_comes_from_the_process_namespace():
+    ns = "aws:elasticbeanstalk:environment:process:default"
+    spec = desired_spec(
+        bind_host="0.0.0.0", port=80, domain="example.org",
+        environments=[env("shop", settings={f"{ns}:HealthCheckPath": "/health",
+                                            f"{ns}:MatcherHTTPCode": "200-299"})],
+        instances=[],
+    )
+    check = spec.backends[0].check
+    assert (check.path, check.matcher, check.interval_s) == ("/health", "200-299", 15)
+    assert spec.backends[0].hosts == ("shop.example.org",)
