@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import click
+import psutil
 
 from beanpole.client import Client
 from beanpole.errors import BeanpoleError, ComponentError
@@ -20,13 +21,11 @@ START_TIMEOUT_S = 60.0
 
 
 def _alive(pid: int) -> bool:
+    """Running, and not a zombie (a container's init may never reap a killed server)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def running_pid(home: Home) -> int | None:

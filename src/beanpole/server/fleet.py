@@ -159,7 +159,8 @@ class Fleet:
             if state.state in _FAILED_STATES:
                 lines = self.tail_logs(state)
                 detail = f"{state.name} exited with status {state.exit_status}"
-                if state.spawn_error:
+                if state.exit_status == 0 and state.spawn_error:
+                    # supervisord's words, when it has no exit status (the command was not found…)
                     detail = f"{state.name} could not start: {state.spawn_error}"
                 return detail + (": " + " | ".join(lines) if lines else "")
         return None
