@@ -35,8 +35,10 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
         except Exception as exc:  # the condition may fail until it holds
             last_error = exc
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}"
-                         + (f" (last error: {last_error!r})" if last_error else ""))
+    raise AssertionError(
+        f"timed out after {timeout} s waiting for {what}"
+        + (f" (last error: {last_error!r})" if last_error else "")
+    )
 
 
 def pid_alive(pid: int) -> bool:
@@ -61,10 +63,16 @@ class Beanpole:
         env["BEANPOLE_HOME"] = str(self.home)
         return env
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "beanpole.cli.main", *args], env=self.env,
-            capture_output=True, text=True, timeout=timeout, check=False,
+            [sys.executable, "-m", "beanpole.cli.main", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -74,8 +82,16 @@ class Beanpole:
         return proc
 
     def start(self) -> None:
-        self.cli("server", "start", "--lb-port", str(self.lb_port), "--lb-host", "127.0.0.1",
-                 "--api-port", str(self.api_port))
+        self.cli(
+            "server",
+            "start",
+            "--lb-port",
+            str(self.lb_port),
+            "--lb-host",
+            "127.0.0.1",
+            "--api-port",
+            str(self.api_port),
+        )
 
     def server_pid(self) -> int | None:
         try:
@@ -147,8 +163,9 @@ class Load:
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-                conn.request("GET", self.path,
-                             headers={"Host": f"{self.host}.localhost:{self.port}"})
+                conn.request(
+                    "GET", self.path, headers={"Host": f"{self.host}.localhost:{self.port}"}
+                )
                 response = conn.getresponse()
                 body = response.read().decode(errors="replace")
                 if response.status == 200:

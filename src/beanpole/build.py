@@ -50,8 +50,11 @@ class Artifact:
 
 def _tool_path() -> str:
     """The server's PATH keeps node/npm/uv findable; our own interpreter's folder comes first."""
-    return ":".join(dict.fromkeys([str(Path(sys.executable).parent),
-                                   *os.environ.get("PATH", _BASE_PATH).split(":")]))
+    return ":".join(
+        dict.fromkeys(
+            [str(Path(sys.executable).parent), *os.environ.get("PATH", _BASE_PATH).split(":")]
+        )
+    )
 
 
 class Builder:
@@ -94,8 +97,13 @@ class Builder:
             if plan.buildfile and not (workdir / ".buildfile-done").exists():
                 artifact_env = Artifact(app_dir, plan, path_prefix, env).process_env({})
                 for name, command in plan.buildfile.items():
-                    await _run(["/bin/sh", "-c", command], app_dir, log, artifact_env,
-                               what=f"Buildfile command {name!r}")
+                    await _run(
+                        ["/bin/sh", "-c", command],
+                        app_dir,
+                        log,
+                        artifact_env,
+                        what=f"Buildfile command {name!r}",
+                    )
                 (workdir / ".buildfile-done").touch()
             (workdir / ".done").touch()
         return Artifact(app_dir, plan, path_prefix, env)
@@ -135,8 +143,13 @@ class Builder:
         venv = target / "venv"
         env = {**os.environ, "UV_CACHE_DIR": str(self.cache / "uv")}
         # The venv is built where it will live: its scripts' shebangs hold absolute paths.
-        await _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
-                   app_dir, log, env, what="Creating the virtualenv")
+        await _run(
+            [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
+            app_dir,
+            log,
+            env,
+            what="Creating the virtualenv",
+        )
         install = [uv, "pip", "install", "--python", str(venv / "bin" / "python")]
         if step.manifest:
             install += ["-r", step.manifest]
@@ -147,18 +160,23 @@ class Builder:
     async def _node(self, step: DependencyStep, app_dir: Path, target: Path, log: Path) -> None:
         npm = shutil.which("npm")
         if npm is None:
-            raise BuildError("This is a Node.js application but npm is not installed on the "
-                             "host. Install Node.js and npm (apt-get install nodejs npm).")
+            raise BuildError(
+                "This is a Node.js application but npm is not installed on the "
+                "host. Install Node.js and npm (apt-get install nodejs npm)."
+            )
         for name in ("package.json", "package-lock.json", ".npmrc"):
             if (app_dir / name).is_file():
                 shutil.copy2(app_dir / name, target / name)
         verb = ["ci"] if (target / "package-lock.json").exists() else ["install"]
         flags = ["--omit=dev"] if "production" in step.extra else []
-        env = {**os.environ, "npm_config_cache": str(self.cache / "npm"),
-               "npm_config_update_notifier": "false", "npm_config_fund": "false",
-               "npm_config_audit": "false"}
-        await _run([npm, *verb, *flags, "--no-progress"], target, log, env,
-                   what=f"npm {verb[0]}")
+        env = {
+            **os.environ,
+            "npm_config_cache": str(self.cache / "npm"),
+            "npm_config_update_notifier": "false",
+            "npm_config_fund": "false",
+            "npm_config_audit": "false",
+        }
+        await _run([npm, *verb, *flags, "--no-progress"], target, log, env, what=f"npm {verb[0]}")
         (target / "node_modules").mkdir(exist_ok=True)
 
 
@@ -170,8 +188,13 @@ async def _run(
         out.write(f"$ {' '.join(argv)}\n".encode())
         out.flush()
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=dict(env), stdout=out, stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+            *argv,
+            cwd=cwd,
+            env=dict(env),
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             code = await proc.wait()

@@ -22,7 +22,11 @@ from beanpole.errors import (
 from beanpole.home import Home
 
 _BY_STATUS: dict[int, type[BeanpoleError]] = {
-    400: InvalidInput, 401: Unauthorized, 404: NotFound, 409: Conflict, 422: BuildError,
+    400: InvalidInput,
+    401: Unauthorized,
+    404: NotFound,
+    409: Conflict,
+    422: BuildError,
     503: ComponentError,
 }
 
@@ -31,7 +35,9 @@ class Client:
     def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
         self.url = url.rstrip("/")
         self._http = httpx.Client(
-            base_url=self.url + "/api/v1", timeout=timeout, trust_env=False,
+            base_url=self.url + "/api/v1",
+            timeout=timeout,
+            trust_env=False,
             headers={"Authorization": f"Bearer {token}"},
         )
 
@@ -42,8 +48,10 @@ class Client:
         if url:
             token = os.environ.get("BEANPOLE_TOKEN", "")
             if not token:
-                raise Unauthorized("BEANPOLE_URL is set but BEANPOLE_TOKEN is not. Set it to "
-                                   "the token in the server's BEANPOLE_HOME/token file.")
+                raise Unauthorized(
+                    "BEANPOLE_URL is set but BEANPOLE_TOKEN is not. Set it to "
+                    "the token in the server's BEANPOLE_HOME/token file."
+                )
             return cls(url, token)
         home = home or Home.default()
         if not home.server_file.exists():
@@ -66,8 +74,9 @@ class Client:
                 "Start it with: beanpole server start"
             ) from None
         except httpx.TimeoutException:
-            raise ComponentError(f"The Beanpole server at {self.url} did not answer in time.") \
-                from None
+            raise ComponentError(
+                f"The Beanpole server at {self.url} did not answer in time."
+            ) from None
         if response.status_code >= 400:
             try:
                 error = response.json()["error"]
@@ -83,8 +92,9 @@ class Client:
         result: dict[str, Any] = self.request("GET", "/ping")
         return result
 
-    def upload(self, application: str, zip_path: Path, label: str | None,
-               description: str = "") -> dict[str, Any]:
+    def upload(
+        self, application: str, zip_path: Path, label: str | None, description: str = ""
+    ) -> dict[str, Any]:
         params = {"description": description}
         if label:
             params["label"] = label
@@ -95,8 +105,12 @@ class Client:
                     yield block
 
         result: dict[str, Any] = self.request(
-            "POST", f"/applications/{application}/versions", params=params, content=chunks(),
-            headers={"Content-Type": "application/zip"}, timeout=600,
+            "POST",
+            f"/applications/{application}/versions",
+            params=params,
+            content=chunks(),
+            headers={"Content-Type": "application/zip"},
+            timeout=600,
         )
         return result
 

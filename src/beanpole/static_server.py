@@ -6,6 +6,7 @@ serves dotfiles (so `.ebextensions/` and `.git/` stay private).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from functools import partial
@@ -31,7 +32,7 @@ class _Handler(SimpleHTTPRequestHandler):
             return None
         return super().send_head()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+    def log_message(self, format: str, *args: Any) -> None:
         """The load balancer logs every request; repeating it here costs CPU for nothing."""
 
 
@@ -40,10 +41,8 @@ def main(argv: list[str]) -> None:
     port = int(os.environ.get("PORT", "5000"))
     server = ThreadingHTTPServer(("127.0.0.1", port), partial(_Handler, directory=directory))
     server.daemon_threads = True
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ def test_an_unknown_platform_fails_the_launch_with_the_fix(beanpole, tmp_path):
 def test_a_crashing_app_fails_with_its_exit_status_and_last_lines(beanpole, tmp_path):
     app = tmp_path / "crash"
     app.mkdir()
-    (app / "Procfile").write_text("web: python3 -c \"import sys; print('boom: no DATABASE_URL'); sys.exit(3)\"\n")
+    (app / "Procfile").write_text(
+        "web: python3 -c \"import sys; print('boom: no DATABASE_URL'); sys.exit(3)\"\n"
+    )
     result = beanpole.cli("create", "shop", "--app", "shop", "--source", str(app), check=False)
     assert result.returncode == 1
     assert "web exited with status 3" in result.stderr
@@ -45,8 +47,15 @@ def test_an_app_that_never_listens_fails_naming_the_port(beanpole, tmp_path):
     app.mkdir()
     (app / "Procfile").write_text("web: sleep 600\n")
     result = beanpole.cli(
-        "create", "shop", "--app", "shop", "--source", str(app),
-        "--setting", "beanpole:instance:StartTimeout=3", check=False,
+        "create",
+        "shop",
+        "--app",
+        "shop",
+        "--source",
+        str(app),
+        "--setting",
+        "beanpole:instance:StartTimeout=3",
+        check=False,
     )
     assert result.returncode == 1
     assert "did not listen on PORT" in result.stderr and "within" in result.stderr
@@ -54,8 +63,7 @@ def test_an_app_that_never_listens_fails_naming_the_port(beanpole, tmp_path):
 
 def test_a_duplicate_environment_is_refused(beanpole, pid_app):
     create_ok(beanpole, pid_app)
-    result = beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app),
-                          check=False)
+    result = beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), check=False)
     assert result.returncode == 1
     assert "Environment shop already exists" in result.stderr
 
@@ -67,8 +75,17 @@ def test_an_unknown_environment_is_named(beanpole, pid_app):
 
 
 def test_an_invalid_setting_is_refused(beanpole, pid_app):
-    result = beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app),
-                          "--setting", "aws:autoscaling:asg:MinSize=lots", check=False)
+    result = beanpole.cli(
+        "create",
+        "shop",
+        "--app",
+        "shop",
+        "--source",
+        str(pid_app),
+        "--setting",
+        "aws:autoscaling:asg:MinSize=lots",
+        check=False,
+    )
     assert result.returncode == 1
     assert "MinSize has value 'lots'" in result.stderr
     assert json.loads(beanpole.cli("list", "--json").stdout) == []
@@ -92,9 +109,10 @@ def test_a_failed_deploy_leaves_the_running_version_serving(beanpole, pid_app, t
 
 
 def test_a_failing_build_shows_the_end_of_its_output(beanpole, pid_app):
-    (pid_app / "Buildfile").write_text("make: echo compiling; echo 'error: missing header' >&2; exit 2\n")
-    result = beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app),
-                          check=False)
+    (pid_app / "Buildfile").write_text(
+        "make: echo compiling; echo 'error: missing header' >&2; exit 2\n"
+    )
+    result = beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), check=False)
     assert result.returncode == 1
     assert "Buildfile command 'make' failed with exit status 2" in result.stderr
     assert "error: missing header" in result.stderr

@@ -6,6 +6,7 @@ import signal
 from collections import Counter
 
 import pytest
+
 from harness import Load, pid_alive, wait_for
 
 
@@ -19,8 +20,18 @@ def served_pids(bp, host, n=60):
 
 
 def test_create_serves_from_every_instance_through_haproxy(beanpole, pid_app):
-    result = beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app),
-                          "--scale", "3", "--env", "GREETING=hi there")
+    result = beanpole.cli(
+        "create",
+        "shop",
+        "--app",
+        "shop",
+        "--source",
+        str(pid_app),
+        "--scale",
+        "3",
+        "--env",
+        "GREETING=hi there",
+    )
     assert "Successfully launched environment: shop" in result.stdout
     info = beanpole.status("shop")
     assert info["status"] == "Ready" and info["health"] in ("Green", "Grey")
@@ -85,8 +96,9 @@ def test_kill_9_of_an_instance_drops_no_request_and_it_comes_back(beanpole, pid_
             return inst["pid"] not in (0, victim["pid"]) and inst
 
         wait_for(restarted, 30, "the instance's web process to come back")
-        wait_for(lambda: len(served_pids(beanpole, "shop", 20)) == 2, 60,
-                 "both instances to serve again")
+        wait_for(
+            lambda: len(served_pids(beanpole, "shop", 20)) == 2, 60, "both instances to serve again"
+        )
     assert load.failures == []
 
 
@@ -134,13 +146,16 @@ def test_list_and_open(beanpole, pid_app):
     beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app))
     listed = json.loads(beanpole.cli("list", "--json").stdout)
     assert [e["name"] for e in listed] == ["shop"]
-    assert beanpole.cli("open", "shop").stdout.strip() == f"http://shop.localhost:{beanpole.lb_port}"
+    assert (
+        beanpole.cli("open", "shop").stdout.strip() == f"http://shop.localhost:{beanpole.lb_port}"
+    )
 
 
 @pytest.mark.parametrize("env_name", ["abc", "bad_name", "trail-"])
 def test_invalid_names_are_refused_before_anything_is_made(beanpole, pid_app, env_name):
-    result = beanpole.cli("create", env_name, "--app", "shop", "--source", str(pid_app),
-                          check=False)
+    result = beanpole.cli(
+        "create", env_name, "--app", "shop", "--source", str(pid_app), check=False
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("Error: Environment name")
     assert json.loads(beanpole.cli("list", "--json").stdout) == []

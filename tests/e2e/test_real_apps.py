@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES
 
 from beanpole.lb.haproxy import HAProxy
+from conftest import EXAMPLES
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,10 @@ def test_express_generator_app_with_three_instances(beanpole, tmp_path):
     app = tmp_path / "express-app"
     subprocess.run(
         ["npx", "--yes", "express-generator@4", "--no-view", "--force", str(app)],
-        check=True, capture_output=True, timeout=300, cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert (app / "package.json").exists() and (app / "bin" / "www").exists()
     beanpole.cli("create", "express", "--app", "express", "--source", str(app), "--scale", "3")
@@ -74,8 +77,9 @@ def test_node_example_with_lock_file_uses_npm_ci(beanpole, tmp_path):
 
 
 def test_static_site(beanpole):
-    beanpole.cli("create", "site", "--app", "site", "--source", str(EXAMPLES / "static"),
-                 "--scale", "2")
+    beanpole.cli(
+        "create", "site", "--app", "site", "--source", str(EXAMPLES / "static"), "--scale", "2"
+    )
     status, body = beanpole.get("site", "/")
     assert status == 200 and "static site" in body
     assert beanpole.get("site", "/.ebextensions/secret.config")[0] == 404

@@ -7,8 +7,9 @@ from beanpole.model import Environment, EnvStatus, Health, Instance, InstanceSta
 
 
 def env(name, status=EnvStatus.READY, settings=None):
-    return Environment(name, "app", name, status, Health.GREEN, "v1", settings or {}, 1,
-                       time.time(), time.time())
+    return Environment(
+        name, "app", name, status, Health.GREEN, "v1", settings or {}, 1, time.time(), time.time()
+    )
 
 
 def inst(id_, env_name, state, port):
@@ -17,12 +18,16 @@ def inst(id_, env_name, state, port):
 
 def test_weights_follow_instance_state_and_only_serving_or_draining_ones_are_in():
     spec = desired_spec(
-        bind_host="127.0.0.1", port=8080, domain="localhost",
+        bind_host="127.0.0.1",
+        port=8080,
+        domain="localhost",
         environments=[env("shop"), env("gone", EnvStatus.TERMINATED)],
-        instances=[inst("i-a", "shop", InstanceState.IN_SERVICE, 1),
-                   inst("i-b", "shop", InstanceState.PENDING, 2),
-                   inst("i-c", "shop", InstanceState.DRAINING, 3),
-                   inst("i-d", "shop", InstanceState.STOPPED, 4)],
+        instances=[
+            inst("i-a", "shop", InstanceState.IN_SERVICE, 1),
+            inst("i-b", "shop", InstanceState.PENDING, 2),
+            inst("i-c", "shop", InstanceState.DRAINING, 3),
+            inst("i-d", "shop", InstanceState.STOPPED, 4),
+        ],
     )
     (backend,) = spec.backends
     assert backend.name == "shop" and backend.hosts == ("shop.localhost",)
@@ -33,9 +38,15 @@ def test_weights_follow_instance_state_and_only_serving_or_draining_ones_are_in(
 def test_health_check_comes_from_the_process_namespace():
     ns = "aws:elasticbeanstalk:environment:process:default"
     spec = desired_spec(
-        bind_host="0.0.0.0", port=80, domain="example.org",
-        environments=[env("shop", settings={f"{ns}:HealthCheckPath": "/health",
-                                            f"{ns}:MatcherHTTPCode": "200-299"})],
+        bind_host="0.0.0.0",
+        port=80,
+        domain="example.org",
+        environments=[
+            env(
+                "shop",
+                settings={f"{ns}:HealthCheckPath": "/health", f"{ns}:MatcherHTTPCode": "200-299"},
+            )
+        ],
         instances=[],
     )
     check = spec.backends[0].check

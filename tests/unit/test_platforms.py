@@ -45,9 +45,13 @@ def test_wsgipath_and_workers_come_from_settings(tmp_path):
 
 @pytest.mark.parametrize(
     ("given", "target"),
-    [("application", "application:application"), ("app.py", "app:application"),
-     ("app:server", "app:server"), ("mysite/wsgi.py", "mysite.wsgi:application"),
-     ("mysite.wsgi:application", "mysite.wsgi:application")],
+    [
+        ("application", "application:application"),
+        ("app.py", "app:application"),
+        ("app:server", "app:server"),
+        ("mysite/wsgi.py", "mysite.wsgi:application"),
+        ("mysite.wsgi:application", "mysite.wsgi:application"),
+    ],
 )
 def test_wsgi_targets(given, target):
     assert wsgi_target(given) == target
@@ -68,8 +72,13 @@ def test_dependency_key_follows_requirements_only(tmp_path):
 
 
 def test_procfile_wins_but_python_dependencies_still_install(tmp_path):
-    write(tmp_path, {"requirements.txt": "flask\n",
-                     "Procfile": "web: gunicorn app:app\nworker: python worker.py\n"})
+    write(
+        tmp_path,
+        {
+            "requirements.txt": "flask\n",
+            "Procfile": "web: gunicorn app:app\nworker: python worker.py\n",
+        },
+    )
     plan = detect(tmp_path, resolve())
     assert plan.processes == {"web": "gunicorn app:app", "worker": "python worker.py"}
     assert plan.dependencies is not None and plan.dependencies.extra == ()

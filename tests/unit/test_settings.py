@@ -35,8 +35,11 @@ def test_later_layers_win():
         ("aws:nope:thing:X", "1", "Unknown option namespace"),
         ("aws:elasticbeanstalk:command:DeploymentPolicy", "Yolo", "choose one of AllAtOnce"),
         ("aws:elasticbeanstalk:environment:process:default:MatcherHTTPCode", "2xx", "not valid"),
-        ("aws:elasticbeanstalk:environment:process:default:HealthCheckPath", "health",
-         "starting with '/'"),
+        (
+            "aws:elasticbeanstalk:environment:process:default:HealthCheckPath",
+            "health",
+            "starting with '/'",
+        ),
         (f"{ENV_NAMESPACE}:PORT", "1", "set by Beanpole"),
         (f"{ENV_NAMESPACE}:1BAD", "1", "not valid"),
     ],

@@ -52,25 +52,31 @@ def test_a_terminated_name_can_be_reused(store):
 def test_one_running_operation_per_environment(store):
     store.ensure_application("app")
     store.create_environment("shop", "app", "shop", {})
-    op = store.start_operation("shop", OperationKind.DEPLOY, target_version="v2",
-                               previous_version="v1")
+    op = store.start_operation(
+        "shop", OperationKind.DEPLOY, target_version="v2", previous_version="v1"
+    )
     with pytest.raises(Conflict, match="busy with a deploy operation"):
-        store.start_operation("shop", OperationKind.CONFIGURE, target_version=None,
-                              previous_version=None)
+        store.start_operation(
+            "shop", OperationKind.CONFIGURE, target_version=None, previous_version=None
+        )
     store.finish_operation(op.id, OperationStatus.SUCCEEDED, "")
-    store.start_operation("shop", OperationKind.CONFIGURE, target_version=None,
-                          previous_version=None)
+    store.start_operation(
+        "shop", OperationKind.CONFIGURE, target_version=None, previous_version=None
+    )
 
 
 def test_instances_and_ports(store):
     inst = Instance("i-1", "shop", "v1", "k", 1, 20001, InstanceState.PENDING, time.time())
     store.add_instance(inst)
     assert store.used_ports() == {20001}
-    store.update_instance("i-1", state=InstanceState.IN_SERVICE, pid=42, healthy=True,
-                          causes=["x"])
+    store.update_instance("i-1", state=InstanceState.IN_SERVICE, pid=42, healthy=True, causes=["x"])
     got = store.instances("shop")[0]
-    assert (got.state, got.pid, got.healthy, got.causes) == (InstanceState.IN_SERVICE, 42,
-                                                              True, ("x",))
+    assert (got.state, got.pid, got.healthy, got.causes) == (
+        InstanceState.IN_SERVICE,
+        42,
+        True,
+        ("x",),
+    )
     store.update_instance("i-1", state=InstanceState.STOPPED)
     assert store.instances("shop") == [] and store.used_ports() == set()
 

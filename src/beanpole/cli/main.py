@@ -57,8 +57,9 @@ def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     return out_
 
 
-def _upload(client: Client, application: str, source: str, label: str | None,
-            message: str = "") -> dict[str, Any]:
+def _upload(
+    client: Client, application: str, source: str, label: str | None, message: str = ""
+) -> dict[str, Any]:
     path = Path(source)
     if not path.exists():
         raise InvalidInput(f"Source {source!r} does not exist. Give a folder or a .zip file.")
@@ -128,9 +129,17 @@ no_wait_option = click.option("--no-wait", is_flag=True, help="Return at once.")
 @click.option("--env", "env_vars", multiple=True, metavar="K=V", help="Environment property.")
 @click.option("--setting", "settings", multiple=True, metavar="NAMESPACE:OPTION=VALUE")
 @no_wait_option
-def create(env: str, application: str, source: str, label: str | None, cname: str | None,
-           scale: int | None, env_vars: tuple[str, ...], settings: tuple[str, ...],
-           no_wait: bool) -> None:
+def create(
+    env: str,
+    application: str,
+    source: str,
+    label: str | None,
+    cname: str | None,
+    scale: int | None,
+    env_vars: tuple[str, ...],
+    settings: tuple[str, ...],
+    no_wait: bool,
+) -> None:
     """Create an environment running SOURCE and wait until it is Ready."""
     options = dict(parse_assignment(s) for s in settings)
     options.update(_env_pairs(env_vars))
@@ -154,8 +163,14 @@ def create(env: str, application: str, source: str, label: str | None, cname: st
 @click.option("--message", default="", help="Description of the version.")
 @click.option("--version", "existing", help="Deploy an existing version instead of a source.")
 @no_wait_option
-def deploy(env: str, source: str | None, label: str | None, message: str,
-           existing: str | None, no_wait: bool) -> None:
+def deploy(
+    env: str,
+    source: str | None,
+    label: str | None,
+    message: str,
+    existing: str | None,
+    no_wait: bool,
+) -> None:
     """Deploy a new version to ENV and wait until it is Ready again."""
     client = _client()
     info = client.environment(env)
@@ -163,12 +178,18 @@ def deploy(env: str, source: str | None, label: str | None, message: str,
         if source is None:
             raise InvalidInput("Give --source PATH (a folder or .zip) or --version LABEL.")
         if info["status"] != "Ready":
-            raise InvalidInput(f"Environment {env} is {info['status']}, not Ready; wait for "
-                               "the current operation to finish.")
+            raise InvalidInput(
+                f"Environment {env} is {info['status']}, not Ready; wait for "
+                "the current operation to finish."
+            )
         existing = _upload(client, info["application"], source, label, message)["label"]
     body = {"version_label": existing}
-    _run_op(client, env, no_wait,
-            lambda: client.request("POST", f"/environments/{env}/deploy", json=body))
+    _run_op(
+        client,
+        env,
+        no_wait,
+        lambda: client.request("POST", f"/environments/{env}/deploy", json=body),
+    )
 
 
 @cli.command()
@@ -181,16 +202,28 @@ def status(env: str, as_json: bool) -> None:
         click.echo(json.dumps(info, indent=2))
         return
     out.print(f"Environment details for: {info['name']}")
-    for label, key in (("Application name", "application"), ("Deployed Version", "version"),
-                       ("Deployment ID", "deployment_id"), ("Status", "status"),
-                       ("Health", "health"), ("URL", "url")):
+    for label, key in (
+        ("Application name", "application"),
+        ("Deployed Version", "version"),
+        ("Deployment ID", "deployment_id"),
+        ("Status", "status"),
+        ("Health", "health"),
+        ("URL", "url"),
+    ):
         out.print(f"  {label}: {info[key]}", markup=False)
     for cause in info["causes"]:
         out.print(f"  Cause: {cause}", style="yellow", markup=False)
     table = Table("instance", "state", "health", "port", "pid", "version", "up")
     for i in info["instances"]:
-        table.add_row(i["id"], i["state"], i["health"], str(i["port"]), str(i["pid"]),
-                      i["version"], f"{i['uptime_s']:.0f} s")
+        table.add_row(
+            i["id"],
+            i["state"],
+            i["health"],
+            str(i["port"]),
+            str(i["pid"]),
+            i["version"],
+            f"{i['uptime_s']:.0f} s",
+        )
     out.print(table)
 
 
@@ -204,8 +237,9 @@ def list_(as_json: bool) -> None:
         return
     table = Table("environment", "application", "status", "health", "version", "url")
     for e in envs:
-        table.add_row(e["name"], e["application"], e["status"], e["health"],
-                      e["version"] or "-", e["url"])
+        table.add_row(
+            e["name"], e["application"], e["status"], e["health"], e["version"] or "-", e["url"]
+        )
     out.print(table)
 
 
@@ -220,8 +254,12 @@ def versions(app: str, as_json: bool) -> None:
         return
     table = Table("label", "digest", "build", "created")
     for v in rows:
-        table.add_row(v["label"], v["digest"][:12], v["build_status"],
-                      time.strftime("%Y-%m-%d %H:%M", time.localtime(v["created_at"])))
+        table.add_row(
+            v["label"],
+            v["digest"][:12],
+            v["build_status"],
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(v["created_at"])),
+        )
     out.print(table)
 
 
@@ -232,8 +270,12 @@ def versions(app: str, as_json: bool) -> None:
 def scale(env: str, count: int, no_wait: bool) -> None:
     """Run COUNT instances (sets MinSize = MaxSize = COUNT, like `eb scale`)."""
     client = _client()
-    _run_op(client, env, no_wait, lambda: client.request(
-        "POST", f"/environments/{env}/scale", json={"count": count}))
+    _run_op(
+        client,
+        env,
+        no_wait,
+        lambda: client.request("POST", f"/environments/{env}/scale", json={"count": count}),
+    )
 
 
 @cli.command()
@@ -250,8 +292,14 @@ def setenv(env: str, pairs: tuple[str, ...], no_wait: bool) -> None:
         else:
             set_[key] = value
     client = _client()
-    _run_op(client, env, no_wait, lambda: client.request(
-        "PATCH", f"/environments/{env}/settings", json={"set": set_, "remove": remove}))
+    _run_op(
+        client,
+        env,
+        no_wait,
+        lambda: client.request(
+            "PATCH", f"/environments/{env}/settings", json={"set": set_, "remove": remove}
+        ),
+    )
 
 
 @cli.command()
@@ -265,8 +313,14 @@ def config(env: str, assignments: tuple[str, ...], no_wait: bool) -> None:
     for key, value in (parse_assignment(a) for a in assignments):
         (remove.append(key) if value == "" else set_.__setitem__(key, value))
     client = _client()
-    _run_op(client, env, no_wait, lambda: client.request(
-        "PATCH", f"/environments/{env}/settings", json={"set": set_, "remove": remove}))
+    _run_op(
+        client,
+        env,
+        no_wait,
+        lambda: client.request(
+            "PATCH", f"/environments/{env}/settings", json={"set": set_, "remove": remove}
+        ),
+    )
 
 
 @cli.command()

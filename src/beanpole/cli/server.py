@@ -56,17 +56,25 @@ def server() -> None:
 @click.option("--api-port", type=int, help="Port of the REST API on 127.0.0.1 (4180).")
 @click.option("--api-host", help="Address the REST API binds (127.0.0.1).")
 @click.option("--domain", help="Environments are served at <cname>.<domain> (localhost).")
-def start(lb_port: int | None, lb_host: str | None, api_port: int | None,
-          api_host: str | None, domain: str | None) -> None:
+def start(
+    lb_port: int | None,
+    lb_host: str | None,
+    api_port: int | None,
+    api_host: str | None,
+    domain: str | None,
+) -> None:
     """Start the server (and HAProxy and supervisord if they are not running)."""
     home = Home.default()
     home.prepare()
     config = home.load_config().with_overrides(
-        lb_port=lb_port, lb_host=lb_host, api_port=api_port, api_host=api_host, domain=domain)
+        lb_port=lb_port, lb_host=lb_host, api_port=api_port, api_host=api_host, domain=domain
+    )
     pid = running_pid(home)
     if pid is not None:
-        click.echo(f"Beanpole server already running (pid {pid}) at "
-                   f"http://{config.api_host}:{config.api_port}")
+        click.echo(
+            f"Beanpole server already running (pid {pid}) at "
+            f"http://{config.api_host}:{config.api_port}"
+        )
         return
     home.server_file.unlink(missing_ok=True)
     home.save_config(config)
@@ -75,7 +83,10 @@ def start(lb_port: int | None, lb_host: str | None, api_port: int | None,
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "beanpole.server.main"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
             env={**os.environ, "BEANPOLE_HOME": str(home.root)},
         )
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -94,18 +105,25 @@ def start(lb_port: int | None, lb_host: str | None, api_port: int | None,
         time.sleep(0.1)
     else:
         proc.terminate()
-        raise ComponentError(f"The server did not answer within {START_TIMEOUT_S:.0f} s. "
-                             f"See {log_path}.")
+        raise ComponentError(
+            f"The server did not answer within {START_TIMEOUT_S:.0f} s. See {log_path}."
+        )
     click.echo(f"Beanpole server running (pid {proc.pid})")
     click.echo(f"  API:           http://{config.api_host}:{config.api_port}/api/v1")
-    click.echo(f"  Load balancer: port {config.lb_port}, environments at "
-               f"http://<name>.{config.domain}:{config.lb_port}")
+    click.echo(
+        f"  Load balancer: port {config.lb_port}, environments at "
+        f"http://<name>.{config.domain}:{config.lb_port}"
+    )
     click.echo(f"  Home:          {home.root}")
 
 
 @server.command("stop")
-@click.option("--all", "everything", is_flag=True,
-              help="Also stop HAProxy, supervisord and every app instance.")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Also stop HAProxy, supervisord and every app instance.",
+)
 def stop(everything: bool) -> None:
     """Stop the control plane; applications keep serving (unless --all)."""
     home = Home.default()
@@ -143,8 +161,9 @@ def status() -> None:
 
     home = Home.default()
     pid = running_pid(home)
-    click.echo(f"server:      {'running (pid %d)' % pid if pid else 'stopped'}")
-    click.echo(f"haproxy:     {'running' if HAProxy(home.root / 'haproxy').is_running() else 'stopped'}")
+    haproxy_running = HAProxy(home.root / "haproxy").is_running()
+    click.echo(f"server:      {f'running (pid {pid})' if pid else 'stopped'}")
+    click.echo(f"haproxy:     {'running' if haproxy_running else 'stopped'}")
     sup = Supervisor(home.root / "supervisor")
     click.echo(f"supervisord: {'running' if sup.is_running() else 'stopped'}")
     click.echo(f"home:        {home.root}")

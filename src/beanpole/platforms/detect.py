@@ -32,18 +32,22 @@ class BuildPlan:
     default_port: int = 5000  # EB's PORT default; instances get their own PORT anyway
 
     def to_json(self) -> str:
-        return json.dumps({
-            "platform": self.platform,
-            "processes": self.processes,
-            "dependencies": None if self.dependencies is None else {
-                "kind": self.dependencies.kind,
-                "cache_key": self.dependencies.cache_key,
-                "manifest": self.dependencies.manifest,
-                "extra": list(self.dependencies.extra),
-            },
-            "buildfile": self.buildfile,
-            "default_port": self.default_port,
-        })
+        return json.dumps(
+            {
+                "platform": self.platform,
+                "processes": self.processes,
+                "dependencies": None
+                if self.dependencies is None
+                else {
+                    "kind": self.dependencies.kind,
+                    "cache_key": self.dependencies.cache_key,
+                    "manifest": self.dependencies.manifest,
+                    "extra": list(self.dependencies.extra),
+                },
+                "buildfile": self.buildfile,
+                "default_port": self.default_port,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> BuildPlan:
@@ -52,7 +56,9 @@ class BuildPlan:
         return cls(
             platform=data["platform"],
             processes=data["processes"],
-            dependencies=None if deps is None else DependencyStep(
+            dependencies=None
+            if deps is None
+            else DependencyStep(
                 deps["kind"], deps["cache_key"], deps["manifest"], tuple(deps["extra"])
             ),
             buildfile=data["buildfile"],
@@ -85,9 +91,9 @@ def detect(app_dir: Path, settings: ResolvedSettings, node_version: str = "") ->
 
     py_version = f"{sys.version_info.major}.{sys.version_info.minor}"
     if python.is_python(app_dir):
-        deps = python.dependency_step(app_dir, py_version, needs_gunicorn=procfile is None)
+        py_deps = python.dependency_step(app_dir, py_version, needs_gunicorn=procfile is None)
         processes = procfile or {"web": python.default_command(settings)}
-        return BuildPlan("python", processes, deps, buildfile, default_port=8000)
+        return BuildPlan("python", processes, py_deps, buildfile, default_port=8000)
     if node.is_node(app_dir):
         deps = node.dependency_step(app_dir, settings, node_version)
         processes = procfile or {"web": node.default_command(app_dir)}

@@ -24,7 +24,9 @@ def _package(app_dir: Path) -> dict[str, object]:
     try:
         data = json.loads((app_dir / "package.json").read_text())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"package.json is not valid JSON ({exc}). Fix it and deploy again.") from None
+        raise BundleError(
+            f"package.json is not valid JSON ({exc}). Fix it and deploy again."
+        ) from None
     if not isinstance(data, dict):
         raise BundleError("package.json must hold a JSON object.")
     return data
@@ -46,8 +48,12 @@ def dependency_step(
         digest.update(path.read_bytes() if path.is_file() else b"")
         digest.update(b"\0")
     digest.update(f"node {node_version} production={production}".encode())
-    return DependencyStep("node", digest.hexdigest()[:24], manifest or "package.json",
-                          ("production",) if production else ())
+    return DependencyStep(
+        "node",
+        digest.hexdigest()[:24],
+        manifest or "package.json",
+        ("production",) if production else (),
+    )
 
 
 def default_command(app_dir: Path) -> str:
@@ -59,5 +65,5 @@ def default_command(app_dir: Path) -> str:
             return f"node {entry}"
     raise BundleError(
         "package.json has no 'start' script and there is no app.js or server.js. "
-        "Add \"scripts\": {\"start\": \"node <file>\"} to package.json, or a Procfile."
+        'Add "scripts": {"start": "node <file>"} to package.json, or a Procfile.'
     )

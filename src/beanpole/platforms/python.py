@@ -39,7 +39,8 @@ def dependency_step(app_dir: Path, py_version: str, *, needs_gunicorn: bool) -> 
 
 
 def wsgi_target(wsgi_path: str) -> str:
-    """EB's WSGIPath ('application', 'app.py', 'mysite/wsgi.py', 'app:server') → 'module:callable'."""
+    """EB's WSGIPath ('application', 'app.py', 'mysite/wsgi.py', 'app:server') as
+    gunicorn's 'module:callable'."""
     module, _, callable_ = wsgi_path.strip().partition(":")
     module = module.removesuffix(".py").replace("/", ".").strip(".")
     callable_ = callable_ or "application"

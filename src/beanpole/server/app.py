@@ -59,8 +59,13 @@ class SettingsChange(BaseModel):
 
 
 def create_app(ctx: Context) -> FastAPI:
-    app = FastAPI(title="Beanpole", version=__version__, openapi_url=f"{API}/openapi.json",
-                  docs_url=f"{API}/docs", redoc_url=None)
+    app = FastAPI(
+        title="Beanpole",
+        version=__version__,
+        openapi_url=f"{API}/openapi.json",
+        docs_url=f"{API}/docs",
+        redoc_url=None,
+    )
 
     @app.exception_handler(BeanpoleError)
     async def _beanpole_error(request: Request, exc: BeanpoleError) -> JSONResponse:
@@ -69,8 +74,7 @@ def create_app(ctx: Context) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}"
-            for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
         )
         return _error(400, "invalid_input", f"The request is not valid: {problems}.")
 
@@ -110,7 +114,8 @@ def create_app(ctx: Context) -> FastAPI:
 
     @app.post(f"{API}/applications/{{application}}/versions", dependencies=auth, status_code=201)
     async def upload_version(
-        application: str, request: Request,
+        application: str,
+        request: Request,
         label: Annotated[str | None, Query()] = None,
         description: Annotated[str, Query()] = "",
     ) -> dict[str, Any]:
@@ -137,8 +142,9 @@ def create_app(ctx: Context) -> FastAPI:
         finally:
             path.unlink(missing_ok=True)
         ctx.store.ensure_application(application)
-        version = ctx.store.add_version(application, label or f"v-{digest[:12]}", digest,
-                                        description)
+        version = ctx.store.add_version(
+            application, label or f"v-{digest[:12]}", digest, description
+        )
         return _version(version)
 
     # environments ---------------------------------------------------------------------
@@ -160,8 +166,10 @@ def create_app(ctx: Context) -> FastAPI:
         if name in existing:
             from beanpole.errors import Conflict
 
-            raise Conflict(f"Environment {name} already exists. Deploy to it with "
-                           f"'beanpole deploy {name}', or choose another name.")
+            raise Conflict(
+                f"Environment {name} already exists. Deploy to it with "
+                f"'beanpole deploy {name}', or choose another name."
+            )
         if dry_run:
             return {"ok": True}
         if body.version_label is None:
@@ -213,18 +221,26 @@ def create_app(ctx: Context) -> FastAPI:
 
     @app.get(f"{API}/environments/{{name}}/events", dependencies=auth)
     async def events(
-        name: str, after: Annotated[int, Query(ge=0)] = 0,
+        name: str,
+        after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         return [
-            {"id": e.id, "time": e.time, "severity": e.severity, "environment": e.environment,
-             "version": e.version_label, "message": e.message}
+            {
+                "id": e.id,
+                "time": e.time,
+                "severity": e.severity,
+                "environment": e.environment,
+                "version": e.version_label,
+                "message": e.message,
+            }
             for e in ctx.store.events(name, after=after, limit=limit)
         ]
 
     @app.get(f"{API}/environments/{{name}}/logs", dependencies=auth)
     async def logs(
-        name: str, instance: Annotated[str | None, Query()] = None,
+        name: str,
+        instance: Annotated[str | None, Query()] = None,
         lines: Annotated[int, Query(ge=1, le=10000)] = 100,
     ) -> dict[str, Any]:
         ctx.store.environment(name)
@@ -233,9 +249,15 @@ def create_app(ctx: Context) -> FastAPI:
     @app.get(f"{API}/operations/{{op_id}}", dependencies=auth)
     async def operation(op_id: int) -> dict[str, Any]:
         op = ctx.store.operation(op_id)
-        return {"id": op.id, "environment": op.environment, "kind": op.kind,
-                "status": op.status, "message": op.message, "started_at": op.started_at,
-                "finished_at": op.finished_at}
+        return {
+            "id": op.id,
+            "environment": op.environment,
+            "kind": op.kind,
+            "status": op.status,
+            "message": op.message,
+            "started_at": op.started_at,
+            "finished_at": op.finished_at,
+        }
 
     return app
 
@@ -256,28 +278,46 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def _version(v: Any) -> dict[str, Any]:
-    return {"application": v.application, "label": v.label, "digest": v.digest,
-            "created_at": v.created_at, "build_status": v.build_status,
-            "build_error": v.build_error, "description": v.description}
+    return {
+        "application": v.application,
+        "label": v.label,
+        "digest": v.digest,
+        "created_at": v.created_at,
+        "build_status": v.build_status,
+        "build_error": v.build_error,
+        "description": v.description,
+    }
 
 
 def _instance(i: Instance) -> dict[str, Any]:
-    if i.state is InstanceState.PENDING:
-        health = "Grey"
-    else:
-        health = "Green" if i.healthy else "Red"
-    return {"id": i.id, "state": i.state, "health": health, "port": i.port, "pid": i.pid,
-            "version": i.version_label, "deployment_id": i.deployment_id,
-            "causes": list(i.causes), "launched_at": i.created_at,
-            "uptime_s": round(time.time() - i.created_at, 1)}
+    health = "Grey" if i.state is InstanceState.PENDING else "Green" if i.healthy else "Red"
+    return {
+        "id": i.id,
+        "state": i.state,
+        "health": health,
+        "port": i.port,
+        "pid": i.pid,
+        "version": i.version_label,
+        "deployment_id": i.deployment_id,
+        "causes": list(i.causes),
+        "launched_at": i.created_at,
+        "uptime_s": round(time.time() - i.created_at, 1),
+    }
 
 
 def _environment(ctx: Context, env: Environment, with_instances: bool = True) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "name": env.name, "application": env.application, "cname": env.cname,
-        "status": env.status, "health": env.health, "version": env.version_label,
-        "deployment_id": env.deployment_id, "url": ctx.url(env.cname),
-        "causes": list(env.causes), "created_at": env.created_at, "updated_at": env.updated_at,
+        "name": env.name,
+        "application": env.application,
+        "cname": env.cname,
+        "status": env.status,
+        "health": env.health,
+        "version": env.version_label,
+        "deployment_id": env.deployment_id,
+        "url": ctx.url(env.cname),
+        "causes": list(env.causes),
+        "created_at": env.created_at,
+        "updated_at": env.updated_at,
         "environment_variables": sorted(resolve(env.settings).env),
     }
     if with_instances:

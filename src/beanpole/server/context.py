@@ -39,15 +39,20 @@ class Context:
                 continue
             folder = self.home.instance_dir(instance.id) / "logs"
             files = sorted(folder.glob("*.log")) if folder.is_dir() else []
-            out.append({
-                "id": instance.id,
-                "state": instance.state,
-                "files": [{"name": f.name, "lines": self.supervisor.tail(f, lines)}
-                          for f in files],
-            })
+            out.append(
+                {
+                    "id": instance.id,
+                    "state": instance.state,
+                    "files": [
+                        {"name": f.name, "lines": self.supervisor.tail(f, lines)} for f in files
+                    ],
+                }
+            )
         if instance_id is not None and not out:
             from beanpole.errors import NotFound
 
-            raise NotFound(f"Environment {env} has no instance {instance_id!r}. "
-                           f"See its instances with: beanpole status {env}")
+            raise NotFound(
+                f"Environment {env} has no instance {instance_id!r}. "
+                f"See its instances with: beanpole status {env}"
+            )
         return out

@@ -19,6 +19,7 @@ import httpx
 from beanpole.build import Artifact
 from beanpole.errors import ComponentError
 from beanpole.home import Home, ServerConfig
+from beanpole.lb.config import LoadBalancerSpec
 from beanpole.lb.desired import desired_spec, health_check
 from beanpole.lb.haproxy import HAProxy
 from beanpole.model import Environment, Instance, InstanceState, new_instance_id
@@ -59,7 +60,7 @@ class Fleet:
 
     # load balancer ---------------------------------------------------------------
 
-    def lb_spec(self):  # type: ignore[no-untyped-def]
+    def lb_spec(self) -> LoadBalancerSpec:
         return desired_spec(
             bind_host=self.config.lb_host,
             port=self.config.lb_port,
@@ -144,14 +145,18 @@ class Fleet:
         except httpx.ConnectError:
             return Probe(False, f"did not listen on PORT {instance.port}")
         except httpx.TimeoutException:
-            return Probe(False, f"health check GET {check.path} timed out after "
-                                f"{check.timeout_s} s")
+            return Probe(
+                False, f"health check GET {check.path} timed out after {check.timeout_s} s"
+            )
         except httpx.HTTPError as exc:
             return Probe(False, f"health check GET {check.path} failed: {exc}")
         if _matches(check.matcher, response.status_code):
             return Probe(True, "")
-        return Probe(False, f"health check GET {check.path} answered "
-                            f"{response.status_code}, expected {check.matcher}")
+        return Probe(
+            False,
+            f"health check GET {check.path} answered "
+            f"{response.status_code}, expected {check.matcher}",
+        )
 
     def process_failure(self, instance_id: str, states: list[ProcessState]) -> str | None:
         """A cause when a process of the instance has died: status and its last lines."""
@@ -229,7 +234,8 @@ class Fleet:
         while time.monotonic() < deadline:
             states = await asyncio.to_thread(self.haproxy.server_states)
             busy = [
-                i for i in instances
+                i
+                for i in instances
                 if (s := states.get((i.environment, i.id))) is not None and s.sessions > 0
             ]
             if not busy:
@@ -246,8 +252,9 @@ class Fleet:
             *(asyncio.to_thread(self.supervisor.stop_instance, i.id) for i in instances)
         )
         for instance in instances:
-            self.store.update_instance(instance.id, state=InstanceState.STOPPED, pid=0,
-                                       healthy=False)
+            self.store.update_instance(
+                instance.id, state=InstanceState.STOPPED, pid=0, healthy=False
+            )
         await self.sync_lb()
 
 

@@ -57,11 +57,15 @@ async def serve(home: Home) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop_task = asyncio.create_task(reconciler.run(), name="reconciler")
-        home.server_file.write_text(json.dumps({
-            "pid": os.getpid(),
-            "url": f"http://{ctx.config.api_host}:{ctx.config.api_port}",
-            "lb_port": ctx.config.lb_port,
-        }))
+        home.server_file.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "url": f"http://{ctx.config.api_host}:{ctx.config.api_port}",
+                    "lb_port": ctx.config.lb_port,
+                }
+            )
+        )
         try:
             yield
         finally:
@@ -75,8 +79,14 @@ async def serve(home: Home) -> None:
 
     app = create_app(ctx)
     app.router.lifespan_context = lifespan
-    config = uvicorn.Config(app, host=ctx.config.api_host, port=ctx.config.api_port,
-                            log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=ctx.config.api_host,
+        port=ctx.config.api_port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
     # uvicorn turns SIGTERM and SIGINT into a graceful exit, which runs the lifespan's cleanup.
     await uvicorn.Server(config).serve()
 

@@ -85,7 +85,9 @@ class Operations:
     def deploy(self, env: Environment, version_label: str) -> Operation:
         self._require_ready(env)
         op = self.store.start_operation(
-            env.name, OperationKind.DEPLOY, target_version=version_label,
+            env.name,
+            OperationKind.DEPLOY,
+            target_version=version_label,
             previous_version=env.version_label,
         )
         self._set_status(env.name, EnvStatus.UPDATING)
@@ -96,7 +98,9 @@ class Operations:
     def configure(self, env: Environment, settings: dict[str, str]) -> Operation:
         self._require_ready(env)
         op = self.store.start_operation(
-            env.name, OperationKind.CONFIGURE, target_version=env.version_label,
+            env.name,
+            OperationKind.CONFIGURE,
+            target_version=env.version_label,
             previous_version=env.version_label,
             params={"settings": settings, "previous_settings": env.settings},
         )
@@ -112,7 +116,9 @@ class Operations:
                 "terminate it."
             )
         op = self.store.start_operation(
-            env.name, OperationKind.TERMINATE, target_version=None,
+            env.name,
+            OperationKind.TERMINATE,
+            target_version=None,
             previous_version=env.version_label,
         )
         self._set_status(env.name, EnvStatus.TERMINATING)
@@ -133,8 +139,12 @@ class Operations:
             await self.fleet.sync_lb()
             raise
         self.store.update_environment(
-            env.name, status=EnvStatus.READY, version_label=label, deployment_id=1,
-            health=Health.GREEN, causes=[],
+            env.name,
+            status=EnvStatus.READY,
+            version_label=label,
+            deployment_id=1,
+            health=Health.GREEN,
+            causes=[],
         )
         self._event(env, f"Successfully launched environment: {env.name}")
 
@@ -151,11 +161,15 @@ class Operations:
             raise
         await self.fleet.retire(old, drain_s=release.settings.int(_PROC, "DeregistrationDelay"))
         self.store.update_environment(
-            name, status=EnvStatus.READY, version_label=label, deployment_id=deployment_id,
+            name,
+            status=EnvStatus.READY,
+            version_label=label,
+            deployment_id=deployment_id,
             causes=[],
         )
-        self._event(env, "New application version was deployed to running instances.",
-                    version=label)
+        self._event(
+            env, "New application version was deployed to running instances.", version=label
+        )
         self._event(env, "Environment update completed successfully.", version=label)
 
     async def _configure(self, op: Operation, name: str, new_settings: dict[str, str]) -> None:
@@ -188,8 +202,7 @@ class Operations:
         self, env: Environment, release: Release, live: list[Instance], count: int
     ) -> None:
         if len(live) < count:
-            await self._bring_up(env, release, count - len(live),
-                                 deployment_id=env.deployment_id)
+            await self._bring_up(env, release, count - len(live), deployment_id=env.deployment_id)
             self._event(env, f"Added {count - len(live)} instance(s); now {count}.")
         elif len(live) > count:
             surplus = sorted(live, key=lambda i: i.created_at, reverse=True)[: len(live) - count]
@@ -222,13 +235,18 @@ class Operations:
                 version.digest, self.bundles.path(version.digest), release.settings
             )
         except BeanpoleError as exc:
-            self.store.set_build_status(env.application, version.label, BuildStatus.FAILED,
-                                        exc.message)
+            self.store.set_build_status(
+                env.application, version.label, BuildStatus.FAILED, exc.message
+            )
             raise
         if version.build_status is not BuildStatus.BUILT:
             self.store.set_build_status(env.application, version.label, BuildStatus.BUILT)
-            self._event(env, f"Built version {version.label} ({artifact.plan.platform}) in "
-                             f"{time.monotonic() - started:.1f} s.", version=version.label)
+            self._event(
+                env,
+                f"Built version {version.label} ({artifact.plan.platform}) in "
+                f"{time.monotonic() - started:.1f} s.",
+                version=version.label,
+            )
         return artifact
 
     async def _bring_up(
@@ -241,15 +259,24 @@ class Operations:
         timeout = release.settings.int(_CMD, "Timeout")
         start_timeout = release.settings.int("beanpole:instance", "StartTimeout")
         deadline = time.time() + timeout
-        self._event(env, f"Starting {count} instance(s) of version {release.version_label}.",
-                    version=release.version_label)
+        self._event(
+            env,
+            f"Starting {count} instance(s) of version {release.version_label}.",
+            version=release.version_label,
+        )
         new: list[Instance] = []
         try:
             for _ in range(count):
-                new.append(await self.fleet.launch(
-                    env, artifact, release.settings, version_label=release.version_label,
-                    release_key=release.key, deployment_id=deployment_id,
-                ))
+                new.append(
+                    await self.fleet.launch(
+                        env,
+                        artifact,
+                        release.settings,
+                        version_label=release.version_label,
+                        release_key=release.key,
+                        deployment_id=deployment_id,
+                    )
+                )
             failures = await self.fleet.wait_ready(
                 new, release.settings, deadline=deadline, start_timeout_s=start_timeout
             )
@@ -263,8 +290,11 @@ class Operations:
             await self.fleet.stop(new)
             raise
         await self.fleet.put_in_service(new)
-        self._event(env, f"{count} instance(s) of version {release.version_label} are in "
-                         "service.", version=release.version_label)
+        self._event(
+            env,
+            f"{count} instance(s) of version {release.version_label} are in service.",
+            version=release.version_label,
+        )
         return new
 
     # bookkeeping ---------------------------------------------------------------------
@@ -275,8 +305,9 @@ class Operations:
             try:
                 await flow
             except asyncio.CancelledError:
-                self.store.finish_operation(op.id, OperationStatus.FAILED,
-                                            "Interrupted: the server stopped.")
+                self.store.finish_operation(
+                    op.id, OperationStatus.FAILED, "Interrupted: the server stopped."
+                )
                 raise
             except Exception as exc:  # every failure ends the operation with a reason
                 message = exc.message if isinstance(exc, BeanpoleError) else repr(exc)
@@ -289,8 +320,11 @@ class Operations:
                 }[op.kind]
                 self._event(env, failure, severity=Severity.ERROR)
                 if op.kind in (OperationKind.DEPLOY, OperationKind.CONFIGURE):
-                    self._event(env, "The environment was reverted to the previous "
-                                     "configuration setting.", severity=Severity.WARN)
+                    self._event(
+                        env,
+                        "The environment was reverted to the previous configuration setting.",
+                        severity=Severity.WARN,
+                    )
                 self.store.finish_operation(op.id, OperationStatus.FAILED, message)
                 return
             self.store.finish_operation(op.id, OperationStatus.SUCCEEDED, "")
@@ -308,11 +342,20 @@ class Operations:
         self.store.update_environment(name, status=status)
 
     def _event(
-        self, env: Environment, message: str, *, severity: Severity = Severity.INFO,
+        self,
+        env: Environment,
+        message: str,
+        *,
+        severity: Severity = Severity.INFO,
         version: str | None = None,
     ) -> None:
-        self.store.add_event(message, severity=severity, environment=env.name,
-                             application=env.application, version_label=version)
+        self.store.add_event(
+            message,
+            severity=severity,
+            environment=env.name,
+            application=env.application,
+            version_label=version,
+        )
 
     async def cancel_all(self) -> None:
         for task in self.tasks.values():
@@ -335,8 +378,9 @@ class Repairs:
     def needed(self, env: Environment, release_key: str, instances: list[Instance]) -> bool:
         count = resolve(env.settings).int(_ASG, "MinSize")
         live = [i for i in instances if i.state is not InstanceState.STOPPED]
-        good = [i for i in live if i.release_key == release_key
-                and i.state is InstanceState.IN_SERVICE]
+        good = [
+            i for i in live if i.release_key == release_key and i.state is InstanceState.IN_SERVICE
+        ]
         return len(good) != count or len(live) != count
 
     def start(self, env: Environment) -> None:
@@ -345,8 +389,11 @@ class Repairs:
                 await self._repair(env.name)
             except Exception as exc:  # reported as an event; the reconciler tries again later
                 message = exc.message if isinstance(exc, BeanpoleError) else repr(exc)
-                self.ops._event(env, f"Could not restore the environment's instances: {message}",
-                                severity=Severity.WARN)
+                self.ops._event(
+                    env,
+                    f"Could not restore the environment's instances: {message}",
+                    severity=Severity.WARN,
+                )
 
         self.ops.tasks[env.name] = asyncio.create_task(repair(), name=f"repair-{env.name}")
 
@@ -364,8 +411,12 @@ class Repairs:
         good = [i for i in serving if i.release_key == release.key]
         missing = count - len(good)
         if missing > 0:
-            ops._event(env, f"{len(good)} of {count} instances of the current release are in "
-                            f"service; starting {missing}.", severity=Severity.WARN)
+            ops._event(
+                env,
+                f"{len(good)} of {count} instances of the current release are in "
+                f"service; starting {missing}.",
+                severity=Severity.WARN,
+            )
             await ops._bring_up(env, release, missing, deployment_id=env.deployment_id)
         extra = [i for i in serving if i.release_key != release.key]
         extra += sorted(good, key=lambda i: i.created_at, reverse=True)[: max(0, -missing)]

@@ -27,6 +27,7 @@ from beanpole.model import (
 from beanpole.runtime.supervisor import ProcessState
 from beanpole.server.operations import Operations, Repairs
 from beanpole.settings import resolve
+from beanpole.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -47,29 +48,38 @@ class Reconciler:
     _backoff: dict[str, _Backoff] = field(default_factory=dict)
 
     @property
-    def store(self):  # type: ignore[no-untyped-def]
+    def store(self) -> Store:
         return self.ops.store
 
     async def adopt(self) -> None:
         """First pass after a (re)start: close interrupted operations, drop orphans."""
         store, fleet = self.ops.store, self.ops.fleet
         for op in store.running_operations():
-            store.finish_operation(op.id, OperationStatus.FAILED, "Interrupted: the server stopped during "
-                                   "the operation.")
+            store.finish_operation(
+                op.id,
+                OperationStatus.FAILED,
+                "Interrupted: the server stopped during the operation.",
+            )
             env_rows = [e for e in store.environments() if e.name == op.environment]
             if not env_rows:
                 continue
             env = env_rows[0]
             store.add_event(
                 f"The {op.kind} operation was interrupted by a server restart; restoring the "
-                "environment's recorded release.", severity=Severity.WARN,
-                environment=env.name, application=env.application,
+                "environment's recorded release.",
+                severity=Severity.WARN,
+                environment=env.name,
+                application=env.application,
             )
             if op.kind is OperationKind.CREATE or env.version_label is None:
                 await fleet.stop(store.instances(env.name))
                 store.update_environment(env.name, status=EnvStatus.TERMINATED)
-                store.add_event("Failed to launch environment.", severity=Severity.ERROR,
-                                environment=env.name, application=env.application)
+                store.add_event(
+                    "Failed to launch environment.",
+                    severity=Severity.ERROR,
+                    environment=env.name,
+                    application=env.application,
+                )
             elif op.kind is OperationKind.TERMINATE:
                 await fleet.stop(store.instances(env.name))
                 store.update_environment(env.name, status=EnvStatus.TERMINATED)
@@ -116,15 +126,17 @@ class Reconciler:
                 causes += await self._observe(instance, processes.get(instance.id), servers)
             if self.ops.busy(env.name) or env.status is not EnvStatus.READY:
                 continue
-            health = _colour(instances, servers, resolve(env.settings).int(
-                "aws:autoscaling:asg", "MinSize"))
+            health = _colour(
+                instances, servers, resolve(env.settings).int("aws:autoscaling:asg", "MinSize")
+            )
             if health is not env.health or tuple(causes) != env.causes:
                 self.store.update_environment(env.name, health=health, causes=causes)
                 if health is not env.health:
                     self.store.add_event(
                         f"Environment health has transitioned from {env.health} to {health}.",
                         severity=Severity.WARN if health is not Health.GREEN else Severity.INFO,
-                        environment=env.name, application=env.application,
+                        environment=env.name,
+                        application=env.application,
                     )
             if env.version_label is None:
                 continue
@@ -150,7 +162,8 @@ class Reconciler:
                 await fleet.stop([instance])
                 self.store.add_event(
                     f"Instance {instance.id}'s processes are gone; replacing it.",
-                    severity=Severity.WARN, environment=instance.environment,
+                    severity=Severity.WARN,
+                    environment=instance.environment,
                 )
                 return [f"Instance {instance.id}: processes are gone; replacing it."]
             return []
@@ -163,10 +176,14 @@ class Reconciler:
         if crashed is not None:
             causes.append(crashed)
             await self._restart_with_backoff(instance, states)
-        elif server is not None and not _healthy(server) and instance.state is \
-                InstanceState.IN_SERVICE:
-            causes.append(f"Load balancer health check: {server.status}, last check "
-                          f"{server.check_status}.")
+        elif (
+            server is not None
+            and not _healthy(server)
+            and instance.state is InstanceState.IN_SERVICE
+        ):
+            causes.append(
+                f"Load balancer health check: {server.status}, last check {server.check_status}."
+            )
         else:
             self._backoff.pop(instance.id, None)
         if pid != instance.pid or healthy != instance.healthy or tuple(causes) != instance.causes:

@@ -130,7 +130,7 @@ class ResolvedSettings:
     @property
     def env(self) -> dict[str, str]:
         prefix = ENV_NAMESPACE + ":"
-        return {k[len(prefix):]: v for k, v in self.values.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in self.values.items() if k.startswith(prefix)}
 
     def release_key(self, version_digest: str) -> str:
         """Identifies what an instance runs: the version and every option that replaces it."""

@@ -32,7 +32,7 @@ from beanpole.model import (
 
 def _migrations() -> list[tuple[str, str]]:
     folder = resources.files("beanpole.store") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text()) for p in files]
 
 
@@ -84,9 +84,7 @@ class Store:
 
     def ensure_application(self, name: str) -> Application:
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO applications VALUES (?, ?)", (name, time.time())
-            )
+            db.execute("INSERT OR IGNORE INTO applications VALUES (?, ?)", (name, time.time()))
             row = db.execute("SELECT * FROM applications WHERE name = ?", (name,)).fetchone()
         return Application(row["name"], row["created_at"])
 
@@ -169,8 +167,16 @@ class Store:
                 "INSERT INTO environments (name, application, cname, status, health,"
                 " version_label, settings, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)",
-                (name, application, cname, EnvStatus.LAUNCHING, Health.GREY,
-                 json.dumps(settings), now, now),
+                (
+                    name,
+                    application,
+                    cname,
+                    EnvStatus.LAUNCHING,
+                    Health.GREY,
+                    json.dumps(settings),
+                    now,
+                    now,
+                ),
             )
         return self.environment(name)
 
@@ -179,9 +185,7 @@ class Store:
             "SELECT * FROM environments WHERE name = ? ORDER BY id DESC LIMIT 1", name
         )
         if not rows or rows[0]["status"] == EnvStatus.TERMINATED:
-            raise NotFound(
-                f"No environment named {name!r}. List environments with: beanpole list"
-            )
+            raise NotFound(f"No environment named {name!r}. List environments with: beanpole list")
         return _environment(rows[0])
 
     def environments(self, include_terminated: bool = False) -> list[Environment]:
@@ -207,9 +211,16 @@ class Store:
             )
             if cur.rowcount == 0:
                 raise NotFound(f"No environment named {name!r}.")
-        return self.environment(name) if fields.get("status") != EnvStatus.TERMINATED else (
-            _environment(self._query(
-                "SELECT * FROM environments WHERE name = ? ORDER BY id DESC LIMIT 1", name)[0])
+        return (
+            self.environment(name)
+            if fields.get("status") != EnvStatus.TERMINATED
+            else (
+                _environment(
+                    self._query(
+                        "SELECT * FROM environments WHERE name = ? ORDER BY id DESC LIMIT 1", name
+                    )[0]
+                )
+            )
         )
 
     # instances ------------------------------------------------------------------
@@ -220,10 +231,19 @@ class Store:
                 "INSERT INTO instances (id, environment, version_label, release_key,"
                 " deployment_id, port, state, pid, healthy, causes, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (instance.id, instance.environment, instance.version_label,
-                 instance.release_key, instance.deployment_id, instance.port, instance.state,
-                 instance.pid, int(instance.healthy), json.dumps(list(instance.causes)),
-                 instance.created_at),
+                (
+                    instance.id,
+                    instance.environment,
+                    instance.version_label,
+                    instance.release_key,
+                    instance.deployment_id,
+                    instance.port,
+                    instance.state,
+                    instance.pid,
+                    int(instance.healthy),
+                    json.dumps(list(instance.causes)),
+                    instance.created_at,
+                ),
             )
 
     def update_instance(self, instance_id: str, **fields: Any) -> None:
@@ -250,7 +270,8 @@ class Store:
             clauses.append("state != 'stopped'")
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = self._query(
-            f"SELECT * FROM instances {where} ORDER BY created_at, id", *args  # noqa: S608
+            f"SELECT * FROM instances {where} ORDER BY created_at, id",  # noqa: S608
+            *args,
         )
         return [_instance(r) for r in rows]
 
@@ -288,7 +309,9 @@ class Store:
         else:
             rows = self._query(
                 "SELECT * FROM events WHERE environment = ? AND id > ? ORDER BY id DESC LIMIT ?",
-                environment, after, limit,
+                environment,
+                after,
+                limit,
             )
         return [_event(r) for r in reversed(rows)]
 
@@ -316,8 +339,14 @@ class Store:
             cur = db.execute(
                 "INSERT INTO operations (environment, kind, status, target_version,"
                 " previous_version, params, started_at) VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                (environment, kind, target_version, previous_version,
-                 json.dumps(params or {}), time.time()),
+                (
+                    environment,
+                    kind,
+                    target_version,
+                    previous_version,
+                    json.dumps(params or {}),
+                    time.time(),
+                ),
             )
             op_id = cur.lastrowid or 0
         return self.operation(op_id)
@@ -342,41 +371,70 @@ class Store:
 
 def _version(r: sqlite3.Row) -> Version:
     return Version(
-        r["application"], r["label"], r["digest"], r["created_at"],
-        BuildStatus(r["build_status"]), r["build_error"], r["description"],
+        r["application"],
+        r["label"],
+        r["digest"],
+        r["created_at"],
+        BuildStatus(r["build_status"]),
+        r["build_error"],
+        r["description"],
     )
 
 
 def _environment(r: sqlite3.Row) -> Environment:
     return Environment(
-        name=r["name"], application=r["application"], cname=r["cname"],
-        status=EnvStatus(r["status"]), health=Health(r["health"]),
-        version_label=r["version_label"], settings=json.loads(r["settings"]),
-        deployment_id=r["deployment_id"], created_at=r["created_at"],
-        updated_at=r["updated_at"], causes=tuple(json.loads(r["causes"])),
+        name=r["name"],
+        application=r["application"],
+        cname=r["cname"],
+        status=EnvStatus(r["status"]),
+        health=Health(r["health"]),
+        version_label=r["version_label"],
+        settings=json.loads(r["settings"]),
+        deployment_id=r["deployment_id"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        causes=tuple(json.loads(r["causes"])),
     )
 
 
 def _instance(r: sqlite3.Row) -> Instance:
     return Instance(
-        id=r["id"], environment=r["environment"], version_label=r["version_label"],
-        release_key=r["release_key"], deployment_id=r["deployment_id"], port=r["port"],
-        state=InstanceState(r["state"]), created_at=r["created_at"], pid=r["pid"],
-        healthy=bool(r["healthy"]), causes=tuple(json.loads(r["causes"])),
+        id=r["id"],
+        environment=r["environment"],
+        version_label=r["version_label"],
+        release_key=r["release_key"],
+        deployment_id=r["deployment_id"],
+        port=r["port"],
+        state=InstanceState(r["state"]),
+        created_at=r["created_at"],
+        pid=r["pid"],
+        healthy=bool(r["healthy"]),
+        causes=tuple(json.loads(r["causes"])),
     )
 
 
 def _event(r: sqlite3.Row) -> Event:
     return Event(
-        r["id"], r["time"], Severity(r["severity"]), r["environment"], r["application"],
-        r["version_label"], r["message"],
+        r["id"],
+        r["time"],
+        Severity(r["severity"]),
+        r["environment"],
+        r["application"],
+        r["version_label"],
+        r["message"],
     )
 
 
 def _operation(r: sqlite3.Row) -> Operation:
     return Operation(
-        id=r["id"], environment=r["environment"], kind=OperationKind(r["kind"]),
-        status=OperationStatus(r["status"]), target_version=r["target_version"],
-        previous_version=r["previous_version"], message=r["message"],
-        started_at=r["started_at"], finished_at=r["finished_at"], params=json.loads(r["params"]),
+        id=r["id"],
+        environment=r["environment"],
+        kind=OperationKind(r["kind"]),
+        status=OperationStatus(r["status"]),
+        target_version=r["target_version"],
+        previous_version=r["previous_version"],
+        message=r["message"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        params=json.loads(r["params"]),
     )

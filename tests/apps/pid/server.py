@@ -5,6 +5,9 @@ import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+with open("VERSION") as f:
+    VERSION = f.read().strip()
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -16,12 +19,14 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        body = json.dumps({
-            "instance": os.environ.get("BEANPOLE_INSTANCE_ID"),
-            "pid": os.getpid(),
-            "greeting": os.environ.get("GREETING", "hello"),
-            "version": os.environ.get("APP_VERSION", open("VERSION").read().strip()),
-        }).encode()
+        body = json.dumps(
+            {
+                "instance": os.environ.get("BEANPOLE_INSTANCE_ID"),
+                "pid": os.getpid(),
+                "greeting": os.environ.get("GREETING", "hello"),
+                "version": VERSION,
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
