@@ -160,6 +160,19 @@ class Instance:
     pid: int = 0
     healthy: bool = False
     causes: tuple[str, ...] = ()
+    weight: int = 100  # load-balancer weight while in service (lowered by traffic splitting)
+
+
+@dataclass(frozen=True)
+class Release:
+    """A version plus the settings it ran with: what a rollback restores."""
+
+    id: int
+    environment: str
+    deployment_id: int
+    version_label: str
+    settings: dict[str, str]
+    created_at: float
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ def store(tmp_path):
 def test_migrations_run_once(tmp_path):
     Store(tmp_path / "s.db").close()
     s = Store(tmp_path / "s.db")
-    assert [r[0] for r in s._query("SELECT name FROM migrations")] == ["0001_initial"]
+    assert [r[0] for r in s._query("SELECT name FROM migrations")] == ["0001_initial", "0002_releases_and_weights"]
     s.close()
 
 

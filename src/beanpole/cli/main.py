@@ -162,6 +162,13 @@ def create(
 @click.option("--label", help="Label for the new version.")
 @click.option("--message", default="", help="Description of the version.")
 @click.option("--version", "existing", help="Deploy an existing version instead of a source.")
+@click.option(
+    "--policy",
+    type=click.Choice(
+        ["AllAtOnce", "Rolling", "RollingWithAdditionalBatch", "Immutable", "TrafficSplitting"]
+    ),
+    help="Deployment policy for this deploy only (default: the environment's setting).",
+)
 @no_wait_option
 def deploy(
     env: str,
@@ -169,6 +176,7 @@ def deploy(
     label: str | None,
     message: str,
     existing: str | None,
+    policy: str | None,
     no_wait: bool,
 ) -> None:
     """Deploy a new version to ENV and wait until it is Ready again."""
@@ -183,7 +191,7 @@ def deploy(
                 "the current operation to finish."
             )
         existing = _upload(client, info["application"], source, label, message)["label"]
-    body = {"version_label": existing}
+    body = {"version_label": existing, "policy": policy}
     _run_op(
         client,
         env,
@@ -366,6 +374,75 @@ def logs(env: str, instance: str | None, lines: int) -> None:
             click.echo(f"----- {inst['id']} {log['name']} -----")
             for line in log["lines"]:
                 click.echo(line)
+
+
+@cli.command()
+@click.argument("env")
+def abort(env: str) -> None:
+    """Cancel the deployment in progress; ENV returns to its previous release."""
+    client = _client()
+    after = _latest_event_id(client, env)
+    result = client.request("POST", f"/environments/{env}/abort")
+    if result.get("operation") is not None:
+        try:
+            _follow(client, env, result["operation"], after)
+        except OperationError:
+            out.print(f"Deployment aborted; {env} is back on its previous release.")
+
+
+@cli.command()
+@click.argument("env")
+@no_wait_option
+def rollback(env: str, no_wait: bool) -> None:
+    """Deploy ENV's previous release again: its version and its settings."""
+    client = _client()
+    _run_op(client, env, no_wait, lambda: client.request("POST", f"/environments/{env}/rollback"))
+
+
+@cli.command()
+@click.argument("env")
+@click.argument("new")
+@click.option("--cname", help="CNAME prefix of the clone (default: its name).")
+@no_wait_option
+def clone(env: str, new: str, cname: str | None, no_wait: bool) -> None:
+    """Create NEW running ENV's version with ENV's settings (for blue/green)."""
+    client = _client()
+    info = client.environment(env)
+    settings = client.request("GET", f"/environments/{env}/settings")["direct"]
+    body = {
+        "name": new,
+        "application": info["application"],
+        "cname": cname,
+        "version_label": info["version"],
+        "settings": settings,
+    }
+    _run_op(client, new, no_wait, lambda: client.request("POST", "/environments", json=body))
+    if not no_wait:
+        out.print(f"Environment {new} is Ready at {client.environment(new)['url']}")
+
+
+@cli.command()
+@click.argument("env")
+@click.argument("other")
+def swap(env: str, other: str) -> None:
+    """Exchange the CNAMEs (URLs) of two Ready environments, atomically in the load balancer."""
+    result = _client().request("POST", f"/environments/{env}/swap", json={"other": other})
+    for e in result["environments"]:
+        out.print(f"{e['name']}: {e['url']}")
+
+
+@cli.command("releases")
+@click.argument("env")
+def releases_(env: str) -> None:
+    """List ENV's releases (version + settings), newest first."""
+    table = Table("deployment", "version", "deployed")
+    for r in _client().request("GET", f"/environments/{env}/releases"):
+        table.add_row(
+            str(r["deployment_id"]),
+            r["version"],
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"])),
+        )
+    out.print(table)
 
 
 @cli.command("open")

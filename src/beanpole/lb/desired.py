@@ -26,7 +26,7 @@ def health_check(settings: Mapping[str, str]) -> HealthCheck:
 
 def server_weight(instance: Instance) -> int:
     """Only instances in service take new requests; draining ones sit at 0."""
-    return IN_SERVICE_WEIGHT if instance.state is InstanceState.IN_SERVICE else 0
+    return instance.weight if instance.state is InstanceState.IN_SERVICE else 0
 
 
 # A starting instance is not in the load balancer at all: HAProxy would check it before it

@@ -56,6 +56,7 @@ _PASSING_CHECKS = frozenset({"L4OK", "L6OK", "L7OK", "L7OKC"})
 # ``set server .. state`` sets and ``state ready`` clears.
 _ADMIN_FORCED_MAINT = 0x01
 _ADMIN_FORCED_DRAIN = 0x08
+_RESPONSE_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class ServerState:
     check_status: str  # "L7OK", "L4CON", "L7STS", "INI", ...
     weight: int  # the weight set by config or ``set server .. weight`` (user weight)
     sessions: int  # current sessions (scur)
+    responses: int = 0  # HTTP responses since the server was added (hrsp_1xx … hrsp_other)
+    responses_5xx: int = 0  # of which 5xx (hrsp_5xx)
 
     @property
     def healthy(self) -> bool:
@@ -325,6 +328,8 @@ class HAProxy:
                 check_status=(row.get("check_status") or "").removeprefix("* "),
                 weight=weights.get((env, name), _int(row.get("weight"))),
                 sessions=_int(row.get("scur")),
+                responses=sum(_int(row.get(f"hrsp_{c}")) for c in _RESPONSE_CLASSES),
+                responses_5xx=_int(row.get("hrsp_5xx")),
             )
         return states
 

@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -47,6 +47,16 @@ class CreateEnvironment(BaseModel):
 
 class Deploy(BaseModel):
     version_label: str
+    policy: (
+        Literal[
+            "AllAtOnce", "Rolling", "RollingWithAdditionalBatch", "Immutable", "TrafficSplitting"
+        ]
+        | None
+    ) = None
+
+
+class Swap(BaseModel):
+    other: str
 
 
 class Scale(BaseModel):
@@ -187,8 +197,48 @@ def create_app(ctx: Context) -> FastAPI:
     async def deploy(name: str, body: Deploy) -> dict[str, Any]:
         env = ctx.store.environment(name)
         ctx.store.version(env.application, body.version_label)
-        op = ctx.ops.deploy(env, body.version_label)
+        op = ctx.ops.deploy(env, body.version_label, policy=body.policy)
         return {"operation": op.id}
+
+    @app.post(f"{API}/environments/{{name}}/abort", dependencies=auth, status_code=202)
+    async def abort(name: str) -> dict[str, Any]:
+        env = ctx.store.environment(name)
+        ctx.ops.abort(env)
+        running = [op for op in ctx.store.running_operations() if op.environment == name]
+        return {"operation": running[0].id if running else None}
+
+    @app.post(f"{API}/environments/{{name}}/rollback", dependencies=auth, status_code=202)
+    async def rollback(name: str) -> dict[str, Any]:
+        env = ctx.store.environment(name)
+        releases = ctx.store.releases(name, limit=2)
+        if len(releases) < 2:
+            raise InvalidInput(f"Environment {name} has no previous release to roll back to.")
+        previous = releases[1]
+        op = ctx.ops.deploy(env, previous.version_label, settings=previous.settings)
+        return {"operation": op.id, "version": previous.version_label}
+
+    @app.get(f"{API}/environments/{{name}}/releases", dependencies=auth)
+    async def releases(name: str) -> list[dict[str, Any]]:
+        ctx.store.environment(name)
+        return [
+            {
+                "deployment_id": r.deployment_id,
+                "version": r.version_label,
+                "settings": r.settings,
+                "created_at": r.created_at,
+            }
+            for r in ctx.store.releases(name)
+        ]
+
+    @app.post(f"{API}/environments/{{name}}/swap", dependencies=auth)
+    async def swap(name: str, body: Swap) -> dict[str, Any]:
+        env, other = ctx.store.environment(name), ctx.store.environment(body.other)
+        await ctx.ops.swap(env, other)
+        return {
+            "environments": [
+                _environment(ctx, ctx.store.environment(n), False) for n in (name, body.other)
+            ]
+        }
 
     @app.post(f"{API}/environments/{{name}}/scale", dependencies=auth, status_code=202)
     async def scale(name: str, body: Scale) -> dict[str, Any]:

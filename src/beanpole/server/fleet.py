@@ -20,7 +20,7 @@ from beanpole.build import Artifact
 from beanpole.errors import ComponentError
 from beanpole.home import Home, ServerConfig
 from beanpole.lb.config import LoadBalancerSpec
-from beanpole.lb.desired import desired_spec, health_check
+from beanpole.lb.desired import IN_SERVICE_WEIGHT, desired_spec, health_check
 from beanpole.lb.haproxy import HAProxy
 from beanpole.model import Environment, Instance, InstanceState, new_instance_id
 from beanpole.runtime.supervisor import InstanceSpec, ProcessState, Supervisor
@@ -137,20 +137,20 @@ class Fleet:
 
     # probing ---------------------------------------------------------------------
 
-    async def probe(self, instance: Instance, settings: Mapping[str, str]) -> Probe:
+    async def probe(
+        self, instance: Instance, settings: Mapping[str, str], *, listen_only: bool = False
+    ) -> Probe:
         check = health_check(settings)
         url = f"http://127.0.0.1:{instance.port}{check.path}"
         try:
             response = await self._http.get(url, timeout=check.timeout_s)
         except httpx.ConnectError:
             return Probe(False, f"did not listen on PORT {instance.port}")
-        except httpx.TimeoutException:
-            return Probe(
-                False, f"health check GET {check.path} timed out after {check.timeout_s} s"
-            )
         except httpx.HTTPError as exc:
-            return Probe(False, f"health check GET {check.path} failed: {exc}")
-        if _matches(check.matcher, response.status_code):
+            if listen_only:
+                return Probe(True, "")
+            return _probe_error(check.path, check.timeout_s, exc)
+        if listen_only or _matches(check.matcher, response.status_code):
             return Probe(True, "")
         return Probe(
             False,
@@ -184,6 +184,8 @@ class Fleet:
         *,
         deadline: float,
         start_timeout_s: float,
+        listen_only: bool = False,
+        abort: asyncio.Event | None = None,
     ) -> dict[str, str]:
         """Probe until each instance passes HealthyThresholdCount checks in a row.
 
@@ -199,8 +201,12 @@ class Fleet:
             pending = [i for i in instances if i.id not in failures and passes[i.id] < needed]
             if not pending:
                 return failures
+            if abort is not None and abort.is_set():
+                return {**failures, **{i.id: "the deployment was aborted" for i in pending}}
             processes = await asyncio.to_thread(self.supervisor.instances)
-            results = await asyncio.gather(*(self.probe(i, settings.values) for i in pending))
+            results = await asyncio.gather(
+                *(self.probe(i, settings.values, listen_only=listen_only) for i in pending)
+            )
             now = time.monotonic()
             for instance, result in zip(pending, results, strict=True):
                 crashed = self.process_failure(instance.id, processes.get(instance.id, []))
@@ -220,7 +226,15 @@ class Fleet:
 
     async def put_in_service(self, instances: Iterable[Instance]) -> None:
         for instance in instances:
-            self.store.update_instance(instance.id, state=InstanceState.IN_SERVICE, healthy=True)
+            self.store.update_instance(
+                instance.id, state=InstanceState.IN_SERVICE, healthy=True, weight=IN_SERVICE_WEIGHT
+            )
+        await self.sync_lb()
+
+    async def set_weights(self, weights: Mapping[str, int]) -> None:
+        """Per-instance load-balancer weights (traffic splitting), recorded then applied."""
+        for instance_id, weight in weights.items():
+            self.store.update_instance(instance_id, weight=weight)
         await self.sync_lb()
 
     async def retire(self, instances: list[Instance], drain_s: float) -> None:
@@ -256,6 +270,12 @@ class Fleet:
                 instance.id, state=InstanceState.STOPPED, pid=0, healthy=False
             )
         await self.sync_lb()
+
+
+def _probe_error(path: str, timeout_s: int, exc: httpx.HTTPError) -> Probe:
+    if isinstance(exc, httpx.TimeoutException):
+        return Probe(False, f"health check GET {path} timed out after {timeout_s} s")
+    return Probe(False, f"health check GET {path} failed: {exc}")
 
 
 def _matches(matcher: str, status: int) -> bool:

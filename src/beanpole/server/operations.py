@@ -18,6 +18,8 @@ from typing import Any
 
 from beanpole.build import Artifact, Builder
 from beanpole.bundle import BundleStore
+from beanpole.deploy.policies import DeployParams, Policy
+from beanpole.deploy.runner import DeploymentFailed, DeploymentRun, deploy_params
 from beanpole.errors import BeanpoleError, Conflict
 from beanpole.model import (
     BuildStatus,
@@ -38,6 +40,25 @@ from beanpole.store.db import Store
 _CMD = "aws:elasticbeanstalk:command"
 _ASG = "aws:autoscaling:asg"
 _PROC = "aws:elasticbeanstalk:environment:process:default"
+
+
+def config_params(settings: ResolvedSettings) -> DeployParams:
+    """How a settings change that replaces instances rolls out
+    (``aws:autoscaling:updatepolicy:rollingupdate``). Disabled, EB replaces everything at
+    once; Beanpole then uses Immutable instead, so a configuration change drops nothing."""
+    ns = "aws:autoscaling:updatepolicy:rollingupdate"
+    if (
+        settings.get(ns, "RollingUpdateEnabled") != "true"
+        or settings.get(ns, "RollingUpdateType") == "Immutable"
+    ):
+        return DeployParams(Policy.IMMUTABLE)
+    return DeployParams(
+        Policy.ROLLING_WITH_ADDITIONAL_BATCH
+        if settings.int(ns, "MinInstancesInService") >= 1
+        else Policy.ROLLING,
+        "Fixed",
+        settings.int(ns, "MaxBatchSize"),
+    )
 
 
 class OperationFailed(BeanpoleError):
@@ -62,6 +83,7 @@ class Operations:
         self.builder = builder
         self.bundles = bundles
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.aborts: dict[str, asyncio.Event] = {}
 
     def busy(self, env_name: str) -> bool:
         task = self.tasks.get(env_name)
@@ -82,18 +104,38 @@ class Operations:
         self._spawn(op, self._create(op, env, version_label))
         return op
 
-    def deploy(self, env: Environment, version_label: str) -> Operation:
+    def deploy(
+        self,
+        env: Environment,
+        version_label: str,
+        *,
+        policy: str | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> Operation:
+        """Deploy a version; ``settings`` replaces the environment's (a rollback's release)."""
         self._require_ready(env)
         op = self.store.start_operation(
             env.name,
             OperationKind.DEPLOY,
             target_version=version_label,
             previous_version=env.version_label,
+            params={"policy": policy, "settings": settings, "previous_settings": env.settings},
         )
         self._set_status(env.name, EnvStatus.UPDATING)
         self._event(env, f"Environment update is starting (deploying version {version_label}).")
-        self._spawn(op, self._deploy(op, env.name, version_label))
+        self.aborts[env.name] = asyncio.Event()
+        self._spawn(op, self._deploy(op, env.name, version_label, policy, settings))
         return op
+
+    def abort(self, env: Environment) -> None:
+        """Cancel an in-progress deployment: it rolls back to the previous release."""
+        event = self.aborts.get(env.name)
+        if not self.busy(env.name) or event is None or event.is_set():
+            raise Conflict(f"Environment {env.name} has no deployment in progress to abort.")
+        self._event(
+            env, "Abort requested: rolling back to the previous release.", severity=Severity.WARN
+        )
+        event.set()
 
     def configure(self, env: Environment, settings: dict[str, str]) -> Operation:
         self._require_ready(env)
@@ -106,8 +148,22 @@ class Operations:
         )
         self._set_status(env.name, EnvStatus.UPDATING)
         self._event(env, "Environment update is starting.")
+        self.aborts[env.name] = asyncio.Event()
         self._spawn(op, self._configure(op, env.name, settings))
         return op
+
+    async def swap(self, env: Environment, other: Environment) -> None:
+        """Exchange two Ready environments' CNAMEs; each host flips atomically in HAProxy."""
+        for e in (env, other):
+            self._require_ready(e)
+        if env.name == other.name:
+            raise Conflict("Swap needs two different environments.")
+        self.store.swap_cnames(env.name, other.name)
+        await self.fleet.sync_lb()
+        for e in (env, other):
+            self._event(
+                e, f"Completed swapping CNAMEs for environments {env.name} and {other.name}."
+            )
 
     def terminate(self, env: Environment) -> Operation:
         if env.status in (EnvStatus.LAUNCHING, EnvStatus.UPDATING) and self.busy(env.name):
@@ -132,7 +188,7 @@ class Operations:
         release = await self._release(env, label, env.settings)
         count = release.settings.int(_ASG, "MinSize")
         try:
-            await self._bring_up(env, release, count, deployment_id=1)
+            await self.bring_up(env, release, count, deployment_id=1)
         except BaseException:
             await self.fleet.stop(self.store.instances(env.name))
             self._set_status(env.name, EnvStatus.TERMINATED)
@@ -148,25 +204,44 @@ class Operations:
         )
         self._event(env, f"Successfully launched environment: {env.name}")
 
-    async def _deploy(self, op: Operation, name: str, label: str) -> None:
+    async def _deploy(
+        self,
+        op: Operation,
+        name: str,
+        label: str,
+        policy: str | None,
+        settings: dict[str, str] | None,
+    ) -> None:
         env = self.store.environment(name)
-        release = await self._release(env, label, env.settings)
-        old = self.store.instances(name)
-        count = max(release.settings.int(_ASG, "MinSize"), 1)
+        new_settings = settings if settings is not None else env.settings
+        release = await self._release(env, label, new_settings)
+        old = (
+            await self._release(env, env.version_label, env.settings) if env.version_label else None
+        )
         deployment_id = env.deployment_id + 1
+        run = DeploymentRun(
+            self,
+            env,
+            release,
+            old,
+            deploy_params(release.settings, policy),
+            deployment_id,
+            self.aborts.setdefault(name, asyncio.Event()),
+        )
         try:
-            await self._bring_up(env, release, count, deployment_id=deployment_id)
+            await run.run()
         except BaseException:
             self._set_status(name, EnvStatus.READY)
             raise
-        await self.fleet.retire(old, drain_s=release.settings.int(_PROC, "DeregistrationDelay"))
         self.store.update_environment(
             name,
             status=EnvStatus.READY,
             version_label=label,
             deployment_id=deployment_id,
+            settings=new_settings,
             causes=[],
         )
+        self.store.add_release(name, deployment_id, label, new_settings)
         self._event(
             env, "New application version was deployed to running instances.", version=label
         )
@@ -184,9 +259,18 @@ class Operations:
                 # Settings the processes see changed: roll out a new release of the same version.
                 deployment_id = env.deployment_id + 1
                 self.store.update_environment(name, settings=new_settings)
-                await self._bring_up(env, release, count, deployment_id=deployment_id)
-                await self.fleet.retire(live, release.settings.int(_PROC, "DeregistrationDelay"))
+                run = DeploymentRun(
+                    self,
+                    env,
+                    release,
+                    old_release,
+                    config_params(release.settings),
+                    deployment_id,
+                    self.aborts.setdefault(name, asyncio.Event()),
+                )
+                await run.run()
                 self.store.update_environment(name, deployment_id=deployment_id)
+                self.store.add_release(name, deployment_id, label, new_settings)
             else:
                 self.store.update_environment(name, settings=new_settings)
                 await self.fleet.sync_lb()  # health check settings
@@ -202,7 +286,7 @@ class Operations:
         self, env: Environment, release: Release, live: list[Instance], count: int
     ) -> None:
         if len(live) < count:
-            await self._bring_up(env, release, count - len(live), deployment_id=env.deployment_id)
+            await self.bring_up(env, release, count - len(live), deployment_id=env.deployment_id)
             self._event(env, f"Added {count - len(live)} instance(s); now {count}.")
         elif len(live) > count:
             surplus = sorted(live, key=lambda i: i.created_at, reverse=True)[: len(live) - count]
@@ -249,7 +333,7 @@ class Operations:
             )
         return artifact
 
-    async def _bring_up(
+    async def bring_up(
         self, env: Environment, release: Release, count: int, *, deployment_id: int
     ) -> list[Instance]:
         """Launch ``count`` instances of the release and put them in service, or fail cleanly."""
@@ -311,7 +395,9 @@ class Operations:
                 raise
             except Exception as exc:  # every failure ends the operation with a reason
                 message = exc.message if isinstance(exc, BeanpoleError) else repr(exc)
-                self._event(env, message, severity=Severity.ERROR)
+                if not isinstance(exc, DeploymentFailed):  # the run has told it already
+                    self._event(env, message, severity=Severity.ERROR)
+                self.aborts.pop(op.environment, None)
                 failure = {
                     OperationKind.CREATE: "Failed to launch environment.",
                     OperationKind.DEPLOY: "Failed to deploy application.",
@@ -328,6 +414,7 @@ class Operations:
                 self.store.finish_operation(op.id, OperationStatus.FAILED, message)
                 return
             self.store.finish_operation(op.id, OperationStatus.SUCCEEDED, "")
+            self.aborts.pop(op.environment, None)
 
         self.tasks[op.environment] = asyncio.create_task(run(), name=f"op-{op.id}")
 
@@ -417,7 +504,7 @@ class Repairs:
                 f"service; starting {missing}.",
                 severity=Severity.WARN,
             )
-            await ops._bring_up(env, release, missing, deployment_id=env.deployment_id)
+            await ops.bring_up(env, release, missing, deployment_id=env.deployment_id)
         extra = [i for i in serving if i.release_key != release.key]
         extra += sorted(good, key=lambda i: i.created_at, reverse=True)[: max(0, -missing)]
         await ops.fleet.retire(extra, release.settings.int(_PROC, "DeregistrationDelay"))

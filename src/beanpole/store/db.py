@@ -25,6 +25,7 @@ from beanpole.model import (
     Operation,
     OperationKind,
     OperationStatus,
+    Release,
     Severity,
     Version,
 )
@@ -223,6 +224,28 @@ class Store:
             )
         )
 
+    def swap_cnames(self, a: str, b: str) -> None:
+        """Exchange two live environments' CNAMEs in one transaction."""
+        live = "status != 'Terminated'"
+        with self.transaction() as db:
+            rows = {
+                r["name"]: r["cname"]
+                for r in db.execute(
+                    f"SELECT name, cname FROM environments WHERE name IN (?, ?) AND {live}",  # noqa: S608
+                    (a, b),
+                )
+            }
+            if set(rows) != {a, b}:
+                raise NotFound(f"Both environments must exist to swap: {a}, {b}.")
+            update = (
+                "UPDATE environments SET cname = ?, updated_at = ?"
+                " WHERE name = ? AND status != 'Terminated'"
+            )
+            now = time.time()
+            db.execute(update, (f"~swap~{a}", now, a))
+            db.execute(update, (rows[a], now, b))
+            db.execute(update, (rows[b], now, a))
+
     # instances ------------------------------------------------------------------
 
     def add_instance(self, instance: Instance) -> None:
@@ -247,7 +270,7 @@ class Store:
             )
 
     def update_instance(self, instance_id: str, **fields: Any) -> None:
-        allowed = {"state", "pid", "healthy", "causes"}
+        allowed = {"state", "pid", "healthy", "causes", "weight"}
         if set(fields) - allowed:
             raise ValueError(f"cannot update {set(fields) - allowed}")
         encoded = {
@@ -277,6 +300,54 @@ class Store:
 
     def used_ports(self) -> set[int]:
         return {r[0] for r in self._query("SELECT port FROM instances WHERE state != 'stopped'")}
+
+    # releases -------------------------------------------------------------------
+
+    def add_release(
+        self, environment: str, deployment_id: int, version_label: str, settings: dict[str, str]
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO releases (environment, deployment_id, version_label, settings,"
+                " created_at) VALUES (?, ?, ?, ?, ?)",
+                (environment, deployment_id, version_label, json.dumps(settings), time.time()),
+            )
+
+    def releases(self, environment: str, limit: int = 20) -> list[Release]:
+        rows = self._query(
+            "SELECT * FROM releases WHERE environment = ? ORDER BY id DESC LIMIT ?",
+            environment,
+            limit,
+        )
+        return [
+            Release(
+                r["id"],
+                r["environment"],
+                r["deployment_id"],
+                r["version_label"],
+                json.loads(r["settings"]),
+                r["created_at"],
+            )
+            for r in rows
+        ]
+
+    def deployed_labels(self, application: str) -> set[str]:
+        rows = self._query(
+            "SELECT DISTINCT version_label FROM environments WHERE application = ?"
+            " AND status != 'Terminated' AND version_label IS NOT NULL"
+            " UNION SELECT DISTINCT i.version_label FROM instances i JOIN environments e"
+            " ON e.name = i.environment AND e.status != 'Terminated'"
+            " WHERE e.application = ? AND i.state != 'stopped'",
+            application,
+            application,
+        )
+        return {r[0] for r in rows}
+
+    def delete_version(self, application: str, label: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "DELETE FROM versions WHERE application = ? AND label = ?", (application, label)
+            )
 
     # events ---------------------------------------------------------------------
 
