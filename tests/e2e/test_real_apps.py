@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from beanpole.lb.haproxy import HAProxy
+
 from conftest import EXAMPLES
 
 pytestmark = pytest.mark.slow

@@ -389,3 +389,4 @@ def test_simple_commands_are_execed_and_compound_ones_left_to_the_shell():
     assert shell_line("gunicorn app:app") == "exec gunicorn app:app"
     assert shell_line("cd app && gunicorn app:app") == "cd app && gunicorn app:app"
     assert shell_line("echo hi; sleep 1") == "echo hi; sleep 1"
+    assert shell_line("DEBUG=1 node app.js") == "exec env DEBUG=1 node app.js"

@@ -16,22 +16,25 @@ OLD = ("i-1", "i-2", "i-3", "i-4")
 
 
 def actions(steps):
-    return [
-        (s.action.value, s.count or s.retire or s.percent or s.seconds or None) for s in steps
-    ]
+    return [(s.action.value, s.count or s.retire or s.percent or s.seconds or None) for s in steps]
 
 
 def test_all_at_once_stops_everything_then_starts_everything():
     steps = plan(OLD, 4, DeployParams(Policy.ALL_AT_ONCE))
-    assert actions(steps) == [("retire", OLD), ("launch", 4), ("await", None),
-                              ("in_service", None)]
+    assert actions(steps) == [("retire", OLD), ("launch", 4), ("await", None), ("in_service", None)]
 
 
 def test_rolling_replaces_batch_by_batch_old_leaving_first():
     steps = plan(OLD, 4, DeployParams(Policy.ROLLING, "Percentage", 50))
     assert actions(steps) == [
-        ("retire", ("i-1", "i-2")), ("launch", 2), ("await", None), ("in_service", None),
-        ("retire", ("i-3", "i-4")), ("launch", 2), ("await", None), ("in_service", None),
+        ("retire", ("i-1", "i-2")),
+        ("launch", 2),
+        ("await", None),
+        ("in_service", None),
+        ("retire", ("i-3", "i-4")),
+        ("launch", 2),
+        ("await", None),
+        ("in_service", None),
     ]
     assert [s.batch for s in steps] == [1, 1, 1, 1, 2, 2, 2, 2]
 
@@ -47,31 +50,44 @@ def test_rolling_with_additional_batch_never_drops_capacity():
             serving -= len(step.retire)
         lowest = min(lowest, serving)
     assert lowest == 4 and serving == 4
-    assert actions(steps)[:4] == [("launch", 1), ("await", None), ("in_service", None),
-                                  ("retire", ("i-1",))]
+    assert actions(steps)[:4] == [
+        ("launch", 1),
+        ("await", None),
+        ("in_service", None),
+        ("retire", ("i-1",)),
+    ]
 
 
 def test_immutable_starts_one_then_the_rest_then_cuts_over():
     steps = plan(OLD, 4, DeployParams(Policy.IMMUTABLE))
     assert actions(steps) == [
-        ("launch", 1), ("await", None), ("launch", 3), ("await", None),
-        ("in_service", None), ("retire", OLD),
+        ("launch", 1),
+        ("await", None),
+        ("launch", 3),
+        ("await", None),
+        ("in_service", None),
+        ("retire", OLD),
     ]
 
 
 def test_traffic_splitting_evaluates_a_share_before_cut_over():
-    steps = plan(OLD, 4, DeployParams(Policy.TRAFFIC_SPLITTING, new_version_percent=20,
-                                      evaluation_time_s=60))
+    steps = plan(
+        OLD, 4, DeployParams(Policy.TRAFFIC_SPLITTING, new_version_percent=20, evaluation_time_s=60)
+    )
     assert actions(steps) == [
-        ("launch", 4), ("await", None), ("split", 20), ("evaluate", 60),
-        ("in_service", None), ("retire", OLD),
+        ("launch", 4),
+        ("await", None),
+        ("split", 20),
+        ("evaluate", 60),
+        ("in_service", None),
+        ("retire", OLD),
     ]
 
 
 @pytest.mark.parametrize("policy", list(Policy))
 def test_every_plan_ends_with_the_capacity_and_no_old_instance(policy):
     for capacity in (1, 2, 3, 5):
-        for old in ((), ("a",), OLD, OLD + ("i-5", "i-6")):
+        for old in ((), ("a",), OLD, (*OLD, "i-5", "i-6")):
             steps = plan(old, capacity, DeployParams(policy, "Percentage", 30))
             launched = sum(s.count for s in steps if s.action is Action.LAUNCH)
             retired = [i for s in steps if s.action is Action.RETIRE for i in s.retire]
@@ -91,7 +107,10 @@ def test_every_plan_ends_with_the_capacity_and_no_old_instance(policy):
 
 def test_first_deploy_just_starts_instances():
     assert actions(plan((), 2, DeployParams(Policy.ROLLING))) == [
-        ("launch", 2), ("await", None), ("in_service", None)]
+        ("launch", 2),
+        ("await", None),
+        ("in_service", None),
+    ]
 
 
 def test_scaled_to_zero():
@@ -100,15 +119,23 @@ def test_scaled_to_zero():
 
 @pytest.mark.parametrize(
     ("capacity", "kind", "size", "expected"),
-    [(4, "Percentage", 30, 2), (4, "Percentage", 100, 4), (4, "Percentage", 1, 1),
-     (4, "Fixed", 3, 3), (4, "Fixed", 9, 4), (1, "Fixed", 0, 1), (10, "Percentage", 30, 3)],
+    [
+        (4, "Percentage", 30, 2),
+        (4, "Percentage", 100, 4),
+        (4, "Percentage", 1, 1),
+        (4, "Fixed", 3, 3),
+        (4, "Fixed", 9, 4),
+        (1, "Fixed", 0, 1),
+        (10, "Percentage", 30, 3),
+    ],
 )
 def test_batch_sizes(capacity, kind, size, expected):
     assert batch_size(capacity, kind, size) == expected
 
 
-@pytest.mark.parametrize(("new", "old", "percent"), [(4, 4, 10), (4, 4, 50), (1, 3, 25),
-                                                     (3, 1, 90), (4, 4, 1)])
+@pytest.mark.parametrize(
+    ("new", "old", "percent"), [(4, 4, 10), (4, 4, 50), (1, 3, 25), (3, 1, 90), (4, 4, 1)]
+)
 def test_split_weights_give_the_new_set_its_share(new, old, percent):
     w_new, w_old = split_weights(new, old, percent)
     share = new * w_new / (new * w_new + old * w_old)

@@ -19,7 +19,10 @@ def store(tmp_path):
 def test_migrations_run_once(tmp_path):
     Store(tmp_path / "s.db").close()
     s = Store(tmp_path / "s.db")
-    assert [r[0] for r in s._query("SELECT name FROM migrations")] == ["0001_initial", "0002_releases_and_weights"]
+    assert [r[0] for r in s._query("SELECT name FROM migrations")] == [
+        "0001_initial",
+        "0002_releases_and_weights",
+    ]
     s.close()
 
 
@@ -85,3 +88,10 @@ def test_events_are_read_in_order_after_an_id(store):
     ids = [store.add_event(f"m{i}", environment="shop").id for i in range(5)]
     assert [e.message for e in store.events("shop", after=ids[1])] == ["m2", "m3", "m4"]
     assert [e.message for e in store.events("shop", limit=2)] == ["m3", "m4"]
+
+
+def test_instance_weight_round_trips(store):
+    inst = Instance("i-1", "shop", "v1", "k", 1, 20001, InstanceState.IN_SERVICE, time.time())
+    store.add_instance(inst)
+    store.update_instance("i-1", weight=37)
+    assert store.instances("shop")[0].weight == 37

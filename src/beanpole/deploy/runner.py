@@ -39,7 +39,8 @@ def deploy_params(settings: ResolvedSettings, policy: str | None = None) -> Depl
         batch_size_type=settings.get(_CMD, "BatchSizeType"),
         batch_size=settings.int(_CMD, "BatchSize"),
         new_version_percent=settings.int(_SPLIT, "NewVersionPercent"),
-        evaluation_time_s=settings.int(_SPLIT, "EvaluationTime") * 60,
+        evaluation_time_s=settings.int(_DEPLOY, "EvaluationSeconds")
+        or settings.int(_SPLIT, "EvaluationTime") * 60,
     )
 
 

@@ -12,7 +12,10 @@ signals. Only the standard library's lightest modules are imported: this runs on
 
 import json
 import os
+import re
 import sys
+
+_ASSIGNMENT = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*=")
 
 _COMPOUND = (";", "&&", "||", "|", "&", "\n", "(", "`")
 
@@ -23,6 +26,9 @@ def shell_line(command: str) -> str:
     covers when it is stopped."""
     if any(token in command for token in _COMPOUND):
         return command
+    if _ASSIGNMENT.match(command):
+        # `exec X=1 cmd` is not valid sh; `env` sets X and then becomes cmd (same pid).
+        return "exec env " + command
     return "exec " + command
 
 

@@ -118,7 +118,7 @@ class Fleet:
         release_key: str,
         deployment_id: int,
     ) -> Instance:
-        """Start one instance; it joins the load balancer at weight 0 (no traffic yet)."""
+        """Start one instance; it joins the load balancer only once it passes its checks."""
         instance = Instance(
             id=new_instance_id(),
             environment=env.name,

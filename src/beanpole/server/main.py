@@ -97,6 +97,7 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health probe is noise
     asyncio.run(serve(Home.default()))
 
 

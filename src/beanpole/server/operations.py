@@ -202,6 +202,7 @@ class Operations:
             health=Health.GREEN,
             causes=[],
         )
+        self.store.add_release(env.name, 1, label, env.settings)
         self._event(env, f"Successfully launched environment: {env.name}")
 
     async def _deploy(

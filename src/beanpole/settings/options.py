@@ -261,6 +261,17 @@ _TABLE: tuple[Option, ...] = (
         100,
     ),
     Option(
+        "beanpole:deploy",
+        "EvaluationSeconds",
+        "int",
+        "0",
+        "When above 0, the traffic-splitting evaluation lasts this many seconds instead of "
+        "EvaluationTime minutes.",
+        Effect.NEXT_DEPLOY,
+        0,
+        36000,
+    ),
+    Option(
         "aws:autoscaling:updatepolicy:rollingupdate",
         "RollingUpdateEnabled",
         "bool",

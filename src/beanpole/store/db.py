@@ -481,6 +481,7 @@ def _instance(r: sqlite3.Row) -> Instance:
         pid=r["pid"],
         healthy=bool(r["healthy"]),
         causes=tuple(json.loads(r["causes"])),
+        weight=r["weight"],
     )
 
 

@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 with open("VERSION") as f:
@@ -14,7 +15,7 @@ class Handler(BaseHTTPRequestHandler):
     wbufsize = 65536  # one write per response: unbuffered writes stall behind a proxy
 
     def do_GET(self):
-        if self.path == "/fail":
+        if self.path == "/fail" or os.path.exists("UNHEALTHY"):
             self.send_response(500)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -38,6 +39,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    time.sleep(float(os.environ.get("START_DELAY", "0")))
     print(f"listening on {os.environ['PORT']}", flush=True)
     sys.stdout.flush()
     ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()

@@ -1,0 +1,228 @@
+"""Deployments under load against real HAProxy and supervisord (issue #3).
+
+Each policy deploys a good version, then a version that fails its health check, while a
+client sends keep-alive GETs. Every policy but AllAtOnce must drop nothing; every bad
+version must end rolled back.
+"""
+
+import json
+import shutil
+
+import pytest
+
+from harness import Load, pid_alive, wait_for
+
+POLICIES = ["Rolling", "RollingWithAdditionalBatch", "Immutable", "TrafficSplitting"]
+FAST = [
+    "--setting",
+    "beanpole:deploy:BakeTime=1",
+    "--setting",
+    "beanpole:deploy:EvaluationSeconds=2",
+    "--setting",
+    "aws:elasticbeanstalk:command:BatchSize=50",
+    "--setting",
+    "beanpole:instance:StartTimeout=5",
+]
+
+
+def versions_served(bp, n=40):
+    return {json.loads(bp.get("shop")[1])["version"] for _ in range(n)}
+
+
+def variant(pid_app, tmp_path, name, unhealthy=False):
+    dest = tmp_path / name
+    shutil.copytree(pid_app, dest)
+    (dest / "VERSION").write_text(name + "\n")
+    if unhealthy:
+        (dest / "UNHEALTHY").write_text("")
+    return dest
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_policy_deploys_and_rolls_back_without_dropping_a_request(
+    beanpole, pid_app, tmp_path, policy
+):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "4", *FAST)
+    good = variant(pid_app, tmp_path, "good")
+    bad = variant(pid_app, tmp_path, "bad", unhealthy=True)
+    with Load(beanpole.lb_port, "shop") as load:
+        ok = beanpole.cli(
+            "deploy", "shop", "--source", str(good), "--label", "good", "--policy", policy
+        )
+        failed = beanpole.cli(
+            "deploy",
+            "shop",
+            "--source",
+            str(bad),
+            "--label",
+            "bad",
+            "--policy",
+            policy,
+            "--no-wait",
+        )
+        info = wait_for(
+            lambda: (i := beanpole.status("shop"))["status"] == "Ready" and i,
+            120,
+            "the bad deploy to end",
+        )
+        wait_for(lambda: load.ok > 50, 30, "traffic")
+    assert "Environment update completed successfully." in ok.stdout
+    assert load.failures == [], load.failures[:5]
+    assert info["version"] == "good"
+    assert {i["version"] for i in info["instances"]} == {"good"}
+    assert len(info["instances"]) == 4
+    assert versions_served(beanpole) == {"good"}
+    events = beanpole.cli("events", "shop", "-n", "200").stdout
+    assert "Failed to deploy application." in events
+    assert "Rolled back to version good." in events
+    assert failed.returncode == 0  # --no-wait
+
+
+def test_traffic_splitting_sends_the_new_version_its_share(beanpole, pid_app, tmp_path):
+    beanpole.cli(
+        "create",
+        "shop",
+        "--app",
+        "shop",
+        "--source",
+        str(pid_app),
+        "--scale",
+        "2",
+        "--setting",
+        "beanpole:deploy:EvaluationSeconds=6",
+        "--setting",
+        "aws:elasticbeanstalk:trafficsplitting:NewVersionPercent=25",
+    )
+    new = variant(pid_app, tmp_path, "canary")
+    beanpole.cli(
+        "deploy", "shop", "--source", str(new), "--policy", "TrafficSplitting", "--no-wait"
+    )
+    wait_for(
+        lambda: "Evaluating version" in beanpole.cli("events", "shop").stdout,
+        30,
+        "the evaluation to start",
+    )
+    seen = [json.loads(beanpole.get("shop")[1])["version"] for _ in range(200)]
+    share = seen.count("canary") / len(seen)
+    assert 0.15 <= share <= 0.35, share
+    wait_for(lambda: beanpole.status("shop")["status"] == "Ready", 60, "the cut-over")
+    assert versions_served(beanpole) == {"canary"}
+
+
+def test_all_at_once_has_an_outage_that_is_measured_not_hidden(beanpole, pid_app, tmp_path):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2", *FAST)
+    slow = variant(pid_app, tmp_path, "slow")
+    (slow / "Procfile").write_text("web: START_DELAY=1 python3 server.py\n")
+    with Load(beanpole.lb_port, "shop") as load:
+        beanpole.cli("deploy", "shop", "--source", str(slow), "--policy", "AllAtOnce")
+    assert any("503" in f for f in load.failures)
+    assert versions_served(beanpole) == {"slow"}
+
+
+def test_abort_returns_to_the_previous_release(beanpole, pid_app, tmp_path):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2", *FAST)
+    slow = variant(pid_app, tmp_path, "slow")
+    (slow / "Procfile").write_text("web: START_DELAY=30 python3 server.py\n")
+    with Load(beanpole.lb_port, "shop") as load:
+        beanpole.cli("deploy", "shop", "--source", str(slow), "--no-wait")
+        wait_for(lambda: beanpole.status("shop")["status"] == "Updating", 10, "Updating")
+        refused = beanpole.cli("deploy", "shop", "--source", str(pid_app), check=False)
+        beanpole.cli("abort", "shop")
+        info = wait_for(
+            lambda: (i := beanpole.status("shop"))["status"] == "Ready" and i,
+            60,
+            "Ready after abort",
+        )
+    assert refused.returncode == 1 and "not Ready" in refused.stderr
+    assert load.failures == []
+    assert info["version"] != "slow" and {i["version"] for i in info["instances"]} == {
+        info["version"]
+    }
+    assert versions_served(beanpole) == {"v1"}
+
+
+def test_rollback_restores_the_previous_version_and_settings(beanpole, pid_app, tmp_path):
+    beanpole.cli(
+        "create",
+        "shop",
+        "--app",
+        "shop",
+        "--source",
+        str(pid_app),
+        "--label",
+        "one",
+        "--env",
+        "GREETING=first",
+        *FAST,
+    )
+    # (FAST also makes setenv's rolling replacement quick: BakeTime 1 s)
+    two = variant(pid_app, tmp_path, "two")
+    beanpole.cli("deploy", "shop", "--source", str(two), "--label", "two")
+    beanpole.cli("setenv", "shop", "GREETING=second")
+    assert json.loads(beanpole.get("shop")[1])["greeting"] == "second"
+    beanpole.cli("rollback", "shop")  # to version two with GREETING=first
+    body = json.loads(beanpole.get("shop")[1])
+    assert (body["version"], body["greeting"]) == ("two", "first")
+    assert beanpole.status("shop")["version"] == "two"
+    versions = json.loads(beanpole.cli("versions", "shop", "--json").stdout)
+    assert {v["label"] for v in versions} == {"one", "two"}
+    beanpole.cli("deploy", "shop", "--version", "one")  # an existing version, no rebuild
+    assert versions_served(beanpole) == {"v1"}
+
+
+def test_swap_exchanges_urls_without_dropping_a_request(beanpole, pid_app, tmp_path):
+    beanpole.cli("create", "blue", "--app", "shop", "--source", str(pid_app), *FAST)
+    beanpole.cli("clone", "blue", "green")
+    green = variant(pid_app, tmp_path, "green-v")
+    beanpole.cli("deploy", "green", "--source", str(green))
+    with Load(beanpole.lb_port, "blue") as load:
+        result = beanpole.cli("swap", "blue", "green")
+        wait_for(
+            lambda: json.loads(beanpole.get("blue")[1])["version"] == "green-v",
+            10,
+            "blue's URL to serve green",
+        )
+    assert load.failures == []
+    assert f"green: http://blue.localhost:{beanpole.lb_port}" in result.stdout
+    assert json.loads(beanpole.get("green")[1])["version"] == "v1"
+    events = beanpole.cli("events", "blue").stdout
+    assert "Completed swapping CNAMEs for environments blue and green." in events
+
+
+def test_swap_is_refused_unless_both_are_ready(beanpole, pid_app):
+    beanpole.cli("create", "blue", "--app", "shop", "--source", str(pid_app))
+    result = beanpole.cli("swap", "blue", "nope", check=False)
+    assert result.returncode == 1 and "No environment named 'nope'" in result.stderr
+
+
+def test_kill_9_of_the_server_mid_deploy_ends_ready_on_one_version(beanpole, pid_app, tmp_path):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2", *FAST)
+    slow = variant(pid_app, tmp_path, "slow")
+    (slow / "Procfile").write_text("web: START_DELAY=3 python3 server.py\n")
+    with Load(beanpole.lb_port, "shop") as load:
+        beanpole.cli("deploy", "shop", "--source", str(slow), "--no-wait")
+        wait_for(
+            lambda: len(beanpole.status("shop")["instances"]) > 2, 20, "new instances to start"
+        )
+        beanpole.kill_server()
+        beanpole.start()
+
+        def settled():
+            info = beanpole.status("shop")
+            versions = {i["version"] for i in info["instances"]}
+            ok = (
+                info["status"] == "Ready"
+                and len(info["instances"]) == 2
+                and all(i["state"] == "in-service" for i in info["instances"])
+                and versions == {info["version"]}
+            )
+            return ok and info
+
+        info = wait_for(settled, 60, "one version, two instances, Ready")
+    assert load.failures == []
+    assert versions_served(beanpole) == {"v1"}
+    # no orphan: supervisord runs exactly the two recorded instances
+    groups = json.loads(beanpole.cli("status", "shop", "--json").stdout)["instances"]
+    assert all(pid_alive(i["pid"]) for i in groups)
+    supervisor_groups = list((beanpole.home / "supervisor" / "programs").glob("*.conf"))
+    assert sorted(p.stem for p in supervisor_groups) == sorted(i["id"] for i in info["instances"])
