@@ -226,3 +226,35 @@ def test_kill_9_of_the_server_mid_deploy_ends_ready_on_one_version(beanpole, pid
     assert all(pid_alive(i["pid"]) for i in groups)
     supervisor_groups = list((beanpole.home / "supervisor" / "programs").glob("*.conf"))
     assert sorted(p.stem for p in supervisor_groups) == sorted(i["id"] for i in info["instances"])
+
+
+def test_version_lifecycle_keeps_the_newest_and_never_a_deployed_one(beanpole, pid_app, tmp_path):
+    beanpole.cli(
+        "create", "shop", "--app", "shop", "--source", str(pid_app), "--label", "one", *FAST
+    )
+    beanpole.cli("versions", "shop", "--keep", "1")
+    beanpole.cli(
+        "deploy", "shop", "--source", str(variant(pid_app, tmp_path, "two")), "--label", "two"
+    )
+    # "one" was still deployed when "two" was uploaded, so both stay
+    assert labels(beanpole) == {"one", "two"}
+    beanpole.cli(
+        "deploy",
+        "shop",
+        "--source",
+        str(variant(pid_app, tmp_path, "three")),
+        "--label",
+        "three",
+        "--no-wait",
+    )
+    # uploading "three" removes "one" (no longer deployed), keeps "two" (deployed)
+    wait_for(lambda: beanpole.status("shop")["status"] == "Ready", 60, "the deploy")
+    assert labels(beanpole) == {"two", "three"}
+    assert beanpole.cli("rollback", "shop").returncode == 0  # back to "two"
+    beanpole.cli("versions", "shop", "--keep", "1")
+    # "three" is the newest, "two" is deployed: both stay
+    assert labels(beanpole) == {"two", "three"}
+
+
+def labels(bp):
+    return {v["label"] for v in json.loads(bp.cli("versions", "shop", "--json").stdout)}

@@ -22,6 +22,7 @@ def test_migrations_run_once(tmp_path):
     assert [r[0] for r in s._query("SELECT name FROM migrations")] == [
         "0001_initial",
         "0002_releases_and_weights",
+        "0003_version_lifecycle",
     ]
     s.close()
 

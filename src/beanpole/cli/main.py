@@ -254,9 +254,21 @@ def list_(as_json: bool) -> None:
 @cli.command()
 @click.argument("app")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def versions(app: str, as_json: bool) -> None:
+@click.option(
+    "--keep",
+    type=click.IntRange(0, 10000),
+    help="Keep only the newest N versions from now on (0: all); deployed ones stay.",
+)
+def versions(app: str, as_json: bool, keep: int | None) -> None:
     """List an application's versions."""
-    rows = _client().request("GET", f"/applications/{app}/versions")
+    client = _client()
+    if keep is not None:
+        result = client.request(
+            "PUT", f"/applications/{app}/lifecycle", json={"max_versions": keep}
+        )
+        for label in result["deleted"]:
+            out.print(f"Deleted version {label}.", markup=False)
+    rows = client.request("GET", f"/applications/{app}/versions")
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -6,8 +6,10 @@ status; `tests/integration/test_api.py` walks the routes to check it.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from beanpole import __version__
 from beanpole.bundle import Limits
 from beanpole.errors import BeanpoleError, InvalidInput, Unauthorized
+from beanpole.lifecycle import versions_to_delete
 from beanpole.model import (
     Environment,
     Instance,
@@ -53,6 +56,10 @@ class Deploy(BaseModel):
         ]
         | None
     ) = None
+
+
+class Lifecycle(BaseModel):
+    max_versions: int = Field(ge=0, le=10000)
 
 
 class Swap(BaseModel):
@@ -155,7 +162,14 @@ def create_app(ctx: Context) -> FastAPI:
         version = ctx.store.add_version(
             application, label or f"v-{digest[:12]}", digest, description
         )
+        await asyncio.to_thread(_apply_lifecycle, ctx, application)
         return _version(version)
+
+    @app.put(f"{API}/applications/{{application}}/lifecycle", dependencies=auth)
+    async def set_lifecycle(application: str, body: Lifecycle) -> dict[str, Any]:
+        ctx.store.set_max_versions(application, body.max_versions)
+        deleted = await asyncio.to_thread(_apply_lifecycle, ctx, application)
+        return {"max_versions": body.max_versions, "deleted": deleted}
 
     # environments ---------------------------------------------------------------------
 
@@ -310,6 +324,27 @@ def create_app(ctx: Context) -> FastAPI:
         }
 
     return app
+
+
+def _apply_lifecycle(ctx: Context, application: str) -> list[str]:
+    """Delete versions beyond the application's limit; never one that is deployed."""
+    doomed = versions_to_delete(
+        ctx.store.versions(application),
+        ctx.store.max_versions(application),
+        ctx.store.deployed_labels(application),
+    )
+    for version in doomed:
+        ctx.store.delete_version(application, version.label)
+        if not ctx.store.digest_in_use(version.digest):
+            ctx.bundles.path(version.digest).unlink(missing_ok=True)
+            shutil.rmtree(ctx.home.root / "builds" / version.digest, ignore_errors=True)
+        ctx.store.add_event(
+            f"Deleted application version {version.label} (lifecycle: keep "
+            f"{ctx.store.max_versions(application)}).",
+            application=application,
+            version_label=version.label,
+        )
+    return [v.label for v in doomed]
 
 
 def _check_sizes(settings: dict[str, str]) -> None:

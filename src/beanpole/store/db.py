@@ -85,9 +85,27 @@ class Store:
 
     def ensure_application(self, name: str) -> Application:
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO applications VALUES (?, ?)", (name, time.time()))
+            db.execute(
+                "INSERT OR IGNORE INTO applications (name, created_at) VALUES (?, ?)",
+                (name, time.time()),
+            )
             row = db.execute("SELECT * FROM applications WHERE name = ?", (name,)).fetchone()
         return Application(row["name"], row["created_at"])
+
+    def set_max_versions(self, application: str, count: int) -> None:
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE applications SET max_versions = ? WHERE name = ?", (count, application)
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"No application named {application!r}.")
+
+    def max_versions(self, application: str) -> int:
+        rows = self._query("SELECT max_versions FROM applications WHERE name = ?", application)
+        return int(rows[0][0]) if rows else 0
+
+    def digest_in_use(self, digest: str) -> bool:
+        return bool(self._query("SELECT 1 FROM versions WHERE digest = ? LIMIT 1", digest))
 
     def applications(self) -> list[Application]:
         rows = self._query("SELECT * FROM applications ORDER BY name")
