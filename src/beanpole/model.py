@@ -145,6 +145,7 @@ class Environment:
     created_at: float
     updated_at: float
     causes: tuple[str, ...] = ()
+    health_status: str = "Unknown"  # enhanced health: Ok, Info, Warning, Degraded, Severe, ...
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,7 @@ class Instance:
     healthy: bool = False
     causes: tuple[str, ...] = ()
     weight: int = 100  # load-balancer weight while in service (lowered by traffic splitting)
+    health_status: str = "Pending"
 
 
 @dataclass(frozen=True)

@@ -159,3 +159,43 @@ def test_invalid_names_are_refused_before_anything_is_made(beanpole, pid_app, en
     assert result.returncode == 1
     assert result.stderr.startswith("Error: Environment name")
     assert json.loads(beanpole.cli("list", "--json").stdout) == []
+
+
+def test_an_instance_that_keeps_failing_its_checks_is_replaced(beanpole, pid_app, tmp_path):
+    """Issue #4: replacement, by default, without a dropped request."""
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    ns = "aws:elasticbeanstalk:environment:process:default"
+    beanpole.cli(
+        "create",
+        "shop",
+        "--app",
+        "shop",
+        "--source",
+        str(pid_app),
+        "--scale",
+        "2",
+        "--env",
+        f"FAULT_DIR={faults}",
+        "--setting",
+        f"{ns}:HealthCheckInterval=1",
+        "--setting",
+        f"{ns}:UnhealthyThresholdCount=2",
+        "--setting",
+        "beanpole:health:ReplaceAfter=3",
+    )
+    victim = beanpole.status("shop")["instances"][0]["id"]
+    with Load(beanpole.lb_port, "shop", path="/whoami") as load:
+        (faults / victim).write_text("500")
+
+        def replaced():
+            ids = {i["id"] for i in beanpole.status("shop")["instances"]}
+            return victim not in ids and len(ids) == 2
+
+        wait_for(replaced, 60, "the failing instance to be replaced")
+        wait_for(lambda: load.ok > 20, 10, "traffic after the replacement")
+    # requests the victim answered with 500 before its check failed are the app's own answers;
+    # what must not happen is a connection error or a 503 (nothing to serve)
+    assert not [f for f in load.failures if "HTTP 500" not in f], load.failures[:5]
+    events = beanpole.cli("events", "shop").stdout
+    assert f"Replacing instance {victim}" in events

@@ -23,6 +23,7 @@ def test_migrations_run_once(tmp_path):
         "0001_initial",
         "0002_releases_and_weights",
         "0003_version_lifecycle",
+        "0004_enhanced_health",
     ]
     s.close()
 

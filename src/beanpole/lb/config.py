@@ -23,7 +23,12 @@ from beanpole.errors import InvalidInput
 
 #: Bumped whenever the template below changes, so that an upgraded Beanpole reloads HAProxy
 #: once to pick up the new template even when the spec is unchanged.
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
+
+# One line per request, sent raw (no syslog header) to the server's datagram socket:
+#   backend server status total-ms bytes client-ip method "uri"
+# `beanpole.lb.requests` parses exactly this; change both together.
+LOG_FORMAT = "%b %s %ST %Ta %B %ci %HM %{+Q}HU"
 
 BACKEND_PREFIX = "env-"
 NO_ROUTE_BACKEND = "no-environment"
@@ -267,6 +272,7 @@ class HAProxyPaths:
     admin_socket: Path
     master_socket: Path
     pid_file: Path
+    log_socket: Path
 
     @classmethod
     def under(cls, directory: Path) -> HAProxyPaths:
@@ -288,6 +294,7 @@ class HAProxyPaths:
             admin_socket=directory / "admin.sock",
             master_socket=directory / "master.sock",
             pid_file=directory / "haproxy.pid",
+            log_socket=directory / "log.sock",
         )
 
 
@@ -361,6 +368,9 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         f"    stats socket {paths.admin_socket} mode 600 level admin expose-fd listeners",
         "    stats timeout 30s",
         "    hard-stop-after 30s",
+        # Per-request lines for health and access logs. A datagram socket: when nobody
+        # listens (the control plane is down), HAProxy drops the line and serves on.
+        f"    log {paths.log_socket} len 2048 format raw local0 info",
         "",
         "defaults",
         "    mode http",
@@ -375,6 +385,9 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         "    retry-on conn-failure empty-response",
         "    option idle-close-on-response",
         "    option forwardfor",
+        "    log global",
+        "    option dontlognull",
+        f'    log-format "{LOG_FORMAT}"',
         "",
         "frontend fe-http",
         f"    bind {spec.bind_endpoint}",

@@ -46,6 +46,7 @@ class Reconciler:
     ops: Operations
     tick_s: float = TICK_S
     _backoff: dict[str, _Backoff] = field(default_factory=dict)
+    _failing_since: dict[str, float] = field(default_factory=dict)
 
     @property
     def store(self) -> Store:
@@ -188,7 +189,38 @@ class Reconciler:
             self._backoff.pop(instance.id, None)
         if pid != instance.pid or healthy != instance.healthy or tuple(causes) != instance.causes:
             self.store.update_instance(instance.id, pid=pid, healthy=healthy, causes=causes)
+        down = server is not None and server.status.startswith(("DOWN", "MAINT"))
+        failing = instance.state is InstanceState.IN_SERVICE and (down or crashed is not None)
+        if not failing:
+            self._failing_since.pop(instance.id, None)
+        else:
+            since = self._failing_since.setdefault(instance.id, time.monotonic())
+            await self._maybe_replace(instance, time.monotonic() - since, causes)
         return [f"Instance {instance.id}: {c}" for c in causes]
+
+    async def _maybe_replace(self, instance: Instance, failing_s: float, causes: list[str]) -> None:
+        """Replace an instance that keeps failing (a setting turns this off).
+
+        It takes no traffic while its check fails, so stopping it first drops nothing; the
+        next tick's repair starts its replacement.
+        """
+        env = self.store.environment(instance.environment)
+        settings = resolve(env.settings)
+        if settings.get("beanpole:health", "ReplaceUnhealthy") != "true":
+            return
+        if failing_s < settings.int("beanpole:health", "ReplaceAfter"):
+            return
+        if env.status is not EnvStatus.READY or self.ops.busy(env.name):
+            return
+        self._failing_since.pop(instance.id, None)
+        reason = "; ".join(causes) or "failing health checks"
+        self.store.add_event(
+            f"Replacing instance {instance.id}: {reason} for {failing_s:.0f} seconds.",
+            severity=Severity.WARN,
+            environment=env.name,
+            application=env.application,
+        )
+        await self.ops.fleet.stop([instance])
 
     async def _restart_with_backoff(self, instance: Instance, states: list[ProcessState]) -> None:
         backoff = self._backoff.setdefault(instance.id, _Backoff())

@@ -272,6 +272,33 @@ _TABLE: tuple[Option, ...] = (
         36000,
     ),
     Option(
+        "beanpole:health",
+        "ReplaceUnhealthy",
+        "bool",
+        "true",
+        "Replace an in-service instance whose load-balancer check has been failing (or whose "
+        "process keeps crashing) for ReplaceAfter seconds.",
+        Effect.NEXT_DEPLOY,
+    ),
+    Option(
+        "beanpole:health",
+        "ReplaceAfter",
+        "int",
+        "60",
+        "Seconds an instance may fail before it is replaced.",
+        Effect.NEXT_DEPLOY,
+        1,
+        86400,
+    ),
+    Option(
+        "beanpole:health",
+        "Rule4xx",
+        "bool",
+        "true",
+        "Whether a high share of 4xx answers makes an instance Warning or Degraded.",
+        Effect.NEXT_DEPLOY,
+    ),
+    Option(
         "aws:autoscaling:updatepolicy:rollingupdate",
         "RollingUpdateEnabled",
         "bool",

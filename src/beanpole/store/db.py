@@ -213,7 +213,15 @@ class Store:
         return [_environment(r) for r in rows]
 
     def update_environment(self, name: str, **fields: Any) -> Environment:
-        allowed = {"status", "health", "version_label", "settings", "deployment_id", "causes"}
+        allowed = {
+            "status",
+            "health",
+            "version_label",
+            "settings",
+            "deployment_id",
+            "causes",
+            "health_status",
+        }
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {unknown}")
@@ -288,7 +296,7 @@ class Store:
             )
 
     def update_instance(self, instance_id: str, **fields: Any) -> None:
-        allowed = {"state", "pid", "healthy", "causes", "weight"}
+        allowed = {"state", "pid", "healthy", "causes", "weight", "health_status"}
         if set(fields) - allowed:
             raise ValueError(f"cannot update {set(fields) - allowed}")
         encoded = {
@@ -366,6 +374,26 @@ class Store:
             db.execute(
                 "DELETE FROM versions WHERE application = ? AND label = ?", (application, label)
             )
+
+    # metrics --------------------------------------------------------------------
+
+    def add_metrics(self, rows: list[tuple[str, str, float, str]], keep_s: float) -> None:
+        """Store closed windows (env, instance or '', start, JSON) and drop the expired."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)", rows)
+            db.execute("DELETE FROM metrics WHERE start < ?", (time.time() - keep_s,))
+
+    def metrics(
+        self, environment: str, instance: str, since: float
+    ) -> list[tuple[float, dict[str, Any]]]:
+        rows = self._query(
+            "SELECT start, data FROM metrics WHERE environment = ? AND instance = ?"
+            " AND start >= ? ORDER BY start",
+            environment,
+            instance,
+            since,
+        )
+        return [(r[0], json.loads(r[1])) for r in rows]
 
     # events ---------------------------------------------------------------------
 
@@ -483,6 +511,7 @@ def _environment(r: sqlite3.Row) -> Environment:
         created_at=r["created_at"],
         updated_at=r["updated_at"],
         causes=tuple(json.loads(r["causes"])),
+        health_status=r["health_status"],
     )
 
 
@@ -500,6 +529,7 @@ def _instance(r: sqlite3.Row) -> Instance:
         healthy=bool(r["healthy"]),
         causes=tuple(json.loads(r["causes"])),
         weight=r["weight"],
+        health_status=r["health_status"],
     )
 
 

@@ -10,12 +10,27 @@ with open("VERSION") as f:
     VERSION = f.read().strip()
 
 
+def instance_fault():
+    """Tests make one instance misbehave by writing $FAULT_DIR/<instance id>: "500" or "slow N"."""
+    folder = os.environ.get("FAULT_DIR")
+    if not folder:
+        return ""
+    try:
+        with open(os.path.join(folder, os.environ.get("BEANPOLE_INSTANCE_ID", "?"))) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     wbufsize = 65536  # one write per response: unbuffered writes stall behind a proxy
 
     def do_GET(self):
-        if self.path == "/fail" or os.path.exists("UNHEALTHY"):
+        fault = instance_fault()
+        if fault.startswith("slow"):
+            time.sleep(float(fault.split()[1]) if " " in fault else 1.0)
+        elif fault == "500" or self.path == "/fail" or os.path.exists("UNHEALTHY"):
             self.send_response(500)
             self.send_header("Content-Length", "0")
             self.end_headers()

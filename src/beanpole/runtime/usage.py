@@ -1,0 +1,65 @@
+"""CPU and memory of each instance's process tree (psutil), and the host's load average."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import psutil
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_percent: float  # of one core, summed over the tree (200 = two cores busy)
+    rss_bytes: int
+    processes: int
+
+
+class UsageSampler:
+    """Keeps psutil.Process objects between calls: cpu_percent() measures since the last call."""
+
+    def __init__(self) -> None:
+        self._procs: dict[int, psutil.Process] = {}
+
+    def sample(self, pids: dict[str, list[int]]) -> dict[str, Usage]:
+        """``pids``: instance id → the pids supervisord runs for it (each a tree root)."""
+        seen: set[int] = set()
+        out: dict[str, Usage] = {}
+        for instance, roots in pids.items():
+            cpu, rss, count = 0.0, 0, 0
+            for root in roots:
+                for proc in self._tree(root):
+                    try:
+                        with proc.oneshot():
+                            cpu += proc.cpu_percent(None)
+                            rss += proc.memory_info().rss
+                        count += 1
+                        seen.add(proc.pid)
+                    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                        continue
+            out[instance] = Usage(round(cpu, 1), rss, count)
+        for pid in set(self._procs) - seen:
+            del self._procs[pid]
+        return out
+
+    def _tree(self, root: int) -> list[psutil.Process]:
+        if root <= 0:
+            return []
+        try:
+            top = self._cached(root)
+            children = top.children(recursive=True)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return []
+        return [top, *(self._cached(c.pid, c) for c in children)]
+
+    def _cached(self, pid: int, proc: psutil.Process | None = None) -> psutil.Process:
+        cached = self._procs.get(pid)
+        if cached is None or not cached.is_running():
+            cached = proc or psutil.Process(pid)
+            self._procs[pid] = cached
+        return cached
+
+
+def load_average() -> tuple[float, float]:
+    one, five, _ = os.getloadavg()
+    return round(one, 2), round(five, 2)
