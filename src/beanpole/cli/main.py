@@ -21,6 +21,7 @@ from rich.table import Table
 
 from beanpole import __version__
 from beanpole.bundle import zip_source
+from beanpole.cli.health import health
 from beanpole.cli.server import server
 from beanpole.client import Client
 from beanpole.errors import BeanpoleError, InvalidInput
@@ -41,6 +42,7 @@ def cli() -> None:
 
 
 cli.add_command(server)
+cli.add_command(health)
 
 
 def _client() -> Client:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -34,7 +34,9 @@ from beanpole.model import (
     check_env_name,
     check_label,
 )
+from beanpole.runtime.usage import load_average
 from beanpole.server.context import Context
+from beanpole.server.prometheus import prometheus_text
 from beanpole.settings import ENV_NAMESPACE, merge_changes, resolve, validate
 
 API = "/api/v1"
@@ -309,6 +311,51 @@ def create_app(ctx: Context) -> FastAPI:
     ) -> dict[str, Any]:
         ctx.store.environment(name)
         return {"instances": ctx.logs(name, instance, lines)}
+
+    @app.get(f"{API}/environments/{{name}}/health", dependencies=auth)
+    async def health(name: str) -> dict[str, Any]:
+        env = ctx.store.environment(name)
+        snapshot = ctx.monitor.snapshot if ctx.monitor else None
+        data = snapshot.environments.get(name) if snapshot else None
+        if data is None:  # before the first 10 s window closes
+            data = {
+                "status": env.health_status,
+                "colour": env.health,
+                "causes": list(env.causes),
+                "requests": None,
+                "load_average": list(load_average()),
+                "instances": [
+                    {
+                        **_instance(i),
+                        "status": i.health_status,
+                        "colour": "Grey",
+                        "requests": None,
+                        "cpu_percent": None,
+                        "rss_bytes": None,
+                    }
+                    for i in ctx.store.instances(name)
+                ],
+            }
+        return {
+            "name": name,
+            "environment_status": env.status,
+            "at": snapshot.at if snapshot else 0.0,
+            **data,
+        }
+
+    @app.get(f"{API}/environments/{{name}}/metrics", dependencies=auth)
+    async def metrics_history(
+        name: str,
+        instance: Annotated[str, Query()] = "",
+        since: Annotated[float, Query()] = 0.0,
+    ) -> list[dict[str, Any]]:
+        ctx.store.environment(name)
+        start = since or time.time() - 3600
+        return [data for _, data in ctx.store.metrics(name, instance, start)]
+
+    @app.get("/metrics", dependencies=auth, response_class=PlainTextResponse)
+    async def prometheus() -> str:
+        return prometheus_text(ctx)
 
     @app.get(f"{API}/operations/{{op_id}}", dependencies=auth)
     async def operation(op_id: int) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beanpole.bundle import BundleStore
 from beanpole.home import Home, ServerConfig
@@ -12,6 +12,9 @@ from beanpole.runtime.supervisor import Supervisor
 from beanpole.server.fleet import Fleet
 from beanpole.server.operations import Operations
 from beanpole.store.db import Store
+
+if TYPE_CHECKING:
+    from beanpole.server.monitor import Monitor
 
 
 @dataclass
@@ -24,6 +27,7 @@ class Context:
     fleet: Fleet
     ops: Operations
     supervisor: Supervisor
+    monitor: Monitor | None = None
 
     def url(self, cname: str) -> str:
         port = "" if self.config.lb_port == 80 else f":{self.config.lb_port}"

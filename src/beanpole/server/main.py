@@ -25,6 +25,7 @@ from beanpole.runtime.supervisor import Supervisor
 from beanpole.server.app import create_app
 from beanpole.server.context import Context
 from beanpole.server.fleet import Fleet
+from beanpole.server.monitor import Monitor
 from beanpole.server.operations import Operations
 from beanpole.server.reconciler import Reconciler
 from beanpole.store.db import Store
@@ -53,10 +54,14 @@ async def serve(home: Home) -> None:
         await asyncio.to_thread(ctx.fleet.haproxy.start, ctx.fleet.lb_spec())
     reconciler = Reconciler(ctx.ops)
     await reconciler.adopt()
+    monitor = Monitor(ctx)
+    await monitor.start()
+    ctx.monitor = monitor
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop_task = asyncio.create_task(reconciler.run(), name="reconciler")
+        monitor_task = asyncio.create_task(monitor.run(), name="monitor")
         home.server_file.write_text(
             json.dumps(
                 {
@@ -69,9 +74,11 @@ async def serve(home: Home) -> None:
         try:
             yield
         finally:
-            loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop_task
+            for task in (loop_task, monitor_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            monitor.close()
             await ctx.ops.cancel_all()
             await ctx.fleet.close()
             home.server_file.unlink(missing_ok=True)

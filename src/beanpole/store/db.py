@@ -481,6 +481,16 @@ class Store:
             raise NotFound(f"No operation {op_id}.")
         return _operation(rows[0])
 
+    def last_operation(self, environment: str, kinds: tuple[str, ...]) -> Operation | None:
+        marks = ", ".join("?" for _ in kinds)
+        rows = self._query(
+            f"SELECT * FROM operations WHERE environment = ? AND kind IN ({marks})"  # noqa: S608
+            " ORDER BY id DESC LIMIT 1",
+            environment,
+            *kinds,
+        )
+        return _operation(rows[0]) if rows else None
+
     def running_operations(self) -> list[Operation]:
         rows = self._query("SELECT * FROM operations WHERE status = 'running' ORDER BY id")
         return [_operation(r) for r in rows]
