@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -66,8 +67,31 @@ class Client:
         self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
+        with self._transport_errors():
             response = self._http.request(method, path, **kwargs)
+        _raise_for_error(response)
+        return response.json() if response.content else None
+
+    def download(self, path: str, dest: Path, **kwargs: Any) -> int:
+        """GET ``path`` into the file ``dest`` (replaced only once complete); its size."""
+        partial = dest.with_name(dest.name + ".part")
+        try:
+            with self._transport_errors(), self._http.stream("GET", path, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _raise_for_error(response)
+                with partial.open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+            partial.replace(dest)
+        finally:
+            partial.unlink(missing_ok=True)
+        return dest.stat().st_size
+
+    @contextlib.contextmanager
+    def _transport_errors(self) -> Iterator[None]:
+        try:
+            yield
         except httpx.ConnectError:
             raise ComponentError(
                 f"Cannot reach the Beanpole server at {self.url}. Is it running? "
@@ -77,14 +101,6 @@ class Client:
             raise ComponentError(
                 f"The Beanpole server at {self.url} did not answer in time."
             ) from None
-        if response.status_code >= 400:
-            try:
-                error = response.json()["error"]
-                message = error["message"]
-            except (ValueError, KeyError, TypeError):
-                message = f"HTTP {response.status_code}: {response.text[:200]}"
-            raise _BY_STATUS.get(response.status_code, BeanpoleError)(message)
-        return response.json() if response.content else None
 
     # convenience wrappers ----------------------------------------------------------
 
@@ -127,3 +143,14 @@ class Client:
     def operation(self, op_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"/operations/{op_id}")
         return result
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    """The server's JSON error as the matching `BeanpoleError`."""
+    if response.status_code < 400:
+        return
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = f"HTTP {response.status_code}: {response.text[:200]}"
+    raise _BY_STATUS.get(response.status_code, BeanpoleError)(message)

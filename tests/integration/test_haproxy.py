@@ -7,24 +7,21 @@ fixture stops it by pid.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
-import psutil
 import pytest
 
 from beanpole.errors import ComponentError, NotFound
 from beanpole.lb.config import NO_ROUTE_BODY, Backend, HealthCheck, LoadBalancerSpec, Server
 from beanpole.lb.haproxy import HAProxy
+
+from lbkit import App, closed_port, free_port, haproxy_pid
 
 pytestmark = pytest.mark.skipif(
     shutil.which("haproxy") is None,
@@ -32,114 +29,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 FAST_CHECK = HealthCheck(interval_s=1, timeout_s=1, healthy_threshold=1, unhealthy_threshold=2)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def closed_port() -> int:
-    """A port nothing listens on (bound then closed: the kernel will refuse connections)."""
-    return free_port()
-
-
-class App:
-    """A tiny instance: answers every GET with its own name, keeps connections alive."""
-
-    def __init__(self, name: str) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            wbufsize = 65536  # one write per response: no Nagle/delayed-ACK 40 ms stalls
-
-            def do_GET(self) -> None:
-                body = name.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.do_GET()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        class Quiet(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                pass  # HAProxy closing idle connections (maint, del server) is expected
-
-        self.name = name
-        self.httpd = Quiet(("127.0.0.1", 0), Handler)
-        self.port = int(self.httpd.server_address[1])
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def server(self, weight: int = 1) -> Server:
-        return Server(self.name, "127.0.0.1", self.port, weight)
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
-@pytest.fixture
-def apps() -> Iterator[Callable[[str], App]]:
-    started: list[App] = []
-
-    def make(name: str) -> App:
-        app = App(name)
-        started.append(app)
-        return app
-
-    yield make
-    for app in started:
-        app.close()
-
-
-@pytest.fixture
-def lb(tmp_path: Path) -> Iterator[HAProxy]:
-    haproxy = HAProxy(tmp_path / "lb")
-    yield haproxy
-    pids = _tree(_pid(haproxy))
-    try:
-        haproxy.stop()
-    finally:
-        # Whatever stop() did, nothing this test started may outlive it.
-        leftovers = [p for p in pids if _alive(p)]
-        for pid in leftovers:
-            os.kill(pid, signal.SIGKILL)
-    assert not leftovers, f"stop() left {leftovers} running"
-
-
-def _tree(pid: int | None) -> list[int]:
-    if pid is None:
-        return []
-    try:
-        master = psutil.Process(pid)
-        return [pid, *(child.pid for child in master.children(recursive=True))]
-    except psutil.Error:
-        return []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _pid(haproxy: HAProxy) -> int | None:
-    try:
-        return int(haproxy.paths.pid_file.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def worker_pid(haproxy: HAProxy) -> str:
@@ -351,12 +240,12 @@ def test_start_adopts_a_running_haproxy_and_stop_ends_it(
     port = free_port()
     spec = spec_of(port, Backend("shop", ("shop.localhost",), FAST_CHECK, (app.server(),)))
     lb.start(spec)
-    master = _pid(lb)
+    master = haproxy_pid(lb)
     # A restarted control plane: a new adapter on the same directory adopts the daemon.
     again = HAProxy(lb.paths.directory)
     assert again.is_running()
     again.start(spec)
-    assert _pid(lb) == master
+    assert haproxy_pid(lb) == master
     again.stop()
     assert not lb.is_running()
     assert not lb.paths.pid_file.exists()
@@ -370,3 +259,21 @@ def test_start_reports_haproxy_errors(lb: HAProxy) -> None:
         with pytest.raises(ComponentError, match=r"(?i)bind|address already in use"):
             lb.start(spec_of(port))
     assert not lb.is_running()
+
+
+def test_a_server_added_at_run_time_reuses_its_connections(
+    lb: HAProxy, apps: Callable[[str], App]
+) -> None:
+    """Regression: HAProxy 2.6 gives `add server` servers no idle-connection pool unless told
+    (`SERVER_POOL`); each request then opened a new connection and cost 3x the CPU."""
+    port = free_port()
+    slow_check = HealthCheck(interval_s=3600, timeout_s=1, healthy_threshold=1)
+    lb.start(spec_of(port, Backend("shop", ("shop.localhost",), slow_check, ())))
+    app = apps("i-1")
+    lb.apply(spec_of(port, Backend("shop", ("shop.localhost",), slow_check, (app.server(),))))
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+        wait_for(lambda: get(client, "shop.localhost").status_code == 200, 10, "the new server")
+        before = app.connections
+        for _ in range(100):
+            assert get(client, "shop.localhost").text == "i-1"
+    assert app.connections - before <= 3, f"{app.connections - before} connections for 100"

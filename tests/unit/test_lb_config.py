@@ -12,6 +12,7 @@ import pytest
 
 from beanpole.errors import InvalidInput
 from beanpole.lb.config import (
+    LOG_FORMAT,
     NO_ROUTE_BODY,
     Backend,
     HAProxyPaths,
@@ -22,6 +23,7 @@ from beanpole.lb.config import (
     parse_matcher,
     render_config,
     render_hosts_map,
+    render_sample_map,
     server_line,
     status_regex,
     structural_key,
@@ -92,7 +94,8 @@ def test_frontend_routes_by_host_through_the_map_and_404s_the_rest() -> None:
     assert "http-request disable-l7-retry unless METH_GET || METH_OPTIONS" in frontend
     assert "default_backend no-environment" in frontend
     assert section(cfg, "backend no-environment") == [
-        f'http-request return status 404 content-type text/plain string "{NO_ROUTE_BODY}"'
+        "http-request set-log-level silent",  # unknown hosts are no environment's health
+        f'http-request return status 404 content-type text/plain string "{NO_ROUTE_BODY}"',
     ]
 
 
@@ -105,10 +108,14 @@ def test_one_backend_per_environment_with_check_and_full_server_lines() -> None:
         "http-check send meth GET uri /health ver HTTP/1.1 hdr Host shop.localhost",
         "http-check expect rstatus ^(200|302)$",
         "timeout check 5s",
+        "http-request set-var(txn.bp_w) "
+        "be_name,map_str_int(/var/lib/beanpole/haproxy/sample.map,1)",
+        "http-request set-log-level silent if { var(txn.bp_w) -m int gt 1 } "
+        "!{ rand,mod(txn.bp_w) -m int eq 0 }",
         "server i-1a2b 127.0.0.1:9001 check inter 15s fastinter 1s downinter 2s "
-        "fall 5 rise 3 weight 1",
+        "fall 5 rise 3 weight 1 pool-max-conn -1 pool-purge-delay 5s",
         "server i-3c4d 127.0.0.1:9002 check inter 15s fastinter 1s downinter 2s "
-        "fall 5 rise 3 weight 0",
+        "fall 5 rise 3 weight 0 pool-max-conn -1 pool-purge-delay 5s",
     ]
     assert "http-check expect status 200" in section(cfg, "backend env-blog")
     assert cfg.index("backend env-blog") < cfg.index("backend env-shop")  # stable order
@@ -120,6 +127,7 @@ def test_server_line_is_the_same_for_the_config_and_add_server() -> None:
     line = server_line(server, check)
     assert (
         line == "i-1 127.0.0.1:9001 check inter 1s fastinter 1s downinter 1s fall 2 rise 2 weight 7"
+        " pool-max-conn -1 pool-purge-delay 5s"  # idle connections kept for dynamic servers too
     )
     cfg = render_config(
         LoadBalancerSpec("0.0.0.0", 80, (Backend("a", (), check, (server,)),)), PATHS
@@ -312,8 +320,19 @@ def test_haproxy_accepts_the_rendered_config(tmp_path: Path, spec: LoadBalancerS
     paths = HAProxyPaths.under(tmp_path)
     paths.cfg.write_text(render_config(spec, paths))
     paths.hosts_map.write_text(render_hosts_map(spec))
+    paths.sample_map.write_text(render_sample_map({"shop": 8, "blog": 1}))
     result = subprocess.run(
         ["haproxy", "-c", "-f", str(paths.cfg)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     assert "WARNING" not in result.stderr and "ALERT" not in result.stderr, result.stderr
+
+
+def test_sample_map_lists_only_sampled_environments_sorted() -> None:
+    assert render_sample_map({"shop": 8, "blog": 1, "api": 2}) == "env-api 2\nenv-shop 8\n"
+    assert render_sample_map({}) == ""
+
+
+def test_log_format_carries_the_sampling_weight_after_the_latency() -> None:
+    fields = LOG_FORMAT.split()
+    assert fields[:5] == ["%b", "%s", "%ST", "%Ta", "%[var(txn.bp_w)]"]

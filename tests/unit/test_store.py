@@ -24,6 +24,7 @@ def test_migrations_run_once(tmp_path):
         "0002_releases_and_weights",
         "0003_version_lifecycle",
         "0004_enhanced_health",
+        "0005_metrics_rollups",
     ]
     s.close()
 
@@ -97,3 +98,31 @@ def test_instance_weight_round_trips(store):
     store.add_instance(inst)
     store.update_instance("i-1", weight=37)
     assert store.instances("shop")[0].weight == 37
+
+
+def test_metrics_expire_by_age_and_roll_ups_are_kept_apart(store):
+    now = time.time()
+    old, recent = now - 2 * 86400, now - 60
+    rows = [("shop", "", old, '{"requests": 1}'), ("shop", "", recent, '{"requests": 2}')]
+    store.add_metrics(rows, keep_s=86400)
+    assert store.metrics("shop", "", 0) == [(recent, {"requests": 2})]  # a day kept
+    store.add_metrics([], 86400, [("shop", "", old, '{"requests": 30}')], rollup_keep_s=14 * 86400)
+    assert store.metrics("shop", "", 0, rollup=True) == [(old, {"requests": 30})]
+    assert store.metrics("shop", "", 0) == [(recent, {"requests": 2})]
+    store.add_metrics([], 86400, [], rollup_keep_s=3600)  # shorter retention drops it
+    assert store.metrics("shop", "", 0, rollup=True) == []
+
+
+def test_metrics_are_read_per_key_between_since_and_until(store):
+    now = time.time()
+    rows = [
+        ("shop", key, now - 30 + 10 * n, f'{{"n": {n}}}') for key in ("", "i-1") for n in range(3)
+    ]
+    store.add_metrics(rows, keep_s=86400)
+    assert [d["n"] for _, d in store.metrics("shop", "i-1", now - 25, now - 15)] == [1]
+    assert [d["n"] for _, d in store.metrics("shop", "", 0)] == [0, 1, 2]
+    assert store.metrics("blog", "", 0) == []
+    assert len(store.metrics("shop", "", 0, limit=2)) == 2
+    # rewriting a window (same key and start) replaces it
+    store.add_metrics([("shop", "", now - 30, '{"n": 9}')], keep_s=86400)
+    assert [d["n"] for _, d in store.metrics("shop", "", 0)] == [9, 1, 2]

@@ -54,7 +54,16 @@ def render(data: dict[str, Any]) -> Group:
         *(f"p{p.removesuffix('.0')}" for p in PERCENTILES),
         box=None,
     )
-    cpu = Table("instance", "load1", "load5", "cpu%", "mem MB", box=None)
+    host = Table("host", "load1", "load5", "user%", "system%", "idle%", "iowait%", box=None)
+    load1, load5 = data["load_average"]
+    h = data.get("host")
+    host.add_row(
+        "",
+        f"{load1:.2f}",
+        f"{load5:.2f}",
+        *(("-",) * 4 if not h else (f"{h[k]:.1f}" for k in ("user", "system", "idle", "iowait"))),
+    )
+    cpu = Table("instance", "cpu%", "mem MB", "processes", box=None)
     deployments = Table("instance", "status", "id", "version", "ago", box=None)
     rows = [
         {
@@ -63,12 +72,9 @@ def render(data: dict[str, Any]) -> Group:
             "colour": data["colour"],
             "causes": [],
             "requests": data["requests"],
-            "cpu_percent": None,
-            "rss_bytes": None,
         },
         *data["instances"],
     ]
-    load1, load5 = data["load_average"]
     for i in rows:
         style = _STYLE.get(i["colour"], "")
         status.add_row(i["id"], Text(i["status"], style=style), "; ".join(i["causes"]))
@@ -86,10 +92,9 @@ def render(data: dict[str, Any]) -> Group:
         if i["id"] != "Overall":
             cpu.add_row(
                 i["id"],
-                f"{load1:.2f}",
-                f"{load5:.2f}",
-                "-" if i["cpu_percent"] is None else f"{i['cpu_percent']:.1f}",
-                "-" if i["rss_bytes"] is None else f"{i['rss_bytes'] / 2**20:.0f}",
+                "-" if i.get("cpu_percent") is None else f"{i['cpu_percent']:.1f}",
+                "-" if i.get("rss_bytes") is None else f"{i['rss_bytes'] / 2**20:.0f}",
+                "-" if i.get("processes") is None else str(i["processes"]),
             )
             deployments.add_row(
                 i["id"],
@@ -98,6 +103,11 @@ def render(data: dict[str, Any]) -> Group:
                 i["version"],
                 _ago(time.time() - i["launched_at"]),
             )
+    sampling = data.get("sampling", 1)
+    note = Text(
+        f"  requests sampled 1:{sampling} (counts are estimates)" if sampling > 1 else "",
+        style="bright_black",
+    )
     return Group(
         header,
         summary,
@@ -106,6 +116,9 @@ def render(data: dict[str, Any]) -> Group:
         status,
         Text(""),
         requests,
+        note,
+        Text(""),
+        host,
         Text(""),
         cpu,
         Text(""),

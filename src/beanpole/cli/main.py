@@ -375,19 +375,91 @@ def events(env: str, follow: bool, lines: int) -> None:
 
 @cli.command()
 @click.argument("env")
-@click.option("--instance", help="Only this instance.")
+@click.option("--instance", help="Only this instance (a stopped one too, while its logs are kept).")
 @click.option("-n", "--lines", default=100, show_default=True, help="Lines of each log.")
-def logs(env: str, instance: str | None, lines: int) -> None:
-    """Show the last lines of each log of each instance."""
-    params: dict[str, Any] = {"lines": lines}
-    if instance:
-        params["instance"] = instance
-    data = _client().request("GET", f"/environments/{env}/logs", params=params)
+@click.option(
+    "-f", "--follow", is_flag=True, help="Print new lines of every log as they come, merged."
+)
+@click.option(
+    "--zip",
+    "zip_path",
+    type=click.Path(dir_okay=True, path_type=Path),
+    help="Write every log of every instance (rotated parts too) to this zip (or folder).",
+)
+def logs(env: str, instance: str | None, lines: int, follow: bool, zip_path: Path | None) -> None:
+    """Show, follow or zip the logs of ENV's instances.
+
+    Prints the last lines of each log of each instance, of the access log and of the latest
+    deploy log; stopped instances whose logs are kept are listed (read one with --instance).
+    -f prints the new lines of every log as they come (until Ctrl-C), each prefixed by its
+    instance and file. --zip writes every log of every instance, rotated parts included.
+    """
+    if follow and zip_path is not None:
+        raise InvalidInput("Give -f or --zip, not both.")
+    params: dict[str, Any] = {"instance": instance} if instance else {}
+    client = _client()
+    if zip_path is not None:
+        if zip_path.is_dir():
+            zip_path = zip_path / f"{env}-logs-{time.strftime('%Y%m%d-%H%M%S')}.zip"
+        size = client.download(
+            f"/environments/{env}/logs/bundle", zip_path, params=params, timeout=600
+        )
+        click.echo(f"Wrote {zip_path} ({_size(size)}).")
+        return
+    if follow:
+        _follow_logs(client, env, params)
+        return
+    data = client.request("GET", f"/environments/{env}/logs", params={**params, "lines": lines})
+    stopped = []
     for inst in data["instances"]:
+        if inst["state"] == "stopped" and instance is None:
+            stopped.append(inst)
+            continue
+        state = " (stopped)" if inst["state"] == "stopped" else ""
         for log in inst["files"]:
-            click.echo(f"----- {inst['id']} {log['name']} -----")
-            for line in log["lines"]:
-                click.echo(line)
+            _print_tail(f"{inst['id']} {log['name']}{state}", log["lines"])
+    if data["access"] is not None:
+        _print_tail(f"access {data['access']['name']}", data["access"]["lines"])
+    if data["deploy"] is not None:
+        deploy = data["deploy"]
+        what = f" ({deploy['kind']}, {deploy['status']})" if "kind" in deploy else ""
+        _print_tail(f"deploy {deploy['name']}{what}", deploy["lines"])
+    if stopped:
+        click.echo(f"----- stopped instances (read one with: beanpole logs {env} --instance ID)")
+        for inst in stopped:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(inst["last_written"] or 0))
+            names = ", ".join(f["name"] for f in inst["files"]) or "no logs"
+            click.echo(f"{inst['id']}  stopped, last written {when}: {names}")
+
+
+def _print_tail(title: str, lines: list[str]) -> None:
+    click.echo(f"----- {title} -----")
+    for line in lines:
+        click.echo(line)
+
+
+def _follow_logs(client: Client, env: str, params: dict[str, Any]) -> None:
+    """Poll the follow endpoint, print each line prefixed by its instance and file; Ctrl-C
+    ends it (exit 0)."""
+    path = f"/environments/{env}/logs/follow"
+    try:
+        page = client.request("GET", path, params=params)
+        click.echo(f"Following the logs of {env} (Ctrl-C to stop)…", err=True)
+        while True:
+            for line in page["lines"]:
+                click.echo(f"{line['source']} {line['file']} | {line['line']}")
+            sys.stdout.flush()
+            if not page["more"]:
+                time.sleep(POLL_S)
+            page = client.request("GET", path, params={**params, "cursor": page["cursor"]})
+    except KeyboardInterrupt:
+        return
+
+
+def _size(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KiB"
+    return f"{size / 2**20:.1f} MiB"
 
 
 @cli.command()

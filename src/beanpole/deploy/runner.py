@@ -9,12 +9,15 @@ the new instances leave, so a rollback drops no request either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from beanpole.deploy.policies import Action, DeployParams, Policy, Step, plan, split_weights
 from beanpole.errors import BeanpoleError
+from beanpole.lb.requests import Tap
 from beanpole.model import Environment, Instance, InstanceState, Severity
 from beanpole.settings import ResolvedSettings
 
@@ -26,6 +29,8 @@ _SPLIT = "aws:elasticbeanstalk:trafficsplitting"
 _DEPLOY = "beanpole:deploy"
 _PROC = "aws:elasticbeanstalk:environment:process:default"
 MIN_RESPONSES_FOR_ERROR_RATE = 20
+MIN_REQUESTS_FOR_LATENCY = 20
+LATENCY_BASELINE_FACTOR = 2.0
 WATCH_INTERVAL_S = 0.5
 
 
@@ -56,6 +61,7 @@ class DeploymentRun:
     launched: list[Instance] = field(default_factory=list)  # started, not yet in service
     serving: list[Instance] = field(default_factory=list)  # new instances taking traffic
     started: float = field(default_factory=time.monotonic)
+    baseline: Tap | None = None  # the previous version's requests during this deployment
 
     @property
     def settings(self) -> ResolvedSettings:
@@ -77,11 +83,12 @@ class DeploymentRun:
             f"{self.params.policy} to {capacity} instance(s)."
         )
         try:
-            for step in steps:
-                if self.abort.is_set():
-                    raise DeploymentFailed("The deployment was aborted.")
-                await self._step(step, by_id)
-            await self._bake()
+            with self._tap(by_id) as self.baseline:
+                for step in steps:
+                    if self.abort.is_set():
+                        raise DeploymentFailed("The deployment was aborted.")
+                    await self._step(step, by_id)
+                await self._bake()
         except (Exception, asyncio.CancelledError) as exc:
             reason = (
                 exc.message
@@ -178,11 +185,44 @@ class DeploymentRun:
             return
         await self._watch(self.serving, seconds, "after cut-over")
 
+    def _tap(self, instance_ids: Iterable[str]) -> contextlib.AbstractContextManager[Tap | None]:
+        """Collect the requests these instances answer while the block runs (if streamed)."""
+        stream = self.ops.requests
+        if stream is None:
+            return contextlib.nullcontext()
+        return stream.tap(self.env.name, frozenset(instance_ids))
+
     async def _watch(self, instances: list[Instance], seconds: float, when: str) -> None:
-        """Fail if a new instance's checks fail or its 5xx share passes the threshold."""
+        """Fail if a new instance's checks fail, its 5xx share passes the threshold, or the
+        new instances' p99 latency passes its threshold (see `_check_latency`)."""
         if self.settings.get(_CMD, "IgnoreHealthCheck") == "true":
             await self._sleep_or_abort(seconds)
             return
+        with self._tap(i.id for i in instances) as tap:
+            await self._watch_tapped(instances, seconds, when, tap)
+
+    def _check_latency(self, tap: Tap | None, when: str) -> None:
+        """p99 of the new instances above ``MaxLatencyP99`` ms *and* above twice the previous
+        version's p99 over the same deployment (when it answered enough to tell): a version
+        that is slow but no slower than the one it replaces is not rolled back for it."""
+        limit_ms = self.settings.int(_DEPLOY, "MaxLatencyP99")
+        if tap is None or limit_ms <= 0 or tap.requests < MIN_REQUESTS_FOR_LATENCY:
+            return
+        p99 = tap.latency_ms(99.0) or 0.0
+        before = None
+        if self.baseline is not None and self.baseline.requests >= MIN_REQUESTS_FOR_LATENCY:
+            before = self.baseline.latency_ms(99.0)
+        if p99 <= limit_ms or (before is not None and p99 <= LATENCY_BASELINE_FACTOR * before):
+            return
+        compared = "" if before is None else f", {before / 1000:.2f} s before the deployment"
+        raise DeploymentFailed(
+            f"Requests to version {self.new.version_label} are too slow {when}: p99 is "
+            f"{p99 / 1000:.2f} s (threshold {limit_ms / 1000:g} s{compared})."
+        )
+
+    async def _watch_tapped(
+        self, instances: list[Instance], seconds: float, when: str, tap: Tap | None
+    ) -> None:
         fleet = self.ops.fleet
         limit = self.settings.int(_DEPLOY, "MaxErrorPercent")
         baseline = await asyncio.to_thread(fleet.haproxy.server_states)
@@ -210,6 +250,7 @@ class DeploymentRun:
                     f"{self.new.version_label} are failing with HTTP 5xx {when} "
                     f"(threshold {limit}%)."
                 )
+            self._check_latency(tap, when)
 
     async def _sleep_or_abort(self, seconds: float) -> None:
         if seconds <= 0:

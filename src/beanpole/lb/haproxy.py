@@ -38,6 +38,7 @@ from beanpole.lb.config import (
     backend_id,
     render_config,
     render_hosts_map,
+    render_sample_map,
     server_line,
     structural_key,
 )
@@ -339,6 +340,28 @@ class HAProxy:
             raise InvalidInput(f"Server weight {weight!r} is not valid: use 0 to {MAX_WEIGHT}.")
         self._expect_server(f"set server {backend_id(env)}/{server} weight {weight}", env, server)
 
+    def set_sampling(self, ratios: dict[str, int]) -> None:
+        """Log one request in N for each environment in ``ratios`` (N = 1 or absent: all).
+
+        Runtime only (``set map``), written to the map file too so a reload keeps it.
+        """
+        with self._locked():
+            map_file = self.paths.sample_map
+            current: dict[str, str] = {}
+            for line in self.runtime(f"show map {map_file}").splitlines():
+                fields = line.split()
+                if len(fields) == 3:
+                    current[fields[1]] = fields[2]
+            wanted = {backend_id(env): str(n) for env, n in ratios.items() if n > 1}
+            for key, value in wanted.items():
+                if key not in current:
+                    self._expect(f"add map {map_file} {key} {value}")
+                elif current[key] != value:
+                    self._expect(f"set map {map_file} {key} {value}")
+            for key in current.keys() - wanted.keys():
+                self._expect(f"del map {map_file} {key}")
+            _write_atomic(map_file, render_sample_map(ratios))
+
     def drain(self, env: str, server: str) -> None:
         """Send no new requests to a server; the ones in flight finish."""
         self._expect_server(f"set server {backend_id(env)}/{server} state drain", env, server)
@@ -442,6 +465,8 @@ class HAProxy:
         """Write map and config atomically; the config only after ``haproxy -c`` accepts it."""
         self.paths.directory.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.paths.hosts_map, render_hosts_map(spec))
+        if not self.paths.sample_map.exists():  # its entries change at run time only
+            _write_atomic(self.paths.sample_map, "")
         candidate = self.paths.cfg.with_name(self.paths.cfg.name + ".new")
         candidate.write_text(render_config(spec, self.paths))
         try:

@@ -1,4 +1,4 @@
-"""CPU and memory of each instance's process tree (psutil), and the host's load average."""
+"""CPU and memory of each instance's process tree (psutil), and the host's CPU and load."""
 
 from __future__ import annotations
 
@@ -58,6 +58,39 @@ class UsageSampler:
             cached = proc or psutil.Process(pid)
             self._procs[pid] = cached
         return cached
+
+
+@dataclass(frozen=True)
+class HostUsage:
+    """The host's CPU since the previous sample, as ``eb health`` shows it, and its load."""
+
+    load1: float
+    load5: float
+    user: float  # % of all cores
+    system: float
+    idle: float
+    iowait: float
+
+
+class HostSampler:
+    """``cpu_times_percent`` measures since its previous call; the first call primes it."""
+
+    def __init__(self) -> None:
+        psutil.cpu_times_percent(None)
+
+    def sample(self) -> HostUsage:
+        times = psutil.cpu_times_percent(None)
+        one, five = load_average()
+        return HostUsage(
+            load1=one,
+            load5=five,
+            user=round(times.user + times.nice, 1),
+            system=round(
+                times.system + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0), 1
+            ),
+            idle=round(times.idle, 1),
+            iowait=round(getattr(times, "iowait", 0.0), 1),
+        )
 
 
 def load_average() -> tuple[float, float]:

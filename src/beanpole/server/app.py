@@ -17,8 +17,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from beanpole import __version__
@@ -36,6 +37,7 @@ from beanpole.model import (
 )
 from beanpole.runtime.usage import load_average
 from beanpole.server.context import Context
+from beanpole.server.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
 from beanpole.server.prometheus import prometheus_text
 from beanpole.settings import ENV_NAMESPACE, merge_changes, resolve, validate
 
@@ -129,6 +131,7 @@ def create_app(ctx: Context) -> FastAPI:
 
     @app.get(f"{API}/applications/{{application}}/versions", dependencies=auth)
     async def list_versions(application: str) -> list[dict[str, Any]]:
+        ctx.store.application(application)
         return [_version(v) for v in ctx.store.versions(application)]
 
     @app.post(f"{API}/applications/{{application}}/versions", dependencies=auth, status_code=201)
@@ -291,6 +294,11 @@ def create_app(ctx: Context) -> FastAPI:
         after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
+        found = ctx.store.events(name, after=after, limit=limit)
+        if not found and not any(
+            e.name == name for e in ctx.store.environments(include_terminated=True)
+        ):
+            ctx.store.environment(name)  # NotFound, with its advice
         return [
             {
                 "id": e.id,
@@ -300,7 +308,7 @@ def create_app(ctx: Context) -> FastAPI:
                 "version": e.version_label,
                 "message": e.message,
             }
-            for e in ctx.store.events(name, after=after, limit=limit)
+            for e in found
         ]
 
     @app.get(f"{API}/environments/{{name}}/logs", dependencies=auth)
@@ -309,21 +317,58 @@ def create_app(ctx: Context) -> FastAPI:
         instance: Annotated[str | None, Query()] = None,
         lines: Annotated[int, Query(ge=1, le=10000)] = 100,
     ) -> dict[str, Any]:
+        """The last lines of each instance's logs, the access log and the latest deploy log."""
         ctx.store.environment(name)
-        return {"instances": ctx.logs(name, instance, lines)}
+        return await asyncio.to_thread(ctx.log_tail, name, instance, lines)
+
+    @app.get(f"{API}/environments/{{name}}/logs/follow", dependencies=auth)
+    async def follow_logs(
+        name: str,
+        cursor: Annotated[
+            str | None,
+            Query(max_length=65536, description="From the last answer; none: start at the end"),
+        ] = None,
+        instance: Annotated[str | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Every line written since ``cursor`` and the cursor to ask with next (at once when
+        ``more``). Files that appear later are read from their start; rotation loses nothing."""
+        ctx.store.environment(name)
+        return await asyncio.to_thread(ctx.log_follow, name, instance, cursor)
+
+    @app.get(
+        f"{API}/environments/{{name}}/logs/bundle",
+        dependencies=auth,
+        response_class=FileResponse,
+    )
+    async def log_bundle(
+        name: str, instance: Annotated[str | None, Query()] = None
+    ) -> FileResponse:
+        """A zip of every log: ``<instance id>/<file>`` (rotated parts too), ``access/…``,
+        ``deploy/<operation id>.log``."""
+        ctx.store.environment(name)
+        path = await asyncio.to_thread(ctx.log_bundle, name, instance)
+        return FileResponse(
+            path,
+            media_type="application/zip",
+            filename=f"{name}-logs-{time.strftime('%Y%m%d-%H%M%S')}.zip",
+            background=BackgroundTask(path.unlink, missing_ok=True),
+        )
 
     @app.get(f"{API}/environments/{{name}}/health", dependencies=auth)
     async def health(name: str) -> dict[str, Any]:
         env = ctx.store.environment(name)
-        snapshot = ctx.monitor.snapshot if ctx.monitor else None
-        data = snapshot.environments.get(name) if snapshot else None
+        snapshot = ctx.monitor.snapshot
+        data = snapshot.environments.get(name)
+        at = snapshot.at
         if data is None:  # before the first 10 s window closes
+            at = 0.0
             data = {
                 "status": env.health_status,
                 "colour": env.health,
                 "causes": list(env.causes),
                 "requests": None,
-                "load_average": list(load_average()),
+                "sampling": 1,
+                "host": None,
                 "instances": [
                     {
                         **_instance(i),
@@ -332,6 +377,7 @@ def create_app(ctx: Context) -> FastAPI:
                         "requests": None,
                         "cpu_percent": None,
                         "rss_bytes": None,
+                        "processes": None,
                     }
                     for i in ctx.store.instances(name)
                 ],
@@ -339,23 +385,43 @@ def create_app(ctx: Context) -> FastAPI:
         return {
             "name": name,
             "environment_status": env.status,
-            "at": snapshot.at if snapshot else 0.0,
+            "version": env.version_label,
+            "deployment_id": env.deployment_id,
+            "at": at,
+            "load_average": list(load_average()),
             **data,
         }
 
     @app.get(f"{API}/environments/{{name}}/metrics", dependencies=auth)
     async def metrics_history(
         name: str,
-        instance: Annotated[str, Query()] = "",
-        since: Annotated[float, Query()] = 0.0,
-    ) -> list[dict[str, Any]]:
+        instance: Annotated[str, Query(description="An instance id; empty: the environment")] = "",
+        since: Annotated[float, Query(description="Epoch seconds; default an hour ago")] = 0.0,
+        until: Annotated[float, Query(description="Epoch seconds; default now")] = 0.0,
+        resolution: Annotated[Literal["auto", "10", "300"], Query()] = "auto",
+    ) -> dict[str, Any]:
+        """A time series of request windows: 10 s points for the last day, 5 min beyond."""
         ctx.store.environment(name)
-        start = since or time.time() - 3600
-        return [data for _, data in ctx.store.metrics(name, instance, start)]
+        now = time.time()
+        start = since or now - 3600
+        end = until or now + 1
+        if end <= start:
+            raise InvalidInput("'until' must be after 'since'.")
+        step = resolution if resolution != "auto" else "10" if start >= now - 86400 else "300"
+        rows = ctx.store.metrics(name, instance, start, end, rollup=step == "300")
+        return {
+            "environment": name,
+            "instance": instance or None,
+            "resolution_s": int(step),
+            "points": [data for _, data in rows],
+        }
 
     @app.get("/metrics", dependencies=auth, response_class=PlainTextResponse)
-    async def prometheus() -> str:
-        return prometheus_text(ctx)
+    async def prometheus() -> Response:
+        """Every environment's and instance's figures in the Prometheus text format."""
+        # In the event loop, not a thread: it reads the monitor's live dictionaries.
+        body = prometheus_text(ctx.store, ctx.monitor)
+        return Response(body, media_type=PROMETHEUS_CONTENT_TYPE)
 
     @app.get(f"{API}/operations/{{op_id}}", dependencies=auth)
     async def operation(op_id: int) -> dict[str, Any]:

@@ -41,8 +41,9 @@ def build_context(home: Home) -> Context:
     haproxy = HAProxy(home.root / "haproxy")
     fleet = Fleet(home, config, store, supervisor, haproxy)
     bundles = BundleStore(home.root / "bundles")
-    ops = Operations(store, fleet, Builder(home.root), bundles)
-    return Context(home, config, home.token(), store, bundles, fleet, ops, supervisor)
+    monitor = Monitor(home, store, fleet, supervisor)
+    ops = Operations(store, fleet, Builder(home.root), bundles, requests=monitor.stream)
+    return Context(home, config, home.token(), store, bundles, fleet, ops, supervisor, monitor)
 
 
 async def serve(home: Home) -> None:
@@ -54,9 +55,8 @@ async def serve(home: Home) -> None:
         await asyncio.to_thread(ctx.fleet.haproxy.start, ctx.fleet.lb_spec())
     reconciler = Reconciler(ctx.ops)
     await reconciler.adopt()
-    monitor = Monitor(ctx)
+    monitor = ctx.monitor
     await monitor.start()
-    ctx.monitor = monitor
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,20 +1,25 @@
 """Enhanced health: the request stream and process usage, turned into statuses every 10 s.
 
 HAProxy's per-request lines arrive on a datagram socket (`lb.requests`) and go into 10 s
-windows (`metrics`). When a window closes, the monitor samples each instance's CPU, asks the
-pure rules (`health`) for verdicts, stores statuses, causes and the windows, and turns every
-change of an environment's status into an event in EB's words.
+windows and 5 min roll-ups (`metrics`). Every second the monitor writes the access logs and
+adjusts each environment's sampling ratio; every 10 s, when a window closes, it samples each
+instance's CPU and memory and the host's, asks the pure rules (`health`) for verdicts,
+stores statuses, causes and the windows, and turns every change of an environment's status
+into an event in EB's words. It owns the environment's health colour, status and causes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from beanpole.errors import BeanpoleError
 from beanpole.health import (
     COLOUR,
     EnvInput,
@@ -26,16 +31,31 @@ from beanpole.health import (
     rank,
     transition_event,
 )
-from beanpole.lb.requests import AccessLogs, RequestStream, listen
-from beanpole.metrics import Sample, Windows, WindowStats
-from beanpole.model import EnvStatus, Health, OperationKind, Severity
-from beanpole.runtime.usage import Usage, UsageSampler, load_average
-from beanpole.server.context import Context
+from beanpole.home import Home
+from beanpole.lb.requests import (
+    AccessLogs,
+    RequestStream,
+    listen,
+    sampling_ratio,
+    smoothed_rate,
+)
+from beanpole.metrics import WINDOW_S, Sample, Windows, WindowStats
+from beanpole.model import Environment, Health, Instance, OperationKind, Severity
+from beanpole.runtime.supervisor import Supervisor
+from beanpole.runtime.usage import HostSampler, HostUsage, Usage, UsageSampler
+from beanpole.server.fleet import Fleet
 from beanpole.settings import resolve
+from beanpole.store.db import Store
 
-METRICS_KEEP_S = 24 * 3600
+log = logging.getLogger(__name__)
+
+ROLLUP_S = 300.0
+METRICS_KEEP_S = 24 * 3600  # 10 s windows: a day
+ROLLUP_KEEP_S = 14 * 24 * 3600  # 5 min roll-ups: two weeks
+TICK_S = 1.0
 _CORES = os.cpu_count() or 1
 _DEPLOYING = (OperationKind.DEPLOY, OperationKind.CONFIGURE, OperationKind.CREATE)
+_STATUS_VALUES = frozenset(s.value for s in Status)
 
 
 @dataclass
@@ -47,60 +67,101 @@ class Snapshot:
 
 
 class Monitor:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.windows = Windows()
+    def __init__(self, home: Home, store: Store, fleet: Fleet, supervisor: Supervisor) -> None:
+        self.store, self.fleet, self.supervisor = store, fleet, supervisor
+        self.windows = Windows(WINDOW_S)
+        self.rollups = Windows(ROLLUP_S)
         self.usage = UsageSampler()
+        self.host = HostSampler()
         self.last_usage: dict[str, Usage] = {}
-        self.stream = RequestStream(self._on_sample, AccessLogs(ctx.home.logs / "access"))
+        self.last_host: HostUsage | None = None
+        self.stream = RequestStream(self._on_sample, AccessLogs(home.logs / "access"))
         self.snapshot = Snapshot()
+        self.ratios: dict[str, int] = {}  # env -> 1:N sampling wanted
+        self._rates: dict[str, float] = {}  # env -> smoothed requests/s
+        self.totals: dict[tuple[str, str, int], int] = {}  # (env, instance, class) -> count
+        self._applied: dict[str, int] | None = None  # what HAProxy was last told
         self._transport: asyncio.DatagramTransport | None = None
         self._seen: set[tuple[str, str]] = set()
+        self._window_index = math.floor(time.time() / WINDOW_S)
+        self._last_tick = time.monotonic()
 
     async def start(self) -> None:
-        self._transport = await listen(self.ctx.fleet.haproxy.paths.log_socket, self.stream)
+        self._transport = await listen(self.fleet.haproxy.paths.log_socket, self.stream)
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+        self.stream.flush()
 
     def _on_sample(self, sample: Sample, now: float) -> None:
         self.windows.add(sample, now)
+        self.rollups.add(sample, now)
+        key = (sample.env, sample.instance, sample.status // 100)
+        self.totals[key] = self.totals.get(key, 0) + sample.weight
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
-            self.stream.flush()
-            closed = self.windows.close_until(time.time())
-            if closed:
-                await self.evaluate(closed)
+            await asyncio.sleep(TICK_S)
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad tick must not stop health; it is logged
+                log.exception("monitor tick failed")
 
-    async def evaluate(self, closed: list[WindowStats]) -> None:
-        store = self.ctx.store
-        processes = await asyncio.to_thread(self.ctx.supervisor.instances)
+    async def tick(self) -> None:
+        self.stream.flush()
+        await self._adjust_sampling()
+        now = time.time()
+        index = math.floor(now / WINDOW_S)
+        if index > self._window_index:
+            self._window_index = index
+            await self.evaluate(self.windows.close_until(now), self.rollups.close_until(now))
+
+    # sampling ------------------------------------------------------------------------
+
+    async def _adjust_sampling(self) -> None:
+        elapsed = max(time.monotonic() - self._last_tick, 1e-3)
+        self._last_tick = time.monotonic()
+        counts = self.stream.take_counts()
+        names = {e.name for e in self.store.environments()}
+        ratios, rates = {}, {}
+        for env in names:
+            rate = smoothed_rate(self._rates.get(env, 0.0), counts.get(env, 0) / elapsed)
+            rates[env] = rate
+            ratio = sampling_ratio(rate, self.ratios.get(env, 1))
+            if ratio > 1:
+                ratios[env] = ratio
+        self.ratios, self._rates = ratios, rates
+        if ratios != self._applied:
+            try:
+                await asyncio.to_thread(self.fleet.haproxy.set_sampling, ratios)
+            except BeanpoleError as exc:  # HAProxy restarting: the reconciler sees to it
+                log.info("could not set request sampling: %s", exc)
+                return
+            self._applied = dict(ratios)
+
+    # evaluation ----------------------------------------------------------------------
+
+    async def evaluate(self, closed: list[WindowStats], rolled: list[WindowStats]) -> None:
+        store = self.store
+        processes = await asyncio.to_thread(self.supervisor.instances)
         pids = {i: [p.pid for p in states if p.pid] for i, states in processes.items()}
         self.last_usage = await asyncio.to_thread(self.usage.sample, pids)
-        servers = await asyncio.to_thread(self.ctx.fleet.haproxy.server_states)
-        store.add_metrics(
-            [(w.env, w.instance or "", w.start, json.dumps(_window_json(w))) for w in closed],
-            METRICS_KEEP_S,
-        )
+        self.last_host = self.host.sample()
+        servers = await asyncio.to_thread(self.fleet.haproxy.server_states)
+        store.add_metrics(_rows(closed), METRICS_KEEP_S, _rows(rolled), ROLLUP_KEEP_S)
         now = time.time()
+        environments = store.environments()
+        instances = {e.name: store.instances(e.name) for e in environments}
+        self._forget_departed(instances)
         snapshot = Snapshot(at=now)
-        live = {(i.environment, i.id) for i in store.instances()}
-        names = {e.name for e in store.environments()}
-        for key in self._seen - live:
-            self.windows.forget(*key)
-        for name in {k[0] for k in self._seen} - names:
-            self.windows.forget(name)
-        self._seen = live
-        for env in store.environments():
+        for env in environments:
             settings = resolve(env.settings)
-            instances = [i for i in store.instances(env.name)]
             inputs = []
-            for i in instances:
+            for i in instances[env.name]:
                 server = servers.get((env.name, i.id))
-                failure = self.ctx.fleet.process_failure(i.id, processes.get(i.id, []))
                 usage = self.last_usage.get(i.id)
                 inputs.append(
                     InstanceInput(
@@ -109,7 +170,7 @@ class Monitor:
                         check_passing=None
                         if server is None
                         else (server.healthy or server.check_status == "INI"),
-                        process_failure=failure,
+                        process_failure=self.fleet.process_failure(i.id, processes.get(i.id, [])),
                         window=self.windows.latest(env.name, i.id),
                         # of the host, as EB's "95% of CPU is in use" means the machine's CPU
                         cpu_percent=None if usage is None else usage.cpu_percent / _CORES,
@@ -119,57 +180,80 @@ class Monitor:
                     )
                 )
             last = store.last_operation(env.name, _DEPLOYING)
-            deployment = None if last is None else (last.started_at, last.finished_at)
             verdict, per_instance = environment_health(
                 EnvInput(
                     name=env.name,
                     expected_version=env.version_label or "",
                     expected_deployment_id=env.deployment_id,
                     min_size=settings.int("aws:autoscaling:asg", "MinSize"),
-                    deployment=deployment,
+                    deployment=None if last is None else (last.started_at, last.finished_at),
                     window=self.windows.latest(env.name, None),
                     instances=tuple(inputs),
                     now=now,
                 ),
                 Thresholds(rule_4xx=settings.get("beanpole:health", "Rule4xx") == "true"),
             )
-            for i in instances:
+            for i in instances[env.name]:
                 v = per_instance.get(i.id)
                 if v is not None and v.status.value != i.health_status:
                     store.update_instance(i.id, health_status=v.status.value)
-            self._record(env.name, env.application, env.health_status, verdict, env.status)
-            snapshot.environments[env.name] = self._describe(env.name, verdict, per_instance)
+            self._record(env, verdict)
+            snapshot.environments[env.name] = self._describe(
+                env.name, instances[env.name], verdict, per_instance
+            )
         self.snapshot = snapshot
 
-    def _record(
-        self, name: str, application: str, old: str, verdict: Verdict, status: EnvStatus
-    ) -> None:
-        if verdict.status.value == old:
+    def _forget_departed(self, instances: dict[str, list[Instance]]) -> None:
+        live = {(env, i.id) for env, members in instances.items() for i in members}
+        for env, instance in self._seen - live:
+            for windows in (self.windows, self.rollups):
+                windows.forget(env, instance)
+        for env in {k[0] for k in self._seen} - instances.keys():
+            for windows in (self.windows, self.rollups):
+                windows.forget(env)
+        for key in [k for k in self.totals if k[0] not in instances]:
+            del self.totals[key]
+        self._seen = live
+
+    def _record(self, env: Environment, verdict: Verdict) -> None:
+        """Store the verdict; an event when the status changes, in EB's sentence."""
+        colour = Health(COLOUR[verdict.status])
+        if (
+            verdict.status.value == env.health_status
+            and colour is env.health
+            and verdict.causes == env.causes
+        ):
             return
-        fields: dict[str, Any] = {"health_status": verdict.status.value}
-        if status is EnvStatus.READY:
-            fields["health"] = Health(COLOUR[verdict.status])
-        self.ctx.store.update_environment(name, **fields)
+        self.store.update_environment(
+            env.name, health_status=verdict.status.value, health=colour, causes=verdict.causes
+        )
+        if verdict.status.value == env.health_status:
+            return
+        old = env.health_status
         previous = Status(old) if old in _STATUS_VALUES else Status.UNKNOWN
         if previous is Status.UNKNOWN and verdict.status in (Status.OK, Status.INFO):
             return  # the first verdict after a start is not news
         worse = rank(verdict.status) > rank(previous)
-        self.ctx.store.add_event(
-            transition_event(name, previous, verdict.status, verdict.causes),
+        self.store.add_event(
+            transition_event(env.name, previous, verdict.status, verdict.causes),
             severity=Severity.WARN if worse else Severity.INFO,
-            environment=name,
-            application=application,
+            environment=env.name,
+            application=env.application,
         )
 
     def _describe(
-        self, env: str, verdict: Verdict, per_instance: dict[str, Verdict]
+        self,
+        env: str,
+        instances: list[Instance],
+        verdict: Verdict,
+        per_instance: dict[str, Verdict],
     ) -> dict[str, Any]:
-        instances = []
-        for i in self.ctx.store.instances(env):
+        described = []
+        for i in instances:
             v = per_instance.get(i.id)
             w = self.windows.latest(env, i.id)
             usage = self.last_usage.get(i.id)
-            instances.append(
+            described.append(
                 {
                     "id": i.id,
                     "state": i.state,
@@ -179,9 +263,10 @@ class Monitor:
                     "status": v.status.value if v else i.health_status,
                     "colour": v.colour if v else "Grey",
                     "causes": list(v.causes) if v else [],
-                    "requests": _window_json(w) if w else None,
+                    "requests": window_json(w) if w else None,
                     "cpu_percent": usage.cpu_percent if usage else None,
                     "rss_bytes": usage.rss_bytes if usage else None,
+                    "processes": usage.processes if usage else None,
                 }
             )
         w = self.windows.latest(env, None)
@@ -189,20 +274,22 @@ class Monitor:
             "status": verdict.status.value,
             "colour": verdict.colour,
             "causes": list(verdict.causes),
-            "requests": _window_json(w) if w else None,
-            "load_average": load_average(),
-            "instances": instances,
+            "requests": window_json(w) if w else None,
+            "sampling": self.ratios.get(env, 1),
+            "host": asdict(self.last_host) if self.last_host else None,
+            "instances": described,
         }
 
 
-_STATUS_VALUES = frozenset(s.value for s in Status)
-
-
-def _window_json(w: WindowStats) -> dict[str, Any]:
+def window_json(w: WindowStats) -> dict[str, Any]:
     data = asdict(w)
     data["latency_ms"] = {str(k): round(v, 2) for k, v in w.latency_ms.items()}
     data["requests_per_s"] = round(w.requests_per_s, 2)
     return data
 
 
-__all__ = ["Monitor"]
+def _rows(windows: list[WindowStats]) -> list[tuple[str, str, float, str]]:
+    return [(w.env, w.instance or "", w.start, json.dumps(window_json(w))) for w in windows]
+
+
+__all__ = ["Monitor", "Snapshot", "window_json"]

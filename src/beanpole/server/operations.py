@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from beanpole.build import Artifact, Builder
@@ -21,10 +22,13 @@ from beanpole.bundle import BundleStore
 from beanpole.deploy.policies import DeployParams, Policy
 from beanpole.deploy.runner import DeploymentFailed, DeploymentRun, deploy_params
 from beanpole.errors import BeanpoleError, Conflict
+from beanpole.lb.requests import RequestStream
+from beanpole.logs import Logs
 from beanpole.model import (
     BuildStatus,
     Environment,
     EnvStatus,
+    Event,
     Health,
     Instance,
     InstanceState,
@@ -77,11 +81,22 @@ class Release:
 
 
 class Operations:
-    def __init__(self, store: Store, fleet: Fleet, builder: Builder, bundles: BundleStore) -> None:
+    def __init__(
+        self,
+        store: Store,
+        fleet: Fleet,
+        builder: Builder,
+        bundles: BundleStore,
+        requests: RequestStream | None = None,
+        logs: Logs | None = None,
+    ) -> None:
         self.store = store
         self.fleet = fleet
         self.builder = builder
         self.bundles = bundles
+        self.requests = requests  # the request stream the deployment gate taps
+        self.logs = logs or Logs(fleet.home)
+        store.event_listeners.append(self._log_event)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.aborts: dict[str, asyncio.Event] = {}
 
@@ -300,6 +315,8 @@ class Operations:
         self._set_status(name, EnvStatus.TERMINATED)
         await self.fleet.sync_lb()
         self._event(env, "terminateEnvironment completed successfully.")
+        # Its logs go with it: nothing can ask for them any more.
+        await asyncio.to_thread(self.logs.forget, name, self.store.instances(name, live=False))
 
     # steps --------------------------------------------------------------------------
 
@@ -315,6 +332,8 @@ class Operations:
             self.store.set_build_status(env.application, version.label, BuildStatus.BUILDING)
             self._event(env, f"Building version {version.label}.", version=version.label)
         started = time.monotonic()
+        build_log = self.builder.root / version.digest / "build.log"
+        build_log_size = _size(build_log)
         try:
             artifact = await self.builder.build(
                 version.digest, self.bundles.path(version.digest), release.settings
@@ -324,6 +343,12 @@ class Operations:
                 env.application, version.label, BuildStatus.FAILED, exc.message
             )
             raise
+        finally:
+            op_id = self._operation_id(env.name)
+            if op_id is not None:
+                with contextlib.suppress(OSError):
+                    title = f"build output of version {version.label}"
+                    self.logs.append_output(env.name, op_id, title, build_log, build_log_size)
         if version.build_status is not BuildStatus.BUILT:
             self.store.set_build_status(env.application, version.label, BuildStatus.BUILT)
             self._event(
@@ -445,12 +470,41 @@ class Operations:
             version_label=version,
         )
 
+    def _operation_id(self, env_name: str) -> int | None:
+        running = self.store.running_operations()
+        return next((op.id for op in running if op.environment == env_name), None)
+
+    def _log_event(self, event: Event) -> None:
+        """An event of an environment while an operation runs goes to that operation's deploy
+        log too (the store calls this for every event, whoever records it)."""
+        if event.environment is None:
+            return
+        op_id = self._operation_id(event.environment)
+        if op_id is not None:
+            with contextlib.suppress(OSError):  # a full disk must not fail the operation
+                self.logs.append_event(event.environment, op_id, event)
+
+    def apply_log_retention(self) -> list[Path]:
+        """Remove the logs retention no longer keeps (`logs.Retention`)."""
+        return self.logs.apply_retention(
+            self.store.environments(include_terminated=True),
+            self.store.instances(live=False),
+            time.time(),
+        )
+
     async def cancel_all(self) -> None:
         for task in self.tasks.values():
             task.cancel()
         for task in self.tasks.values():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 class Repairs:

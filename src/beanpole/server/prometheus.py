@@ -1,72 +1,105 @@
-"""`/metrics` in the Prometheus text format, labelled by application, environment, instance."""
+"""`/metrics` in the Prometheus text format, labelled by application, environment, instance.
+
+A custom collector (prometheus-client's) reads the monitor's state at scrape time, so
+nothing is kept twice. ``instance=""`` is the environment as a whole. Counters are totals
+since the server started (estimated under sampling: each sampled line counts its weight);
+gauges are the latest closed 10 s window, as ``beanpole health`` shows it.
+"""
 
 from __future__ import annotations
 
-from beanpole.server.context import Context
+from collections.abc import Iterator
 
-_HEALTH_VALUES = ("Ok", "Info", "Warning", "Degraded", "Severe", "Pending", "Unknown")
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from beanpole.health import Status
+from beanpole.metrics import NO_SERVER
+from beanpole.server.monitor import Monitor
+from beanpole.store.db import Store
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LABELS = ["application", "environment", "instance"]
+_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 
 
-def _labels(**values: str) -> str:
-    inner = ",".join(
-        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for k, v in values.items()
-    )
-    return "{" + inner + "}"
+class BeanpoleCollector(Collector):
+    def __init__(self, store: Store, monitor: Monitor) -> None:
+        self.store, self.monitor = store, monitor
+
+    def collect(self) -> Iterator[Metric]:
+        responses = CounterMetricFamily(
+            "beanpole_http_responses",
+            "HTTP responses through the load balancer, by status class.",
+            labels=[*_LABELS, "code"],
+        )
+        rate = GaugeMetricFamily(
+            "beanpole_requests_per_second",
+            "Requests per second in the latest 10 s window.",
+            labels=_LABELS,
+        )
+        latency = GaugeMetricFamily(
+            "beanpole_latency_seconds",
+            "Request latency percentiles in the latest 10 s window.",
+            labels=[*_LABELS, "quantile"],
+        )
+        cpu = GaugeMetricFamily(
+            "beanpole_instance_cpu_percent",
+            "CPU of the instance's process tree, % of one core.",
+            labels=_LABELS,
+        )
+        memory = GaugeMetricFamily(
+            "beanpole_instance_memory_bytes",
+            "Resident memory of the instance's process tree.",
+            labels=_LABELS,
+        )
+        health = GaugeMetricFamily(
+            "beanpole_health_status",
+            "1 for the current enhanced health status, 0 for the others.",
+            labels=[*_LABELS, "status"],
+        )
+        sampling = GaugeMetricFamily(
+            "beanpole_request_sampling_ratio",
+            "1 request line in N reaches the health pipeline (1: every request).",
+            labels=["application", "environment"],
+        )
+        monitor = self.monitor
+        for env in self.store.environments():
+            app = env.application
+            instances = self.store.instances(env.name)
+            sampling.add_metric([app, env.name], monitor.ratios.get(env.name, 1))
+            env_totals: dict[int, int] = {}
+            for (name, instance, cls), count in monitor.totals.items():
+                if name != env.name or cls not in _CLASSES:
+                    continue
+                env_totals[cls] = env_totals.get(cls, 0) + count
+                if instance != NO_SERVER:
+                    responses.add_metric([app, env.name, instance, _CLASSES[cls]], count)
+            for cls, count in sorted(env_totals.items()):
+                responses.add_metric([app, env.name, "", _CLASSES[cls]], count)
+            keys: list[tuple[str, str | None]] = [("", None), *((i.id, i.id) for i in instances)]
+            for label, key in keys:
+                window = monitor.windows.latest(env.name, key)
+                if window is None:
+                    continue
+                rate.add_metric([app, env.name, label], window.requests_per_s)
+                for p, ms in window.latency_ms.items():
+                    latency.add_metric([app, env.name, label, f"{p / 100:g}"], ms / 1000)
+            statuses = [("", env.health_status), *((i.id, i.health_status) for i in instances)]
+            for label, current in statuses:
+                for status in Status:
+                    value = 1.0 if current == status.value else 0.0
+                    health.add_metric([app, env.name, label, status.value], value)
+            for i in instances:
+                usage = monitor.last_usage.get(i.id)
+                if usage is not None:
+                    cpu.add_metric([app, env.name, i.id], usage.cpu_percent)
+                    memory.add_metric([app, env.name, i.id], usage.rss_bytes)
+        yield from (responses, rate, latency, cpu, memory, health, sampling)
 
 
-def prometheus_text(ctx: Context) -> str:
-    lines = [
-        "# HELP beanpole_requests_per_second Requests per second in the last 10 s window.",
-        "# TYPE beanpole_requests_per_second gauge",
-    ]
-    latency = [
-        "# HELP beanpole_latency_seconds Request latency percentiles in the last 10 s window.",
-        "# TYPE beanpole_latency_seconds gauge",
-    ]
-    responses = [
-        "# HELP beanpole_responses_share Share of responses by status class (last window).",
-        "# TYPE beanpole_responses_share gauge",
-    ]
-    cpu = [
-        "# HELP beanpole_instance_cpu_percent CPU of the instance's processes, % of one core.",
-        "# TYPE beanpole_instance_cpu_percent gauge",
-    ]
-    health = [
-        "# HELP beanpole_health_status 1 for the current enhanced health status.",
-        "# TYPE beanpole_health_status gauge",
-    ]
-    monitor = ctx.monitor
-    for env in ctx.store.environments():
-        keys: list[tuple[str, str | None]] = [("", None)]
-        keys += [(i.id, i.id) for i in ctx.store.instances(env.name)]
-        for instance, key in keys:
-            labels = dict(application=env.application, environment=env.name, instance=instance)
-            window = monitor.windows.latest(env.name, key) if monitor else None
-            if window is None:
-                continue
-            lines.append(
-                f"beanpole_requests_per_second{_labels(**labels)} {window.requests_per_s:.3f}"
-            )
-            for cls in (2, 3, 4, 5):
-                responses.append(
-                    f"beanpole_responses_share{_labels(**labels, code=f'{cls}xx')} "
-                    f"{window.share(cls):.4f}"
-                )
-            for p, ms in window.latency_ms.items():
-                latency.append(
-                    f"beanpole_latency_seconds{_labels(**labels, quantile=str(p / 100))} "
-                    f"{ms / 1000:.4f}"
-                )
-        for status in _HEALTH_VALUES:
-            value = 1 if env.health_status == status else 0
-            env_labels = _labels(
-                application=env.application, environment=env.name, instance="", status=status
-            )
-            health.append(f"beanpole_health_status{env_labels} {value}")
-        for i in ctx.store.instances(env.name):
-            usage = monitor.last_usage.get(i.id) if monitor else None
-            if usage is not None:
-                inst = _labels(application=env.application, environment=env.name, instance=i.id)
-                cpu.append(f"beanpole_instance_cpu_percent{inst} {usage.cpu_percent}")
-    return "\n".join([*lines, *responses, *latency, *cpu, *health]) + "\n"
+def prometheus_text(store: Store, monitor: Monitor) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(BeanpoleCollector(store, monitor))
+    return generate_latest(registry)

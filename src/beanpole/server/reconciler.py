@@ -9,6 +9,7 @@ its environment converged back onto its recorded release.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ from beanpole.errors import BeanpoleError
 from beanpole.lb.haproxy import ServerState
 from beanpole.model import (
     EnvStatus,
-    Health,
     Instance,
     InstanceState,
     OperationKind,
@@ -32,6 +32,7 @@ from beanpole.store.db import Store
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+LOG_RETENTION_EVERY_S = 60.0
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -47,6 +48,7 @@ class Reconciler:
     tick_s: float = TICK_S
     _backoff: dict[str, _Backoff] = field(default_factory=dict)
     _failing_since: dict[str, float] = field(default_factory=dict)
+    _next_log_retention: float = 0.0
 
     @property
     def store(self) -> Store:
@@ -65,13 +67,15 @@ class Reconciler:
             if not env_rows:
                 continue
             env = env_rows[0]
-            store.add_event(
+            interrupted = store.add_event(
                 f"The {op.kind} operation was interrupted by a server restart; restoring the "
                 "environment's recorded release.",
                 severity=Severity.WARN,
                 environment=env.name,
                 application=env.application,
             )
+            with contextlib.suppress(OSError):  # the operation's deploy log ends with it
+                self.ops.logs.append_event(env.name, op.id, interrupted)
             if op.kind is OperationKind.CREATE or env.version_label is None:
                 await fleet.stop(store.instances(env.name))
                 store.update_environment(env.name, status=EnvStatus.TERMINATED)
@@ -104,11 +108,22 @@ class Reconciler:
         while True:
             try:
                 await self.tick()
+                await self.log_retention()
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad tick must not stop the loop; it is logged
                 log.exception("reconcile tick failed")
             await asyncio.sleep(self.tick_s)
+
+    async def log_retention(self) -> None:
+        """Once a minute: remove the stopped instances' and operations' logs retention drops."""
+        now = time.monotonic()
+        if now < self._next_log_retention:
+            return
+        self._next_log_retention = now + LOG_RETENTION_EVERY_S
+        removed = await asyncio.to_thread(self.ops.apply_log_retention)
+        if removed:
+            log.info("log retention removed %s", ", ".join(str(p) for p in removed))
 
     async def tick(self) -> None:
         fleet = self.ops.fleet
@@ -122,23 +137,10 @@ class Reconciler:
         servers = await asyncio.to_thread(fleet.haproxy.server_states)
         for env in self.store.environments():
             instances = self.store.instances(env.name)
-            causes: list[str] = []
             for instance in instances:
-                causes += await self._observe(instance, processes.get(instance.id), servers)
+                await self._observe(instance, processes.get(instance.id), servers)
             if self.ops.busy(env.name) or env.status is not EnvStatus.READY:
                 continue
-            health = _colour(
-                instances, servers, resolve(env.settings).int("aws:autoscaling:asg", "MinSize")
-            )
-            if health is not env.health or tuple(causes) != env.causes:
-                self.store.update_environment(env.name, health=health, causes=causes)
-                if health is not env.health:
-                    self.store.add_event(
-                        f"Environment health has transitioned from {env.health} to {health}.",
-                        severity=Severity.WARN if health is not Health.GREEN else Severity.INFO,
-                        environment=env.name,
-                        application=env.application,
-                    )
             if env.version_label is None:
                 continue
             version = self.store.version(env.application, env.version_label)
@@ -151,11 +153,15 @@ class Reconciler:
         instance: Instance,
         states: list[ProcessState] | None,
         servers: dict[tuple[str, str], ServerState],
-    ) -> list[str]:
-        """Keep pid and health current; restart processes supervisord gave up on."""
+    ) -> None:
+        """Keep pid, check state and causes current; restart processes supervisord gave up on.
+
+        The environment's health (colour, status, causes) is the monitor's; this keeps each
+        instance's own facts, which it reads.
+        """
         fleet = self.ops.fleet
         if instance.state is InstanceState.STOPPED:
-            return []
+            return
         if states is None:
             if instance.state is InstanceState.IN_SERVICE:
                 # Its process group vanished (supervisord restarted without it): a repair
@@ -166,8 +172,7 @@ class Reconciler:
                     severity=Severity.WARN,
                     environment=instance.environment,
                 )
-                return [f"Instance {instance.id}: processes are gone; replacing it."]
-            return []
+            return
         web = next((s for s in states if s.name == "web"), None)
         pid = web.pid if web is not None else 0
         server = servers.get((instance.environment, instance.id))
@@ -196,7 +201,6 @@ class Reconciler:
         else:
             since = self._failing_since.setdefault(instance.id, time.monotonic())
             await self._maybe_replace(instance, time.monotonic() - since, causes)
-        return [f"Instance {instance.id}: {c}" for c in causes]
 
     async def _maybe_replace(self, instance: Instance, failing_s: float, causes: list[str]) -> None:
         """Replace an instance that keeps failing (a setting turns this off).
@@ -238,20 +242,6 @@ class Reconciler:
                     )
                 except BeanpoleError as exc:
                     log.info("restart of %s/%s failed: %s", instance.id, state.name, exc)
-
-
-def _colour(
-    instances: list[Instance], servers: dict[tuple[str, str], ServerState], minimum: int
-) -> Health:
-    serving = [i for i in instances if i.state is InstanceState.IN_SERVICE]
-    if not serving:
-        return Health.RED if minimum > 0 else Health.GREEN
-    up = [i for i in serving if (s := servers.get((i.environment, i.id))) and _healthy(s)]
-    if not up:
-        return Health.RED
-    if len(up) < len(serving) or len(up) < minimum:
-        return Health.YELLOW
-    return Health.GREEN
 
 
 def _healthy(server: ServerState) -> bool:

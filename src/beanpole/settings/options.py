@@ -16,6 +16,7 @@ class Effect(StrEnum):
     SCALE = "changes the instance count"
     LOAD_BALANCER = "updates the load balancer (no restart)"
     NEXT_DEPLOY = "applies to the next deployment"
+    AT_ONCE = "applies at once (no restart)"
 
 
 @dataclass(frozen=True)
@@ -233,9 +234,9 @@ _TABLE: tuple[Option, ...] = (
         "HealthCheckSuccessThreshold",
         "enum",
         "Ok",
-        "The worst enhanced-health status a deployment still counts as "
-        "healthy. Until enhanced health, every value means: passing load-balancer checks "
-        "and under MaxErrorPercent.",
+        "Accepted for EB compatibility. Beanpole's deployment gate is explicit instead: "
+        "passing load-balancer checks, 5xx under MaxErrorPercent and p99 under "
+        "MaxLatencyP99 (beanpole:deploy).",
         Effect.NEXT_DEPLOY,
         choices=("Ok", "Warning", "Degraded", "Severe"),
     ),
@@ -244,8 +245,8 @@ _TABLE: tuple[Option, ...] = (
         "BakeTime",
         "int",
         "10",
-        "Seconds after cut-over during which a 5xx share above MaxErrorPercent or a "
-        "failing check rolls the deployment back.",
+        "Seconds after cut-over during which a 5xx share above MaxErrorPercent, a p99 "
+        "above MaxLatencyP99 or a failing check rolls the deployment back.",
         Effect.NEXT_DEPLOY,
         0,
         3600,
@@ -259,6 +260,18 @@ _TABLE: tuple[Option, ...] = (
         Effect.NEXT_DEPLOY,
         0,
         100,
+    ),
+    Option(
+        "beanpole:deploy",
+        "MaxLatencyP99",
+        "int",
+        "3000",
+        "p99 latency in milliseconds (of at least 20 requests) of the new version that "
+        "fails a deployment's health gate, when it is also more than twice the previous "
+        "version's p99 during the deployment. 0 turns the latency gate off.",
+        Effect.NEXT_DEPLOY,
+        0,
+        600000,
     ),
     Option(
         "beanpole:deploy",
@@ -278,7 +291,7 @@ _TABLE: tuple[Option, ...] = (
         "true",
         "Replace an in-service instance whose load-balancer check has been failing (or whose "
         "process keeps crashing) for ReplaceAfter seconds.",
-        Effect.NEXT_DEPLOY,
+        Effect.AT_ONCE,
     ),
     Option(
         "beanpole:health",
@@ -286,7 +299,7 @@ _TABLE: tuple[Option, ...] = (
         "int",
         "60",
         "Seconds an instance may fail before it is replaced.",
-        Effect.NEXT_DEPLOY,
+        Effect.AT_ONCE,
         1,
         86400,
     ),
@@ -296,7 +309,7 @@ _TABLE: tuple[Option, ...] = (
         "bool",
         "true",
         "Whether a high share of 4xx answers makes an instance Warning or Degraded.",
-        Effect.NEXT_DEPLOY,
+        Effect.AT_ONCE,
     ),
     Option(
         "aws:autoscaling:updatepolicy:rollingupdate",

@@ -6,7 +6,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -49,6 +49,8 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+        # Called with each event once it is stored (the operations' deploy logs).
+        self.event_listeners: list[Callable[[Event], None]] = []
 
     def close(self) -> None:
         with self._lock:
@@ -91,6 +93,15 @@ class Store:
             )
             row = db.execute("SELECT * FROM applications WHERE name = ?", (name,)).fetchone()
         return Application(row["name"], row["created_at"])
+
+    def application(self, name: str) -> Application:
+        rows = self._query("SELECT * FROM applications WHERE name = ?", name)
+        if not rows:
+            raise NotFound(
+                f"No application named {name!r}. Create it with: beanpole create ENV --app "
+                f"{name} --source PATH"
+            )
+        return Application(rows[0]["name"], rows[0]["created_at"])
 
     def set_max_versions(self, application: str, count: int) -> None:
         with self.transaction() as db:
@@ -377,21 +388,44 @@ class Store:
 
     # metrics --------------------------------------------------------------------
 
-    def add_metrics(self, rows: list[tuple[str, str, float, str]], keep_s: float) -> None:
-        """Store closed windows (env, instance or '', start, JSON) and drop the expired."""
+    def add_metrics(
+        self,
+        rows: Sequence[tuple[str, str, float, str]],
+        keep_s: float,
+        rollups: Sequence[tuple[str, str, float, str]] = (),
+        rollup_keep_s: float = 0.0,
+    ) -> None:
+        """Store closed windows and roll-ups (env, instance or '', start, JSON); drop the
+        expired ones, so the tables stay bounded by retention times the live keys."""
+        now = time.time()
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)", rows)
-            db.execute("DELETE FROM metrics WHERE start < ?", (time.time() - keep_s,))
+            db.execute("DELETE FROM metrics WHERE start < ?", (now - keep_s,))
+            if rollups:
+                db.executemany("INSERT OR REPLACE INTO metrics_rollup VALUES (?, ?, ?, ?)", rollups)
+            if rollup_keep_s:
+                db.execute("DELETE FROM metrics_rollup WHERE start < ?", (now - rollup_keep_s,))
 
     def metrics(
-        self, environment: str, instance: str, since: float
+        self,
+        environment: str,
+        instance: str,
+        since: float,
+        until: float = float("inf"),
+        *,
+        rollup: bool = False,
+        limit: int = 10_000,
     ) -> list[tuple[float, dict[str, Any]]]:
+        """Windows of one key (instance '' = the environment) from ``since`` to ``until``."""
+        table = "metrics_rollup" if rollup else "metrics"
         rows = self._query(
-            "SELECT start, data FROM metrics WHERE environment = ? AND instance = ?"
-            " AND start >= ? ORDER BY start",
+            f"SELECT start, data FROM {table} WHERE environment = ? AND instance = ?"  # noqa: S608
+            " AND start >= ? AND start < ? ORDER BY start LIMIT ?",
             environment,
             instance,
             since,
+            until,
+            limit,
         )
         return [(r[0], json.loads(r[1])) for r in rows]
 
@@ -414,7 +448,10 @@ class Store:
                 (now, severity, environment, application, version_label, message),
             )
             event_id = cur.lastrowid or 0
-        return Event(event_id, now, severity, environment, application, version_label, message)
+        event = Event(event_id, now, severity, environment, application, version_label, message)
+        for listener in self.event_listeners:
+            listener(event)
+        return event
 
     def events(
         self, environment: str | None = None, after: int = 0, limit: int = 500

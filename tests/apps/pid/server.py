@@ -27,7 +27,16 @@ class Handler(BaseHTTPRequestHandler):
     wbufsize = 65536  # one write per response: unbuffered writes stall behind a proxy
 
     def do_GET(self):
-        fault = instance_fault()
+        if self.path.startswith("/log/"):  # tests of `beanpole logs`: a marker on each stream
+            marker = self.path.removeprefix("/log/")
+            print(f"stdout {marker}", flush=True)
+            print(f"stderr {marker}", file=sys.stderr, flush=True)
+        # /healthz ignores per-instance faults, so a test can make an instance answer 5xx
+        # (or slowly) while its load-balancer check keeps passing.
+        fault = "" if self.path == "/healthz" else instance_fault()
+        if os.path.exists("SLOW"):  # a version that answers every request slowly
+            with open("SLOW") as f:
+                time.sleep(float(f.read().strip() or "0.5"))
         if fault.startswith("slow"):
             time.sleep(float(fault.split()[1]) if " " in fault else 1.0)
         elif fault == "500" or self.path == "/fail" or os.path.exists("UNHEALTHY"):

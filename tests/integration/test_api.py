@@ -1,0 +1,100 @@
+"""Every route of the REST API answers errors in one shape (in process, real SQLite store).
+
+``{"error": {"code": "...", "message": "..."}}`` with a matching status, whatever went
+wrong: no token, a wrong token, an unknown environment, a malformed body or query, an
+unknown path. The walk covers every route the app declares, so a new route is checked too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from beanpole.home import Home
+from beanpole.server.app import create_app
+from beanpole.server.main import build_context
+
+PUBLIC = {"/api/v1/ping", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/oauth2-redirect"}
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+    ctx = build_context(Home(tmp_path / "home"))
+    try:
+        with TestClient(create_app(ctx), raise_server_exceptions=False) as test_client:
+            yield test_client, ctx.token
+    finally:
+        ctx.store.close()
+
+
+def routes(app: object) -> list[tuple[str, str]]:
+    found = []
+    for route in app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, APIRoute) and route.path not in PUBLIC:
+            for method in sorted(route.methods):
+                found.append((method, route.path))
+    return found
+
+
+def concrete(path: str) -> str:
+    """Fill path parameters with names that exist nowhere."""
+    return re.sub(r"\{(\w+)\}", lambda m: "12345" if m.group(1) == "op_id" else "nowhere", path)
+
+
+def assert_error_shape(response, status: int | None = None) -> None:
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["message"], body
+    if status is not None:
+        assert response.status_code == status, (response.status_code, body)
+
+
+def test_every_route_refuses_a_missing_or_wrong_token(client):
+    test_client, _ = client
+    checked = routes(test_client.app)
+    assert len(checked) > 15  # the walk found the API
+    for method, path in checked:
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            response = test_client.request(method, concrete(path), headers=headers)
+            assert_error_shape(response, 401)
+            assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_every_route_answers_an_unknown_name_in_the_error_shape(client):
+    test_client, token = client
+    auth = {"Authorization": f"Bearer {token}"}
+    for method, path in routes(test_client.app):
+        if "{" not in path:
+            continue
+        kwargs = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
+        response = test_client.request(method, concrete(path), headers=auth, **kwargs)
+        assert response.status_code in (400, 404), (method, path, response.text)
+        assert_error_shape(response)
+
+
+def test_malformed_bodies_and_queries_are_400_naming_the_field(client):
+    test_client, token = client
+    auth = {"Authorization": f"Bearer {token}"}
+    response = test_client.post("/api/v1/environments", headers=auth, json={"name": "x"})
+    assert_error_shape(response, 400)
+    assert "application" in response.json()["error"]["message"]
+    response = test_client.get("/api/v1/environments/x/events?limit=0", headers=auth)
+    assert_error_shape(response, 400)
+    response = test_client.post(
+        "/api/v1/environments", headers=auth, content=b"{not json", params={}
+    )
+    assert_error_shape(response, 400)
+
+
+def test_unknown_paths_and_methods_use_the_error_shape(client):
+    test_client, token = client
+    auth = {"Authorization": f"Bearer {token}"}
+    assert_error_shape(test_client.get("/api/v1/nothing-here", headers=auth), 404)
+    assert_error_shape(test_client.delete("/api/v1/applications", headers=auth), 405)

@@ -1,0 +1,152 @@
+"""HAProxy's per-request lines, received and parsed by the server's datagram listener.
+
+A real HAProxy logs to the real unix datagram socket that `lb.requests.listen` binds; the
+test sends real requests and reads what arrived: one sample per request with its
+environment, instance, status and latency; one line in N once the environment is sampled
+1:N, each carrying N; access-log lines on disk, rotated by size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from beanpole.lb.config import Backend, HealthCheck, LoadBalancerSpec
+from beanpole.lb.haproxy import HAProxy
+from beanpole.lb.requests import AccessLogs, RequestStream, listen
+from beanpole.metrics import NO_SERVER, Sample
+
+from lbkit import App, free_port
+
+CHECK = HealthCheck(interval_s=1, timeout_s=1, healthy_threshold=1, unhealthy_threshold=2)
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def _get(port: int, host: str, n: int, path: str = "/") -> list[int]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+        return [(await client.get(path, headers={"Host": host})).status_code for _ in range(n)]
+
+
+def _stream(tmp_path: Path, samples: list[Sample], max_bytes: int = 10 * 2**20) -> RequestStream:
+    logs = AccessLogs(tmp_path / "access", max_bytes=max_bytes, backups=2)
+    return RequestStream(lambda sample, now: samples.append(sample), logs)
+
+
+def test_every_request_becomes_a_sample_with_its_instance_status_and_latency(
+    lb: HAProxy, apps: Callable[[str], App], tmp_path: Path
+) -> None:
+    one, two = apps("i-one"), apps("i-two")
+    port = free_port()
+    spec = LoadBalancerSpec(
+        "127.0.0.1",
+        port,
+        (Backend("shop", ("shop.localhost",), CHECK, (one.server(), two.server())),),
+    )
+    samples: list[Sample] = []
+    stream = _stream(tmp_path, samples)
+
+    async def scenario() -> None:
+        transport = await listen(lb.paths.log_socket, stream)
+        try:
+            await asyncio.to_thread(lb.start, spec)
+            statuses = await _get(port, "shop.localhost", 40)
+            await _get(port, "nobody.localhost", 5)  # unknown hosts are not logged
+            await _until(lambda: len(samples) >= 40, 10, "40 samples")
+        finally:
+            transport.close()
+        assert statuses == [200] * 40
+
+    asyncio.run(scenario())
+    assert len(samples) == 40
+    assert {s.env for s in samples} == {"shop"}
+    assert {s.instance for s in samples} == {"i-one", "i-two"}
+    assert all(s.status == 200 and s.weight == 1 and s.latency_ms >= 0 for s in samples)
+    stream.flush()
+    lines = (tmp_path / "access" / "shop.access.log").read_text().splitlines()
+    assert len(lines) == 40
+    assert lines[0].split()[1:4] == ["env-shop", lines[0].split()[2], "200"]
+    assert lines[0].endswith('GET "/"')
+
+
+def test_haproxy_own_503_is_logged_with_no_server(lb: HAProxy, tmp_path: Path) -> None:
+    port = free_port()
+    spec = LoadBalancerSpec("127.0.0.1", port, (Backend("empty", ("empty.localhost",), CHECK, ()),))
+    samples: list[Sample] = []
+    stream = _stream(tmp_path, samples)
+
+    async def scenario() -> None:
+        transport = await listen(lb.paths.log_socket, stream)
+        try:
+            await asyncio.to_thread(lb.start, spec)
+            assert await _get(port, "empty.localhost", 3) == [503] * 3
+            await _until(lambda: len(samples) >= 3, 10, "3 samples")
+        finally:
+            transport.close()
+
+    asyncio.run(scenario())
+    assert [(s.env, s.instance, s.status, s.weight) for s in samples] == [
+        ("empty", NO_SERVER, 503, 1)
+    ] * 3
+
+
+def test_a_sampled_environment_sends_about_one_line_in_n_each_weighing_n(
+    lb: HAProxy, apps: Callable[[str], App], tmp_path: Path
+) -> None:
+    app = apps("i-one")
+    port = free_port()
+    spec = LoadBalancerSpec(
+        "127.0.0.1",
+        port,
+        (
+            Backend("shop", ("shop.localhost",), CHECK, (app.server(),)),
+            Backend("blog", ("blog.localhost",), CHECK, (app.server(),)),
+        ),
+    )
+    samples: list[Sample] = []
+    stream = _stream(tmp_path, samples)
+    sent = 800
+
+    async def scenario() -> None:
+        transport = await listen(lb.paths.log_socket, stream)
+        try:
+            await asyncio.to_thread(lb.start, spec)
+            await asyncio.to_thread(lb.set_sampling, {"shop": 8})
+            await _get(port, "shop.localhost", sent)
+            await _get(port, "blog.localhost", 50)  # not sampled: every request
+            await _until(
+                lambda: sum(1 for s in samples if s.env == "blog") >= 50, 10, "blog's samples"
+            )
+        finally:
+            transport.close()
+
+    asyncio.run(scenario())
+    shop = [s for s in samples if s.env == "shop"]
+    assert {s.weight for s in shop} == {8}
+    # 800 requests at 1:8 -> 100 lines expected; a binomial count stays well inside 50..150
+    assert 50 <= len(shop) <= 150, len(shop)
+    assert [s.weight for s in samples if s.env == "blog"] == [1] * 50
+    assert (lb.paths.sample_map).read_text() == "env-shop 8\n"
+    assert "env-shop 8" in lb.runtime(f"show map {lb.paths.sample_map}")
+    lb.set_sampling({})
+    assert "env-shop" not in lb.runtime(f"show map {lb.paths.sample_map}")
+    assert lb.paths.sample_map.read_text() == ""
+
+
+def test_access_logs_rotate_by_size_and_keep_a_bounded_number(tmp_path: Path) -> None:
+    logs = AccessLogs(tmp_path, max_bytes=1000, backups=2)
+    line = b"x" * 99 + b"\n"
+    for _ in range(35):
+        logs.write("shop", [line] * 3)  # 300 bytes a batch
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["shop.access.log", "shop.access.log.1", "shop.access.log.2"]
+    assert all((tmp_path / n).stat().st_size <= 1200 for n in names)

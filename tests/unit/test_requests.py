@@ -1,0 +1,113 @@
+"""Parsing HAProxy's request lines, choosing the sampling ratio, and deployment taps (pure)."""
+
+import pytest
+
+from beanpole.lb.requests import MAX_RATIO, Tap, parse, sampling_ratio
+from beanpole.metrics import NO_SERVER, Sample
+
+
+def test_a_line_becomes_a_sample_with_its_weight():
+    line = b'env-shop i-1a2b 200 12 1 532 127.0.0.1 GET "/cart?id=3"\n'
+    assert parse(line) == Sample("shop", "i-1a2b", 200, 12.0, 1)
+    sampled = b'env-shop i-1a2b 503 7 16 0 127.0.0.1 GET "/"'
+    assert parse(sampled) == Sample("shop", "i-1a2b", 503, 7.0, 16)
+
+
+def test_a_line_haproxy_answered_itself_weighs_one():
+    # "-": the sampling variable was never set (the request did not reach a backend's rules)
+    line = b'env-shop <NOSRV> 503 0 - 0 127.0.0.1 GET "/"'
+    assert parse(line) == Sample("shop", NO_SERVER, 503, 0.0, 1)
+
+
+def test_an_aborted_request_has_no_negative_latency():
+    # HAProxy logs -1 for timers it never measured
+    assert parse(b'env-a i-1 -1 -1 1 0 ::1 GET "/"') == Sample("a", "i-1", -1, 0.0, 1)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"",
+        b"garbage",
+        b'fe-http <NOSRV> 400 0 - 0 127.0.0.1 <BADREQ> "<BADREQ>"',  # not an environment
+        b'no-environment <NOSRV> 404 0 - 0 127.0.0.1 GET "/"',
+        b'env-a i-1 abc 1 1 0 ::1 GET "/"',
+        b'env-a i-1 200 1.x 1 0 ::1 GET "/"',
+        b'env-a i-1 200 1 x 0 ::1 GET "/"',
+        b"env-a i-1 200",
+    ],
+)
+def test_lines_that_are_not_an_environments_request_are_skipped(line):
+    assert parse(line) is None
+
+
+def test_no_sampling_below_the_budget():
+    assert sampling_ratio(0, 1, budget_per_s=1000) == 1
+    assert sampling_ratio(1000, 1, budget_per_s=1000) == 1
+
+
+def test_the_ratio_rises_at_once_to_the_power_of_two_that_fits_the_budget():
+    assert sampling_ratio(1001, 1, budget_per_s=1000) == 2
+    assert sampling_ratio(20_000, 1, budget_per_s=1000) == 32  # 20 needed -> 32
+    assert sampling_ratio(20_000, 4, budget_per_s=1000) == 32
+    assert sampling_ratio(10**12, 1, budget_per_s=1000) == MAX_RATIO
+
+
+def test_the_ratio_falls_only_once_the_rate_fits_a_quarter_of_the_current_one():
+    # at 1:32, 8,001 req/s needs 1:16 but stays at 1:32 (no flapping near a boundary) ...
+    assert sampling_ratio(8_001, 32, budget_per_s=1000) == 32
+    assert sampling_ratio(16_000, 32, budget_per_s=1000) == 32
+    # ... and falls once it needs a quarter or less: 8,000 req/s -> 1:8
+    assert sampling_ratio(8_000, 32, budget_per_s=1000) == 8
+    assert sampling_ratio(0, 32, budget_per_s=1000) == 1
+
+
+def test_a_tap_counts_weighted_requests_of_its_instances():
+    tap = Tap("shop", frozenset({"i-1"}))
+    for latency in (10.0, 20.0, 30.0):
+        tap.add(Sample("shop", "i-1", 200, latency, 4))
+    tap.add(Sample("shop", "i-1", 502, 900.0, 4))
+    assert tap.requests == 16 and tap.status_5xx == 4
+    assert tap.latency_ms(50.0) == 20.0
+    assert tap.latency_ms(99.0) == 900.0
+    assert Tap("shop", frozenset()).latency_ms(99.0) is None
+
+
+def test_a_tap_keeps_a_bounded_sample_of_latencies():
+    tap = Tap("shop", frozenset({"i-1"}), max_samples=100)
+    for n in range(10_000):
+        tap.add(Sample("shop", "i-1", 200, float(n % 1000), 1))
+    assert tap.requests == 10_000
+    p50 = tap.latency_ms(50.0)
+    assert p50 is not None and 300 <= p50 <= 700  # a uniform sample of 0..999
+
+
+def test_the_stream_hands_samples_on_counts_them_and_feeds_open_taps(tmp_path):
+    from beanpole.lb.requests import AccessLogs, RequestStream
+
+    seen = []
+    stream = RequestStream(lambda sample, now: seen.append(sample), AccessLogs(tmp_path))
+    with stream.tap("shop", frozenset({"i-1"})) as tap:
+        stream.datagram_received(b'env-shop i-1 200 3 2 10 ::1 GET "/"\n', None)
+        stream.datagram_received(b'env-shop i-2 200 3 2 10 ::1 GET "/"\n', None)
+        stream.datagram_received(b'env-blog i-1 200 3 1 10 ::1 GET "/"\n', None)
+        stream.datagram_received(b"junk", None)
+    stream.datagram_received(b'env-shop i-1 200 3 2 10 ::1 GET "/"\n', None)  # tap closed
+    assert len(seen) == 4 and stream.received == 5
+    assert tap.requests == 2  # one line of i-1 in shop, weight 2
+    assert stream.take_counts() == {"shop": 6, "blog": 1}
+    assert stream.take_counts() == {}
+    stream.flush()
+    lines = (tmp_path / "shop.access.log").read_text().splitlines()
+    assert len(lines) == 3 and lines[0].endswith('env-shop i-1 200 3 2 10 ::1 GET "/"')
+
+
+def test_the_rate_rises_at_once_and_decays_slowly():
+    from beanpole.lb.requests import smoothed_rate
+
+    assert smoothed_rate(100.0, 5000.0) == 5000.0
+    rate = 5000.0
+    for _ in range(3):  # three idle seconds
+        rate = smoothed_rate(rate, 0.0, decay=0.8)
+    assert rate == pytest.approx(5000 * 0.8**3)
+    assert sampling_ratio(rate, 8, budget_per_s=1000) == 8  # still sampled after a pause
