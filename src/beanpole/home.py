@@ -60,6 +60,11 @@ class Home:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    @property
+    def access_logs(self) -> Path:
+        """Each environment's access log, written from the request stream."""
+        return self.logs / "access"
+
     def instance_dir(self, instance_id: str) -> Path:
         return self.root / "instances" / instance_id
 

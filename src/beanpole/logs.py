@@ -118,7 +118,7 @@ class Logs:
     def __init__(self, home: Home, retention: Retention | None = None) -> None:
         self.home = home
         self.retention = retention or Retention()
-        self._access = AccessLogs(home.logs / "access")
+        self._access = AccessLogs(home.access_logs)
 
     # where ------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ class Sample:
     status: int  # HTTP status (-1 if none)
     latency_ms: float  # total time HAProxy spent on it (Ta)
     weight: int = 1  # >1 when the stream is sampled 1:N, so counts stay estimates of the totals
+    at: float = 0.0  # when it ended (epoch s), as HAProxy logged it; 0 = unknown
 
 
 @dataclass(frozen=True)

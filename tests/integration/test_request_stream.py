@@ -1,6 +1,6 @@
-"""HAProxy's per-request lines, received and parsed by the server's datagram listener.
+"""HAProxy's per-request lines, received and parsed by the server's listener.
 
-A real HAProxy logs to the real unix datagram socket that `lb.requests.listen` binds; the
+A real HAProxy logs through its ring to the real unix socket `lb.requests.listen` binds; the
 test sends real requests and reads what arrived: one sample per request with its
 environment, instance, status and latency; one line in N once the environment is sampled
 1:N, each carrying N; access-log lines on disk, rotated by size.
@@ -9,6 +9,7 @@ environment, instance, status and latency; one line in N once the environment is
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,7 +40,7 @@ async def _get(port: int, host: str, n: int, path: str = "/") -> list[int]:
 
 def _stream(tmp_path: Path, samples: list[Sample], max_bytes: int = 10 * 2**20) -> RequestStream:
     logs = AccessLogs(tmp_path / "access", max_bytes=max_bytes, backups=2)
-    return RequestStream(lambda sample, now: samples.append(sample), logs)
+    return RequestStream(samples.append, logs)
 
 
 def test_every_request_becomes_a_sample_with_its_instance_status_and_latency(
@@ -71,10 +72,11 @@ def test_every_request_becomes_a_sample_with_its_instance_status_and_latency(
     assert {s.env for s in samples} == {"shop"}
     assert {s.instance for s in samples} == {"i-one", "i-two"}
     assert all(s.status == 200 and s.weight == 1 and s.latency_ms >= 0 for s in samples)
+    assert all(abs(s.at - time.time()) < 60 for s in samples)  # each carries its own time
     stream.flush()
     lines = (tmp_path / "access" / "shop.access.log").read_text().splitlines()
     assert len(lines) == 40
-    assert lines[0].split()[1:4] == ["env-shop", lines[0].split()[2], "200"]
+    assert lines[0].split()[2:5] == ["env-shop", lines[0].split()[3], "200"]
     assert lines[0].endswith('GET "/"')
 
 
@@ -150,3 +152,31 @@ def test_access_logs_rotate_by_size_and_keep_a_bounded_number(tmp_path: Path) ->
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["shop.access.log", "shop.access.log.1", "shop.access.log.2"]
     assert all((tmp_path / n).stat().st_size <= 1200 for n in names)
+
+
+def test_lines_logged_while_the_server_is_down_arrive_when_it_listens(
+    lb: HAProxy, apps: Callable[[str], App], tmp_path: Path
+) -> None:
+    """The ring keeps lines while nothing listens; HAProxy reconnects by itself."""
+    app = apps("i-one")
+    port = free_port()
+    spec = LoadBalancerSpec(
+        "127.0.0.1", port, (Backend("shop", ("shop.localhost",), CHECK, (app.server(),)),)
+    )
+    samples: list[Sample] = []
+    stream = _stream(tmp_path, samples)
+
+    async def scenario() -> None:
+        await asyncio.to_thread(lb.start, spec)  # nothing listens yet
+        assert await _get(port, "shop.localhost", 30) == [200] * 30
+        server = await listen(lb.paths.log_socket, stream)
+        try:
+            await _get(port, "shop.localhost", 10)
+            await _until(lambda: len(samples) >= 40, 30, "the held lines and the new ones")
+        finally:
+            server.close()
+
+    asyncio.run(scenario())
+    assert len(samples) == 40
+    times = [s.at for s in samples]
+    assert times == sorted(times)  # the held lines first, in order

@@ -333,6 +333,16 @@ def test_sample_map_lists_only_sampled_environments_sorted() -> None:
     assert render_sample_map({}) == ""
 
 
-def test_log_format_carries_the_sampling_weight_after_the_latency() -> None:
+def test_log_format_leads_with_the_end_time_and_carries_the_sampling_weight() -> None:
     fields = LOG_FORMAT.split()
-    assert fields[:5] == ["%b", "%s", "%ST", "%Ta", "%[var(txn.bp_w)]"]
+    assert fields[:6] == ["%[date(0,ms)]", "%b", "%s", "%ST", "%Ta", "%[var(txn.bp_w)]"]
+
+
+def test_request_lines_go_through_a_ring_to_the_servers_socket() -> None:
+    cfg = render_config(SPEC, PATHS)
+    assert "log ring@beanpole-requests local0 info" in section(cfg, "global")
+    ring = section(cfg, "ring beanpole-requests")
+    assert "format raw" in ring
+    assert (
+        "server beanpole unix@/var/lib/beanpole/haproxy/log.sock log-proto octet-count" in ring
+    )

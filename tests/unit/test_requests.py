@@ -1,27 +1,29 @@
 """Parsing HAProxy's request lines, choosing the sampling ratio, and deployment taps (pure)."""
 
+import time
+
 import pytest
 
 from beanpole.lb.requests import MAX_RATIO, Tap, parse, sampling_ratio
 from beanpole.metrics import NO_SERVER, Sample
 
 
-def test_a_line_becomes_a_sample_with_its_weight():
-    line = b'env-shop i-1a2b 200 12 1 532 127.0.0.1 GET "/cart?id=3"\n'
-    assert parse(line) == Sample("shop", "i-1a2b", 200, 12.0, 1)
-    sampled = b'env-shop i-1a2b 503 7 16 0 127.0.0.1 GET "/"'
-    assert parse(sampled) == Sample("shop", "i-1a2b", 503, 7.0, 16)
+def test_a_line_becomes_a_sample_with_its_weight_and_end_time():
+    line = b'1796153000230 env-shop i-1a2b 200 12 1 532 127.0.0.1 GET "/cart?id=3"'
+    assert parse(line) == Sample("shop", "i-1a2b", 200, 12.0, 1, at=1796153000.23)
+    sampled = b'1796153000000 env-shop i-1a2b 503 7 16 0 127.0.0.1 GET "/"'
+    assert parse(sampled) == Sample("shop", "i-1a2b", 503, 7.0, 16, at=1796153000.0)
 
 
 def test_a_line_haproxy_answered_itself_weighs_one():
     # "-": the sampling variable was never set (the request did not reach a backend's rules)
-    line = b'env-shop <NOSRV> 503 0 - 0 127.0.0.1 GET "/"'
-    assert parse(line) == Sample("shop", NO_SERVER, 503, 0.0, 1)
+    line = b'1000 env-shop <NOSRV> 503 0 - 0 127.0.0.1 GET "/"'
+    assert parse(line) == Sample("shop", NO_SERVER, 503, 0.0, 1, at=1.0)
 
 
 def test_an_aborted_request_has_no_negative_latency():
     # HAProxy logs -1 for timers it never measured
-    assert parse(b'env-a i-1 -1 -1 1 0 ::1 GET "/"') == Sample("a", "i-1", -1, 0.0, 1)
+    assert parse(b'1000 env-a i-1 -1 -1 1 0 ::1 GET "/"') == Sample("a", "i-1", -1, 0.0, 1, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -29,12 +31,14 @@ def test_an_aborted_request_has_no_negative_latency():
     [
         b"",
         b"garbage",
-        b'fe-http <NOSRV> 400 0 - 0 127.0.0.1 <BADREQ> "<BADREQ>"',  # not an environment
-        b'no-environment <NOSRV> 404 0 - 0 127.0.0.1 GET "/"',
-        b'env-a i-1 abc 1 1 0 ::1 GET "/"',
-        b'env-a i-1 200 1.x 1 0 ::1 GET "/"',
-        b'env-a i-1 200 1 x 0 ::1 GET "/"',
-        b"env-a i-1 200",
+        b'1000 fe-http <NOSRV> 400 0 - 0 127.0.0.1 <BADREQ> "<BADREQ>"',  # not an environment
+        b'1000 no-environment <NOSRV> 404 0 - 0 127.0.0.1 GET "/"',
+        b'1000 env-a i-1 abc 1 1 0 ::1 GET "/"',
+        b'1000 env-a i-1 200 1.x 1 0 ::1 GET "/"',
+        b'1000 env-a i-1 200 1 x 0 ::1 GET "/"',
+        b'x1000 env-a i-1 200 1 1 0 ::1 GET "/"',
+        b'env-a i-1 200 1 1 0 ::1 GET "/"',  # the old format, without the time
+        b"1000 env-a i-1 200",
     ],
 )
 def test_lines_that_are_not_an_environments_request_are_skipped(line):
@@ -86,20 +90,59 @@ def test_the_stream_hands_samples_on_counts_them_and_feeds_open_taps(tmp_path):
     from beanpole.lb.requests import AccessLogs, RequestStream
 
     seen = []
-    stream = RequestStream(lambda sample, now: seen.append(sample), AccessLogs(tmp_path))
+    stream = RequestStream(seen.append, AccessLogs(tmp_path))
     with stream.tap("shop", frozenset({"i-1"})) as tap:
-        stream.datagram_received(b'env-shop i-1 200 3 2 10 ::1 GET "/"\n', None)
-        stream.datagram_received(b'env-shop i-2 200 3 2 10 ::1 GET "/"\n', None)
-        stream.datagram_received(b'env-blog i-1 200 3 1 10 ::1 GET "/"\n', None)
-        stream.datagram_received(b"junk", None)
-    stream.datagram_received(b'env-shop i-1 200 3 2 10 ::1 GET "/"\n', None)  # tap closed
+        stream.line_received(b'1000 env-shop i-1 200 3 2 10 ::1 GET "/"')
+        stream.line_received(b'1000 env-shop i-2 200 3 2 10 ::1 GET "/"')
+        stream.line_received(b'1000 env-blog i-1 200 3 1 10 ::1 GET "/"')
+        stream.line_received(b"junk")
+    stream.line_received(b'1000 env-shop i-1 200 3 2 10 ::1 GET "/"')  # tap closed
     assert len(seen) == 4 and stream.received == 5
     assert tap.requests == 2  # one line of i-1 in shop, weight 2
     assert stream.take_counts() == {"shop": 6, "blog": 1}
     assert stream.take_counts() == {}
     stream.flush()
     lines = (tmp_path / "shop.access.log").read_text().splitlines()
-    assert len(lines) == 3 and lines[0].endswith('env-shop i-1 200 3 2 10 ::1 GET "/"')
+    assert len(lines) == 3 and lines[0].endswith('1000 env-shop i-1 200 3 2 10 ::1 GET "/"')
+    # stamped with the request's own time (epoch 1 s), not when its line arrived
+    assert lines[0].startswith(time.strftime("%Y-%m-%dT%H:%M:%S ", time.localtime(1)))
+
+
+def frames(*lines: bytes) -> bytes:
+    return b"".join(b"%d %s" % (len(line), line) for line in lines)
+
+
+class FakeTransport:
+    closed = False
+
+    def close(self):
+        self.closed = True
+
+
+def test_octet_counted_frames_split_anywhere_become_whole_lines(tmp_path):
+    from beanpole.lb.requests import AccessLogs, Frames, RequestStream
+
+    got = []
+    stream = RequestStream(got.append, AccessLogs(tmp_path))
+    lines = [b'%d env-shop i-1 200 %d 1 10 ::1 GET "/p %d"' % (1000 + n, n, n) for n in range(50)]
+    data = frames(*lines)
+    protocol = Frames(stream)
+    protocol.connection_made(FakeTransport())
+    for start in range(0, len(data), 7):  # 7-byte pieces: lengths and lines cut in two
+        protocol.data_received(data[start : start + 7])
+    assert [s.latency_ms for s in got] == [float(n) for n in range(50)]
+    assert stream.received == 50
+
+
+def test_a_stream_that_is_not_octet_counted_is_closed(tmp_path):
+    from beanpole.lb.requests import AccessLogs, Frames, RequestStream
+
+    for garbage in (b"GET / HTTP/1.1\r\n\r\n", b"123456789 x", b"0 ", b"-5 abc"):
+        protocol = Frames(RequestStream(lambda s: None, AccessLogs(tmp_path)))
+        transport = FakeTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(garbage)
+        assert transport.closed, garbage
 
 
 def test_the_rate_rises_at_once_and_decays_slowly():

@@ -23,15 +23,20 @@ from beanpole.errors import InvalidInput
 
 #: Bumped whenever the template below changes, so that an upgraded Beanpole reloads HAProxy
 #: once to pick up the new template even when the spec is unchanged.
-TEMPLATE_VERSION = 3
+TEMPLATE_VERSION = 4
 
-# One line per request, sent raw (no syslog header) to the server's datagram socket:
-#   backend server status total-ms weight bytes client-ip method "uri"
-# ``weight`` is N when the line stands for N requests (the backend is sampled 1:N, see
-# `SAMPLE_VAR`), "-" (= 1) when HAProxy answered before reaching a backend.
-# `beanpole.lb.requests` parses exactly this; change both together.
+# One line per request, into a ring buffer that HAProxy forwards to the server over a unix
+# stream socket (octet-counted frames, see `beanpole.lb.requests`):
+#   end-ms backend server status total-ms weight bytes client-ip method "uri"
+# ``end-ms`` is when the line was made, the request's end, in epoch milliseconds (HAProxy's
+# accept date would be the previous request's end on a kept-alive connection); ``weight`` is
+# N when the line stands for
+# N requests (the backend is sampled 1:N, see `SAMPLE_VAR`), "-" (= 1) when HAProxy answered
+# before reaching a backend. `beanpole.lb.requests` parses exactly this; change both together.
 SAMPLE_VAR = "txn.bp_w"
-LOG_FORMAT = f"%b %s %ST %Ta %[var({SAMPLE_VAR})] %B %ci %HM %{{+Q}}HU"
+LOG_FORMAT = f"%[date(0,ms)] %b %s %ST %Ta %[var({SAMPLE_VAR})] %B %ci %HM %{{+Q}}HU"
+LOG_RING = "beanpole-requests"
+LOG_RING_BYTES = 4 * 2**20
 
 BACKEND_PREFIX = "env-"
 NO_ROUTE_BACKEND = "no-environment"
@@ -387,9 +392,19 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         f"    stats socket {paths.admin_socket} mode 600 level admin expose-fd listeners",
         "    stats timeout 30s",
         "    hard-stop-after 30s",
-        # Per-request lines for health and access logs. A datagram socket: when nobody
-        # listens (the control plane is down), HAProxy drops the line and serves on.
-        f"    log {paths.log_socket} len 2048 format raw local0 info",
+        # Per-request lines for health and access logs, through a ring buffer: when nobody
+        # listens (the control plane is down), HAProxy keeps what fits and serves on.
+        f"    log ring@{LOG_RING} local0 info",
+        "",
+        # The ring holds lines while the server is slow or down (about 40,000 lines); its
+        # forwarder writes them in batches to the server's socket and reconnects on its own.
+        f"ring {LOG_RING}",
+        "    format raw",
+        f"    size {LOG_RING_BYTES}",
+        "    maxlen 2048",
+        "    timeout connect 2s",
+        "    timeout server 30s",
+        f"    server beanpole unix@{paths.log_socket} log-proto octet-count",
         "",
         "defaults",
         "    mode http",

@@ -1,9 +1,17 @@
-"""The request stream: one datagram per request from HAProxy, parsed into samples.
+"""The request stream: one line per request from HAProxy, parsed into samples.
 
-HAProxy writes `LOG_FORMAT` lines (raw, no syslog header) to a unix datagram socket owned by
-the server. Each line becomes a `metrics.Sample` (for health, and for the deployment gate's
+HAProxy writes `LOG_FORMAT` lines into a ring buffer and forwards them over a unix stream
+socket the server listens on, as octet-counted frames (``<length> <line>``, RFC 6587), many
+per write. Each line becomes a `metrics.Sample` (for health, and for the deployment gate's
 taps) and, unchanged, a line of the environment's access log. Parsing is a split, no regex:
 this loop is the pipeline's cost (`bench/health_pipeline.py` measures it).
+
+Why a ring and a stream, not a datagram per line: a unix datagram socket queues at most
+``net.unix.max_dgram_qlen`` datagrams (10 on Debian), so any pause of the server's event
+loop longer than ten requests lost lines; and reading one datagram per wake-up cost more
+than parsing it. The ring absorbs pauses and outages (4 MB, about 40,000 lines), HAProxy
+reconnects by itself, and lines from before a restart arrive late with their own time:
+the access log keeps them, the windows count them as late.
 
 When an environment's rate is high HAProxy sends one line in N (the sample map, see
 `lb.config`), and the line carries N; `sampling_ratio` chooses N so that about
@@ -17,7 +25,6 @@ import contextlib
 import math
 import os
 import random
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,21 +42,23 @@ MAX_RATIO = 1024
 
 def parse(line: bytes) -> Sample | None:
     """A `LOG_FORMAT` line → a sample; None for lines that are not an environment's request."""
-    parts = line.split(b" ", 5)
-    if len(parts) < 5 or not parts[0].startswith(_PREFIX):
+    parts = line.split(b" ", 6)
+    if len(parts) < 6 or not parts[1].startswith(_PREFIX):
         return None
     try:
-        status = int(parts[2])
-        latency = float(parts[3])
-        weight = int(parts[4]) if parts[4] != b"-" else 1
+        ended_ms = int(parts[0])
+        status = int(parts[3])
+        latency = max(float(parts[4]), 0.0)
+        weight = int(parts[5]) if parts[5] != b"-" else 1
     except ValueError:
         return None
     return Sample(
-        env=parts[0][len(_PREFIX) :].decode(errors="replace"),
-        instance=parts[1].decode(errors="replace"),
+        env=parts[1][len(_PREFIX) :].decode(errors="replace"),
+        instance=parts[2].decode(errors="replace"),
         status=status,
-        latency_ms=max(latency, 0.0),
+        latency_ms=latency,
         weight=max(weight, 1),
+        at=ended_ms / 1000,
     )
 
 
@@ -142,38 +151,37 @@ class Tap:
         return percentile([v for v, _ in kept], p, [w for _, w in kept])
 
 
-class RequestStream(asyncio.DatagramProtocol):
-    """Receives HAProxy's request lines; hands samples on, batches access-log lines."""
+class RequestStream:
+    """Parses request lines; hands samples on, feeds open taps, batches access-log lines."""
 
-    def __init__(self, on_sample: Callable[[Sample, float], None], logs: AccessLogs) -> None:
+    def __init__(self, on_sample: Callable[[Sample], None], logs: AccessLogs) -> None:
         self.on_sample = on_sample
         self.logs = logs
-        self.received = 0  # datagrams, of any kind
+        self.received = 0  # lines, of any kind
         self._pending: dict[str, list[bytes]] = {}
         self._counts: dict[str, int] = {}  # env -> weighted requests since `take_counts`
         self._taps: dict[str, list[Tap]] = {}
         self._second = 0
         self._stamp = b""
 
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        now = time.time()
+    def line_received(self, line: bytes) -> None:
         self.received += 1
-        sample = parse(data)
+        sample = parse(line)
         if sample is None:
             return
         env = sample.env
-        self.on_sample(sample, now)
+        self.on_sample(sample)
         self._counts[env] = self._counts.get(env, 0) + sample.weight
         taps = self._taps.get(env)
         if taps:
             for tap in taps:
                 if sample.instance in tap.instances:
                     tap.add(sample)
-        second = int(now)
+        second = int(sample.at)
         if second != self._second:  # one strftime a second, not one per request
             self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)).encode()
-        self._pending.setdefault(env, []).append(self._stamp + b" " + data.rstrip(b"\n") + b"\n")
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(second)).encode()
+        self._pending.setdefault(env, []).append(self._stamp + b" " + line.rstrip(b"\n") + b"\n")
 
     def take_counts(self) -> dict[str, int]:
         """Weighted requests per environment since the last call (the sampler's input)."""
@@ -199,16 +207,81 @@ class RequestStream(asyncio.DatagramProtocol):
                 self.logs.write(env, lines)
 
 
-async def listen(path: Path, stream: RequestStream) -> asyncio.DatagramTransport:
-    """Bind the datagram socket HAProxy logs to (a stale one from a killed server is replaced)."""
+MAX_FRAME = 65536
+READ_EVERY_S = 0.1
+"""After each read the connection rests this long, so lines are read in batches: waking
+the event loop for every line costs more than parsing it. The socket's buffer and
+HAProxy's ring hold what arrives meanwhile."""
+
+
+class Frames(asyncio.Protocol):
+    """One connection from HAProxy's ring forwarder: octet-counted frames to lines."""
+
+    def __init__(self, stream: RequestStream, read_every_s: float = READ_EVERY_S) -> None:
+        self.stream = stream
+        self.read_every_s = read_every_s
+        self._buffer = b""
+        self._transport: asyncio.BaseTransport | None = None
+        self._resume: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        self._parse(data)
+        transport = self._transport
+        if self.read_every_s > 0 and isinstance(transport, asyncio.ReadTransport):
+            transport.pause_reading()
+            loop = asyncio.get_running_loop()
+            self._resume = loop.call_later(self.read_every_s, self._resume_reading)
+
+    def _resume_reading(self) -> None:
+        transport = self._transport
+        if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
+            transport.resume_reading()
+
+    def _parse(self, data: bytes) -> None:
+        buffer = self._buffer + data if self._buffer else data
+        deliver = self.stream.line_received
+        pos, end = 0, len(buffer)
+        while pos < end:
+            space = buffer.find(b" ", pos, pos + 8)
+            if space < 0:
+                if end - pos >= 8:  # no length within 7 digits: not our framing
+                    self._drop()
+                    return
+                break
+            try:
+                size = int(buffer[pos:space])
+            except ValueError:
+                self._drop()
+                return
+            if not 0 < size <= MAX_FRAME:
+                self._drop()
+                return
+            stop = space + 1 + size
+            if stop > end:
+                break
+            deliver(buffer[space + 1 : stop])
+            pos = stop
+        self._buffer = buffer[pos:]
+
+    def _drop(self) -> None:
+        """Garbage on the socket: close it (HAProxy reconnects and resumes at a frame)."""
+        self._buffer = b""
+        if self._transport is not None:
+            self._transport.close()
+
+
+async def listen(path: Path, stream: RequestStream) -> asyncio.AbstractServer:
+    """Listen where HAProxy's ring forwards to (a stale socket from a killed server goes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    os.chmod(path, 0o600)
-    # A deep receive buffer absorbs bursts while the event loop is busy elsewhere.
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 2**20)
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(lambda: stream, sock=sock)
-    return transport
+    server = await loop.create_unix_server(lambda: Frames(stream), str(path))
+    os.chmod(path, 0o600)
+    return server

@@ -1,7 +1,7 @@
 """Enhanced health: the request stream and process usage, turned into statuses every 10 s.
 
-HAProxy's per-request lines arrive on a datagram socket (`lb.requests`) and go into 10 s
-windows and 5 min roll-ups (`metrics`). Every second the monitor writes the access logs and
+HAProxy's per-request lines arrive through its ring on a unix socket (`lb.requests`) and go
+into 10 s windows and 5 min roll-ups (`metrics`). Every second the monitor writes the access logs and
 adjusts each environment's sampling ratio; every 10 s, when a window closes, it samples each
 instance's CPU and memory and the host's, asks the pure rules (`health`) for verdicts,
 stores statuses, causes and the windows, and turns every change of an environment's status
@@ -53,6 +53,7 @@ ROLLUP_S = 300.0
 METRICS_KEEP_S = 24 * 3600  # 10 s windows: a day
 ROLLUP_KEEP_S = 14 * 24 * 3600  # 5 min roll-ups: two weeks
 TICK_S = 1.0
+CLOSE_GRACE_S = 1.0  # a window closes this long after it ends: its last lines are on the way
 _CORES = os.cpu_count() or 1
 _DEPLOYING = (OperationKind.DEPLOY, OperationKind.CONFIGURE, OperationKind.CREATE)
 _STATUS_VALUES = frozenset(s.value for s in Status)
@@ -75,28 +76,31 @@ class Monitor:
         self.host = HostSampler()
         self.last_usage: dict[str, Usage] = {}
         self.last_host: HostUsage | None = None
-        self.stream = RequestStream(self._on_sample, AccessLogs(home.logs / "access"))
+        self.stream = RequestStream(self._on_sample, AccessLogs(home.access_logs))
         self.snapshot = Snapshot()
         self.ratios: dict[str, int] = {}  # env -> 1:N sampling wanted
         self._rates: dict[str, float] = {}  # env -> smoothed requests/s
         self.totals: dict[tuple[str, str, int], int] = {}  # (env, instance, class) -> count
         self._applied: dict[str, int] | None = None  # what HAProxy was last told
-        self._transport: asyncio.DatagramTransport | None = None
+        self._listener: asyncio.AbstractServer | None = None
         self._seen: set[tuple[str, str]] = set()
-        self._window_index = math.floor(time.time() / WINDOW_S)
+        self._window_index = math.floor((time.time() - CLOSE_GRACE_S) / WINDOW_S)
         self._last_tick = time.monotonic()
 
     async def start(self) -> None:
-        self._transport = await listen(self.fleet.haproxy.paths.log_socket, self.stream)
+        self._listener = await listen(self.fleet.haproxy.paths.log_socket, self.stream)
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        if self._listener is not None:
+            self._listener.close()
         self.stream.flush()
 
-    def _on_sample(self, sample: Sample, now: float) -> None:
-        self.windows.add(sample, now)
-        self.rollups.add(sample, now)
+    def _on_sample(self, sample: Sample) -> None:
+        # In the window of when the request ended, not of when its line arrived: lines held
+        # in HAProxy's ring while the server was down count as late, not as a spike now.
+        at = sample.at or time.time()
+        self.windows.add(sample, at)
+        self.rollups.add(sample, at)
         key = (sample.env, sample.instance, sample.status // 100)
         self.totals[key] = self.totals.get(key, 0) + sample.weight
 
@@ -113,11 +117,11 @@ class Monitor:
     async def tick(self) -> None:
         self.stream.flush()
         await self._adjust_sampling()
-        now = time.time()
-        index = math.floor(now / WINDOW_S)
+        until = time.time() - CLOSE_GRACE_S
+        index = math.floor(until / WINDOW_S)
         if index > self._window_index:
             self._window_index = index
-            await self.evaluate(self.windows.close_until(now), self.rollups.close_until(now))
+            await self.evaluate(self.windows.close_until(until), self.rollups.close_until(until))
 
     # sampling ------------------------------------------------------------------------
 
@@ -158,7 +162,7 @@ class Monitor:
         self._forget_departed(instances)
         snapshot = Snapshot(at=now)
         for env in environments:
-            settings = resolve(env.settings)
+            settings = resolve(*env.layers())
             inputs = []
             for i in instances[env.name]:
                 server = servers.get((env.name, i.id))

@@ -66,4 +66,11 @@ if __name__ == "__main__":
     time.sleep(float(os.environ.get("START_DELAY", "0")))
     print(f"listening on {os.environ['PORT']}", flush=True)
     sys.stdout.flush()
-    ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            pass  # HAProxy's checks reset their connections: not worth a traceback each
+
+    Server(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
