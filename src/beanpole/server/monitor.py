@@ -1,11 +1,12 @@
 """Enhanced health: the request stream and process usage, turned into statuses every 10 s.
 
 HAProxy's per-request lines arrive through its ring on a unix socket (`lb.requests`) and go
-into 10 s windows and 5 min roll-ups (`metrics`). Every second the monitor writes the access logs and
-adjusts each environment's sampling ratio; every 10 s, when a window closes, it samples each
-instance's CPU and memory and the host's, asks the pure rules (`health`) for verdicts,
-stores statuses, causes and the windows, and turns every change of an environment's status
-into an event in EB's words. It owns the environment's health colour, status and causes.
+into 10 s windows and 5 min roll-ups (`metrics`). Every second the monitor writes the
+access logs and adjusts each environment's sampling ratio; every 10 s, when a window closes,
+it samples each instance's CPU and memory and the host's, asks the pure rules (`health`) for
+verdicts, stores statuses, causes and the windows, and turns every change of an
+environment's status into an event in EB's words. It owns the environment's health colour,
+status and causes.
 """
 
 from __future__ import annotations
