@@ -1,10 +1,15 @@
 """Deploy under steady load, for every policy: a good version, then one that fails its checks.
 
     python -m bench.deploy_under_load [--instances 4] [--clients 4] [--policies Rolling,...]
+                                      [--quick]
 
-Per run it prints the deploy's duration, the requests sent during it, the failed ones
-(non-2xx and socket errors), and for TrafficSplitting the share of requests the new version
-answered during its evaluation. Figures go to bench/results/deploy_under_load-<time>.json.
+One Beanpole server per policy, one environment of `tests/apps/pid` instances, and several
+keep-alive clients (threads, no pause between requests) through HAProxy for the whole run. For
+each policy it deploys a good version, then one whose health check fails (it must roll back).
+Per deploy it prints the duration, the requests sent during it, the failed ones (non-2xx and
+socket errors) and the span from the first failure to the last, and for TrafficSplitting the
+share of requests the new version answered during its evaluation. Figures go to
+bench/results/deploy_under_load-<time>.json. ``--quick``: 2 instances, Rolling and Immutable.
 """
 
 from __future__ import annotations
@@ -14,17 +19,21 @@ import http.client
 import json
 import shutil
 import sqlite3
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from harness import Beanpole  # noqa: E402
+from bench._common import (
+    ROOT,
+    Beanpole,
+    beanpole_home,
+    machine,
+    stamp,
+    stop_and_check,
+    write_result,
+)
 
 POLICIES = ["AllAtOnce", "Rolling", "RollingWithAdditionalBatch", "Immutable", "TrafficSplitting"]
 SETTINGS = {
@@ -115,7 +124,9 @@ def evaluation_window(home: Path, after: float) -> tuple[float, float] | None:
     return (start, end) if start and end else None
 
 
-def run_policy(policy: str, instances: int, clients: int, work: Path) -> list[Run]:
+def run_policy(
+    policy: str, instances: int, clients: int, work: Path, leaks: list[str]
+) -> list[Run]:
     bp = Beanpole(work / f"home-{policy}")
     app = ROOT / "tests" / "apps" / "pid"
     runs: list[Run] = []
@@ -187,27 +198,65 @@ def run_policy(policy: str, instances: int, clients: int, work: Path) -> list[Ru
         finally:
             load.stop()
     finally:
-        bp.stop_all()
+        leaks += stop_and_check(bp)
     return runs
 
 
-def main(argv: list[str] | None = None) -> list[Run]:
-    parser = argparse.ArgumentParser(description=__doc__)
+def report(result: dict[str, Any]) -> str:
+    c = result["config"]
+    lines = [
+        f"Deploy under load: {c['instances']} instances, {c['clients']} keep-alive clients "
+        "through HAProxy, one deploy per row",
+        f"{'policy':<28}{'version':<9}{'seconds':>8}{'requests':>10}{'failed':>8}"
+        f"{'outage s':>10}  ends on",
+    ]
+    for r in result["runs"]:
+        share = r["new_share_during_evaluation"]
+        lines.append(
+            f"{r['policy']:<28}{r['version']:<9}{r['seconds']:>8.1f}{r['requests']:>10}"
+            f"{r['failed']:>8}{r['outage_s']:>10.1f}  {r['outcome']}"
+            + (f"  new share {share:.1%}" if share is not None else "")
+            + (f"  {r['failures_sample']}" if r["failed"] else "")
+        )
+    if result.get("leaked_processes"):
+        lines.append(f"LEAKED (stopped by pid): {result['leaked_processes']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--instances", type=int, default=4)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 2 instances, Rolling and Immutable"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.instances, args.policies = 2, "Rolling,Immutable"
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     print(f"deploy under load: {args.instances} instances, {args.clients} keep-alive clients")
-    runs: list[Run] = []
-    with tempfile.TemporaryDirectory(prefix="bp-bench-") as tmp:
-        for policy in args.policies.split(","):
-            runs += run_policy(policy, args.instances, args.clients, Path(tmp))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"deploy_under_load-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps([asdict(r) for r in runs], indent=2))
+    result: dict[str, Any] = {
+        "benchmark": "deploy_under_load",
+        "config": {
+            "instances": args.instances,
+            "clients": args.clients,
+            "policies": policies,
+            "settings": SETTINGS,
+        },
+        "machine": machine(),
+        "runs": [],
+    }
+    leaks: list[str] = []
+    with beanpole_home("deploy") as tmp:
+        for policy in policies:
+            runs = run_policy(policy, args.instances, args.clients, tmp, leaks)
+            result["runs"] += [asdict(r) for r in runs]
+    result["leaked_processes"] = leaks
+    print(report(result))
+    path = write_result("deploy_under_load", stamp(), result)
     print(f"written to {path.relative_to(ROOT)}")
-    return runs
+    return result
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What HAProxy in front of an app costs: throughput, latency and CPU per request.
 
-    python -m bench.lb_overhead [--rounds 5] [--seconds 5] [--connections 24]
+    python -m bench.lb_overhead [--rounds 5] [--seconds 5] [--connections 24] [--quick]
 
 One Beanpole server, one environment of three instances of a tiny asyncio app
 (`bench/apps/tiny`). The same load (wrk, keep-alive, fixed connection count) is sent three
@@ -66,7 +66,8 @@ def require_wrk() -> str:
         raise SystemExit(
             "bench: the load-balancer benchmark needs wrk (a Python client would be the "
             "bottleneck). Install it with `apt-get install wrk` (scripts/bootstrap.sh does), "
-            "or run only the deploy benchmark: python -m bench.run --only deploy"
+            "or run only the deploy benchmarks: "
+            "python -m bench.run --only deploy_speed,deploy_under_load"
         )
     return wrk
 
@@ -325,7 +326,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=24)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round of 2 s")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.seconds = 1, 2.0
     result = run(args.rounds, args.seconds, args.connections)
     print(report(result))
     path = write_result("lb_overhead", stamp(), result)

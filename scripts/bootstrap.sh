@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what Beanpole needs on a fresh Debian machine, idempotently:
-# HAProxy and Node.js from Debian, Beanpole itself (and its tools) in .venv.
+# HAProxy, Node.js and wrk (the load-balancer benchmark's load generator) from Debian,
+# Beanpole itself (and its tools) in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 if [ ${#need[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need[*]} from Debian's packages"
   SUDO=""

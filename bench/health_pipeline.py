@@ -1,0 +1,333 @@
+"""What the health and log pipeline costs: CPU per request, with it and without it.
+
+    python -m bench.health_pipeline [--rounds 5] [--seconds 5] [--connections 24]
+
+One Beanpole server, one environment of three instances of `bench/apps/tiny`. Two load
+balancers in front of the same three instances, loaded in turn by wrk (keep-alive, closed
+loop: as fast as the two cores allow), interleaved round by round:
+
+- ``pipeline``: Beanpole's own HAProxy, which logs every request (sampled 1:N once the rate
+  is high) through its ring to the server, which parses it, keeps the 10 s windows and
+  roll-ups, writes the access log and evaluates health;
+- ``alone``: a second HAProxy started here from the very same rendered config with the
+  request log and the sampling rules taken out: HAProxy alone.
+
+The figure is CPU time per request (/proc utime+stime): HAProxy's workers plus the Beanpole
+server for ``pipeline``, HAProxy's workers alone for ``alone``; the overhead is their ratio,
+paired within each round, median over rounds. The server's CPU includes everything it does
+meanwhile (reconciler and monitor ticks too), so the figure is an upper bound.
+
+A second, smaller figure: the server's cost per request line, measured in this process by
+feeding recorded lines to the real parser and windows (what the pipeline would cost per
+request if nothing were sampled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench._common import (
+    ROOT,
+    Beanpole,
+    beanpole_home,
+    fmt,
+    machine,
+    median,
+    spread,
+    stamp,
+    stop_and_check,
+    wait_for,
+    write_result,
+)
+from bench.lb_overhead import APP, ENV, INSTANCES, Target, check_routing, require_wrk, run_wrk
+
+from beanpole.lb.config import (
+    Backend,
+    HAProxyPaths,
+    HealthCheck,
+    LoadBalancerSpec,
+    Server,
+    render_config,
+    render_hosts_map,
+)
+
+MODES = ("pipeline", "alone")
+
+
+def bare_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
+    """Beanpole's rendered config without the request log and the sampling rules."""
+    keep = []
+    for line in render_config(spec, paths).splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("log ", "log-format", "option dontlognull")):
+            continue
+        if "set-log-level" in stripped or "set-var(txn.bp_w)" in stripped:
+            continue
+        keep.append(line)
+    return "\n".join(keep) + "\n"
+
+
+class BareHAProxy:
+    """A second HAProxy on its own port, serving the same instances, logging nothing."""
+
+    def __init__(self, directory: Path, instances: list[tuple[str, int, int]]) -> None:
+        from harness import free_port
+
+        directory.mkdir(parents=True, exist_ok=True)
+        self.paths = HAProxyPaths.under(directory)
+        self.port = free_port()
+        check = HealthCheck(interval_s=15, timeout_s=5, healthy_threshold=3)
+        servers = tuple(Server(i, "127.0.0.1", port, 100) for i, port, _ in instances)
+        self.spec = LoadBalancerSpec(
+            "127.0.0.1", self.port, (Backend(ENV, (f"{ENV}.localhost",), check, servers),)
+        )
+        self.master: int | None = None
+
+    def start(self) -> None:
+        self.paths.hosts_map.write_text(render_hosts_map(self.spec))
+        self.paths.sample_map.write_text("")
+        self.paths.cfg.write_text(bare_config(self.spec, self.paths))
+        subprocess.run(
+            ["haproxy", "-W", "-D", "-p", str(self.paths.pid_file), "-f", str(self.paths.cfg)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        self.master = wait_for(self._read_pid, 10, "the bare HAProxy's pid file")
+
+    def _read_pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int(self.paths.pid_file.read_text().split()[0])
+        return None
+
+    def workers(self) -> list[int]:
+        import psutil
+
+        if self.master is None:
+            return []
+        with contextlib.suppress(psutil.Error):
+            return [c.pid for c in psutil.Process(self.master).children()]
+        return []
+
+    def stop(self) -> None:
+        import psutil
+
+        if self.master is None:
+            return
+        with contextlib.suppress(psutil.Error):
+            procs = [psutil.Process(self.master), *psutil.Process(self.master).children()]
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(signal.SIGTERM)
+            _, alive = psutil.wait_procs(procs, timeout=10)
+            for proc in alive:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+        self.master = None
+
+
+class PipelineTarget(Target):
+    """`Target` with the two modes of this benchmark."""
+
+    def __init__(self, bp: Beanpole, bare: BareHAProxy) -> None:
+        super().__init__(bp)
+        self.bare = bare
+
+    def pids(self) -> dict[str, list[int]]:
+        pids = super().pids()
+        pids["bare"] = [self.bare.master, *self.bare.workers()] if self.bare.master else []
+        return pids
+
+    def url_and_targets(self, mode: str) -> tuple[str, list[str], list[str]]:
+        port = self.bp.lb_port if mode == "pipeline" else self.bare.port
+        return f"http://127.0.0.1:{port}/", [], ["-H", f"Host: {ENV}.localhost:{port}"]
+
+
+def per_request_us(row: dict[str, Any]) -> float | None:
+    cpu = row["cpu_s"]
+    spent = cpu["haproxy"] + cpu["server"] if row["mode"] == "pipeline" else cpu["bare"]
+    return spent * 1e6 / row["requests"] if row["requests"] else None
+
+
+def line_cost_us(lines: int = 200_000) -> float:
+    """CPU µs to cut a frame, parse its line and count it in the windows, in this process."""
+    from beanpole.lb.requests import AccessLogs, Frames, RequestStream
+    from beanpole.metrics import Windows
+
+    windows, rollups = Windows(10.0), Windows(300.0)
+
+    def on_sample(sample: Any) -> None:
+        windows.add(sample, sample.at)
+        rollups.add(sample, sample.at)
+
+    with beanpole_home("line") as tmp:
+        stream = RequestStream(on_sample, AccessLogs(tmp))
+        frames = Frames(stream)
+        now_ms = int(time.time() * 1000)
+        lines_ = [
+            f'{now_ms} env-{ENV} i-{n % 3:08x} 200 {n % 7} 1 {80 + n % 5} ::1 GET "/"'.encode()
+            for n in range(1000)
+        ]
+        batch = b"".join(b"%d %s" % (len(line), line) for line in lines_)
+        start = time.process_time()
+        for _ in range(lines // 1000):
+            for piece in range(0, len(batch), 16384):  # as the socket hands it over
+                frames.data_received(batch[piece : piece + 16384])
+            stream.flush()
+        spent = time.process_time() - start
+    return spent * 1e6 / (lines // 1000 * 1000)
+
+
+@contextlib.contextmanager
+def environment(log: Any) -> Iterator[tuple[Beanpole, PipelineTarget]]:
+    with beanpole_home("pipeline") as tmp:
+        bp = Beanpole(tmp / "home")
+        bare: BareHAProxy | None = None
+        try:
+            bp.start()
+            bp.cli("create", ENV, "--app", "tiny", "--source", str(APP), "--scale", str(INSTANCES))
+            instances = [
+                (i["id"], int(i["port"]), int(i["pid"])) for i in bp.status(ENV)["instances"]
+            ]
+            bare = BareHAProxy(tmp / "bare", instances)
+            bare.start()
+            target = PipelineTarget(bp, bare)
+            check_routing(bp, {i for i, _, _ in instances})
+            log(f"  {INSTANCES} instances; Beanpole's HAProxy :{bp.lb_port}, bare :{bare.port}")
+            yield bp, target
+        finally:
+            if bare is not None:
+                bare.stop()
+            leaked = stop_and_check(bp)
+            if leaked:
+                log(f"  LEAKED (stopped by pid): {leaked}")
+
+
+def sampling_of(bp: Beanpole) -> int:
+    info = json.loads(bp.cli("health", ENV, "--json").stdout)
+    return int(info.get("sampling", 1))
+
+
+def run(
+    rounds: int = 5, seconds: float = 5.0, connections: int = 24, log: Any = print
+) -> dict[str, Any]:
+    wrk = require_wrk()
+    result: dict[str, Any] = {
+        "benchmark": "health_pipeline",
+        "config": {
+            "rounds": rounds,
+            "seconds": seconds,
+            "connections": connections,
+            "instances": INSTANCES,
+        },
+        "machine": machine(),
+        "runs": [],
+    }
+    with environment(log) as (bp, target):
+        for mode in MODES:  # warm-up, discarded; also lets the sampler settle on its ratio
+            run_wrk(wrk, target, mode, 3, INSTANCES, connections)
+        for r in range(rounds):
+            order = MODES if r % 2 == 0 else MODES[::-1]
+            for mode in order:
+                row = run_wrk(wrk, target, mode, seconds, INSTANCES, connections)
+                row["round"] = r + 1
+                row["cpu_us_per_request_total"] = per_request_us(row)
+                if mode == "pipeline":
+                    row["sampling_after"] = sampling_of(bp)
+                result["runs"].append(row)
+                log(
+                    f"  round {r + 1}/{rounds} {mode:<8} {row['rps']:>8.0f} req/s  "
+                    f"{fmt(row['cpu_us_per_request_total'], '.2f')} µs/req"
+                    + (
+                        f"  (haproxy {row['cpu_us_per_request']['haproxy']:.2f}, server "
+                        f"{row['cpu_us_per_request']['server']:.2f}, 1:{row['sampling_after']})"
+                        if mode == "pipeline"
+                        else ""
+                    )
+                    + (f"  ERRORS {row['errors']}" if row["error_count"] else "")
+                )
+    result["line_cost_us"] = [round(line_cost_us(), 2) for _ in range(3)]
+    result["summary"] = summarize(result["runs"], result["line_cost_us"])
+    return result
+
+
+def summarize(runs: list[dict[str, Any]], line_costs: list[float]) -> dict[str, Any]:
+    modes = {
+        mode: {
+            "rps": spread(r["rps"] for r in runs if r["mode"] == mode),
+            "cpu_us_per_request": spread(
+                r["cpu_us_per_request_total"] for r in runs if r["mode"] == mode
+            ),
+        }
+        for mode in MODES
+    }
+    pairs = []
+    for n in sorted({r["round"] for r in runs}):
+        with_it = next(r for r in runs if r["round"] == n and r["mode"] == "pipeline")
+        alone = next(r for r in runs if r["round"] == n and r["mode"] == "alone")
+        pairs.append(with_it["cpu_us_per_request_total"] / alone["cpu_us_per_request_total"])
+    pipeline_rows = [r for r in runs if r["mode"] == "pipeline"]
+    return {
+        "modes": modes,
+        "overhead_ratio": spread(pairs),
+        "server_us_per_request": median(r["cpu_us_per_request"]["server"] for r in pipeline_rows),
+        "haproxy_us_per_request_with_log": median(
+            r["cpu_us_per_request"]["haproxy"] for r in pipeline_rows
+        ),
+        "sampling": sorted({r.get("sampling_after", 1) for r in pipeline_rows}),
+        "line_cost_us": median(line_costs),
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    s, c = result["summary"], result["config"]
+    lines = [
+        f"Health pipeline cost: wrk -t{INSTANCES} -c{c['connections']} -d{c['seconds']:g}s, "
+        f"{c['rounds']} interleaved rounds, medians (min-max)",
+    ]
+    for mode, title in (("pipeline", "HAProxy + Beanpole pipeline"), ("alone", "HAProxy alone")):
+        m = s["modes"][mode]
+        lines.append(
+            f"  {title:<30} {fmt(m['rps']['median'], '.0f'):>7} req/s   "
+            f"{fmt(m['cpu_us_per_request']['median'])} µs CPU/request "
+            f"({fmt(m['cpu_us_per_request']['min'])}-{fmt(m['cpu_us_per_request']['max'])})"
+        )
+    o = s["overhead_ratio"]
+    lines += [
+        f"  overhead: x{fmt(o['median'], '.3f')} CPU per request "
+        f"({fmt(o['min'], '.3f')}-{fmt(o['max'], '.3f')}); goal <= x1.10",
+        f"  of which: HAProxy with logging {fmt(s['haproxy_us_per_request_with_log'])} µs, "
+        f"Beanpole server {fmt(s['server_us_per_request'])} µs per request; "
+        f"sampling seen 1:{'/'.join(str(x) for x in s['sampling'])}",
+        f"  unsampled, the server would spend {fmt(s['line_cost_us'])} µs per request line "
+        "(parse + windows + access log, measured in-process)",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=24)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round of 2 s")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.seconds = 1, 2.0
+    result = run(args.rounds, args.seconds, args.connections)
+    print(report(result))
+    path = write_result("health_pipeline", stamp(), result)
+    print(f"written to {path.relative_to(ROOT)}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
