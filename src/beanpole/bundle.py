@@ -692,6 +692,84 @@ def _write_file(archive: zipfile.ZipFile, entry: _Entry, target: Path, budget: i
     return written
 
 
+@dataclass(frozen=True)
+class BundleFile:
+    """A small file read from a bundle, or why it was not read."""
+
+    path: str  # relative to the bundle's root, after stripping a top folder
+    data: bytes | None
+    problem: str = ""  # set when data is None
+
+
+def read_files(
+    zip_path: Path,
+    folder: str,
+    suffix: str,
+    *,
+    max_files: int,
+    max_bytes: int,
+    limits: Limits = Limits(),
+) -> list[BundleFile]:
+    """The entries directly in ``folder`` (at the root) whose names end with ``suffix``,
+    sorted by name: how EB reads ``.ebextensions/*.config``.
+
+    Nothing is extracted, and at most ``max_files`` files of at most ``max_bytes`` each are
+    read. A larger file, a symbolic link, and the first file past ``max_files`` (standing
+    for the rest) come back without data, with the reason.
+    """
+    with _open_bundle(zip_path, limits) as (archive, entries):
+        found = sorted(
+            (
+                e
+                for e in entries
+                if e.kind != "dir"
+                and e.path.rpartition("/")[0] == folder
+                and e.path.endswith(suffix)
+            ),
+            key=lambda e: e.path,
+        )
+        out: list[BundleFile] = []
+        for entry in found[:max_files]:
+            if entry.kind == "link":
+                problem = (
+                    f"it is a symbolic link (to {entry.link_target}); Beanpole reads only "
+                    "regular files here. Replace the link with a copy of the file."
+                )
+            elif entry.info.file_size > max_bytes:
+                problem = (
+                    f"it is {entry.info.file_size} bytes; the limit is {max_bytes}. "
+                    "Keep large content out of it."
+                )
+            else:
+                out.append(BundleFile(entry.path, _read_small(archive, entry, max_bytes)))
+                continue
+            out.append(BundleFile(entry.path, None, problem))
+        if len(found) > max_files:
+            rest = len(found) - max_files
+            out.append(
+                BundleFile(
+                    found[max_files].path,
+                    None,
+                    f"the bundle has {len(found)} {suffix} files in {folder}; Beanpole reads "
+                    f"the first {max_files} by name, so this one and the {rest - 1} after it "
+                    "are ignored. Merge them into fewer files.",
+                )
+            )
+    return out
+
+
+def _read_small(archive: zipfile.ZipFile, entry: _Entry, max_bytes: int) -> bytes:
+    data = bytearray()
+    for chunk in _chunks(archive, entry.info):
+        data += chunk
+        if len(data) > max_bytes:  # counted, not believed (as in _write_file)
+            raise BundleError(
+                f"The bundle's entry {entry.path} expands past its declared size, the mark of "
+                "a zip bomb. Re-create the zip with a standard tool."
+            )
+    return bytes(data)
+
+
 def _is_within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 

@@ -102,7 +102,7 @@ class Thresholds:
 @dataclass(frozen=True)
 class InstanceInput:
     id: str
-    state: str  # "pending" | "in-service" | "draining"
+    state: str  # "pending" | "in-service" | "draining" | "stopping"
     check_passing: bool | None  # load balancer check; None = not in the load balancer yet
     process_failure: str | None  # e.g. "web exited with status 1: ..." (crash loop), else None
     window: WindowStats | None  # latest 10 s window, None = no requests seen
@@ -236,6 +236,8 @@ def _instance_findings(
 ) -> list[_Finding]:
     if i.state == "draining":
         return [(Status.INFO, "Instance is being drained")]
+    if i.state == "stopping":
+        return [(Status.INFO, "Instance is stopping")]
     findings: list[_Finding] = []
     if i.process_failure:
         findings.append((Status.SEVERE, i.process_failure))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -36,7 +37,8 @@ class Health(StrEnum):
 class InstanceState(StrEnum):
     PENDING = "pending"  # started, not yet answering its health check; weight 0
     IN_SERVICE = "in-service"  # answering, receiving traffic
-    DRAINING = "draining"  # leaving the load balancer
+    DRAINING = "draining"  # leaving the load balancer: weight 0, in-flight requests finish
+    STOPPING = "stopping"  # out of the load balancer, its processes being stopped
     STOPPED = "stopped"  # gone; kept for history and logs
 
 
@@ -130,6 +132,10 @@ class Version:
     build_status: BuildStatus
     build_error: str = ""
     description: str = ""
+    # Its .ebextensions option settings, read once at upload (versions are immutable), and
+    # the warnings about what was ignored, which become events when it is deployed.
+    ebextensions: dict[str, str] = field(default_factory=dict)
+    ebextensions_warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,22 @@ class Environment:
     updated_at: float
     causes: tuple[str, ...] = ()
     health_status: str = "Unknown"  # enhanced health: Ok, Info, Warning, Degraded, Severe, ...
+    version_settings: dict[str, str] = field(default_factory=dict)  # version_label's .ebextensions
+
+    def layers(
+        self,
+        version_settings: Mapping[str, str] | None = None,
+        direct: Mapping[str, str] | None = None,
+    ) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        """Its option settings, lowest precedence first, for `beanpole.settings.resolve`:
+        the .ebextensions of a version, then the settings given directly (EB's order;
+        saved configurations, between the two, do not exist yet). By default those of its
+        current release; a deployment passes the layer of the version it deploys and the
+        direct settings it deploys with (a rollback: its release's)."""
+        return (
+            self.version_settings if version_settings is None else version_settings,
+            self.settings if direct is None else direct,
+        )
 
 
 @dataclass(frozen=True)

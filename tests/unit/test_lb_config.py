@@ -343,6 +343,4 @@ def test_request_lines_go_through_a_ring_to_the_servers_socket() -> None:
     assert "log ring@beanpole-requests local0 info" in section(cfg, "global")
     ring = section(cfg, "ring beanpole-requests")
     assert "format raw" in ring
-    assert (
-        "server beanpole unix@/var/lib/beanpole/haproxy/log.sock log-proto octet-count" in ring
-    )
+    assert "server beanpole unix@/var/lib/beanpole/haproxy/log.sock log-proto octet-count" in ring

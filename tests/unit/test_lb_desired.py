@@ -1,6 +1,7 @@
 """The load balancer's desired shape follows the store: weights by state, hosts by CNAME."""
 
 import time
+from dataclasses import replace
 
 from beanpole.lb.desired import desired_spec
 from beanpole.model import Environment, EnvStatus, Health, Instance, InstanceState
@@ -52,3 +53,16 @@ def test_health_check_comes_from_the_process_namespace():
     check = spec.backends[0].check
     assert (check.path, check.matcher, check.interval_s) == ("/health", "200-299", 15)
     assert spec.backends[0].hosts == ("shop.example.org",)
+
+
+def test_health_check_from_the_running_versions_ebextensions_under_direct_settings():
+    ns = "aws:elasticbeanstalk:environment:process:default"
+    shop = replace(
+        env("shop", settings={f"{ns}:HealthCheckInterval": "5"}),
+        version_settings={f"{ns}:HealthCheckPath": "/health", f"{ns}:HealthCheckInterval": "30"},
+    )
+    spec = desired_spec(
+        bind_host="0.0.0.0", port=80, domain="localhost", environments=[shop], instances=[]
+    )
+    check = spec.backends[0].check
+    assert (check.path, check.interval_s) == ("/health", 5)

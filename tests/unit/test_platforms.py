@@ -146,3 +146,16 @@ def test_plan_round_trips_through_json(tmp_path):
     write(tmp_path, {"requirements.txt": "flask\n", "Buildfile": "make: echo hi\n"})
     plan = detect(tmp_path, resolve())
     assert type(plan).from_json(plan.to_json()) == plan
+
+
+def test_a_procfile_written_for_ebs_fixed_port_runs_on_port_and_says_so(tmp_path):
+    procfile = (
+        "web: gunicorn --bind :8000 --workers 3 mysite.wsgi:application\n"
+        "worker: celery -A x worker --port 8000\n"
+    )
+    write(tmp_path, {"requirements.txt": "django\ngunicorn\n", "Procfile": procfile})
+    plan = detect(tmp_path, resolve())
+    assert plan.processes["web"] == "gunicorn --bind :$PORT --workers 3 mysite.wsgi:application"
+    assert plan.processes["worker"] == "celery -A x worker --port 8000"  # only web is moved
+    assert len(plan.notes) == 1 and ":8000" in plan.notes[0]
+    assert type(plan).from_json(plan.to_json()) == plan

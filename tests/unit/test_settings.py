@@ -78,3 +78,33 @@ def test_release_key_changes_only_with_what_instances_see():
     assert health.release_key("d1") == base.release_key("d1")
     scale = resolve({"aws:autoscaling:asg:MinSize": "3"})
     assert scale.release_key("d1") == base.release_key("d1")
+
+
+def test_precedence_direct_over_ebextensions_over_defaults():
+    """EB's order (saved configurations, between the two, do not exist yet); removing a direct
+    setting lets the .ebextensions value apply again."""
+    from beanpole.model import Environment, EnvStatus, Health
+
+    ebextensions = {f"{PY}:NumThreads": "4", f"{ENV_NAMESPACE}:GREETING": "from-file"}
+    direct = {f"{ENV_NAMESPACE}:GREETING": "direct"}
+    env = Environment(
+        "shop",
+        "app",
+        "shop",
+        EnvStatus.READY,
+        Health.GREEN,
+        "v1",
+        direct,
+        1,
+        0.0,
+        0.0,
+        version_settings=ebextensions,
+    )
+    resolved = resolve(*env.layers())
+    assert resolved.env == {"GREETING": "direct"}
+    assert resolved.int(PY, "NumThreads") == 4
+    assert resolved.int(PY, "NumProcesses") == 1  # the default
+    removed = merge_changes(direct, {}, [f"{ENV_NAMESPACE}:GREETING"])
+    assert resolve(*env.layers(direct=removed)).env == {"GREETING": "from-file"}
+    # a deployment of another version takes that version's layer, not the running one's
+    assert resolve(*env.layers({})).int(PY, "NumThreads") == 15

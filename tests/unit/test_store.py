@@ -25,6 +25,7 @@ def test_migrations_run_once(tmp_path):
         "0003_version_lifecycle",
         "0004_enhanced_health",
         "0005_metrics_rollups",
+        "0006_version_ebextensions",
     ]
     s.close()
 
@@ -35,6 +36,25 @@ def test_versions_are_immutable(store):
     assert store.add_version("app", "v1", "aaa").digest == "aaa"  # same contents: idempotent
     with pytest.raises(Conflict, match="choose a new label"):
         store.add_version("app", "v1", "bbb")
+
+
+def test_a_version_keeps_its_ebextensions_layer_and_its_environment_carries_it(store):
+    """The layer is part of the (immutable) version; an environment is read with the layer
+    of the version it runs, so resolving its settings needs no other lookup."""
+    store.ensure_application("app")
+    layer = {"aws:elasticbeanstalk:application:environment:GREETING": "hi"}
+    v1 = store.add_version("app", "v1", "aaa", "", layer, ["a.config is ignored: x"])
+    assert (v1.ebextensions, v1.ebextensions_warnings) == (layer, ("a.config is ignored: x",))
+    store.add_version("app", "v2", "bbb")
+    assert store.version("app", "v2").ebextensions == {}
+    store.create_environment("shop", "app", "shop", {"aws:autoscaling:asg:MinSize": "2"})
+    assert store.environment("shop").version_settings == {}  # no version yet
+    store.update_environment("shop", version_label="v1")
+    env = store.environment("shop")
+    assert env.version_settings == layer
+    assert env.layers() == (layer, {"aws:autoscaling:asg:MinSize": "2"})
+    assert store.environments()[0].version_settings == layer
+    assert store.update_environment("shop", version_label="v2").version_settings == {}
 
 
 def test_live_environment_names_and_cnames_are_unique(store):

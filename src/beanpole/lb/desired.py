@@ -60,7 +60,7 @@ def desired_spec(
             Backend(
                 name=env.name,
                 hosts=(f"{env.cname}.{domain}".lower(),),
-                check=health_check(env.settings),
+                check=health_check(resolve(*env.layers()).values),
                 servers=servers,
             )
         )

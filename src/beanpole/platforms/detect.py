@@ -9,6 +9,7 @@ from pathlib import Path
 
 from beanpole.errors import BundleError
 from beanpole.platforms import node, python, static
+from beanpole.platforms.ports import bind_to_port
 from beanpole.procfile import parse_buildfile, parse_procfile
 from beanpole.settings import ResolvedSettings
 
@@ -30,6 +31,7 @@ class BuildPlan:
     dependencies: DependencyStep | None = None
     buildfile: dict[str, str] = field(default_factory=dict)
     default_port: int = 5000  # EB's PORT default; instances get their own PORT anyway
+    notes: tuple[str, ...] = ()  # what Beanpole changed or assumed, for the deploy's events
 
     def to_json(self) -> str:
         return json.dumps(
@@ -46,6 +48,7 @@ class BuildPlan:
                 },
                 "buildfile": self.buildfile,
                 "default_port": self.default_port,
+                "notes": list(self.notes),
             }
         )
 
@@ -63,6 +66,7 @@ class BuildPlan:
             ),
             buildfile=data["buildfile"],
             default_port=data["default_port"],
+            notes=tuple(data.get("notes", ())),
         )
 
 
@@ -88,18 +92,24 @@ def detect(app_dir: Path, settings: ResolvedSettings, node_version: str = "") ->
             "The Procfile has no 'web' process, so nothing would receive traffic. "
             "Add a line such as 'web: gunicorn app:app --bind 127.0.0.1:$PORT'."
         )
+    notes: tuple[str, ...] = ()
+    if procfile is not None:
+        rewrite = bind_to_port(procfile["web"])
+        if rewrite.note:
+            procfile = {**procfile, "web": rewrite.command}
+            notes = (rewrite.note,)
 
     py_version = f"{sys.version_info.major}.{sys.version_info.minor}"
     if python.is_python(app_dir):
         py_deps = python.dependency_step(app_dir, py_version, needs_gunicorn=procfile is None)
         processes = procfile or {"web": python.default_command(settings)}
-        return BuildPlan("python", processes, py_deps, buildfile, default_port=8000)
+        return BuildPlan("python", processes, py_deps, buildfile, 8000, notes)
     if node.is_node(app_dir):
         deps = node.dependency_step(app_dir, settings, node_version)
         processes = procfile or {"web": node.default_command(app_dir)}
-        return BuildPlan("nodejs", processes, deps, buildfile, default_port=8080)
+        return BuildPlan("nodejs", processes, deps, buildfile, 8080, notes)
     if procfile is not None:
-        return BuildPlan("procfile", procfile, None, buildfile)
+        return BuildPlan("procfile", procfile, None, buildfile, notes=notes)
     if static.is_static(app_dir):
         return BuildPlan("static", {"web": static.default_command()}, None, buildfile)
     raise BundleError(

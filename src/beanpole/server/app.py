@@ -23,7 +23,7 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from beanpole import __version__
-from beanpole.bundle import Limits
+from beanpole.bundle import Limits, read_files
 from beanpole.errors import BeanpoleError, InvalidInput, Unauthorized
 from beanpole.lifecycle import versions_to_delete
 from beanpole.model import (
@@ -39,7 +39,14 @@ from beanpole.runtime.usage import load_average
 from beanpole.server.context import Context
 from beanpole.server.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
 from beanpole.server.prometheus import prometheus_text
-from beanpole.settings import ENV_NAMESPACE, merge_changes, resolve, validate
+from beanpole.settings import (
+    ENV_NAMESPACE,
+    ResolvedSettings,
+    ebextensions,
+    merge_changes,
+    resolve,
+    validate,
+)
 
 API = "/api/v1"
 
@@ -163,9 +170,15 @@ def create_app(ctx: Context) -> FastAPI:
             digest = ctx.bundles.put(path, limits)
         finally:
             path.unlink(missing_ok=True)
+        layer = await asyncio.to_thread(_read_ebextensions, ctx.bundles.path(digest), limits)
         ctx.store.ensure_application(application)
         version = ctx.store.add_version(
-            application, label or f"v-{digest[:12]}", digest, description
+            application,
+            label or f"v-{digest[:12]}",
+            digest,
+            description,
+            layer.settings,
+            layer.warnings,
         )
         await asyncio.to_thread(_apply_lifecycle, ctx, application)
         return _version(version)
@@ -190,7 +203,11 @@ def create_app(ctx: Context) -> FastAPI:
         check_app_name(body.application)
         cname = check_cname(body.cname or name)
         settings = validate(body.settings)
-        _check_sizes(settings)
+        # Checked over the version's .ebextensions once there is a version (not in a dry run).
+        version = None
+        if body.version_label is not None and not dry_run:
+            version = ctx.store.version(body.application, body.version_label)  # NotFound
+        _check_sizes(resolve(version.ebextensions if version else {}, settings))
         existing = {e.name: e for e in ctx.store.environments()}
         if name in existing:
             from beanpole.errors import Conflict
@@ -201,11 +218,10 @@ def create_app(ctx: Context) -> FastAPI:
             )
         if dry_run:
             return {"ok": True}
-        if body.version_label is None:
+        if version is None:
             raise InvalidInput("version_label is required: upload a version first.")
-        ctx.store.version(body.application, body.version_label)  # NotFound if absent
         env = ctx.store.create_environment(name, body.application, cname, settings)
-        op = ctx.ops.create(env, body.version_label)
+        op = ctx.ops.create(env, version.label)
         return {"operation": op.id, "environment": _environment(ctx, env)}
 
     @app.get(f"{API}/environments/{{name}}", dependencies=auth)
@@ -215,7 +231,8 @@ def create_app(ctx: Context) -> FastAPI:
     @app.post(f"{API}/environments/{{name}}/deploy", dependencies=auth, status_code=202)
     async def deploy(name: str, body: Deploy) -> dict[str, Any]:
         env = ctx.store.environment(name)
-        ctx.store.version(env.application, body.version_label)
+        version = ctx.store.version(env.application, body.version_label)
+        _check_sizes(resolve(*env.layers(version.ebextensions)))
         op = ctx.ops.deploy(env, body.version_label, policy=body.policy)
         return {"operation": op.id}
 
@@ -272,15 +289,33 @@ def create_app(ctx: Context) -> FastAPI:
     async def change_settings(name: str, body: SettingsChange) -> dict[str, Any]:
         env = ctx.store.environment(name)
         merged = merge_changes(env.settings, body.set, body.remove)
-        _check_sizes(merged)
+        _check_sizes(resolve(*env.layers(direct=merged)))
         op = ctx.ops.configure(env, merged)
         return {"operation": op.id}
 
     @app.get(f"{API}/environments/{{name}}/settings", dependencies=auth)
     async def get_settings(name: str) -> dict[str, Any]:
+        """Each layer and the result: ``direct`` (given with the CLI or API), ``ebextensions``
+        (of the version the environment runs), ``resolved`` over the defaults and, for each
+        resolved option, the layer it comes from (``sources``)."""
         env = ctx.store.environment(name)
-        resolved = resolve(env.settings)
-        return {"direct": env.settings, "resolved": resolved.values, "environment": resolved.env}
+        resolved = resolve(*env.layers())
+        sources = {
+            key: "direct"
+            if key in env.settings
+            else "ebextensions"
+            if key in env.version_settings
+            else "default"
+            for key in resolved.values
+        }
+        return {
+            "version": env.version_label,
+            "direct": env.settings,
+            "ebextensions": env.version_settings,
+            "resolved": resolved.values,
+            "sources": sources,
+            "environment": resolved.env,
+        }
 
     @app.delete(f"{API}/environments/{{name}}", dependencies=auth, status_code=202)
     async def terminate(name: str) -> dict[str, Any]:
@@ -460,8 +495,20 @@ def _apply_lifecycle(ctx: Context, application: str) -> list[str]:
     return [v.label for v in doomed]
 
 
-def _check_sizes(settings: dict[str, str]) -> None:
-    resolved = resolve(settings)
+def _read_ebextensions(bundle_path: Path, limits: Limits) -> ebextensions.Layer:
+    """A stored bundle's .ebextensions layer: read once per version, at upload."""
+    files = read_files(
+        bundle_path,
+        ebextensions.FOLDER,
+        ebextensions.SUFFIX,
+        max_files=ebextensions.MAX_FILES,
+        max_bytes=ebextensions.MAX_FILE_BYTES,
+        limits=limits,
+    )
+    return ebextensions.layer(ebextensions.ConfigFile(f.path, f.data, f.problem) for f in files)
+
+
+def _check_sizes(resolved: ResolvedSettings) -> None:
     low = resolved.int("aws:autoscaling:asg", "MinSize")
     high = resolved.int("aws:autoscaling:asg", "MaxSize")
     if low > high:
@@ -484,6 +531,8 @@ def _version(v: Any) -> dict[str, Any]:
         "build_status": v.build_status,
         "build_error": v.build_error,
         "description": v.description,
+        "ebextensions": v.ebextensions,
+        "ebextensions_warnings": list(v.ebextensions_warnings),
     }
 
 
@@ -516,7 +565,7 @@ def _environment(ctx: Context, env: Environment, with_instances: bool = True) ->
         "causes": list(env.causes),
         "created_at": env.created_at,
         "updated_at": env.updated_at,
-        "environment_variables": sorted(resolve(env.settings).env),
+        "environment_variables": sorted(resolve(*env.layers()).env),
     }
     if with_instances:
         data["instances"] = [_instance(i) for i in ctx.store.instances(env.name)]

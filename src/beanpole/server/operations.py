@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,8 @@ class Release:
     version_label: str
     digest: str
     settings: ResolvedSettings
+    ebextensions: dict[str, str] = field(default_factory=dict)  # the version's layer
+    warnings: tuple[str, ...] = ()  # what its .ebextensions had ignored
 
     @property
     def key(self) -> str:
@@ -201,6 +203,7 @@ class Operations:
 
     async def _create(self, op: Operation, env: Environment, label: str) -> None:
         release = await self._release(env, label, env.settings)
+        self._report_ebextensions(env, release)
         count = release.settings.int(_ASG, "MinSize")
         try:
             await self.bring_up(env, release, count, deployment_id=1)
@@ -231,6 +234,7 @@ class Operations:
         env = self.store.environment(name)
         new_settings = settings if settings is not None else env.settings
         release = await self._release(env, label, new_settings)
+        self._report_ebextensions(env, release)
         old = (
             await self._release(env, env.version_label, env.settings) if env.version_label else None
         )
@@ -324,7 +328,30 @@ class Operations:
         self, env: Environment, label: str, settings: dict[str, str], *, build: bool = True
     ) -> Release:
         version = self.store.version(env.application, label)
-        return Release(label, version.digest, resolve(settings))
+        layers = env.layers(version.ebextensions, settings)
+        return Release(
+            label,
+            version.digest,
+            resolve(*layers),
+            version.ebextensions,
+            version.ebextensions_warnings,
+        )
+
+    def _report_ebextensions(self, env: Environment, release: Release) -> None:
+        """Events for a version about to be deployed: what its .ebextensions set, and (WARN)
+        each file or key they had ignored."""
+        label = release.version_label
+        if release.ebextensions:
+            keys = sorted(release.ebextensions)
+            shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+            self._event(
+                env,
+                f"Version {label} sets {len(keys)} option setting(s) in .ebextensions: {shown} "
+                "(settings given directly win).",
+                version=label,
+            )
+        for warning in release.warnings:
+            self._event(env, warning, severity=Severity.WARN, version=label)
 
     async def artifact(self, env: Environment, release: Release) -> Artifact:
         version = self.store.version(env.application, release.version_label)
@@ -357,6 +384,8 @@ class Operations:
                 f"{time.monotonic() - started:.1f} s.",
                 version=version.label,
             )
+            for note in artifact.plan.notes:
+                self._event(env, note, version=version.label)
         return artifact
 
     async def bring_up(
@@ -518,7 +547,7 @@ class Repairs:
         self.ops = ops
 
     def needed(self, env: Environment, release_key: str, instances: list[Instance]) -> bool:
-        count = resolve(env.settings).int(_ASG, "MinSize")
+        count = resolve(*env.layers()).int(_ASG, "MinSize")
         live = [i for i in instances if i.state is not InstanceState.STOPPED]
         good = [
             i for i in live if i.release_key == release_key and i.state is InstanceState.IN_SERVICE

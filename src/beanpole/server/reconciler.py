@@ -100,7 +100,7 @@ class Reconciler:
                 log.warning("stopping orphan instance %s", group)
                 await asyncio.to_thread(fleet.supervisor.stop_instance, group)
         for instance in known.values():
-            if instance.state is InstanceState.DRAINING:
+            if instance.state in (InstanceState.DRAINING, InstanceState.STOPPING):
                 await fleet.stop([instance])
         await fleet.sync_lb()
 
@@ -144,7 +144,7 @@ class Reconciler:
             if env.version_label is None:
                 continue
             version = self.store.version(env.application, env.version_label)
-            key = resolve(env.settings).release_key(version.digest)
+            key = resolve(*env.layers()).release_key(version.digest)
             if Repairs(self.ops).needed(env, key, instances):
                 Repairs(self.ops).start(env)
 
@@ -209,7 +209,7 @@ class Reconciler:
         next tick's repair starts its replacement.
         """
         env = self.store.environment(instance.environment)
-        settings = resolve(env.settings)
+        settings = resolve(*env.layers())
         if settings.get("beanpole:health", "ReplaceUnhealthy") != "true":
             return
         if failing_s < settings.int("beanpole:health", "ReplaceAfter"):

@@ -30,6 +30,13 @@ from beanpole.model import (
     Version,
 )
 
+# An environment comes with the .ebextensions layer of the version it runs, so resolving its
+# settings (`Environment.layers`) needs no second lookup anywhere.
+_ENVIRONMENTS = (
+    "SELECT e.*, v.ebextensions AS version_settings FROM environments e"
+    " LEFT JOIN versions v ON v.application = e.application AND v.label = e.version_label"
+)
+
 
 def _migrations() -> list[tuple[str, str]]:
     folder = resources.files("beanpole.store") / "migrations"
@@ -123,7 +130,13 @@ class Store:
         return [Application(r["name"], r["created_at"]) for r in rows]
 
     def add_version(
-        self, application: str, label: str, digest: str, description: str = ""
+        self,
+        application: str,
+        label: str,
+        digest: str,
+        description: str = "",
+        ebextensions: dict[str, str] | None = None,
+        ebextensions_warnings: Sequence[str] = (),
     ) -> Version:
         with self.transaction() as db:
             row = db.execute(
@@ -139,8 +152,18 @@ class Store:
                 )
             db.execute(
                 "INSERT INTO versions (application, label, digest, description, created_at,"
-                " build_status) VALUES (?, ?, ?, ?, ?, ?)",
-                (application, label, digest, description, time.time(), BuildStatus.PENDING),
+                " build_status, ebextensions, ebextensions_warnings)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    application,
+                    label,
+                    digest,
+                    description,
+                    time.time(),
+                    BuildStatus.PENDING,
+                    json.dumps(ebextensions or {}),
+                    json.dumps(list(ebextensions_warnings)),
+                ),
             )
         return self.version(application, label)
 
@@ -211,16 +234,14 @@ class Store:
         return self.environment(name)
 
     def environment(self, name: str) -> Environment:
-        rows = self._query(
-            "SELECT * FROM environments WHERE name = ? ORDER BY id DESC LIMIT 1", name
-        )
+        rows = self._query(f"{_ENVIRONMENTS} WHERE e.name = ? ORDER BY e.id DESC LIMIT 1", name)
         if not rows or rows[0]["status"] == EnvStatus.TERMINATED:
             raise NotFound(f"No environment named {name!r}. List environments with: beanpole list")
         return _environment(rows[0])
 
     def environments(self, include_terminated: bool = False) -> list[Environment]:
-        where = "" if include_terminated else "WHERE status != 'Terminated'"
-        rows = self._query(f"SELECT * FROM environments {where} ORDER BY name")  # noqa: S608
+        where = "" if include_terminated else "WHERE e.status != 'Terminated'"
+        rows = self._query(f"{_ENVIRONMENTS} {where} ORDER BY e.name")
         return [_environment(r) for r in rows]
 
     def update_environment(self, name: str, **fields: Any) -> Environment:
@@ -255,7 +276,7 @@ class Store:
             else (
                 _environment(
                     self._query(
-                        "SELECT * FROM environments WHERE name = ? ORDER BY id DESC LIMIT 1", name
+                        f"{_ENVIRONMENTS} WHERE e.name = ? ORDER BY e.id DESC LIMIT 1", name
                     )[0]
                 )
             )
@@ -542,6 +563,8 @@ def _version(r: sqlite3.Row) -> Version:
         BuildStatus(r["build_status"]),
         r["build_error"],
         r["description"],
+        json.loads(r["ebextensions"]),
+        tuple(json.loads(r["ebextensions_warnings"])),
     )
 
 
@@ -559,6 +582,7 @@ def _environment(r: sqlite3.Row) -> Environment:
         updated_at=r["updated_at"],
         causes=tuple(json.loads(r["causes"])),
         health_status=r["health_status"],
+        version_settings=json.loads(r["version_settings"] or "{}"),
     )
 
 
