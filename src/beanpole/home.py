@@ -26,6 +26,7 @@ class ServerConfig:
     lb_port: int = 8080
     domain: str = "localhost"
     port_range: tuple[int, int] = (20000, 29999)
+    log_port: int = 0  # UDP on 127.0.0.1 for HAProxy's request lines; chosen at first start
 
     def with_overrides(self, **overrides: Any) -> ServerConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,6 +1,6 @@
 """HAProxy's per-request lines, received and parsed by the server's listener.
 
-A real HAProxy logs through its ring to the real unix socket `lb.requests.listen` binds; the
+A real HAProxy logs to the real UDP socket `lb.requests.bind` opens on loopback; the
 test sends real requests and reads what arrived: one sample per request with its
 environment, instance, status and latency; one line in N once the environment is sampled
 1:N, each carrying N; access-log lines on disk, rotated by size.
@@ -9,15 +9,17 @@ environment, instance, status and latency; one line in N once the environment is
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
 from beanpole.lb.config import Backend, HealthCheck, LoadBalancerSpec
 from beanpole.lb.haproxy import HAProxy
-from beanpole.lb.requests import AccessLogs, RequestStream, listen
+from beanpole.lb.requests import AccessLogs, Listener, RequestStream, bind
 from beanpole.metrics import NO_SERVER, Sample
 
 from lbkit import App, free_port
@@ -43,6 +45,12 @@ def _stream(tmp_path: Path, samples: list[Sample], max_bytes: int = 10 * 2**20) 
     return RequestStream(samples.append, logs)
 
 
+def _listener(stream: RequestStream) -> Listener:
+    listener = Listener(bind(0), stream)
+    listener.start()
+    return listener
+
+
 def test_every_request_becomes_a_sample_with_its_instance_status_and_latency(
     lb: HAProxy, apps: Callable[[str], App], tmp_path: Path
 ) -> None:
@@ -57,9 +65,9 @@ def test_every_request_becomes_a_sample_with_its_instance_status_and_latency(
     stream = _stream(tmp_path, samples)
 
     async def scenario() -> None:
-        transport = await listen(lb.paths.log_socket, stream)
+        transport = _listener(stream)
         try:
-            await asyncio.to_thread(lb.start, spec)
+            await asyncio.to_thread(lb.start, replace(spec, log_port=transport.port))
             statuses = await _get(port, "shop.localhost", 40)
             await _get(port, "nobody.localhost", 5)  # unknown hosts are not logged
             await _until(lambda: len(samples) >= 40, 10, "40 samples")
@@ -87,9 +95,9 @@ def test_haproxy_own_503_is_logged_with_no_server(lb: HAProxy, tmp_path: Path) -
     stream = _stream(tmp_path, samples)
 
     async def scenario() -> None:
-        transport = await listen(lb.paths.log_socket, stream)
+        transport = _listener(stream)
         try:
-            await asyncio.to_thread(lb.start, spec)
+            await asyncio.to_thread(lb.start, replace(spec, log_port=transport.port))
             assert await _get(port, "empty.localhost", 3) == [503] * 3
             await _until(lambda: len(samples) >= 3, 10, "3 samples")
         finally:
@@ -119,9 +127,9 @@ def test_a_sampled_environment_sends_about_one_line_in_n_each_weighing_n(
     sent = 800
 
     async def scenario() -> None:
-        transport = await listen(lb.paths.log_socket, stream)
+        transport = _listener(stream)
         try:
-            await asyncio.to_thread(lb.start, spec)
+            await asyncio.to_thread(lb.start, replace(spec, log_port=transport.port))
             await asyncio.to_thread(lb.set_sampling, {"shop": 8})
             await _get(port, "shop.localhost", sent)
             await _get(port, "blog.localhost", 50)  # not sampled: every request
@@ -154,10 +162,10 @@ def test_access_logs_rotate_by_size_and_keep_a_bounded_number(tmp_path: Path) ->
     assert all((tmp_path / n).stat().st_size <= 1200 for n in names)
 
 
-def test_lines_logged_while_the_server_is_down_arrive_when_it_listens(
+def test_a_burst_while_the_server_is_busy_loses_no_line(
     lb: HAProxy, apps: Callable[[str], App], tmp_path: Path
 ) -> None:
-    """The ring keeps lines while nothing listens; HAProxy reconnects by itself."""
+    """The socket holds the lines of a pause: 300 requests while the event loop is blocked."""
     app = apps("i-one")
     port = free_port()
     spec = LoadBalancerSpec(
@@ -166,17 +174,24 @@ def test_lines_logged_while_the_server_is_down_arrive_when_it_listens(
     samples: list[Sample] = []
     stream = _stream(tmp_path, samples)
 
-    async def scenario() -> None:
-        await asyncio.to_thread(lb.start, spec)  # nothing listens yet
-        assert await _get(port, "shop.localhost", 30) == [200] * 30
-        server = await listen(lb.paths.log_socket, stream)
-        try:
-            await _get(port, "shop.localhost", 10)
-            await _until(lambda: len(samples) >= 40, 30, "the held lines and the new ones")
-        finally:
-            server.close()
+    def burst() -> list[int]:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            return [
+                client.get("/", headers={"Host": "shop.localhost"}).status_code for _ in range(300)
+            ]
 
+    async def scenario() -> None:
+        listener = _listener(stream)
+        try:
+            await asyncio.to_thread(lb.start, replace(spec, log_port=listener.port))
+            sender = threading.Thread(target=lambda: statuses.extend(burst()))
+            sender.start()
+            sender.join()  # deliberately blocks the event loop: nothing is read meanwhile
+            assert statuses == [200] * 300
+            await _until(lambda: len(samples) >= 300, 10, "every line of the burst")
+        finally:
+            listener.close()
+
+    statuses: list[int] = []
     asyncio.run(scenario())
-    assert len(samples) == 40
-    times = [s.at for s in samples]
-    assert times == sorted(times)  # the held lines first, in order
+    assert len(samples) == 300

@@ -338,9 +338,10 @@ def test_log_format_leads_with_the_end_time_and_carries_the_sampling_weight() ->
     assert fields[:6] == ["%[date(0,ms)]", "%b", "%s", "%ST", "%Ta", "%[var(txn.bp_w)]"]
 
 
-def test_request_lines_go_through_a_ring_to_the_servers_socket() -> None:
-    cfg = render_config(SPEC, PATHS)
-    assert "log ring@beanpole-requests local0 info" in section(cfg, "global")
-    ring = section(cfg, "ring beanpole-requests")
-    assert "format raw" in ring
-    assert "server beanpole unix@/var/lib/beanpole/haproxy/log.sock log-proto octet-count" in ring
+def test_request_lines_go_to_the_servers_udp_port_on_loopback() -> None:
+    with_log = LoadBalancerSpec("127.0.0.1", 8080, SPEC.backends, log_port=51234)
+    assert "log 127.0.0.1:51234 len 2048 format raw local0 info" in section(
+        render_config(with_log, PATHS), "global"
+    )
+    assert not [ln for ln in section(render_config(SPEC, PATHS), "global") if "log " in ln]
+    assert structural_key(with_log) != structural_key(SPEC)  # moving the port reloads

@@ -108,41 +108,34 @@ def test_the_stream_hands_samples_on_counts_them_and_feeds_open_taps(tmp_path):
     assert lines[0].startswith(time.strftime("%Y-%m-%dT%H:%M:%S ", time.localtime(1)))
 
 
-def frames(*lines: bytes) -> bytes:
-    return b"".join(b"%d %s" % (len(line), line) for line in lines)
+def test_the_listener_drains_every_waiting_datagram_in_one_batch(tmp_path):
+    import socket
 
-
-class FakeTransport:
-    closed = False
-
-    def close(self):
-        self.closed = True
-
-
-def test_octet_counted_frames_split_anywhere_become_whole_lines(tmp_path):
-    from beanpole.lb.requests import AccessLogs, Frames, RequestStream
+    from beanpole.lb.requests import AccessLogs, Listener, RequestStream, bind
 
     got = []
-    stream = RequestStream(got.append, AccessLogs(tmp_path))
-    lines = [b'%d env-shop i-1 200 %d 1 10 ::1 GET "/p %d"' % (1000 + n, n, n) for n in range(50)]
-    data = frames(*lines)
-    protocol = Frames(stream)
-    protocol.connection_made(FakeTransport())
-    for start in range(0, len(data), 7):  # 7-byte pieces: lengths and lines cut in two
-        protocol.data_received(data[start : start + 7])
-    assert [s.latency_ms for s in got] == [float(n) for n in range(50)]
-    assert stream.received == 50
+    listener = Listener(bind(0), RequestStream(got.append, AccessLogs(tmp_path)))
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for n in range(500):  # far more than a unix datagram socket would queue (10)
+                line = b'%d env-shop i-1 200 %d 1 10 ::1 GET "/"\n' % (1000 + n, n % 50)
+                sender.sendto(line, ("127.0.0.1", listener.port))
+        assert listener.drain() == 500
+        assert listener.drain() == 0
+    finally:
+        listener.close()
+    assert len(got) == 500 and got[0].at == 1.0 and got[-1].latency_ms == 49.0
 
 
-def test_a_stream_that_is_not_octet_counted_is_closed(tmp_path):
-    from beanpole.lb.requests import AccessLogs, Frames, RequestStream
+def test_binding_a_taken_port_fails_so_the_server_can_choose_another():
+    from beanpole.lb.requests import bind
 
-    for garbage in (b"GET / HTTP/1.1\r\n\r\n", b"123456789 x", b"0 ", b"-5 abc"):
-        protocol = Frames(RequestStream(lambda s: None, AccessLogs(tmp_path)))
-        transport = FakeTransport()
-        protocol.connection_made(transport)
-        protocol.data_received(garbage)
-        assert transport.closed, garbage
+    first = bind(0)
+    try:
+        with pytest.raises(OSError):
+            bind(first.getsockname()[1])
+    finally:
+        first.close()
 
 
 def test_the_rate_rises_at_once_and_decays_slowly():

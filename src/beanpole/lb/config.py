@@ -23,20 +23,18 @@ from beanpole.errors import InvalidInput
 
 #: Bumped whenever the template below changes, so that an upgraded Beanpole reloads HAProxy
 #: once to pick up the new template even when the spec is unchanged.
-TEMPLATE_VERSION = 4
+TEMPLATE_VERSION = 5
 
-# One line per request, into a ring buffer that HAProxy forwards to the server over a unix
-# stream socket (octet-counted frames, see `beanpole.lb.requests`):
+# One line per request, sent raw (no syslog header) as a UDP datagram to the server on
+# loopback (`LoadBalancerSpec.log_port`; see `beanpole.lb.requests` for why UDP):
 #   end-ms backend server status total-ms weight bytes client-ip method "uri"
 # ``end-ms`` is when the line was made, the request's end, in epoch milliseconds (HAProxy's
 # accept date would be the previous request's end on a kept-alive connection); ``weight`` is
-# N when the line stands for
-# N requests (the backend is sampled 1:N, see `SAMPLE_VAR`), "-" (= 1) when HAProxy answered
-# before reaching a backend. `beanpole.lb.requests` parses exactly this; change both together.
+# N when the line stands for N requests (the backend is sampled 1:N, see `SAMPLE_VAR`), "-"
+# (= 1) when HAProxy answered before reaching a backend. `beanpole.lb.requests` parses
+# exactly this; change both together.
 SAMPLE_VAR = "txn.bp_w"
 LOG_FORMAT = f"%[date(0,ms)] %b %s %ST %Ta %[var({SAMPLE_VAR})] %B %ci %HM %{{+Q}}HU"
-LOG_RING = "beanpole-requests"
-LOG_RING_BYTES = 4 * 2**20
 
 BACKEND_PREFIX = "env-"
 NO_ROUTE_BACKEND = "no-environment"
@@ -247,10 +245,13 @@ class LoadBalancerSpec:
     bind_host: str  # "127.0.0.1" or "0.0.0.0"
     port: int
     backends: tuple[Backend, ...]
+    log_port: int = 0  # the server's UDP port on 127.0.0.1 for request lines; 0: no log
 
     def __post_init__(self) -> None:
         _check_ip("Listener address", self.bind_host)
         _check_port("Listener port", self.port)
+        if self.log_port:
+            _check_port("Request log port", self.log_port)
         names = [b.name for b in self.backends]
         if len(set(names)) != len(names):
             raise InvalidInput("Two environments have the same name.")
@@ -280,7 +281,6 @@ class HAProxyPaths:
     admin_socket: Path
     master_socket: Path
     pid_file: Path
-    log_socket: Path
     sample_map: Path
 
     @classmethod
@@ -303,7 +303,6 @@ class HAProxyPaths:
             admin_socket=directory / "admin.sock",
             master_socket=directory / "master.sock",
             pid_file=directory / "haproxy.pid",
-            log_socket=directory / "log.sock",
             sample_map=directory / "sample.map",
         )
 
@@ -323,6 +322,7 @@ def structural_key(spec: LoadBalancerSpec) -> str:
     shape = {
         "template": TEMPLATE_VERSION,
         "listener": [spec.bind_host, spec.port],
+        "log_port": spec.log_port,
         "backends": sorted([b.name, b.check_host, _check_shape(b.check)] for b in spec.backends),
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
@@ -392,19 +392,13 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         f"    stats socket {paths.admin_socket} mode 600 level admin expose-fd listeners",
         "    stats timeout 30s",
         "    hard-stop-after 30s",
-        # Per-request lines for health and access logs, through a ring buffer: when nobody
-        # listens (the control plane is down), HAProxy keeps what fits and serves on.
-        f"    log ring@{LOG_RING} local0 info",
-        "",
-        # The ring holds lines while the server is slow or down (about 40,000 lines); its
-        # forwarder writes them in batches to the server's socket and reconnects on its own.
-        f"ring {LOG_RING}",
-        "    format raw",
-        f"    size {LOG_RING_BYTES}",
-        "    maxlen 2048",
-        "    timeout connect 2s",
-        "    timeout server 30s",
-        f"    server beanpole unix@{paths.log_socket} log-proto octet-count",
+        # Per-request lines for health and access logs, as datagrams: when nobody listens
+        # (the control plane is down), the kernel drops them and HAProxy serves on.
+        *(
+            [f"    log 127.0.0.1:{spec.log_port} len 2048 format raw local0 info"]
+            if spec.log_port
+            else []
+        ),
         "",
         "defaults",
         "    mode http",
@@ -419,9 +413,11 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         "    retry-on conn-failure empty-response",
         "    option idle-close-on-response",
         "    option forwardfor",
-        "    log global",
-        "    option dontlognull",
-        f'    log-format "{LOG_FORMAT}"',
+        *(
+            ["    log global", "    option dontlognull", f'    log-format "{LOG_FORMAT}"']
+            if spec.log_port
+            else []
+        ),
         "",
         "frontend fe-http",
         f"    bind {spec.bind_endpoint}",

@@ -43,6 +43,7 @@ def desired_spec(
     domain: str,
     environments: Iterable[Environment],
     instances: Iterable[Instance],
+    log_port: int = 0,
 ) -> LoadBalancerSpec:
     by_env: dict[str, list[Instance]] = {}
     for instance in instances:
@@ -64,4 +65,6 @@ def desired_spec(
                 servers=servers,
             )
         )
-    return LoadBalancerSpec(bind_host=bind_host, port=port, backends=tuple(backends))
+    return LoadBalancerSpec(
+        bind_host=bind_host, port=port, backends=tuple(backends), log_port=log_port
+    )

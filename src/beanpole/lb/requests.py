@@ -1,21 +1,24 @@
 """The request stream: one line per request from HAProxy, parsed into samples.
 
-HAProxy writes `LOG_FORMAT` lines into a ring buffer and forwards them over a unix stream
-socket the server listens on, as octet-counted frames (``<length> <line>``, RFC 6587), many
-per write. Each line becomes a `metrics.Sample` (for health, and for the deployment gate's
-taps) and, unchanged, a line of the environment's access log. Parsing is a split, no regex:
-this loop is the pipeline's cost (`bench/health_pipeline.py` measures it).
+HAProxy sends each `LOG_FORMAT` line (raw, no syslog header) as a UDP datagram to a port on
+127.0.0.1 the server binds. Each line becomes a `metrics.Sample` (for health, and for the
+deployment gate's taps) and, unchanged, a line of the environment's access log. Parsing is a
+split, no regex: this loop is the pipeline's cost (`bench/health_pipeline.py` measures it).
 
-Why a ring and a stream, not a datagram per line: a unix datagram socket queues at most
-``net.unix.max_dgram_qlen`` datagrams (10 on Debian), so any pause of the server's event
-loop longer than ten requests lost lines; and reading one datagram per wake-up cost more
-than parsing it. The ring absorbs pauses and outages (4 MB, about 40,000 lines), HAProxy
-reconnects by itself, and lines from before a restart arrive late with their own time:
-the access log keeps them, the windows count them as late.
+Why UDP on loopback, measured on the alternatives:
 
-When an environment's rate is high HAProxy sends one line in N (the sample map, see
-`lb.config`), and the line carries N; `sampling_ratio` chooses N so that about
-`LINES_PER_S` lines a second reach this process per environment, whatever the traffic.
+- a unix datagram socket queues at most ``net.unix.max_dgram_qlen`` datagrams (10 on
+  Debian): any pause of the server's event loop longer than ten requests lost lines. A UDP
+  socket's queue is bounded in bytes (``SO_RCVBUF``, 4 MB asked), hundreds of milliseconds
+  of lines even at the sampled rate;
+- HAProxy's ring buffer forwarded over a stream socket holds lines while the server is down,
+  but HAProxy 2.6 retries the connection in a busy loop: one core at 100 % whenever the
+  server is not running. The data plane must not pay for the control plane being down;
+  unsent datagrams cost nothing.
+
+The socket is drained every `DRAIN_EVERY_S` in one batch, not read on every datagram:
+waking the event loop per line cost more than parsing it. Each line carries its own end
+time, so a line read late still lands in its request's window.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import random
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +43,20 @@ LINES_PER_S = 1000
 MAX_RATIO = 1024
 
 
+_names: dict[bytes, str] = {}
+_MAX_NAMES = 10_000
+
+
+def _name(raw: bytes, skip: int = 0) -> str:
+    """Decoded once per distinct backend or server name, not once per request."""
+    name = _names.get(raw)
+    if name is None:
+        if len(_names) >= _MAX_NAMES:  # instances come and go: keep the cache bounded
+            _names.clear()
+        name = _names[raw] = raw[skip:].decode(errors="replace")
+    return name
+
+
 def parse(line: bytes) -> Sample | None:
     """A `LOG_FORMAT` line → a sample; None for lines that are not an environment's request."""
     parts = line.split(b" ", 6)
@@ -48,17 +65,17 @@ def parse(line: bytes) -> Sample | None:
     try:
         ended_ms = int(parts[0])
         status = int(parts[3])
-        latency = max(float(parts[4]), 0.0)
-        weight = int(parts[5]) if parts[5] != b"-" else 1
+        latency = float(parts[4])
+        weight = 1 if parts[5] == b"-" else int(parts[5])
     except ValueError:
         return None
     return Sample(
-        env=parts[1][len(_PREFIX) :].decode(errors="replace"),
-        instance=parts[2].decode(errors="replace"),
-        status=status,
-        latency_ms=latency,
-        weight=max(weight, 1),
-        at=ended_ms / 1000,
+        _name(parts[1], len(_PREFIX)),
+        _name(parts[2]),
+        status,
+        latency if latency > 0 else 0.0,
+        weight if weight > 1 else 1,
+        ended_ms / 1000,
     )
 
 
@@ -207,81 +224,70 @@ class RequestStream:
                 self.logs.write(env, lines)
 
 
-MAX_FRAME = 65536
-READ_EVERY_S = 0.1
-"""After each read the connection rests this long, so lines are read in batches: waking
-the event loop for every line costs more than parsing it. The socket's buffer and
-HAProxy's ring hold what arrives meanwhile."""
+DRAIN_EVERY_S = 0.1
+MAX_DATAGRAM = 4096
+RECEIVE_BUFFER = 4 * 2**20
 
 
-class Frames(asyncio.Protocol):
-    """One connection from HAProxy's ring forwarder: octet-counted frames to lines."""
+def bind(port: int = 0) -> socket.socket:
+    """The UDP socket on 127.0.0.1 HAProxy sends request lines to (0: any free port).
 
-    def __init__(self, stream: RequestStream, read_every_s: float = READ_EVERY_S) -> None:
-        self.stream = stream
-        self.read_every_s = read_every_s
-        self._buffer = b""
-        self._transport: asyncio.BaseTransport | None = None
-        self._resume: asyncio.TimerHandle | None = None
+    Raises OSError when the port is taken; the caller picks another and tells HAProxy.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.setblocking(False)
+        # As root the buffer may exceed net.core.rmem_max; otherwise the kernel caps it.
+        force = getattr(socket, "SO_RCVBUFFORCE", None)
+        try:
+            if force is None:
+                raise PermissionError
+            sock.setsockopt(socket.SOL_SOCKET, force, RECEIVE_BUFFER)
+        except PermissionError:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._resume is not None:
-            self._resume.cancel()
+class Listener:
+    """Drains the request socket into the stream every `DRAIN_EVERY_S`."""
 
-    def data_received(self, data: bytes) -> None:
-        self._parse(data)
-        transport = self._transport
-        if self.read_every_s > 0 and isinstance(transport, asyncio.ReadTransport):
-            transport.pause_reading()
-            loop = asyncio.get_running_loop()
-            self._resume = loop.call_later(self.read_every_s, self._resume_reading)
+    def __init__(
+        self, sock: socket.socket, stream: RequestStream, every_s: float = DRAIN_EVERY_S
+    ) -> None:
+        self.sock, self.stream, self.every_s = sock, stream, every_s
+        self._task: asyncio.Task[None] | None = None
 
-    def _resume_reading(self) -> None:
-        transport = self._transport
-        if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
-            transport.resume_reading()
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
 
-    def _parse(self, data: bytes) -> None:
-        buffer = self._buffer + data if self._buffer else data
-        deliver = self.stream.line_received
-        pos, end = 0, len(buffer)
-        while pos < end:
-            space = buffer.find(b" ", pos, pos + 8)
-            if space < 0:
-                if end - pos >= 8:  # no length within 7 digits: not our framing
-                    self._drop()
-                    return
-                break
+    def drain(self, limit: int = 200_000) -> int:
+        """Read every datagram waiting (at most ``limit``); return how many."""
+        receive, deliver = self.sock.recv, self.stream.line_received
+        for count in range(limit):
             try:
-                size = int(buffer[pos:space])
-            except ValueError:
-                self._drop()
-                return
-            if not 0 < size <= MAX_FRAME:
-                self._drop()
-                return
-            stop = space + 1 + size
-            if stop > end:
-                break
-            deliver(buffer[space + 1 : stop])
-            pos = stop
-        self._buffer = buffer[pos:]
+                data = receive(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return count
+            except OSError:  # closed under us
+                return count
+            deliver(data.rstrip(b"\n"))
+        return limit
 
-    def _drop(self) -> None:
-        """Garbage on the socket: close it (HAProxy reconnects and resumes at a frame)."""
-        self._buffer = b""
-        if self._transport is not None:
-            self._transport.close()
+    async def run(self) -> None:
+        while True:
+            self.drain()
+            await asyncio.sleep(self.every_s)
 
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="request-stream")
 
-async def listen(path: Path, stream: RequestStream) -> asyncio.AbstractServer:
-    """Listen where HAProxy's ring forwards to (a stale socket from a killed server goes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_unix_server(lambda: Frames(stream), str(path))
-    os.chmod(path, 0o600)
-    return server
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.sock.close()

@@ -67,6 +67,7 @@ class Fleet:
             domain=self.config.domain,
             environments=self.store.environments(),
             instances=self.store.instances(),
+            log_port=self.config.log_port,
         )
 
     async def sync_lb(self) -> None:

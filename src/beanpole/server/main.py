@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 from beanpole.build import Builder
 from beanpole.bundle import BundleStore
 from beanpole.home import Home
+from beanpole.lb import requests
 from beanpole.lb.haproxy import HAProxy
 from beanpole.runtime.supervisor import Supervisor
 from beanpole.server.app import create_app
@@ -36,14 +38,29 @@ log = logging.getLogger("beanpole.server")
 def build_context(home: Home) -> Context:
     home.prepare()
     config = home.load_config()
+    listener = request_socket(home, config.log_port)
+    if listener.getsockname()[1] != config.log_port:
+        config = config.with_overrides(log_port=listener.getsockname()[1])
+        home.save_config(config)
     store = Store(home.db)
     supervisor = Supervisor(home.root / "supervisor")
     haproxy = HAProxy(home.root / "haproxy")
     fleet = Fleet(home, config, store, supervisor, haproxy)
     bundles = BundleStore(home.root / "bundles")
-    monitor = Monitor(home, store, fleet, supervisor)
+    monitor = Monitor(home, store, fleet, supervisor, listener)
     ops = Operations(store, fleet, Builder(home.root), bundles, requests=monitor.stream)
     return Context(home, config, home.token(), store, bundles, fleet, ops, supervisor, monitor)
+
+
+def request_socket(home: Home, port: int) -> socket.socket:
+    """The port HAProxy already sends request lines to, if it is free again; else a new one
+    (HAProxy is then reloaded onto it, since the port is part of its config)."""
+    if port:
+        try:
+            return requests.bind(port)
+        except OSError as exc:
+            log.warning("request log port %d is taken (%s); choosing another", port, exc)
+    return requests.bind(0)
 
 
 async def serve(home: Home) -> None:

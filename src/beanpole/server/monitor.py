@@ -1,6 +1,6 @@
 """Enhanced health: the request stream and process usage, turned into statuses every 10 s.
 
-HAProxy's per-request lines arrive through its ring on a unix socket (`lb.requests`) and go
+HAProxy's per-request lines arrive as datagrams on a loopback port (`lb.requests`) and go
 into 10 s windows and 5 min roll-ups (`metrics`). Every second the monitor writes the
 access logs and adjusts each environment's sampling ratio; every 10 s, when a window closes,
 it samples each instance's CPU and memory and the host's, asks the pure rules (`health`) for
@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -35,8 +36,8 @@ from beanpole.health import (
 from beanpole.home import Home
 from beanpole.lb.requests import (
     AccessLogs,
+    Listener,
     RequestStream,
-    listen,
     sampling_ratio,
     smoothed_rate,
 )
@@ -69,7 +70,14 @@ class Snapshot:
 
 
 class Monitor:
-    def __init__(self, home: Home, store: Store, fleet: Fleet, supervisor: Supervisor) -> None:
+    def __init__(
+        self,
+        home: Home,
+        store: Store,
+        fleet: Fleet,
+        supervisor: Supervisor,
+        sock: socket.socket,
+    ) -> None:
         self.store, self.fleet, self.supervisor = store, fleet, supervisor
         self.windows = Windows(WINDOW_S)
         self.rollups = Windows(ROLLUP_S)
@@ -78,22 +86,21 @@ class Monitor:
         self.last_usage: dict[str, Usage] = {}
         self.last_host: HostUsage | None = None
         self.stream = RequestStream(self._on_sample, AccessLogs(home.access_logs))
+        self.listener = Listener(sock, self.stream)
         self.snapshot = Snapshot()
         self.ratios: dict[str, int] = {}  # env -> 1:N sampling wanted
         self._rates: dict[str, float] = {}  # env -> smoothed requests/s
         self.totals: dict[tuple[str, str, int], int] = {}  # (env, instance, class) -> count
         self._applied: dict[str, int] | None = None  # what HAProxy was last told
-        self._listener: asyncio.AbstractServer | None = None
         self._seen: set[tuple[str, str]] = set()
         self._window_index = math.floor((time.time() - CLOSE_GRACE_S) / WINDOW_S)
         self._last_tick = time.monotonic()
 
     async def start(self) -> None:
-        self._listener = await listen(self.fleet.haproxy.paths.log_socket, self.stream)
+        self.listener.start()
 
     def close(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
+        self.listener.close()
         self.stream.flush()
 
     def _on_sample(self, sample: Sample) -> None:
