@@ -16,13 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import psutil
 
 from beanpole.lb.config import Backend, HealthCheck, LoadBalancerSpec
 from beanpole.lb.haproxy import HAProxy
 from beanpole.lb.requests import AccessLogs, Listener, RequestStream, bind
 from beanpole.metrics import NO_SERVER, Sample
 
-from lbkit import App, free_port
+from lbkit import App, free_port, haproxy_pid
 
 CHECK = HealthCheck(interval_s=1, timeout_s=1, healthy_threshold=1, unhealthy_threshold=2)
 
@@ -195,3 +196,33 @@ def test_a_burst_while_the_server_is_busy_loses_no_line(
     statuses: list[int] = []
     asyncio.run(scenario())
     assert len(samples) == 300
+
+
+def test_haproxy_stays_idle_while_nobody_reads_its_request_lines(
+    lb: HAProxy, apps: Callable[[str], App]
+) -> None:
+    """Regression: a ring forwarded to a socket nobody listens on made HAProxy 2.6 spin a
+    core. Datagrams to a closed port cost nothing: the data plane idles while the server is
+    down. (A measurement over a fixed span, not a wait for a condition.)"""
+    app = apps("i-one")
+    closed = bind(0)
+    log_port = closed.getsockname()[1]
+    closed.close()
+    port = free_port()
+    spec = LoadBalancerSpec(
+        "127.0.0.1",
+        port,
+        (Backend("shop", ("shop.localhost",), CHECK, (app.server(),)),),
+        log_port=log_port,
+    )
+    lb.start(spec)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+        assert {
+            client.get("/", headers={"Host": "shop.localhost"}).status_code for _ in range(50)
+        } == {200}
+    master = psutil.Process(haproxy_pid(lb))
+    workers = master.children()
+    before = sum(sum(w.cpu_times()[:2]) for w in workers)
+    time.sleep(2.0)
+    spent = sum(sum(w.cpu_times()[:2]) for w in workers) - before
+    assert spent < 0.3, f"HAProxy used {spent:.2f} s of CPU in 2 s with nobody reading"
