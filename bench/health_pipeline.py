@@ -69,7 +69,7 @@ def bare_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         stripped = line.strip()
         if stripped.startswith(("log ", "log-format", "option dontlognull")):
             continue
-        if "set-log-level" in stripped or "set-var(txn.bp_w)" in stripped:
+        if "set-log-level" in stripped or "bp_w" in stripped:  # the sampling rules and vars
             continue
         keep.append(line)
     return "\n".join(keep) + "\n"
@@ -93,7 +93,6 @@ class BareHAProxy:
 
     def start(self) -> None:
         self.paths.hosts_map.write_text(render_hosts_map(self.spec))
-        self.paths.sample_map.write_text("")
         self.paths.cfg.write_text(bare_config(self.spec, self.paths))
         subprocess.run(
             ["haproxy", "-W", "-D", "-p", str(self.paths.pid_file), "-f", str(self.paths.cfg)],

@@ -23,7 +23,7 @@ from beanpole.lb.config import (
     parse_matcher,
     render_config,
     render_hosts_map,
-    render_sample_map,
+    sample_var,
     server_line,
     status_regex,
     structural_key,
@@ -33,8 +33,11 @@ from beanpole.lb.haproxy import ServerState
 PATHS = HAProxyPaths.under(Path("/var/lib/beanpole/haproxy"))
 
 
-def shop(*servers: Server, hosts: tuple[str, ...] = ("shop.localhost",)) -> Backend:
-    return Backend("shop", hosts, HealthCheck(path="/health", matcher="200,302"), servers)
+def shop(
+    *servers: Server, hosts: tuple[str, ...] = ("shop.localhost",), sample_ratio: int = 1
+) -> Backend:
+    check = HealthCheck(path="/health", matcher="200,302")
+    return Backend("shop", hosts, check, servers, sample_ratio=sample_ratio)
 
 
 def blog() -> Backend:
@@ -108,10 +111,9 @@ def test_one_backend_per_environment_with_check_and_full_server_lines() -> None:
         "http-check send meth GET uri /health ver HTTP/1.1 hdr Host shop.localhost",
         "http-check expect rstatus ^(200|302)$",
         "timeout check 5s",
-        "http-request set-var(txn.bp_w) "
-        "be_name,map_str_int(/var/lib/beanpole/haproxy/sample.map,1)",
-        "http-request set-log-level silent if { var(txn.bp_w) -m int gt 1 } "
-        "!{ rand,mod(txn.bp_w) -m int eq 0 }",
+        "http-request set-var(txn.bp_w) var(proc.bp_w_shop) "
+        "if { rand,mod(proc.bp_w_shop) -m int eq 0 }",
+        "http-request set-log-level silent unless { var(txn.bp_w) -m found }",
         "server i-1a2b 127.0.0.1:9001 check inter 15s fastinter 1s downinter 2s "
         "fall 5 rise 3 weight 1 pool-max-conn -1 pool-purge-delay 5s",
         "server i-3c4d 127.0.0.1:9002 check inter 15s fastinter 1s downinter 2s "
@@ -320,7 +322,6 @@ def test_haproxy_accepts_the_rendered_config(tmp_path: Path, spec: LoadBalancerS
     paths = HAProxyPaths.under(tmp_path)
     paths.cfg.write_text(render_config(spec, paths))
     paths.hosts_map.write_text(render_hosts_map(spec))
-    paths.sample_map.write_text(render_sample_map({"shop": 8, "blog": 1}))
     result = subprocess.run(
         ["haproxy", "-c", "-f", str(paths.cfg)], capture_output=True, text=True, check=False
     )
@@ -328,9 +329,20 @@ def test_haproxy_accepts_the_rendered_config(tmp_path: Path, spec: LoadBalancerS
     assert "WARNING" not in result.stderr and "ALERT" not in result.stderr, result.stderr
 
 
-def test_sample_map_lists_only_sampled_environments_sorted() -> None:
-    assert render_sample_map({"shop": 8, "blog": 1, "api": 2}) == "env-api 2\nenv-shop 8\n"
-    assert render_sample_map({}) == ""
+def test_each_backend_has_its_sampling_ratio_in_a_process_variable() -> None:
+    spec = LoadBalancerSpec(
+        "127.0.0.1", 80, (shop(sample_ratio=8), Backend("my-blog", (), HealthCheck(), ()))
+    )
+    glob = section(render_config(spec, PATHS), "global")
+    assert "set-var proc.bp_w_shop int(8)" in glob
+    assert "set-var proc.bp_w_my_blog int(1)" in glob
+    assert sample_var("my-blog") == "proc.bp_w_my_blog"
+    # changed at run time: not a reason to reload
+    assert structural_key(spec) == structural_key(
+        LoadBalancerSpec("127.0.0.1", 80, (shop(), Backend("my-blog", (), HealthCheck(), ())))
+    )
+    with pytest.raises(InvalidInput, match="Sampling ratio"):
+        shop(sample_ratio=0)
 
 
 def test_log_format_leads_with_the_end_time_and_carries_the_sampling_weight() -> None:
@@ -343,5 +355,6 @@ def test_request_lines_go_to_the_servers_udp_port_on_loopback() -> None:
     assert "log 127.0.0.1:51234 len 2048 format raw local0 info" in section(
         render_config(with_log, PATHS), "global"
     )
-    assert not [ln for ln in section(render_config(SPEC, PATHS), "global") if "log " in ln]
+    glob = section(render_config(SPEC, PATHS), "global")
+    assert not [ln for ln in glob if ln.startswith("log ")]
     assert structural_key(with_log) != structural_key(SPEC)  # moving the port reloads

@@ -23,18 +23,18 @@ from beanpole.errors import InvalidInput
 
 #: Bumped whenever the template below changes, so that an upgraded Beanpole reloads HAProxy
 #: once to pick up the new template even when the spec is unchanged.
-TEMPLATE_VERSION = 5
+TEMPLATE_VERSION = 6
 
 # One line per request, sent raw (no syslog header) as a UDP datagram to the server on
 # loopback (`LoadBalancerSpec.log_port`; see `beanpole.lb.requests` for why UDP):
 #   end-ms backend server status total-ms weight bytes client-ip method "uri"
 # ``end-ms`` is when the line was made, the request's end, in epoch milliseconds (HAProxy's
 # accept date would be the previous request's end on a kept-alive connection); ``weight`` is
-# N when the line stands for N requests (the backend is sampled 1:N, see `SAMPLE_VAR`), "-"
+# N when the line stands for N requests (the backend is sampled 1:N, see `sample_var`), "-"
 # (= 1) when HAProxy answered before reaching a backend. `beanpole.lb.requests` parses
 # exactly this; change both together.
-SAMPLE_VAR = "txn.bp_w"
-LOG_FORMAT = f"%[date(0,ms)] %b %s %ST %Ta %[var({SAMPLE_VAR})] %B %ci %HM %{{+Q}}HU"
+WEIGHT_VAR = "txn.bp_w"
+LOG_FORMAT = f"%[date(0,ms)] %b %s %ST %Ta %[var({WEIGHT_VAR})] %B %ci %HM %{{+Q}}HU"
 
 BACKEND_PREFIX = "env-"
 NO_ROUTE_BACKEND = "no-environment"
@@ -50,6 +50,7 @@ _CODE_PART = re.compile(r"(\d{3})(?:-(\d{3}))?")
 _SAFE_PATH = re.compile(r"[A-Za-z0-9._/+@=-]+")
 MIN_STATUS, MAX_STATUS = 100, 599
 MAX_WEIGHT = 256
+MAX_SAMPLE_RATIO = 1 << 20
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -214,6 +215,7 @@ class Backend:
     hosts: tuple[str, ...]  # lower-case host names routed here
     check: HealthCheck
     servers: tuple[Server, ...]
+    sample_ratio: int = 1  # log one request in N (changed at run time, see `sample_var`)
 
     def __post_init__(self) -> None:
         _check_name("Environment name", self.name)
@@ -227,6 +229,10 @@ class Backend:
         names = [s.name for s in self.servers]
         if len(set(names)) != len(names):
             raise InvalidInput(f"Environment {self.name!r} lists a server name twice.")
+        if isinstance(self.sample_ratio, bool) or not 1 <= self.sample_ratio <= MAX_SAMPLE_RATIO:
+            raise InvalidInput(
+                f"Sampling ratio {self.sample_ratio!r} is not valid: use 1 to {MAX_SAMPLE_RATIO}."
+            )
 
     @property
     def check_host(self) -> str:
@@ -281,7 +287,6 @@ class HAProxyPaths:
     admin_socket: Path
     master_socket: Path
     pid_file: Path
-    sample_map: Path
 
     @classmethod
     def under(cls, directory: Path) -> HAProxyPaths:
@@ -303,7 +308,6 @@ class HAProxyPaths:
             admin_socket=directory / "admin.sock",
             master_socket=directory / "master.sock",
             pid_file=directory / "haproxy.pid",
-            sample_map=directory / "sample.map",
         )
 
 
@@ -377,11 +381,9 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
       reload (without it, clients saw read errors).
     - The ``description`` carries the structural key, so the adapter asks the *running*
       worker (``show info``) what config it serves instead of trusting a file.
-    - Request lines are sampled per backend: the sample map (``backend N``, changed at run
-      time with ``set map``) makes HAProxy log one request in N, chosen at random when the
-      request reaches the backend, so every outcome (its own 503s included) is sampled
-      alike and the line carries N as its weight. Absent from the map means N = 1: every
-      request. Requests for unknown hosts are not logged: no environment's health needs them.
+    - Request lines are sampled per backend (`_sampling_lines`): one request in N, N in a
+      process-wide variable changed at run time; the line carries N as its weight.
+      Requests for unknown hosts are not logged: no environment's health needs them.
     """
     key = structural_key(spec)
     lines = [
@@ -392,6 +394,10 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         f"    stats socket {paths.admin_socket} mode 600 level admin expose-fd listeners",
         "    stats timeout 30s",
         "    hard-stop-after 30s",
+        *(
+            f"    set-var {sample_var(b.name)} int({b.sample_ratio})"
+            for b in sorted(spec.backends, key=lambda b: b.name)
+        ),
         # Per-request lines for health and access logs, as datagrams: when nobody listens
         # (the control plane is down), the kernel drops them and HAProxy serves on.
         *(
@@ -440,22 +446,35 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
             f"hdr Host {backend.check_host}",
             f"    {check.expect_line()}",
             f"    timeout check {check.timeout_s}s",
-            *_sampling_lines(paths),
+            *_sampling_lines(backend),
         ]
         lines += [f"    server {server_line(s, check)}" for s in backend.servers]
     return "\n".join(lines) + "\n"
 
 
-def _sampling_lines(paths: HAProxyPaths) -> list[str]:
-    """Log one request in N for this backend, N from the sample map (default 1)."""
+def sample_var(env_name: str) -> str:
+    """The process-wide variable holding an environment's sampling ratio (1:N).
+
+    Environment names have hyphens, variable names may not; names have no underscore, so
+    the mapping cannot make two environments share a variable.
+    """
+    _check_name("Environment name", env_name)
+    return f"proc.bp_w_{env_name.replace('-', '_')}"
+
+
+def _sampling_lines(backend: Backend) -> list[str]:
+    """Log one request in N for this backend, and mark the line with N.
+
+    N is a process-wide variable (`sample_var`), initialised in ``global`` from the spec and
+    changed at run time with ``set var`` (no reload). The request is chosen at random when it
+    reaches the backend, so every outcome, HAProxy's own 503s included, is sampled alike.
+    Measured with callgrind (instructions per request, one server, keep-alive): HAProxy
+    alone 28,146; with these two rules and the log line 29,399 (+4.5 %); the earlier map
+    lookup with a variable set for every request cost 30,270; logging every request 32,721.
+    """
+    ratio = sample_var(backend.name)
     return [
-        f"    http-request set-var({SAMPLE_VAR}) be_name,map_str_int({paths.sample_map},1)",
-        f"    http-request set-log-level silent if {{ var({SAMPLE_VAR}) -m int gt 1 }} "
-        f"!{{ rand,mod({SAMPLE_VAR}) -m int eq 0 }}",
+        f"    http-request set-var({WEIGHT_VAR}) var({ratio}) "
+        f"if {{ rand,mod({ratio}) -m int eq 0 }}",
+        f"    http-request set-log-level silent unless {{ var({WEIGHT_VAR}) -m found }}",
     ]
-
-
-def render_sample_map(ratios: dict[str, int]) -> str:
-    """The sample map: ``env-<name> N`` for each environment sampled 1:N (N > 1)."""
-    lines = sorted(f"{backend_id(env)} {n}" for env, n in ratios.items() if n > 1)
-    return "".join(f"{line}\n" for line in lines)

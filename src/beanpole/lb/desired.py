@@ -44,6 +44,7 @@ def desired_spec(
     environments: Iterable[Environment],
     instances: Iterable[Instance],
     log_port: int = 0,
+    sampling: Mapping[str, int] | None = None,
 ) -> LoadBalancerSpec:
     by_env: dict[str, list[Instance]] = {}
     for instance in instances:
@@ -63,6 +64,7 @@ def desired_spec(
                 hosts=(f"{env.cname}.{domain}".lower(),),
                 check=health_check(resolve(*env.layers()).values),
                 servers=servers,
+                sample_ratio=(sampling or {}).get(env.name, 1),
             )
         )
     return LoadBalancerSpec(

@@ -38,7 +38,7 @@ from beanpole.lb.config import (
     backend_id,
     render_config,
     render_hosts_map,
-    render_sample_map,
+    sample_var,
     server_line,
     structural_key,
 )
@@ -341,26 +341,24 @@ class HAProxy:
         self._expect_server(f"set server {backend_id(env)}/{server} weight {weight}", env, server)
 
     def set_sampling(self, ratios: dict[str, int]) -> None:
-        """Log one request in N for each environment in ``ratios`` (N = 1 or absent: all).
+        """Log one request in N for each environment (``ratios``: name -> N >= 1), now.
 
-        Runtime only (``set map``), written to the map file too so a reload keeps it.
+        Runtime only (``set var``, which HAProxy 2.6 keeps behind ``experimental-mode``);
+        the rendered config carries the same values (`Backend.sample_ratio`), so a reload
+        keeps them.
         """
-        with self._locked():
-            map_file = self.paths.sample_map
-            current: dict[str, str] = {}
-            for line in self.runtime(f"show map {map_file}").splitlines():
-                fields = line.split()
-                if len(fields) == 3:
-                    current[fields[1]] = fields[2]
-            wanted = {backend_id(env): str(n) for env, n in ratios.items() if n > 1}
-            for key, value in wanted.items():
-                if key not in current:
-                    self._expect(f"add map {map_file} {key} {value}")
-                elif current[key] != value:
-                    self._expect(f"set map {map_file} {key} {value}")
-            for key in current.keys() - wanted.keys():
-                self._expect(f"del map {map_file} {key}")
-            _write_atomic(map_file, render_sample_map(ratios))
+        if not ratios:
+            return
+        commands = ["experimental-mode on"]
+        for env, ratio in sorted(ratios.items()):
+            if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
+                raise InvalidInput(
+                    f"Sampling ratio {ratio!r} for {env!r} is not valid: use 1 or more."
+                )
+            commands.append(f"set var {sample_var(env)} int({ratio})")
+        answer = self._send(self.paths.admin_socket, "; ".join(commands), batch=True).strip()
+        if answer:
+            raise ComponentError(f"HAProxy refused the sampling ratios: {answer}")
 
     def drain(self, env: str, server: str) -> None:
         """Send no new requests to a server; the ones in flight finish."""
@@ -375,8 +373,8 @@ class HAProxy:
     def _master_cli(self, command: str) -> str:
         return self._send(self.paths.master_socket, command)
 
-    def _send(self, path: Path, command: str) -> str:
-        if "\n" in command or ";" in command:
+    def _send(self, path: Path, command: str, *, batch: bool = False) -> str:
+        if "\n" in command or (";" in command and not batch):
             raise InvalidInput("Send one runtime command at a time (no newline or ';').")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -465,8 +463,6 @@ class HAProxy:
         """Write map and config atomically; the config only after ``haproxy -c`` accepts it."""
         self.paths.directory.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.paths.hosts_map, render_hosts_map(spec))
-        if not self.paths.sample_map.exists():  # its entries change at run time only
-            _write_atomic(self.paths.sample_map, "")
         candidate = self.paths.cfg.with_name(self.paths.cfg.name + ".new")
         candidate.write_text(render_config(spec, self.paths))
         try:

@@ -53,6 +53,9 @@ class Fleet:
         self.supervisor = supervisor
         self.haproxy = haproxy
         self._lb_lock = asyncio.Lock()
+        # env -> 1:N request-log sampling, the monitor's choice; rendered into the config so a
+        # reload keeps it (the monitor also sets it at run time)
+        self.sampling: dict[str, int] = {}
         self._http = httpx.AsyncClient(timeout=5.0, trust_env=False)
 
     async def close(self) -> None:
@@ -68,6 +71,7 @@ class Fleet:
             environments=self.store.environments(),
             instances=self.store.instances(),
             log_port=self.config.log_port,
+            sampling=self.sampling,
         )
 
     async def sync_lb(self) -> None:

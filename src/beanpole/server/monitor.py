@@ -146,9 +146,12 @@ class Monitor:
             if ratio > 1:
                 ratios[env] = ratio
         self.ratios, self._rates = ratios, rates
+        self.fleet.sampling = ratios
         if ratios != self._applied:
+            # every environment, so one that went back to 1:1 is told so too
+            wanted = {env: ratios.get(env, 1) for env in names}
             try:
-                await asyncio.to_thread(self.fleet.haproxy.set_sampling, ratios)
+                await asyncio.to_thread(self.fleet.haproxy.set_sampling, wanted)
             except BeanpoleError as exc:  # HAProxy restarting: the reconciler sees to it
                 log.info("could not set request sampling: %s", exc)
                 return
