@@ -18,4 +18,5 @@ lint:
 
 bench:           ## benchmarks; figures printed and written to bench/results/
 	scripts/bootstrap.sh
+	command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 	.venv/bin/python -m bench.run
