@@ -73,8 +73,9 @@ class Thresholds:
       from 50 %.
     - p99 latency: Warning from 3 s, Degraded from 10 s.
     - CPU of the instance's processes: Warning from 90 %, Degraded from 95 %.
-    - Request rules (5xx, 4xx, latency) need ``min_requests`` (10) requests in the window:
-      one failed request out of three is noise, not a 33 % error rate.
+    - Request rules (5xx, 4xx, latency) need ``min_requests`` (10) requests in the window,
+      counted in request lines when the stream is sampled: one failed request out of three
+      is noise, not a 33 % error rate.
     - A window that ended ``stale_after_s`` (20 s) or more before now is ignored: no request
       since then means no data, not the last known error rate forever. Two windows' worth,
       so a window closed a little late still counts.
@@ -122,6 +123,7 @@ class EnvInput:
     window: WindowStats | None  # environment-level latest window
     instances: tuple[InstanceInput, ...]
     now: float
+    lb_answering: bool = True  # False: HAProxy did not answer, no check state is known
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,12 @@ def _duration(seconds: float) -> str:
 
 
 def _current(window: WindowStats | None, now: float, t: Thresholds) -> WindowStats | None:
-    """The window if it is recent and holds enough requests to judge, else None."""
-    if window is None or window.requests < t.min_requests:
+    """The window if it is recent and holds enough requests to judge, else None.
+
+    Enough is counted in lines, not in weighted requests: under 1:N sampling one line
+    stands for N requests but is still one observation, and one failed request is noise.
+    """
+    if window is None or min(window.requests, window.lines or window.requests) < t.min_requests:
         return None
     if now - (window.start + window.duration_s) >= t.stale_after_s:
         return None
@@ -277,7 +283,8 @@ def environment_health(e: EnvInput, t: Thresholds) -> tuple[Verdict, dict[str, V
     - consistency: in-service instances on another version or deployment -> Warning (not
       judged during a deployment, when a mix is expected); each such instance says so too;
     - no data: Unknown when every in-service instance is Unknown and the environment's window
-      has nothing to judge.
+      has nothing to judge;
+    - the load balancer itself not answering: Severe (nothing reaches any instance).
     """
     now = e.now
     deploying = e.deployment is not None and e.deployment[1] is None
@@ -287,6 +294,8 @@ def environment_health(e: EnvInput, t: Thresholds) -> tuple[Verdict, dict[str, V
     statuses = [verdicts[i.id].status for i in serving]
 
     findings = _deployment_findings(e.deployment, now, t)
+    if not e.lb_answering:
+        findings.append((Status.SEVERE, "The load balancer is not answering"))
     findings += _request_findings(e.window, now, t)
     findings += _fleet_findings(serving, verdicts)
     if len(serving) < e.min_size:

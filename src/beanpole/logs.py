@@ -240,6 +240,12 @@ class Logs:
         """Remove what `Retention` no longer keeps, of every environment or of ``only``;
         return what was removed. ``environments`` and ``instances`` include terminated and
         stopped ones (the store's records, any age)."""
+        removed_bundles = []
+        for stale in self.home.logs.glob(".bundle-*.zip"):  # left by a crash mid-download
+            mtime = _mtime(stale)
+            if mtime is not None and mtime < now - STALE_BUNDLE_S:
+                stale.unlink(missing_ok=True)
+                removed_bundles.append(stale)
         status: dict[str, bool] = {}  # name → terminated (a name may be reused)
         for env in environments:
             terminated = env.status is EnvStatus.TERMINATED
@@ -247,7 +253,7 @@ class Logs:
         by_env: dict[str, list[Instance]] = {}
         for instance in instances:
             by_env.setdefault(instance.environment, []).append(instance)
-        removed: list[Path] = []
+        removed: list[Path] = removed_bundles
         for name in sorted(status if only is None else set(status) & {only}):
             mine = by_env.get(name, [])
             stopped = {
@@ -454,14 +460,33 @@ def encode_cursor(env: str, positions: Mapping[str, Position]) -> str:
     return base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
+MAX_CURSOR_BYTES = 1 << 20
+STALE_BUNDLE_S = 3600  # a log bundle still being written is younger than this
+
+
 def decode_cursor(env: str, cursor: str) -> dict[str, Position]:
     try:
         packed = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(zlib.decompress(packed))
+        inflate = zlib.decompressobj()
+        text = inflate.decompress(packed, MAX_CURSOR_BYTES)  # a bomb stops here
+        if inflate.unconsumed_tail:
+            raise ValueError("cursor too large")
+        data = json.loads(text)
         if data["v"] != _CURSOR_VERSION or data["env"] != env:
             raise ValueError(data["env"])
-        return {str(k): Position(int(v[0]), int(v[1])) for k, v in data["p"].items()}
-    except (ValueError, KeyError, TypeError, IndexError, binascii.Error, zlib.error):
+        positions = {str(k): Position(int(v[0]), int(v[1])) for k, v in data["p"].items()}
+        if any(p.inode < 0 or p.offset < 0 for p in positions.values()):
+            raise ValueError("negative position")
+        return positions
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        binascii.Error,
+        zlib.error,
+    ):
         raise InvalidInput(
             f"The logs cursor is not one this server gave for environment {env}. "
             "Start again without a cursor."

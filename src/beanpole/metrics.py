@@ -52,6 +52,7 @@ class WindowStats:
     status_4xx: int
     status_5xx: int
     latency_ms: dict[float, float]  # percentile -> ms (nearest rank); empty when no requests
+    lines: int = 0  # request lines behind the counts (= requests unless sampled)
 
     @property
     def requests_per_s(self) -> float:
@@ -212,11 +213,19 @@ class Windows:
             status_4xx=window.classes[2],
             status_5xx=window.classes[3],
             latency_ms={p: percentile(values, p, weights) for p in PERCENTILES} if kept else {},
+            lines=window.seen,
         )
 
     def latest(self, env: str, instance: str | None) -> WindowStats | None:
         """The most recent closed window for that key (however old: check ``start``)."""
         return self._latest.get((env, instance))
+
+    def retain(self, live: set[tuple[str, str]], environments: set[str]) -> None:
+        """Keep the latest windows of these instances and environments only."""
+        for key in list(self._latest):
+            env, instance = key
+            if env not in environments or (instance is not None and (env, instance) not in live):
+                del self._latest[key]
 
     def forget(self, env: str, instance: str | None = None) -> None:
         """Drop the latest windows of an instance, or of an environment and all its instances,

@@ -144,7 +144,7 @@ def test_a_version_much_slower_than_the_last_is_rolled_back(beanpole, pid_app, t
         "--scale",
         "2",
         "--setting",
-        "beanpole:deploy:BakeTime=6",
+        "beanpole:deploy:BakeTime=30",
         "--setting",
         "beanpole:deploy:MaxLatencyP99=150",
     )
@@ -152,7 +152,10 @@ def test_a_version_much_slower_than_the_last_is_rolled_back(beanpole, pid_app, t
     shutil.copytree(pid_app, slow)
     (slow / "VERSION").write_text("slow\n")
     (slow / "SLOW").write_text("0.3\n")
-    with Load(beanpole.lb_port, "shop") as load, Load(beanpole.lb_port, "shop"):
+    # four sequential clients: about 13 slow answers a second, so the gate's 100 request
+    # lines arrive within the bake window
+    loads = [Load(beanpole.lb_port, "shop") for _ in range(4)]
+    with loads[0] as load, loads[1], loads[2], loads[3]:
         failed = beanpole.cli(
             "deploy", "shop", "--source", str(slow), "--label", "slow", check=False
         )

@@ -433,3 +433,28 @@ def test_the_transition_event_is_ebs_sentence_then_the_causes():
     assert transition_event("web", Status.DEGRADED, Status.OK, []) == (
         "Environment health has transitioned from Degraded to Ok."
     )
+
+
+def test_a_sampled_window_is_judged_on_its_lines_not_its_weighted_count():
+    """One sampled 5xx line standing for 64 requests is one observation, not 64: noise."""
+    one_line = WindowStats("web", "i-1", 0.0, 10.0, 64, 0, 0, 0, 64, {99.0: 5.0}, lines=1)
+    assert judge(inst(w=one_line)).status is Status.OK
+    many = WindowStats("web", "i-1", 0.0, 10.0, 640, 0, 0, 0, 640, {99.0: 5.0}, lines=10)
+    assert judge(inst(w=many)).status is Status.SEVERE
+
+
+def test_a_load_balancer_that_does_not_answer_is_severe_whatever_the_instances_say():
+    quiet = EnvInput(
+        name="web",
+        expected_version="v1",
+        expected_deployment_id=1,
+        min_size=1,
+        deployment=None,
+        window=window(),
+        instances=(inst(check=None),),
+        now=NOW,
+        lb_answering=False,
+    )
+    verdict, _ = environment_health(quiet, T)
+    assert verdict.status is Status.SEVERE
+    assert "The load balancer is not answering" in verdict.causes

@@ -274,3 +274,14 @@ def test_nonsense_settings_are_refused():
         Windows(max_samples=0)
     with pytest.raises(ValueError):
         Windows(window_s=0.0)
+
+
+def test_retain_keeps_only_the_latest_windows_of_live_keys():
+    w = Windows()
+    for env, instance in (("web", "i-1"), ("web", "i-2"), ("api", "i-9")):
+        w.add(s(env=env, instance=instance), now=1.0)
+    w.close_until(10.0)
+    w.retain({("web", "i-1")}, {"web"})
+    assert w.latest("web", "i-1") is not None and w.latest("web", None) is not None
+    assert w.latest("web", "i-2") is None  # departed instance
+    assert w.latest("api", None) is None and w.latest("api", "i-9") is None  # gone environment

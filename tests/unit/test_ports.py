@@ -22,7 +22,14 @@ from beanpole.platforms.ports import bind_to_port
         ("python -m uvicorn main:app --port=8000", "python -m uvicorn main:app --port=$PORT"),
         ("exec daphne -b 0.0.0.0 -p 8000 mysite.asgi:application", None),  # see below
         ("hypercorn main:app --bind 0.0.0.0:8000", "hypercorn main:app --bind 0.0.0.0:$PORT"),
-        ("waitress-serve --listen=*:8000 app:app", "waitress-serve --listen=*:$PORT app:app"),
+        (
+            "waitress-serve --listen=0.0.0.0:8000 app:app",
+            "waitress-serve --listen=0.0.0.0:$PORT app:app",
+        ),
+        (
+            "gunicorn --bind :8000 --workers $WEB_CONCURRENCY app:app",  # variables stay
+            "gunicorn --bind :$PORT --workers $WEB_CONCURRENCY app:app",
+        ),
         ("flask run --host 0.0.0.0 --port 5000", "flask run --host 0.0.0.0 --port $PORT"),
         ("/app/venv/bin/gunicorn -b :8000 app:app", "/app/venv/bin/gunicorn -b :$PORT app:app"),
     ],
@@ -47,6 +54,16 @@ def test_a_known_servers_fixed_port_becomes_port(command, expected):
         "gunicorn -b unix:/tmp/app.sock app:app",  # not a port
         "gunicorn --bind",  # a flag without a value
         "gunicorn 'unbalanced",  # not shell syntax at all
+        # anything the shell would treat specially is left exactly as written
+        "gunicorn -b :8000 app:app >> /tmp/log 2>&1",
+        "gunicorn -b :8000 app:app; echo x",
+        "gunicorn -b :8000 app:app &",
+        "FOO=~/x gunicorn -b :8000 a:a",
+        "gunicorn -b '$(id):8000' a:a",
+        "gunicorn -b :8000 $(cat args)",
+        "gunicorn -b :8000 `cat args`",
+        'gunicorn -b ":8000" app:app',
+        "waitress-serve --listen=*:8000 app:app",
     ],
 )
 def test_other_commands_are_left_alone(command):

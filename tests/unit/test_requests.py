@@ -39,6 +39,14 @@ def test_an_aborted_request_has_no_negative_latency():
         b'x1000 env-a i-1 200 1 1 0 ::1 GET "/"',
         b'env-a i-1 200 1 1 0 ::1 GET "/"',  # the old format, without the time
         b"1000 env-a i-1 200",
+        # not HAProxy's: a stray datagram must name no file and break no arithmetic
+        b"9" * 400 + b' env-a i-1 200 1 1 0 ::1 GET "/"',  # a time too big for a float
+        b'1000 env-../../x i-1 200 1 1 0 ::1 GET "/"',  # a path in the environment name
+        b'1000 env-a ../i-1 200 1 1 0 ::1 GET "/"',
+        b'1000 env-a i-1 200 inf 1 0 ::1 GET "/"',
+        b'1000 env-a i-1 200 nan 1 0 ::1 GET "/"',
+        b'-5 env-a i-1 200 1 1 0 ::1 GET "/"',
+        b'1000 env-a i-1 99999 1 1 0 ::1 GET "/"',
     ],
 )
 def test_lines_that_are_not_an_environments_request_are_skipped(line):
@@ -106,6 +114,37 @@ def test_the_stream_hands_samples_on_counts_them_and_feeds_open_taps(tmp_path):
     assert len(lines) == 3 and lines[0].endswith('1000 env-shop i-1 200 3 2 10 ::1 GET "/"')
     # stamped with the request's own time (epoch 1 s), not when its line arrived
     assert lines[0].startswith(time.strftime("%Y-%m-%dT%H:%M:%S ", time.localtime(1)))
+
+
+def test_a_huge_weight_is_capped_not_trusted():
+    from beanpole.lb.requests import MAX_RATIO
+
+    sample = parse(b'1000 env-a i-1 200 1 99999999999 0 ::1 GET "/"')
+    assert sample is not None and sample.weight == MAX_RATIO
+
+
+def test_a_line_that_breaks_its_consumer_is_dropped_and_the_stream_goes_on(tmp_path):
+    import socket
+
+    from beanpole.lb.requests import AccessLogs, Listener, RequestStream, bind
+
+    got = []
+
+    def consume(sample):
+        if sample.latency_ms == 13:
+            raise RuntimeError("a bug downstream")
+        got.append(sample)
+
+    listener = Listener(bind(0), RequestStream(consume, AccessLogs(tmp_path)))
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for latency in (1, 13, 2):
+                line = b'1000 env-shop i-1 200 %d 1 10 ::1 GET "/"' % latency
+                sender.sendto(line, ("127.0.0.1", listener.port))
+        assert listener.drain() == 3
+    finally:
+        listener.close()
+    assert [s.latency_ms for s in got] == [1.0, 2.0]
 
 
 def test_the_listener_drains_every_waiting_datagram_in_one_batch(tmp_path):

@@ -29,7 +29,9 @@ _SPLIT = "aws:elasticbeanstalk:trafficsplitting"
 _DEPLOY = "beanpole:deploy"
 _PROC = "aws:elasticbeanstalk:environment:process:default"
 MIN_RESPONSES_FOR_ERROR_RATE = 20
-MIN_REQUESTS_FOR_LATENCY = 20
+# p99 by nearest rank over fewer than 100 values is simply the slowest request, and one
+# slow first request (a cold cache) must not roll a deployment back.
+MIN_LINES_FOR_LATENCY = 100
 LATENCY_BASELINE_FACTOR = 2.0
 WATCH_INTERVAL_S = 0.5
 
@@ -204,13 +206,14 @@ class DeploymentRun:
     def _check_latency(self, tap: Tap | None, when: str) -> None:
         """p99 of the new instances above ``MaxLatencyP99`` ms *and* above twice the previous
         version's p99 over the same deployment (when it answered enough to tell): a version
-        that is slow but no slower than the one it replaces is not rolled back for it."""
+        that is slow but no slower than the one it replaces is not rolled back for it. Judged
+        once 100 request lines were seen, so p99 is not just the slowest request."""
         limit_ms = self.settings.int(_DEPLOY, "MaxLatencyP99")
-        if tap is None or limit_ms <= 0 or tap.requests < MIN_REQUESTS_FOR_LATENCY:
+        if tap is None or limit_ms <= 0 or tap.lines < MIN_LINES_FOR_LATENCY:
             return
         p99 = tap.latency_ms(99.0) or 0.0
         before = None
-        if self.baseline is not None and self.baseline.requests >= MIN_REQUESTS_FOR_LATENCY:
+        if self.baseline is not None and self.baseline.lines >= MIN_LINES_FOR_LATENCY:
             before = self.baseline.latency_ms(99.0)
         if p99 <= limit_ms or (before is not None and p99 <= LATENCY_BASELINE_FACTOR * before):
             return

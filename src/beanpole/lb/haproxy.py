@@ -51,6 +51,7 @@ STOP_TIMEOUT_S = 10.0
 #: are shut down, and again after. Callers drain first, so this is normally not reached.
 DELETE_GRACE_S = 1.0
 POLL_S = 0.02
+SET_VAR_BATCH = 100  # commands per CLI line: well under HAProxy's 16 KB line buffer
 
 _PASSING_CHECKS = frozenset({"L4OK", "L6OK", "L7OK", "L7OKC"})
 # srv_admin_state bits (server.h): forced maintenance and forced drain, the two that
@@ -347,18 +348,19 @@ class HAProxy:
         the rendered config carries the same values (`Backend.sample_ratio`), so a reload
         keeps them.
         """
-        if not ratios:
-            return
-        commands = ["experimental-mode on"]
+        commands = []
         for env, ratio in sorted(ratios.items()):
             if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
                 raise InvalidInput(
                     f"Sampling ratio {ratio!r} for {env!r} is not valid: use 1 or more."
                 )
             commands.append(f"set var {sample_var(env)} int({ratio})")
-        answer = self._send(self.paths.admin_socket, "; ".join(commands), batch=True).strip()
-        if answer:
-            raise ComponentError(f"HAProxy refused the sampling ratios: {answer}")
+        with self._locked():  # not between a reload's config and its new worker
+            for start in range(0, len(commands), SET_VAR_BATCH):
+                line = "; ".join(["experimental-mode on", *commands[start : start + SET_VAR_BATCH]])
+                answer = self._send(self.paths.admin_socket, line, batch=True).strip()
+                if answer:
+                    raise ComponentError(f"HAProxy refused the sampling ratios: {answer}")
 
     def drain(self, env: str, server: str) -> None:
         """Send no new requests to a server; the ones in flight finish."""

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +37,8 @@ from pathlib import Path
 
 from beanpole.lb.config import BACKEND_PREFIX
 from beanpole.metrics import Sample, percentile
+
+log = logging.getLogger(__name__)
 
 _PREFIX = BACKEND_PREFIX.encode()
 
@@ -57,10 +61,19 @@ def _name(raw: bytes, skip: int = 0) -> str:
     return name
 
 
+# What HAProxy writes for a backend (env-<environment name>) and a server (an instance id,
+# or <NOSRV>): anything else did not come from HAProxy and is dropped, so a stray datagram
+# can name no file and no key.
+_BACKEND = re.compile(rb"env-[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?")
+_SERVER = re.compile(rb"[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?|<NOSRV>")
+_MAX_LATENCY_MS = 86_400_000.0
+
+
 def parse(line: bytes) -> Sample | None:
-    """A `LOG_FORMAT` line → a sample; None for lines that are not an environment's request."""
+    """A `LOG_FORMAT` line → a sample; None for anything else (never an exception: the
+    socket is on loopback, and any local process can send it anything)."""
     parts = line.split(b" ", 6)
-    if len(parts) < 6 or not parts[1].startswith(_PREFIX):
+    if len(parts) < 6 or not _BACKEND.fullmatch(parts[1]) or not _SERVER.fullmatch(parts[2]):
         return None
     try:
         ended_ms = int(parts[0])
@@ -69,12 +82,14 @@ def parse(line: bytes) -> Sample | None:
         weight = 1 if parts[5] == b"-" else int(parts[5])
     except ValueError:
         return None
+    if not (0 <= ended_ms < 2**53 and -1 <= status <= 999 and latency <= _MAX_LATENCY_MS):
+        return None  # out of range (also: inf and nan fail these comparisons)
     return Sample(
         _name(parts[1], len(_PREFIX)),
         _name(parts[2]),
         status,
         latency if latency > 0 else 0.0,
-        weight if weight > 1 else 1,
+        min(weight, MAX_RATIO) if weight > 1 else 1,
         ended_ms / 1000,
     )
 
@@ -145,7 +160,7 @@ class Tap:
     max_samples: int = 5000
     requests: int = 0
     status_5xx: int = 0
-    _seen: int = 0
+    lines: int = 0  # observations behind the weighted counts
     _latencies: list[tuple[float, int]] = field(default_factory=list)
     _rng: random.Random = field(default_factory=lambda: random.Random(0))  # noqa: S311
 
@@ -153,11 +168,11 @@ class Tap:
         self.requests += sample.weight
         if sample.status >= 500:
             self.status_5xx += sample.weight
-        self._seen += 1
+        self.lines += 1
         if len(self._latencies) < self.max_samples:
             self._latencies.append((sample.latency_ms, sample.weight))
         else:
-            slot = int(self._rng.random() * self._seen)
+            slot = int(self._rng.random() * self.lines)
             if slot < self.max_samples:
                 self._latencies[slot] = (sample.latency_ms, sample.weight)
 
@@ -276,7 +291,10 @@ class Listener:
                 return count
             except OSError:  # closed under us
                 return count
-            deliver(data.rstrip(b"\n"))
+            try:
+                deliver(data.rstrip(b"\n"))
+            except Exception:  # one bad line must not stop the stream; it is logged
+                log.exception("request line dropped: %r", data[:200])
         return limit
 
     async def run(self) -> None:

@@ -15,7 +15,6 @@ Pure: a command in, a command and a note out.
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 
 # server program -> flags that take an address (host:port, :port) or a bare port
@@ -62,14 +61,20 @@ def _server(words: list[str]) -> tuple[str, int] | None:
     return None
 
 
+# The command runs under `sh -c`: only a plain list of words (variables allowed) is
+# rewritten, so that putting it back together cannot change what the shell does with it.
+_SHELL_SYNTAX = re.compile(r"""[`'"\\<>;&|()*?~#!{}\[\]]|\$(?![A-Za-z_])""")
+
+
 def bind_to_port(command: str) -> PortRewrite:
-    """``command`` with a fixed port of a known server replaced by ``$PORT``."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
+    """``command`` with a fixed port of a known server replaced by ``$PORT``.
+
+    Only for plain commands: words separated by spaces, ``$VARIABLES`` allowed; quotes,
+    redirections, operators, globs and substitutions leave the command as written.
+    """
+    if _SHELL_SYNTAX.search(command) or "$PORT" in command:
         return PortRewrite(command)
-    if any(w in ("&&", "||", ";", "|") for w in words) or "$PORT" in command:
-        return PortRewrite(command)  # compound, or already on $PORT
+    words = command.split()
     found = _server(words)
     if found is None:
         return PortRewrite(command)
@@ -93,17 +98,10 @@ def bind_to_port(command: str) -> PortRewrite:
         i += 1
     if not changed:
         return PortRewrite(command)
-    rewritten = " ".join(_quote(w) for w in out)
+    rewritten = " ".join(out)
     ports = ", ".join(sorted({v for v, _ in changed}))
     return PortRewrite(
         rewritten,
         f"The Procfile's web process binds {ports}; Beanpole gives every instance its own port "
         f"in $PORT and runs it as: {rewritten}",
     )
-
-
-def _quote(word: str) -> str:
-    """Quote like shlex, but leave ``$PORT`` for the shell to expand."""
-    if "$PORT" in word:
-        return '"' + word.replace('"', '\\"') + '"' if re.search(r"[\s'\"]", word) else word
-    return shlex.quote(word)

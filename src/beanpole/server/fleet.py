@@ -27,7 +27,7 @@ from beanpole.runtime.supervisor import InstanceSpec, ProcessState, Supervisor
 from beanpole.settings import ResolvedSettings
 from beanpole.store.db import Store
 
-PROBE_INTERVAL_S = 0.5
+PROBE_INTERVAL_S = 0.25  # HealthyThresholdCount 3 passes take 0.5 s after the first
 LOG_TAIL_LINES = 10
 _FAILED_STATES = frozenset({"FATAL", "EXITED", "BACKOFF"})
 
@@ -265,12 +265,25 @@ class Fleet:
     async def stop(self, instances: list[Instance]) -> None:
         """Stop at once (for instances that never took traffic, or after draining).
 
-        The instance leaves HAProxy first, which closes HAProxy's idle connections to it:
-        a server that waits for its kept-alive connections before exiting (gunicorn waits
-        out its keep-alive, 2 s) then stops at once instead of after that wait.
+        An instance with no request in flight leaves HAProxy first, which closes HAProxy's
+        idle connections to it: a server that waits for its kept-alive connections before
+        exiting (gunicorn waits out its keep-alive, 2 s) then stops at once. One still
+        answering stays in HAProxy at weight 0 while its processes stop, so the app's own
+        graceful shutdown (TERM, then supervisord's wait) lets those requests finish rather
+        than HAProxy cutting them.
         """
+        if not instances:
+            return
+        try:
+            states = await asyncio.to_thread(self.haproxy.server_states)
+        except ComponentError:
+            states = {}  # HAProxy down: nothing is in flight through it
         for instance in instances:
-            self.store.update_instance(instance.id, state=InstanceState.STOPPING)
+            state = states.get((instance.environment, instance.id))
+            busy = state is not None and state.sessions > 0
+            self.store.update_instance(
+                instance.id, state=InstanceState.DRAINING if busy else InstanceState.STOPPING
+            )
         await self.sync_lb()
         await asyncio.gather(
             *(asyncio.to_thread(self.supervisor.stop_instance, i.id) for i in instances)

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from beanpole.build import Builder
 from beanpole.bundle import BundleStore
-from beanpole.home import Home
+from beanpole.home import Home, ServerConfig
 from beanpole.lb import requests
 from beanpole.lb.haproxy import HAProxy
 from beanpole.runtime.supervisor import Supervisor
@@ -38,7 +38,7 @@ log = logging.getLogger("beanpole.server")
 def build_context(home: Home) -> Context:
     home.prepare()
     config = home.load_config()
-    listener = request_socket(home, config.log_port)
+    listener = request_socket(config)
     if listener.getsockname()[1] != config.log_port:
         config = config.with_overrides(log_port=listener.getsockname()[1])
         home.save_config(config)
@@ -52,19 +52,32 @@ def build_context(home: Home) -> Context:
     return Context(home, config, home.token(), store, bundles, fleet, ops, supervisor, monitor)
 
 
-def request_socket(home: Home, port: int) -> socket.socket:
-    """The port HAProxy already sends request lines to, if it is free again; else a new one
-    (HAProxy is then reloaded onto it, since the port is part of its config)."""
-    if port:
+def request_socket(config: ServerConfig) -> socket.socket:
+    """The UDP port HAProxy already sends request lines to, if it is free again; else a new
+    one (HAProxy is then reloaded onto it, since the port is part of its config).
+
+    A new one comes from the top of the instances' port range rather than the kernel's
+    ephemeral range, where any client socket could take it while the server is down.
+    """
+    if config.log_port:
+        try:
+            return requests.bind(config.log_port)
+        except OSError as exc:
+            log.warning("request log port %d is taken (%s); choosing another", config.log_port, exc)
+    low, high = config.port_range
+    for port in range(high, low - 1, -1):
         try:
             return requests.bind(port)
-        except OSError as exc:
-            log.warning("request log port %d is taken (%s); choosing another", port, exc)
+        except OSError:
+            continue
     return requests.bind(0)
 
 
 async def serve(home: Home) -> None:
     ctx = build_context(home)
+    # Uploads a previous server was receiving when it died; none can be in progress yet.
+    for partial in (home.root / "bundles" / "incoming").glob("*.zip"):
+        partial.unlink(missing_ok=True)
     await asyncio.to_thread(ctx.supervisor.ensure_running)
     if await asyncio.to_thread(ctx.fleet.haproxy.is_running):
         await ctx.fleet.sync_lb()

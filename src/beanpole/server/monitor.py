@@ -55,6 +55,7 @@ ROLLUP_S = 300.0
 METRICS_KEEP_S = 24 * 3600  # 10 s windows: a day
 ROLLUP_KEEP_S = 14 * 24 * 3600  # 5 min roll-ups: two weeks
 TICK_S = 1.0
+MAX_SKEW_S = 60.0
 CLOSE_GRACE_S = 1.0  # a window closes this long after it ends: its last lines are on the way
 _CORES = os.cpu_count() or 1
 _DEPLOYING = (OperationKind.DEPLOY, OperationKind.CONFIGURE, OperationKind.CREATE)
@@ -91,8 +92,8 @@ class Monitor:
         self.ratios: dict[str, int] = {}  # env -> 1:N sampling wanted
         self._rates: dict[str, float] = {}  # env -> smoothed requests/s
         self.totals: dict[tuple[str, str, int], int] = {}  # (env, instance, class) -> count
+        self.env_totals: dict[tuple[str, int], int] = {}  # (env, class) -> count, all lines
         self._applied: dict[str, int] | None = None  # what HAProxy was last told
-        self._seen: set[tuple[str, str]] = set()
         self._window_index = math.floor((time.time() - CLOSE_GRACE_S) / WINDOW_S)
         self._last_tick = time.monotonic()
 
@@ -104,13 +105,18 @@ class Monitor:
         self.stream.flush()
 
     def _on_sample(self, sample: Sample) -> None:
-        # In the window of when the request ended, not of when its line arrived: lines held
-        # in HAProxy's ring while the server was down count as late, not as a spike now.
-        at = sample.at or time.time()
+        # In the window of when the request ended, not of when its line arrived (a line
+        # read late, after a pause, lands where it belongs); a time far from now is not
+        # HAProxy's and would open windows that never close, so it counts as now.
+        now = time.time()
+        at = sample.at if abs(sample.at - now) < MAX_SKEW_S else now
         self.windows.add(sample, at)
         self.rollups.add(sample, at)
-        key = (sample.env, sample.instance, sample.status // 100)
+        cls = sample.status // 100
+        key = (sample.env, sample.instance, cls)
         self.totals[key] = self.totals.get(key, 0) + sample.weight
+        env_key = (sample.env, cls)
+        self.env_totals[env_key] = self.env_totals.get(env_key, 0) + sample.weight
 
     async def run(self) -> None:
         while True:
@@ -129,6 +135,9 @@ class Monitor:
         index = math.floor(until / WINDOW_S)
         if index > self._window_index:
             self._window_index = index
+            # Told again every 10 s: a reload between a spec and its worker, or a restarted
+            # HAProxy, may have left the old ratios.
+            self._applied = None
             await self.evaluate(self.windows.close_until(until), self.rollups.close_until(until))
 
     # sampling ------------------------------------------------------------------------
@@ -165,7 +174,12 @@ class Monitor:
         pids = {i: [p.pid for p in states if p.pid] for i, states in processes.items()}
         self.last_usage = await asyncio.to_thread(self.usage.sample, pids)
         self.last_host = self.host.sample()
-        servers = await asyncio.to_thread(self.fleet.haproxy.server_states)
+        try:
+            servers = await asyncio.to_thread(self.fleet.haproxy.server_states)
+            lb_answering = True
+        except BeanpoleError as exc:  # the verdicts say so rather than keep the last ones
+            log.warning("HAProxy did not answer for health: %s", exc)
+            servers, lb_answering = {}, False
         store.add_metrics(_rows(closed), METRICS_KEEP_S, _rows(rolled), ROLLUP_KEEP_S)
         now = time.time()
         environments = store.environments()
@@ -205,6 +219,7 @@ class Monitor:
                     window=self.windows.latest(env.name, None),
                     instances=tuple(inputs),
                     now=now,
+                    lb_answering=lb_answering,
                 ),
                 Thresholds(rule_4xx=settings.get("beanpole:health", "Rule4xx") == "true"),
             )
@@ -219,16 +234,15 @@ class Monitor:
         self.snapshot = snapshot
 
     def _forget_departed(self, instances: dict[str, list[Instance]]) -> None:
+        """Drop what is kept per instance or environment once it is gone: memory and
+        Prometheus series stay bounded by what lives (the environment totals stay)."""
         live = {(env, i.id) for env, members in instances.items() for i in members}
-        for env, instance in self._seen - live:
-            for windows in (self.windows, self.rollups):
-                windows.forget(env, instance)
-        for env in {k[0] for k in self._seen} - instances.keys():
-            for windows in (self.windows, self.rollups):
-                windows.forget(env)
-        for key in [k for k in self.totals if k[0] not in instances]:
+        for windows in (self.windows, self.rollups):
+            windows.retain(live, set(instances))
+        for key in [k for k in self.totals if (k[0], k[1]) not in live]:
             del self.totals[key]
-        self._seen = live
+        for env_key in [k for k in self.env_totals if k[0] not in instances]:
+            del self.env_totals[env_key]
 
     def _record(self, env: Environment, verdict: Verdict) -> None:
         """Store the verdict; an event when the status changes, in EB's sentence."""

@@ -69,15 +69,12 @@ class BeanpoleCollector(Collector):
             app = env.application
             instances = self.store.instances(env.name)
             sampling.add_metric([app, env.name], monitor.ratios.get(env.name, 1))
-            env_totals: dict[int, int] = {}
             for (name, instance, cls), count in monitor.totals.items():
-                if name != env.name or cls not in _CLASSES:
-                    continue
-                env_totals[cls] = env_totals.get(cls, 0) + count
-                if instance != NO_SERVER:
+                if name == env.name and cls in _CLASSES and instance != NO_SERVER:
                     responses.add_metric([app, env.name, instance, _CLASSES[cls]], count)
-            for cls, count in sorted(env_totals.items()):
-                responses.add_metric([app, env.name, "", _CLASSES[cls]], count)
+            for (name, cls), count in sorted(monitor.env_totals.items()):
+                if name == env.name and cls in _CLASSES:
+                    responses.add_metric([app, env.name, "", _CLASSES[cls]], count)
             keys: list[tuple[str, str | None]] = [("", None), *((i.id, i.id) for i in instances)]
             for label, key in keys:
                 window = monitor.windows.latest(env.name, key)

@@ -181,7 +181,9 @@ class Reconciler:
         crashed = fleet.process_failure(instance.id, states)
         if crashed is not None:
             causes.append(crashed)
-            await self._restart_with_backoff(instance, states)
+            # Not one that is leaving: a restart would race its stop and outlive it.
+            if instance.state in (InstanceState.PENDING, InstanceState.IN_SERVICE):
+                await self._restart_with_backoff(instance, states)
         elif (
             server is not None
             and not _healthy(server)

@@ -266,7 +266,7 @@ _TABLE: tuple[Option, ...] = (
         "MaxLatencyP99",
         "int",
         "3000",
-        "p99 latency in milliseconds (of at least 20 requests) of the new version that "
+        "p99 latency in milliseconds (of at least 100 requests) of the new version that "
         "fails a deployment's health gate, when it is also more than twice the previous "
         "version's p99 during the deployment. 0 turns the latency gate off.",
         Effect.NEXT_DEPLOY,
