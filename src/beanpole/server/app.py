@@ -7,6 +7,7 @@ status; `tests/integration/test_api.py` walks the routes to check it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import os
 import shutil
@@ -392,10 +393,13 @@ def create_app(ctx: Context) -> FastAPI:
     @app.get(f"{API}/environments/{{name}}/health", dependencies=auth)
     async def health(name: str) -> dict[str, Any]:
         env = ctx.store.environment(name)
+        if name not in ctx.monitor.snapshot.environments:  # created since the last verdict
+            with contextlib.suppress(BeanpoleError):  # then the stored statuses below
+                await ctx.monitor.refresh()
         snapshot = ctx.monitor.snapshot
         data = snapshot.environments.get(name)
         at = snapshot.at
-        if data is None:  # before the first 10 s window closes
+        if data is None:  # no verdict could be made (supervisord not answering)
             at = 0.0
             data = {
                 "status": env.health_status,

@@ -95,10 +95,12 @@ class Monitor:
         self.env_totals: dict[tuple[str, int], int] = {}  # (env, class) -> count, all lines
         self._applied: dict[str, int] | None = None  # what HAProxy was last told
         self._window_index = math.floor((time.time() - CLOSE_GRACE_S) / WINDOW_S)
+        self._evaluating = asyncio.Lock()
         self._last_tick = time.monotonic()
 
     async def start(self) -> None:
         self.listener.start()
+        await self.refresh()  # statuses from the first second, not after the first window
 
     def close(self) -> None:
         self.listener.close()
@@ -169,6 +171,16 @@ class Monitor:
     # evaluation ----------------------------------------------------------------------
 
     async def evaluate(self, closed: list[WindowStats], rolled: list[WindowStats]) -> None:
+        """Judge every environment now and store the windows that closed (one at a time:
+        the API may ask for a verdict while the 10 s one runs)."""
+        async with self._evaluating:
+            await self._evaluate(closed, rolled)
+
+    async def refresh(self) -> None:
+        """A verdict now, from the latest windows, for an environment that has none yet."""
+        await self.evaluate([], [])
+
+    async def _evaluate(self, closed: list[WindowStats], rolled: list[WindowStats]) -> None:
         store = self.store
         processes = await asyncio.to_thread(self.supervisor.instances)
         pids = {i: [p.pid for p in states if p.pid] for i, states in processes.items()}
