@@ -32,6 +32,7 @@ from typing import Any
 
 import psutil
 
+from beanpole import logs
 from beanpole.errors import ComponentError, InvalidInput, NotFound
 
 _PROCESS_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
@@ -290,28 +291,8 @@ class Supervisor:
         _raise_failures(f"signalling {instance_id}", results)
 
     def tail(self, path: Path, lines: int = 100) -> list[str]:
-        """The last ``lines`` lines of a log, reading backwards from the end in blocks."""
-        if lines <= 0:
-            return []
-        try:
-            f = path.open("rb")
-        except FileNotFoundError:
-            return []
-        with f:
-            pos = f.seek(0, os.SEEK_END)
-            data = b""
-            # lines+1 newlines guarantee `lines` whole lines; the cap bounds one endless line.
-            while pos > 0 and data.count(b"\n") <= lines and len(data) < 8 * 1024 * 1024:
-                step = min(64 * 1024, pos)
-                pos -= step
-                f.seek(pos)
-                data = f.read(step) + data
-        parts = data.split(b"\n")
-        if parts[-1] == b"":
-            parts.pop()
-        return [p.decode("utf-8", "replace") for p in parts[-lines:]]
-
-    # -- internals ----------------------------------------------------------------------------
+        """The last ``lines`` lines of a log (`beanpole.logs.tail`)."""
+        return logs.tail(path, lines)
 
     def _call(
         self,
