@@ -226,10 +226,3 @@ class Windows:
             env, instance = key
             if env not in environments or (instance is not None and (env, instance) not in live):
                 del self._latest[key]
-
-    def forget(self, env: str, instance: str | None = None) -> None:
-        """Drop the latest windows of an instance, or of an environment and all its instances,
-        so terminated ones don't accumulate."""
-        for key in list(self._latest):
-            if key[0] == env and (instance is None or key[1] == instance):
-                del self._latest[key]

@@ -229,19 +229,6 @@ def test_add_many_is_add_for_each():
     assert closed["web", None, 0.0].requests == 3
 
 
-def test_forget_drops_the_latest_windows_of_what_is_gone():
-    w = Windows()
-    w.add_many([s("i-1"), s("i-2"), s("i-1", env="api")], now=4.0)
-    w.close_until(10.0)
-    w.forget("web", "i-1")
-    assert w.latest("web", "i-1") is None
-    assert w.latest("web", "i-2") is not None
-    w.forget("web")
-    assert w.latest("web", None) is None
-    assert w.latest("web", "i-2") is None
-    assert w.latest("api", "i-1") is not None
-
-
 # --- memory bound ---------------------------------------------------------------------------
 
 
