@@ -49,7 +49,7 @@ from bench._common import (
 )
 from bench.lb_overhead import APP, ENV, INSTANCES, Target, check_routing, require_wrk, run_wrk
 
-from beanpole.lb.config import (
+from beanpole.core.lb.config import (
     Backend,
     HAProxyPaths,
     HealthCheck,
@@ -265,8 +265,8 @@ def line_cost_us(lines: int = 100_000) -> float:
     windows and the access log: this process's CPU, the lines sent by another process."""
     import sys
 
-    from beanpole.lb.requests import AccessLogs, Listener, RequestStream, bind
-    from beanpole.metrics import Windows
+    from beanpole.adapters.lb.requests import AccessLogs, Listener, RequestStream, bind
+    from beanpole.core.metrics import Windows
 
     windows, rollups = Windows(10.0), Windows(300.0)
 

@@ -243,7 +243,7 @@ def run(
 
 
 def _haproxy_info(home: Path) -> dict[str, str]:
-    from beanpole.lb.haproxy import HAProxy
+    from beanpole.adapters.lb.haproxy import HAProxy
 
     try:
         text = HAProxy(home / "haproxy").runtime("show info")

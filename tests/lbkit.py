@@ -19,8 +19,8 @@ from typing import Any
 import psutil
 import pytest
 
-from beanpole.lb.config import Server
-from beanpole.lb.haproxy import HAProxy
+from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.core.lb.config import Server
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from beanpole.errors import (
+from beanpole.core.errors import (
     BeanpoleError,
     BuildError,
     ComponentError,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from beanpole.lb.haproxy import HAProxy
+from beanpole.adapters.lb.haproxy import HAProxy
 
 from conftest import EXAMPLES
 

@@ -16,8 +16,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from beanpole.home import Home
-from beanpole.server.app import create_app
 from beanpole.server.main import build_context
+from beanpole.server.rest.app import create_app
 
 PUBLIC = {"/api/v1/ping", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/oauth2-redirect"}
 

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from beanpole.home import Home
-from beanpole.server.app import create_app
 from beanpole.server.context import Context
 from beanpole.server.main import build_context
+from beanpole.server.rest.app import create_app
 
 ENV = "aws:elasticbeanstalk:application:environment"
 GOOD = b"""option_settings:

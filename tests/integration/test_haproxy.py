@@ -17,9 +17,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from beanpole.errors import ComponentError, NotFound
-from beanpole.lb.config import NO_ROUTE_BODY, Backend, HealthCheck, LoadBalancerSpec, Server
-from beanpole.lb.haproxy import HAProxy
+from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.core.errors import ComponentError, NotFound
+from beanpole.core.lb.config import NO_ROUTE_BODY, Backend, HealthCheck, LoadBalancerSpec, Server
 
 from lbkit import App, closed_port, free_port, haproxy_pid
 

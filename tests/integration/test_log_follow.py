@@ -9,8 +9,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from beanpole.logs import Stream, follow
-from beanpole.runtime.supervisor import InstanceSpec, Supervisor
+from beanpole.adapters.logs import Stream, follow
+from beanpole.adapters.runtime.supervisord import InstanceSpec, Supervisor
 
 LINES = 3000
 

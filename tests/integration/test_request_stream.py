@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from beanpole.lb.config import Backend, HealthCheck, LoadBalancerSpec
-from beanpole.lb.haproxy import HAProxy
-from beanpole.lb.requests import AccessLogs, Listener, RequestStream, bind
-from beanpole.metrics import NO_SERVER, Sample
+from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.adapters.lb.requests import AccessLogs, Listener, RequestStream, bind
+from beanpole.core.lb.config import Backend, HealthCheck, LoadBalancerSpec
+from beanpole.core.metrics import NO_SERVER, Sample
 
 from lbkit import App, free_port, haproxy_pid
 

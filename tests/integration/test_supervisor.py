@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
-from beanpole.errors import InvalidInput, NotFound
-from beanpole.runtime.supervisor import InstanceSpec, ProcessState, Supervisor
+from beanpole.adapters.runtime.supervisord import InstanceSpec, ProcessState, Supervisor
+from beanpole.core.errors import InvalidInput, NotFound
 
 PY = shlex.quote(sys.executable)
 SLEEP = "sleep 1000"  # a process that stays up until stopped
@@ -252,7 +252,7 @@ def test_supervisord_outlives_the_process_that_started_it(tmp_path: Path) -> Non
         [
             sys.executable,
             "-c",
-            "import sys, pathlib; from beanpole.runtime.supervisor import Supervisor; "
+            "import sys, pathlib; from beanpole.adapters.runtime.supervisord import Supervisor; "
             "Supervisor(pathlib.Path(sys.argv[1])).ensure_running()",
             str(directory),
         ]
@@ -384,7 +384,7 @@ def _name(p: ProcessState) -> str:
 
 
 def test_simple_commands_are_execed_and_compound_ones_left_to_the_shell():
-    from beanpole.runtime.launch import shell_line
+    from beanpole.adapters.runtime.launch import shell_line
 
     assert shell_line("gunicorn app:app") == "exec gunicorn app:app"
     assert shell_line("cd app && gunicorn app:app") == "cd app && gunicorn app:app"

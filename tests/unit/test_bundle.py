@@ -16,9 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from beanpole import bundle
-from beanpole.bundle import BundleStore, Limits, check_zip, extract, sha256_file, zip_source
-from beanpole.errors import BundleError, Conflict, InvalidInput, NotFound
+from beanpole.adapters import bundles as bundle
+from beanpole.adapters.bundles import (
+    BundleStore,
+    Limits,
+    check_zip,
+    extract,
+    sha256_file,
+    zip_source,
+)
+from beanpole.core.errors import BundleError, Conflict, InvalidInput, NotFound
 
 MiB = 1024 * 1024
 

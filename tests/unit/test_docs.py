@@ -22,7 +22,7 @@ def test_settings_reference_is_current():
 
 
 def test_every_option_is_documented():
-    from beanpole.settings.options import OPTIONS
+    from beanpole.core.settings.options import OPTIONS
 
     text = (ROOT / "docs" / "settings.md").read_text()
     for option in OPTIONS.values():

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from beanpole.bundle import read_files
-from beanpole.errors import BundleError, InvalidInput
-from beanpole.settings import ENV_NAMESPACE, resolve
-from beanpole.settings.ebextensions import (
+from beanpole.adapters.bundles import read_files
+from beanpole.core.errors import BundleError, InvalidInput
+from beanpole.core.settings import ENV_NAMESPACE, resolve
+from beanpole.core.settings.ebextensions import (
     FOLDER,
     MAX_OPTIONS,
     SUFFIX,

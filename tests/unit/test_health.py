@@ -2,7 +2,7 @@
 
 import pytest
 
-from beanpole.health import (
+from beanpole.core.health import (
     COLOUR,
     EnvInput,
     InstanceInput,
@@ -14,7 +14,7 @@ from beanpole.health import (
     rank,
     transition_event,
 )
-from beanpole.metrics import WindowStats
+from beanpole.core.metrics import WindowStats
 
 NOW = 12.0  # the window [0, 10) closed 2 s ago
 T = Thresholds()

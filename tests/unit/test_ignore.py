@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from beanpole.ignore import IgnoreRules
+from beanpole.core.ignore import IgnoreRules
 
 # (patterns, path, is_dir, ignored) — each row cites the gitignore(5) rule it exercises.
 CASES: list[tuple[str, str, bool, bool]] = [

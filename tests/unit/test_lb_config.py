@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from beanpole.errors import InvalidInput
-from beanpole.lb.config import (
+from beanpole.adapters.lb.haproxy import ServerState
+from beanpole.core.errors import InvalidInput
+from beanpole.core.lb.config import (
     LOG_FORMAT,
     NO_ROUTE_BODY,
     Backend,
@@ -28,7 +29,6 @@ from beanpole.lb.config import (
     status_regex,
     structural_key,
 )
-from beanpole.lb.haproxy import ServerState
 
 PATHS = HAProxyPaths.under(Path("/var/lib/beanpole/haproxy"))
 

@@ -3,8 +3,8 @@
 import time
 from dataclasses import replace
 
-from beanpole.lb.desired import desired_spec
-from beanpole.model import Environment, EnvStatus, Health, Instance, InstanceState
+from beanpole.core.lb.desired import desired_spec
+from beanpole.core.model import Environment, EnvStatus, Health, Instance, InstanceState
 
 
 def env(name, status=EnvStatus.READY, settings=None):

@@ -1,5 +1,5 @@
-from beanpole.lifecycle import versions_to_delete
-from beanpole.model import BuildStatus, Version
+from beanpole.core.lifecycle import versions_to_delete
+from beanpole.core.model import BuildStatus, Version
 
 
 def v(label, t):

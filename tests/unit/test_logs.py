@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from beanpole.errors import InvalidInput, NotFound
-from beanpole.home import Home
-from beanpole.lb.requests import AccessLogs
-from beanpole.logs import (
+from beanpole.adapters.lb.requests import AccessLogs
+from beanpole.adapters.logs import (
     DAY_S,
     MAX_LINE_BYTES,
     STOPPED_MARKER,
@@ -25,7 +23,9 @@ from beanpole.logs import (
     tail_stream,
     write_bundle,
 )
-from beanpole.model import (
+from beanpole.adapters.store.db import Store
+from beanpole.core.errors import InvalidInput, NotFound
+from beanpole.core.model import (
     Environment,
     EnvStatus,
     Event,
@@ -36,7 +36,7 @@ from beanpole.model import (
     OperationStatus,
     Severity,
 )
-from beanpole.store.db import Store
+from beanpole.home import Home
 
 NOW = 1_800_000_000.0  # the fake clock
 
@@ -409,11 +409,11 @@ def test_the_bundle_holds_every_part_of_every_log_by_source(tmp_path):
 def test_every_event_recorded_while_an_operation_runs_goes_to_its_deploy_log(tmp_path):
     """Whoever records it (operations, the deployment runner, the reconciler), through the
     store; and nothing after the operation ends."""
+    from beanpole.adapters.lb.haproxy import HAProxy
+    from beanpole.adapters.runtime.supervisord import Supervisor
     from beanpole.home import ServerConfig
-    from beanpole.lb.haproxy import HAProxy
-    from beanpole.runtime.supervisor import Supervisor
-    from beanpole.server.fleet import Fleet
-    from beanpole.server.operations import Operations
+    from beanpole.services.fleet import Fleet
+    from beanpole.services.operations import Operations
 
     home = Home(tmp_path / "home")
     home.prepare()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from beanpole.metrics import PERCENTILES, Sample, Windows, WindowStats, percentile
+from beanpole.core.metrics import PERCENTILES, Sample, Windows, WindowStats, percentile
 
 
 def s(instance="i-1", status=200, latency=10.0, env="web", weight=1):

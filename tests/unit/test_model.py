@@ -1,7 +1,7 @@
 import pytest
 
-from beanpole.errors import InvalidInput
-from beanpole.model import check_app_name, check_cname, check_env_name, new_instance_id
+from beanpole.core.errors import InvalidInput
+from beanpole.core.model import check_app_name, check_cname, check_env_name, new_instance_id
 
 
 @pytest.mark.parametrize("name", ["shop", "shop-prod", "a1b2", "x" * 40])

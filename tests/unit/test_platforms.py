@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from beanpole.errors import BundleError
-from beanpole.platforms import detect
-from beanpole.platforms.python import wsgi_target
-from beanpole.settings import resolve
+from beanpole.core.errors import BundleError
+from beanpole.core.platforms import detect
+from beanpole.core.platforms.python import wsgi_target
+from beanpole.core.settings import resolve
 
 PY = "aws:elasticbeanstalk:container:python"
 
@@ -127,7 +127,10 @@ def test_node_lock_change_changes_key(tmp_path):
 def test_static_site(tmp_path):
     write(tmp_path, {"index.html": "<h1>hi</h1>"})
     plan = detect(tmp_path, resolve())
-    assert plan.platform == "static" and "beanpole.static_server" in plan.processes["web"]
+    assert (
+        plan.platform == "static"
+        and "beanpole.adapters.runtime.static_server" in plan.processes["web"]
+    )
 
 
 def test_generic_procfile(tmp_path):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from beanpole.deploy.policies import (
+from beanpole.core.deploy.policies import (
     Action,
     DeployParams,
     Policy,

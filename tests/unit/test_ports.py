@@ -2,7 +2,7 @@
 
 import pytest
 
-from beanpole.platforms.ports import bind_to_port
+from beanpole.core.platforms.ports import bind_to_port
 
 
 @pytest.mark.parametrize(

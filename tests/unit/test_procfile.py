@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from beanpole.errors import BundleError
-from beanpole.procfile import parse_buildfile, parse_procfile
+from beanpole.core.errors import BundleError
+from beanpole.core.procfile import parse_buildfile, parse_procfile
 
 
 def test_parses_processes_in_file_order() -> None:

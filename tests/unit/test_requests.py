@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from beanpole.lb.requests import MAX_RATIO, Tap, parse, sampling_ratio
-from beanpole.metrics import NO_SERVER, Sample
+from beanpole.adapters.lb.requests import MAX_RATIO, Tap, parse, sampling_ratio
+from beanpole.core.metrics import NO_SERVER, Sample
 
 
 def test_a_line_becomes_a_sample_with_its_weight_and_end_time():
@@ -95,7 +95,7 @@ def test_a_tap_keeps_a_bounded_sample_of_latencies():
 
 
 def test_the_stream_hands_samples_on_counts_them_and_feeds_open_taps(tmp_path):
-    from beanpole.lb.requests import AccessLogs, RequestStream
+    from beanpole.adapters.lb.requests import AccessLogs, RequestStream
 
     seen = []
     stream = RequestStream(seen.append, AccessLogs(tmp_path))
@@ -117,7 +117,7 @@ def test_the_stream_hands_samples_on_counts_them_and_feeds_open_taps(tmp_path):
 
 
 def test_a_huge_weight_is_capped_not_trusted():
-    from beanpole.lb.requests import MAX_RATIO
+    from beanpole.adapters.lb.requests import MAX_RATIO
 
     sample = parse(b'1000 env-a i-1 200 1 99999999999 0 ::1 GET "/"')
     assert sample is not None and sample.weight == MAX_RATIO
@@ -126,7 +126,7 @@ def test_a_huge_weight_is_capped_not_trusted():
 def test_a_line_that_breaks_its_consumer_is_dropped_and_the_stream_goes_on(tmp_path):
     import socket
 
-    from beanpole.lb.requests import AccessLogs, Listener, RequestStream, bind
+    from beanpole.adapters.lb.requests import AccessLogs, Listener, RequestStream, bind
 
     got = []
 
@@ -150,7 +150,7 @@ def test_a_line_that_breaks_its_consumer_is_dropped_and_the_stream_goes_on(tmp_p
 def test_the_listener_drains_every_waiting_datagram_in_one_batch(tmp_path):
     import socket
 
-    from beanpole.lb.requests import AccessLogs, Listener, RequestStream, bind
+    from beanpole.adapters.lb.requests import AccessLogs, Listener, RequestStream, bind
 
     got = []
     listener = Listener(bind(0), RequestStream(got.append, AccessLogs(tmp_path)))
@@ -167,7 +167,7 @@ def test_the_listener_drains_every_waiting_datagram_in_one_batch(tmp_path):
 
 
 def test_binding_a_taken_port_fails_so_the_server_can_choose_another():
-    from beanpole.lb.requests import bind
+    from beanpole.adapters.lb.requests import bind
 
     first = bind(0)
     try:
@@ -178,7 +178,7 @@ def test_binding_a_taken_port_fails_so_the_server_can_choose_another():
 
 
 def test_the_rate_rises_at_once_and_decays_slowly():
-    from beanpole.lb.requests import smoothed_rate
+    from beanpole.adapters.lb.requests import smoothed_rate
 
     assert smoothed_rate(100.0, 5000.0) == 5000.0
     rate = 5000.0

@@ -2,8 +2,8 @@
 
 import pytest
 
-from beanpole.errors import InvalidInput
-from beanpole.settings import ENV_NAMESPACE, merge_changes, parse_assignment, resolve, validate
+from beanpole.core.errors import InvalidInput
+from beanpole.core.settings import ENV_NAMESPACE, merge_changes, parse_assignment, resolve, validate
 
 PY = "aws:elasticbeanstalk:container:python"
 
@@ -83,7 +83,7 @@ def test_release_key_changes_only_with_what_instances_see():
 def test_precedence_direct_over_ebextensions_over_defaults():
     """EB's order (saved configurations, between the two, do not exist yet); removing a direct
     setting lets the .ebextensions value apply again."""
-    from beanpole.model import Environment, EnvStatus, Health
+    from beanpole.core.model import Environment, EnvStatus, Health
 
     ebextensions = {f"{PY}:NumThreads": "4", f"{ENV_NAMESPACE}:GREETING": "from-file"}
     direct = {f"{ENV_NAMESPACE}:GREETING": "direct"}

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from beanpole.errors import Conflict, NotFound
-from beanpole.model import EnvStatus, Instance, InstanceState, OperationKind, OperationStatus
-from beanpole.store.db import Store
+from beanpole.adapters.store.db import Store
+from beanpole.core.errors import Conflict, NotFound
+from beanpole.core.model import EnvStatus, Instance, InstanceState, OperationKind, OperationStatus
 
 
 @pytest.fixture

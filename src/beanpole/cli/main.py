@@ -20,12 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from beanpole import __version__
-from beanpole.bundle import zip_source
+from beanpole.adapters.bundles import zip_source
 from beanpole.cli.health import health
 from beanpole.cli.server import server
 from beanpole.client import Client
-from beanpole.errors import BeanpoleError, InvalidInput
-from beanpole.settings import ENV_NAMESPACE, parse_assignment
+from beanpole.core.errors import BeanpoleError, InvalidInput
+from beanpole.core.settings import ENV_NAMESPACE, parse_assignment
 
 out = Console(highlight=False, soft_wrap=True)
 POLL_S = 0.5

@@ -14,7 +14,7 @@ import click
 import psutil
 
 from beanpole.client import Client
-from beanpole.errors import BeanpoleError, ComponentError
+from beanpole.core.errors import BeanpoleError, ComponentError
 from beanpole.home import Home
 
 START_TIMEOUT_S = 60.0
@@ -140,8 +140,8 @@ def stop(everything: bool) -> None:
     else:
         click.echo("The Beanpole server is not running.")
     if everything:
-        from beanpole.lb.haproxy import HAProxy
-        from beanpole.runtime.supervisor import Supervisor
+        from beanpole.adapters.lb.haproxy import HAProxy
+        from beanpole.adapters.runtime.supervisord import Supervisor
 
         supervisor = Supervisor(home.root / "supervisor")
         if supervisor.is_running():
@@ -156,8 +156,8 @@ def stop(everything: bool) -> None:
 @server.command("status")
 def status() -> None:
     """Say whether the server, HAProxy and supervisord are running."""
-    from beanpole.lb.haproxy import HAProxy
-    from beanpole.runtime.supervisor import Supervisor
+    from beanpole.adapters.lb.haproxy import HAProxy
+    from beanpole.adapters.runtime.supervisord import Supervisor
 
     home = Home.default()
     pid = running_pid(home)

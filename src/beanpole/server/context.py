@@ -9,16 +9,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from beanpole.bundle import BundleStore
-from beanpole.errors import NotFound
+from beanpole.adapters.bundles import BundleStore
+from beanpole.adapters.logs import Stream, follow, tail_stream, write_bundle
+from beanpole.adapters.runtime.supervisord import Supervisor
+from beanpole.adapters.store.db import Store
+from beanpole.core.errors import NotFound
+from beanpole.core.model import Instance, InstanceState
 from beanpole.home import Home, ServerConfig
-from beanpole.logs import Stream, follow, tail_stream, write_bundle
-from beanpole.model import Instance, InstanceState
-from beanpole.runtime.supervisor import Supervisor
-from beanpole.server.fleet import Fleet
-from beanpole.server.monitor import Monitor
-from beanpole.server.operations import Operations
-from beanpole.store.db import Store
+from beanpole.services.fleet import Fleet
+from beanpole.services.monitor import Monitor
+from beanpole.services.operations import Operations
 
 
 @dataclass

@@ -18,19 +18,19 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
-from beanpole.build import Builder
-from beanpole.bundle import BundleStore
+from beanpole.adapters.build import Builder
+from beanpole.adapters.bundles import BundleStore
+from beanpole.adapters.lb import requests
+from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.adapters.runtime.supervisord import Supervisor
+from beanpole.adapters.store.db import Store
 from beanpole.home import Home, ServerConfig
-from beanpole.lb import requests
-from beanpole.lb.haproxy import HAProxy
-from beanpole.runtime.supervisor import Supervisor
-from beanpole.server.app import create_app
 from beanpole.server.context import Context
-from beanpole.server.fleet import Fleet
-from beanpole.server.monitor import Monitor
-from beanpole.server.operations import Operations
-from beanpole.server.reconciler import Reconciler
-from beanpole.store.db import Store
+from beanpole.server.rest.app import create_app
+from beanpole.services.fleet import Fleet
+from beanpole.services.monitor import Monitor
+from beanpole.services.operations import Operations
+from beanpole.services.reconciler import Reconciler
 
 log = logging.getLogger("beanpole.server")
 

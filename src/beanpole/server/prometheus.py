@@ -14,10 +14,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from beanpole.health import Status
-from beanpole.metrics import NO_SERVER
-from beanpole.server.monitor import Monitor
-from beanpole.store.db import Store
+from beanpole.adapters.store.db import Store
+from beanpole.core.health import Status
+from beanpole.core.metrics import NO_SERVER
+from beanpole.services.monitor import Monitor
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LABELS = ["application", "environment", "instance"]

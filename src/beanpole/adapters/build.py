@@ -1,0 +1,210 @@
+"""Build once per version on this host: extract the bundle, install dependencies into caches.
+
+Layout under ``<home>/builds``::
+
+    <digest>/app/            the extracted bundle (shared read-only by every instance)
+    <digest>/build.log       every build command's output
+    <digest>/.done           written last: the artifact is complete
+    deps/python/<key>/       a virtualenv, keyed by requirements hash + Python version
+    deps/node/<key>/         node_modules, keyed by the lock file's hash + Node version
+
+A code-only deploy finds its dependency key already built and installs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from beanpole.adapters import bundles as bundle
+from beanpole.core.errors import BuildError
+from beanpole.core.platforms import BuildPlan, DependencyStep, detect
+from beanpole.core.settings import ResolvedSettings
+
+TAIL_LINES = 50
+_BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """What an instance starts from."""
+
+    app_dir: Path
+    plan: BuildPlan
+    path_prefix: tuple[str, ...]  # folders put before PATH (the venv's bin, node_modules/.bin)
+    env: dict[str, str]  # extra variables (VIRTUAL_ENV …)
+
+    def process_env(self, properties: Mapping[str, str]) -> dict[str, str]:
+        """The environment every process of an instance gets (before PORT and the id)."""
+        base = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL", "TZ", "HOME")}
+        base.setdefault("HOME", str(self.app_dir))
+        path = ":".join((*self.path_prefix, _tool_path()))
+        return {**base, "PATH": path, "PYTHONUNBUFFERED": "1", **self.env, **properties}
+
+
+def _tool_path() -> str:
+    """The server's PATH keeps node/npm/uv findable; our own interpreter's folder comes first."""
+    return ":".join(
+        dict.fromkeys(
+            [str(Path(sys.executable).parent), *os.environ.get("PATH", _BASE_PATH).split(":")]
+        )
+    )
+
+
+class Builder:
+    def __init__(self, home: Path) -> None:
+        self.root = home / "builds"
+        self.cache = home / "cache"
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._node_version: str | None = None
+
+    async def node_version(self) -> str:
+        if self._node_version is None:
+            node = shutil.which("node")
+            if node is None:
+                self._node_version = ""
+            else:
+                proc = await asyncio.create_subprocess_exec(
+                    node, "--version", stdout=asyncio.subprocess.PIPE
+                )
+                out, _ = await proc.communicate()
+                self._node_version = out.decode().strip()
+        return self._node_version
+
+    async def build(self, digest: str, bundle_path: Path, settings: ResolvedSettings) -> Artifact:
+        """Return the artifact for this version, building whatever is missing."""
+        workdir = self.root / digest
+        app_dir = workdir / "app"
+        async with self._locks[digest]:
+            if not (workdir / ".extracted").exists():
+                if app_dir.exists():
+                    shutil.rmtree(app_dir)
+                workdir.mkdir(parents=True, exist_ok=True)
+                await asyncio.to_thread(bundle.extract, bundle_path, app_dir)
+                (workdir / ".extracted").touch()
+            plan = detect(app_dir, settings, await self.node_version())
+            log = workdir / "build.log"
+            path_prefix: tuple[str, ...] = ()
+            env: dict[str, str] = {}
+            if plan.dependencies is not None:
+                path_prefix, env = await self._dependencies(plan.dependencies, app_dir, log)
+            if plan.buildfile and not (workdir / ".buildfile-done").exists():
+                artifact_env = Artifact(app_dir, plan, path_prefix, env).process_env({})
+                for name, command in plan.buildfile.items():
+                    await _run(
+                        ["/bin/sh", "-c", command],
+                        app_dir,
+                        log,
+                        artifact_env,
+                        what=f"Buildfile command {name!r}",
+                    )
+                (workdir / ".buildfile-done").touch()
+            (workdir / ".done").touch()
+        return Artifact(app_dir, plan, path_prefix, env)
+
+    async def _dependencies(
+        self, step: DependencyStep, app_dir: Path, log: Path
+    ) -> tuple[tuple[str, ...], dict[str, str]]:
+        target = self.root / "deps" / step.kind / step.cache_key
+        async with self._locks[f"{step.kind}/{step.cache_key}"]:
+            if not (target / ".done").exists():
+                if target.exists():
+                    shutil.rmtree(target)  # a build that died half-way
+                target.mkdir(parents=True)
+                try:
+                    if step.kind == "python":
+                        await self._python(step, app_dir, target, log)
+                    else:
+                        await self._node(step, app_dir, target, log)
+                except BaseException:
+                    shutil.rmtree(target, ignore_errors=True)
+                    raise
+                (target / ".done").touch()
+        if step.kind == "python":
+            venv = target / "venv"
+            return (str(venv / "bin"),), {"VIRTUAL_ENV": str(venv)}
+        link = app_dir / "node_modules"
+        modules = target / "node_modules"
+        if not (link.is_symlink() and link.resolve() == modules.resolve()):
+            tmp = app_dir / ".node_modules.tmp"
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(modules)
+            tmp.replace(link)
+        return (str(modules / ".bin"),), {}
+
+    async def _python(self, step: DependencyStep, app_dir: Path, target: Path, log: Path) -> None:
+        uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+        venv = target / "venv"
+        env = {**os.environ, "UV_CACHE_DIR": str(self.cache / "uv")}
+        # The venv is built where it will live: its scripts' shebangs hold absolute paths.
+        await _run(
+            [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
+            app_dir,
+            log,
+            env,
+            what="Creating the virtualenv",
+        )
+        install = [uv, "pip", "install", "--python", str(venv / "bin" / "python")]
+        if step.manifest:
+            install += ["-r", step.manifest]
+        install += list(step.extra)
+        if step.manifest or step.extra:
+            await _run(install, app_dir, log, env, what="Installing Python dependencies")
+
+    async def _node(self, step: DependencyStep, app_dir: Path, target: Path, log: Path) -> None:
+        npm = shutil.which("npm")
+        if npm is None:
+            raise BuildError(
+                "This is a Node.js application but npm is not installed on the "
+                "host. Install Node.js and npm (apt-get install nodejs npm)."
+            )
+        for name in ("package.json", "package-lock.json", ".npmrc"):
+            if (app_dir / name).is_file():
+                shutil.copy2(app_dir / name, target / name)
+        verb = ["ci"] if (target / "package-lock.json").exists() else ["install"]
+        flags = ["--omit=dev"] if "production" in step.extra else []
+        env = {
+            **os.environ,
+            "npm_config_cache": str(self.cache / "npm"),
+            "npm_config_update_notifier": "false",
+            "npm_config_fund": "false",
+            "npm_config_audit": "false",
+        }
+        await _run([npm, *verb, *flags, "--no-progress"], target, log, env, what=f"npm {verb[0]}")
+        (target / "node_modules").mkdir(exist_ok=True)
+
+
+async def _run(
+    argv: Sequence[str], cwd: Path, log: Path, env: Mapping[str, str], *, what: str
+) -> None:
+    """Run one build command, appending its output to the build log; fail with its tail."""
+    with log.open("ab") as out:
+        out.write(f"$ {' '.join(argv)}\n".encode())
+        out.flush()
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(env),
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            code = await proc.wait()
+        except asyncio.CancelledError:
+            proc.kill()
+            await proc.wait()
+            raise
+    if code != 0:
+        tail = log.read_text(errors="replace").splitlines()[-TAIL_LINES:]
+        raise BuildError(
+            f"{what} failed with exit status {code}. Last {len(tail)} lines of the build "
+            "output:\n" + "\n".join(tail)
+        )

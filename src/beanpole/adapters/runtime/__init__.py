@@ -1,0 +1,1 @@
+"""Instance runtimes: one module (or package) per backend; `supervisord` is the local one."""

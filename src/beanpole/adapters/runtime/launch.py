@@ -1,0 +1,61 @@
+"""Start one Procfile process for supervisord.
+
+Run as ``python -m beanpole.adapters.runtime.launch <spec> <name>``.
+
+supervisord's own ``environment=`` and ``command=`` values go through its %-expansion and
+quoting rules, which mangle arbitrary app settings. Instead the adapter writes the instance's
+environment, working directory and commands to a JSON file, and supervisord runs this launcher,
+which reads it and replaces itself with ``/bin/sh -c "exec <command>"`` (plain
+``/bin/sh -c <command>`` for a compound command, see `shell_line`). The shell expands
+``$PORT`` and friends, and ``exec`` makes the app itself the process supervisord watches and
+signals. Only the standard library's lightest modules are imported: this runs on every
+(re)start of every process.
+"""
+
+import json
+import os
+import re
+import sys
+
+_ASSIGNMENT = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*=")
+
+_COMPOUND = (";", "&&", "||", "|", "&", "\n", "(", "`")
+
+
+def shell_line(command: str) -> str:
+    """``exec`` a simple command so the app is the process supervisord signals; leave a
+    compound one (``cd app && gunicorn …``) to the shell, which the process group still
+    covers when it is stopped."""
+    if any(token in command for token in _COMPOUND):
+        return command
+    if _ASSIGNMENT.match(command):
+        # `exec X=1 cmd` is not valid sh; `env` sets X and then becomes cmd (same pid).
+        return "exec env " + command
+    return "exec " + command
+
+
+def main(argv: list[str]) -> int:
+    """Exec the named process; return an exit status only when that is impossible."""
+    if len(argv) != 3:
+        sys.stderr.write(
+            "usage: python -m beanpole.adapters.runtime.launch <spec.json> <process-name>\n"
+        )
+        return 2
+    spec_path, name = argv[1], argv[2]
+    try:
+        with open(spec_path, encoding="utf-8") as f:
+            spec = json.load(f)
+        command = spec["processes"][name]
+        env = {str(k): str(v) for k, v in spec["env"].items()}
+        os.chdir(spec["cwd"])
+        # Running the app's own Procfile command through a shell is the point of this module.
+        os.execve("/bin/sh", ["/bin/sh", "-c", shell_line(command)], env)  # noqa: S606
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # This lands in the process's stderr log, where the operator will look.
+        sys.stderr.write(f"beanpole launch: cannot start {name!r} from {spec_path}: {exc!r}\n")
+        return 127
+    return 127  # unreachable: execve does not return
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

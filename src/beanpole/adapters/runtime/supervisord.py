@@ -1,0 +1,494 @@
+"""The local runtime: every instance is a supervisord process group on this host.
+
+One supervisord per Beanpole data directory runs all instances. It is a daemon of its own, so
+apps keep serving while the control plane restarts; the control plane then *adopts* what is
+running by reading ``instances()``. Each instance is one ``programs/<id>.conf`` (a group with a
+program per Procfile entry) plus ``specs/<id>.json`` read by
+``beanpole.adapters.runtime.launch``, which keeps app settings out
+of supervisord's quoting and %-expansion rules.
+
+Everything is synchronous and thread-safe: the asyncio server calls it through
+``asyncio.to_thread``, and every XML-RPC call opens its own connection with a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import xmlrpc.client
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from beanpole.adapters import logs
+from beanpole.core.errors import ComponentError, InvalidInput, NotFound
+
+_PROCESS_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+# supervisord's ini parser ends a value at a newline and at an inline comment (" ;", " #").
+_UNSAFE_INI = re.compile(r"[\r\n]|\s[;#]")
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes on Linux, including the NUL
+
+_RPC_TIMEOUT_S = 30.0
+_START_TIMEOUT_S = 20.0
+_EXITED = re.compile(r" exited: (\S+) \(exit status (\d+);")
+_CRASHED = frozenset({"BACKOFF", "FATAL"})
+_STOPPED = frozenset({"STOPPED", "EXITED", "FATAL", "UNKNOWN"})  # removeProcessGroup accepts these
+
+# supervisor.xmlrpc.Faults, spelled out because the module is untyped.
+_BAD_NAME = 10
+_SPAWN_ERROR = 50
+_ALREADY_STARTED = 60
+_SUCCESS = 80
+_ALREADY_ADDED = 90
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """What to run for one instance; ``env`` is the processes' whole environment."""
+
+    instance_id: str
+    processes: Mapping[str, str]
+    cwd: Path
+    env: Mapping[str, str]
+    log_dir: Path
+    log_max_bytes: int = 10 * 1024 * 1024  # 0 never rotates
+    log_backups: int = 5
+    stop_wait_s: int = 10
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """One process as supervisord reports it (``state`` is supervisord's statename)."""
+
+    instance_id: str
+    name: str
+    state: str
+    pid: int
+    exit_status: int
+    spawn_error: str
+    started_at: float
+    stdout_log: Path
+    stderr_log: Path
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over supervisord's unix socket, with a timeout so a wedged supervisord cannot hang
+    a worker thread forever (supervisor.xmlrpc's own connection has none)."""
+
+    def __init__(self, path: str, timeout: float | None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: str, timeout: float | None) -> None:
+        super().__init__()
+        self._path = path
+        self._timeout = timeout
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        return _UnixHTTPConnection(self._path, self._timeout)
+
+
+class Supervisor:
+    """A supervisord whose files all live under ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory.absolute()
+        self.conf_path = self.directory / "supervisord.conf"
+        self.socket_path = self.directory / "supervisor.sock"
+        self.pid_path = self.directory / "supervisord.pid"
+        self.log_path = self.directory / "supervisord.log"
+        self.programs_dir = self.directory / "programs"
+        self.specs_dir = self.directory / "specs"
+        if len(os.fsencode(self.socket_path)) > _SUN_PATH_MAX:
+            raise InvalidInput(
+                f"{self.socket_path} is too long for a unix socket path "
+                f"(max {_SUN_PATH_MAX} bytes); use a shorter data directory"
+            )
+        _check_ini_value("data directory", str(self.directory))
+        self._lock = threading.Lock()
+
+    # -- the daemon ---------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        """True when our supervisord's pid is alive and it answers on its socket."""
+        pid = self._daemon_pid()
+        if pid is None:
+            return False
+        try:
+            return bool(self._call("getPID", timeout=5.0) == pid)
+        except ComponentError:
+            return False
+
+    def ensure_running(self) -> None:
+        """Start supervisord unless it already runs, and wait until it answers.
+
+        supervisord daemonizes (fork + setsid), so it outlives this process and is not our child.
+        """
+        if self.is_running():
+            return
+        for d in (self.directory, self.programs_dir, self.specs_dir):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _write_atomic(self.conf_path, self._main_conf())
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf_path)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=_START_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ComponentError(f"could not start supervisord: {exc}") from exc
+        # A non-zero exit may just mean another caller won the race to start it.
+        if proc.returncode != 0 and not self.is_running():
+            output = (proc.stderr + proc.stdout).strip()
+            raise ComponentError(f"supervisord failed to start: {output[-2000:]}")
+        if not _wait_until(self.is_running, _START_TIMEOUT_S):
+            log = "\n".join(self.tail(self.log_path, 20))
+            raise ComponentError(f"supervisord started but never answered; its log ends:\n{log}")
+
+    def shutdown(self) -> None:
+        """Stop every program, then supervisord itself, and wait until its pid is gone."""
+        pid = self._daemon_pid()
+        if pid is None:
+            return
+        try:
+            # TERM everything at once: supervisord's own shutdown stops groups one by one.
+            self._call("stopAllProcesses", False)
+            self._call("shutdown")
+        except ComponentError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)  # supervisord treats TERM as "shut down cleanly"
+        timeout = self._stop_wait_s(p.stem for p in self.specs_dir.glob("*.json")) + _RPC_TIMEOUT_S
+        if not _wait_until(lambda: not _alive(pid), timeout):
+            raise ComponentError(f"supervisord (pid {pid}) did not exit within {timeout:.0f}s")
+
+    # -- instances ----------------------------------------------------------------------------
+
+    def start_instance(self, spec: InstanceSpec) -> None:
+        """Add the instance's process group; supervisord starts it. No-op if it already exists."""
+        _validate(spec)
+        conf = self.programs_dir / f"{spec.instance_id}.conf"
+        spec_file = self.specs_dir / f"{spec.instance_id}.json"
+        with self._lock:
+            infos: list[dict[str, Any]] = self._call("getAllProcessInfo")
+            if any(info["group"] == spec.instance_id for info in infos):
+                return
+            spec.log_dir.mkdir(parents=True, exist_ok=True)
+            payload = {
+                "env": dict(spec.env),
+                "cwd": str(spec.cwd.absolute()),
+                "processes": dict(spec.processes),
+                "stop_wait_s": spec.stop_wait_s,  # for the deadlines of stop_instance and shutdown
+            }
+            _write_atomic(spec_file, json.dumps(payload, indent=2))
+            _write_atomic(conf, self._program_conf(spec, spec_file))
+            try:
+                # reloadConfig re-reads every file under programs/; addProcessGroup uses it.
+                self._call("reloadConfig")
+                self._call("addProcessGroup", spec.instance_id, ok_faults=(_ALREADY_ADDED,))
+            except ComponentError:
+                # A conf supervisord rejects would break every later reload: take it back.
+                conf.unlink(missing_ok=True)
+                spec_file.unlink(missing_ok=True)
+                raise
+
+    def stop_instance(self, instance_id: str) -> None:
+        """Stop the group (TERM to each process group, KILL after stop_wait_s) and forget it."""
+        _check_instance_id(instance_id)
+        # Not wait=True: supervisord answers a waiting call only on its next 1 s loop tick.
+        results = self._call("stopProcessGroup", instance_id, False, ok_faults=(_BAD_NAME,))
+        if results is not None:
+            _raise_failures(f"stopping {instance_id}", results)
+            timeout = self._stop_wait_s([instance_id]) + _RPC_TIMEOUT_S
+            if not _wait_until(lambda: self._stopped(instance_id), timeout):
+                raise ComponentError(f"{instance_id} did not stop within {timeout:.0f}s")
+        with self._lock:
+            self._call("removeProcessGroup", instance_id, ok_faults=(_BAD_NAME,))
+            (self.programs_dir / f"{instance_id}.conf").unlink(missing_ok=True)
+            (self.specs_dir / f"{instance_id}.json").unlink(missing_ok=True)
+
+    def instances(self) -> dict[str, list[ProcessState]]:
+        """Every group supervisord runs, ours or not, keyed by instance id."""
+        infos: list[dict[str, Any]] = self._call("getAllProcessInfo")
+        # supervisord reports exit status 0 for a process that died within startsecs
+        # (BACKOFF, then FATAL); only its log still holds the real one.
+        crashed = [i["name"] for i in infos if i["statename"] in _CRASHED and not i["exitstatus"]]
+        logged = self._logged_exit_statuses() if crashed else {}
+        result: dict[str, list[ProcessState]] = {}
+        for info in infos:
+            group, program = info["group"], info["name"]
+            exit_status = int(info["exitstatus"])
+            if program in crashed:
+                exit_status = logged.get(program, 0)
+            result.setdefault(group, []).append(
+                ProcessState(
+                    instance_id=group,
+                    name=program.removeprefix(f"{group}_"),
+                    state=info["statename"],
+                    pid=int(info["pid"]),
+                    exit_status=exit_status,
+                    spawn_error=info["spawnerr"],
+                    started_at=float(info["start"]),
+                    stdout_log=Path(info["stdout_logfile"]),
+                    stderr_log=Path(info["stderr_logfile"]),
+                )
+            )
+        return result
+
+    def start_process(self, instance_id: str, name: str) -> None:
+        """Start a process that supervisord gave up on (FATAL) or that exited; no-op if running."""
+        _check_instance_id(instance_id)
+        _check_process_name(name)
+        self._call(
+            "startProcess",
+            f"{instance_id}:{instance_id}_{name}",
+            False,  # don't wait out startsecs: the caller polls instances()
+            # SPAWN_ERROR: it died at once; instances() shows BACKOFF/FATAL like any crash.
+            ok_faults=(_ALREADY_STARTED, _SPAWN_ERROR),
+            not_found=f"supervisord runs no process {name!r} in instance {instance_id}",
+        )
+
+    def signal_instance(self, instance_id: str, sig: int) -> None:
+        """Send ``sig`` to every running process of the instance (e.g. HUP to reload)."""
+        _check_instance_id(instance_id)
+        try:
+            signum = int(signal.Signals(sig))
+        except ValueError as exc:
+            raise InvalidInput(f"{sig!r} is not a signal") from exc
+        results = self._call(
+            "signalProcessGroup",
+            instance_id,
+            signum,
+            not_found=f"supervisord runs no instance {instance_id}",
+        )
+        _raise_failures(f"signalling {instance_id}", results)
+
+    def tail(self, path: Path, lines: int = 100) -> list[str]:
+        """The last ``lines`` lines of a log (`beanpole.adapters.logs.tail`)."""
+        return logs.tail(path, lines)
+
+    def _call(
+        self,
+        method: str,
+        *args: Any,
+        timeout: float | None = _RPC_TIMEOUT_S,
+        ok_faults: tuple[int, ...] = (),
+        not_found: str = "",
+    ) -> Any:
+        """Call ``supervisor.<method>``. Faults in ``ok_faults`` return None; a bad name raises
+        NotFound(``not_found``) if that is given; anything else is supervisord's failure."""
+        transport = _UnixTransport(str(self.socket_path), timeout)
+        proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        try:
+            return getattr(proxy.supervisor, method)(*args)
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode in ok_faults:
+                return None
+            if fault.faultCode == _BAD_NAME and not_found:
+                raise NotFound(not_found) from fault
+            raise ComponentError(f"supervisord refused {method}: {fault.faultString}") from fault
+        except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as exc:
+            raise ComponentError(
+                f"supervisord at {self.socket_path} did not answer {method} ({exc}); is it running?"
+            ) from exc
+        finally:
+            transport.close()
+
+    def _daemon_pid(self) -> int | None:
+        """The pid in our pidfile, if that process is alive and is *our* supervisord."""
+        try:
+            pid = int(self.pid_path.read_text().strip())
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return pid if str(self.conf_path) in proc.cmdline() else None
+        except (OSError, ValueError, psutil.Error):
+            return None
+
+    def _stopped(self, instance_id: str) -> bool:
+        infos: list[dict[str, Any]] = self._call("getAllProcessInfo")
+        return all(i["statename"] in _STOPPED for i in infos if i["group"] == instance_id)
+
+    def _stop_wait_s(self, instance_ids: Iterable[str]) -> int:
+        """The longest stop_wait_s among these instances, as recorded in their spec files."""
+        longest = InstanceSpec.stop_wait_s
+        for instance_id in instance_ids:
+            try:
+                spec = json.loads((self.specs_dir / f"{instance_id}.json").read_text())
+                longest = max(longest, int(spec["stop_wait_s"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return longest
+
+    def _logged_exit_statuses(self) -> dict[str, int]:
+        """Program name -> its latest ``exited: <program> (exit status N; ...)`` in our log."""
+        statuses: dict[str, int] = {}
+        for line in self.tail(self.log_path, 2000):
+            if match := _EXITED.search(line):
+                statuses[match.group(1)] = int(match.group(2))
+        return statuses
+
+    def _main_conf(self) -> str:
+        d = _ini(str(self.directory))
+        return f"""\
+; Written by Beanpole; rewritten each time supervisord is started.
+[unix_http_server]
+file = {_ini(str(self.socket_path))}
+chmod = 0700
+
+[supervisord]
+logfile = {_ini(str(self.log_path))}
+logfile_maxbytes = 10MB
+logfile_backups = 3
+loglevel = info
+pidfile = {_ini(str(self.pid_path))}
+childlogdir = {d}
+directory = {d}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[include]
+files = programs/*.conf
+"""
+
+    def _program_conf(self, spec: InstanceSpec, spec_file: Path) -> str:
+        iid = spec.instance_id
+        names = sorted(spec.processes)
+        sections = [f"[group:{iid}]\nprograms = {','.join(f'{iid}_{n}' for n in names)}\n"]
+        log = spec.log_dir.absolute()
+        for name in names:
+            command = shlex.join(
+                [sys.executable, "-m", "beanpole.adapters.runtime.launch", str(spec_file), name]
+            )
+            sections.append(f"""\
+[program:{iid}_{name}]
+command = {_ini(command)}
+autostart = true
+autorestart = true
+startsecs = 1
+startretries = 3
+stopsignal = TERM
+stopwaitsecs = {spec.stop_wait_s}
+stopasgroup = true
+killasgroup = true
+redirect_stderr = false
+stdout_logfile = {_ini(str(log / f"{name}.stdout.log"), 2)}
+stdout_logfile_maxbytes = {spec.log_max_bytes}
+stdout_logfile_backups = {spec.log_backups}
+stderr_logfile = {_ini(str(log / f"{name}.stderr.log"), 2)}
+stderr_logfile_maxbytes = {spec.log_max_bytes}
+stderr_logfile_backups = {spec.log_backups}
+""")
+        return "; Written by Beanpole for one instance; deleted when it stops.\n\n" + "\n".join(
+            sections
+        )
+
+
+def _validate(spec: InstanceSpec) -> None:
+    _check_instance_id(spec.instance_id)
+    if not spec.processes:
+        raise InvalidInput(f"instance {spec.instance_id} has no processes to run")
+    for name, command in spec.processes.items():
+        _check_process_name(name)
+        if not command.strip():
+            raise InvalidInput(f"process {name!r} has an empty command")
+    for label, value in (
+        ("log_max_bytes", spec.log_max_bytes),
+        ("log_backups", spec.log_backups),
+        ("stop_wait_s", spec.stop_wait_s),
+    ):
+        if value < 0:
+            raise InvalidInput(f"{label} must not be negative, got {value}")
+    _check_ini_value("log directory", str(spec.log_dir.absolute()))
+    _check_ini_value("python executable", sys.executable)
+
+
+def _check_instance_id(instance_id: str) -> None:
+    if not _INSTANCE_ID.match(instance_id):
+        raise InvalidInput(
+            f"instance id {instance_id!r} must be letters, digits, '-' or '_' (at most 64)"
+        )
+
+
+def _check_process_name(name: str) -> None:
+    if not _PROCESS_NAME.match(name):
+        raise InvalidInput(
+            f"process name {name!r} must be letters, digits, '-' or '_' (at most 64)"
+        )
+
+
+def _check_ini_value(label: str, value: str) -> None:
+    if _UNSAFE_INI.search(value):
+        raise InvalidInput(
+            f"{label} {value!r} cannot be written to supervisord's config: "
+            "no line breaks, and no ';' or '#' after whitespace"
+        )
+
+
+def _ini(value: str, expansions: int = 1) -> str:
+    """Escape a value for supervisord's ini files, which %-expand every value once, and
+    stdout_logfile/stderr_logfile a second time (with the process's own expansions)."""
+    return value.replace("%", "%" * 2**expansions)
+
+
+def _raise_failures(action: str, results: list[dict[str, Any]] | None) -> None:
+    failed = [r for r in results or [] if r["status"] != _SUCCESS]
+    if failed:
+        details = "; ".join(f"{r['name']}: {r['description']}" for r in failed)
+        raise ComponentError(f"supervisord failed {action}: {details}")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via rename so supervisord never reads half a file; 0600 as specs hold secrets."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _alive(pid: int) -> bool:
+    """A zombie counts as dead: whoever reaps orphans here (PID 1) may never do so."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _wait_until(predicate: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)

@@ -1,0 +1,1 @@
+"""SQLite persistence with named migrations."""

@@ -1,0 +1,1 @@
+"""Deployments, pure: the plan of each policy."""

@@ -1,0 +1,1 @@
+"""The load balancer's desired shape (`desired`) and its HAProxy rendering (`config`)."""

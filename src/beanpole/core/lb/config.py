@@ -1,0 +1,480 @@
+"""What HAProxy should look like, and the text that makes it so.
+
+Pure: dataclasses that validate themselves and functions that render them, no I/O. The adapter
+(``beanpole.adapters.lb.haproxy``) writes the text and drives the process; keeping the
+rendering here lets every rule about the config be tested without a running HAProxy.
+
+The routing model: one frontend routes by ``Host`` through a map file (host -> backend) to one
+backend per environment. Hosts, servers and weights change through the runtime API without a
+reload; everything else (listener, backends, health checks) is *structural* and needs a reload.
+:func:`structural_key` tells the two apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from beanpole.core.errors import InvalidInput
+
+#: Bumped whenever the template below changes, so that an upgraded Beanpole reloads HAProxy
+#: once to pick up the new template even when the spec is unchanged.
+TEMPLATE_VERSION = 6
+
+# One line per request, sent raw (no syslog header) as a UDP datagram to the server on
+# loopback (`LoadBalancerSpec.log_port`; see `beanpole.adapters.lb.requests` for why UDP):
+#   end-ms backend server status total-ms weight bytes client-ip method "uri"
+# ``end-ms`` is when the line was made, the request's end, in epoch milliseconds (HAProxy's
+# accept date would be the previous request's end on a kept-alive connection); ``weight`` is
+# N when the line stands for N requests (the backend is sampled 1:N, see `sample_var`), "-"
+# (= 1) when HAProxy answered before reaching a backend. `beanpole.adapters.lb.requests` parses
+# exactly this; change both together.
+WEIGHT_VAR = "txn.bp_w"
+LOG_FORMAT = f"%[date(0,ms)] %b %s %ST %Ta %[var({WEIGHT_VAR})] %B %ci %HM %{{+Q}}HU"
+
+BACKEND_PREFIX = "env-"
+NO_ROUTE_BACKEND = "no-environment"
+NO_ROUTE_BODY = "No environment is served at this address."
+
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+_PATH = re.compile(r"/[A-Za-z0-9._~!*+,;=:@%/?&-]*")
+_CODE_PART = re.compile(r"(\d{3})(?:-(\d{3}))?")
+# Characters that would need quoting somewhere in the config or the ``-S`` argument
+# (which splits on commas); refusing them is simpler than quoting them everywhere.
+_SAFE_PATH = re.compile(r"[A-Za-z0-9._/+@=-]+")
+MIN_STATUS, MAX_STATUS = 100, 599
+MAX_WEIGHT = 256
+MAX_SAMPLE_RATIO = 1 << 20
+
+
+def _check_name(kind: str, value: str) -> None:
+    if not _NAME.fullmatch(value):
+        raise InvalidInput(
+            f"{kind} {value!r} is not valid: use letters, digits and hyphens "
+            "(not at either end), at most 100 characters."
+        )
+
+
+def _check_port(kind: str, port: int) -> None:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InvalidInput(f"{kind} {port!r} is not a TCP port: use 1 to 65535.")
+
+
+def _check_ip(kind: str, value: str) -> None:
+    # Only literal addresses: dynamic servers never resolve names ("init-addr none").
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise InvalidInput(f"{kind} {value!r} is not an IP address.") from None
+
+
+def parse_matcher(matcher: str) -> tuple[int, ...]:
+    """The status codes an EB ``MatcherHTTPCode`` accepts: "200", "200,302", "200-299"."""
+    codes: set[int] = set()
+    parts = [part.strip() for part in matcher.split(",")]
+    for part in parts:
+        m = _CODE_PART.fullmatch(part)
+        if m is None:
+            raise InvalidInput(
+                f"Health check matcher {matcher!r} is not valid: use HTTP codes like "
+                '"200", "200,302" or a range "200-299".'
+            )
+        low = int(m.group(1))
+        high = int(m.group(2) or low)
+        if not MIN_STATUS <= low <= high <= MAX_STATUS:
+            raise InvalidInput(
+                f"Health check matcher {matcher!r} is not valid: codes must be between "
+                f"{MIN_STATUS} and {MAX_STATUS}, and a range must go from low to high."
+            )
+        codes.update(range(low, high + 1))
+    return tuple(sorted(codes))
+
+
+def _digit_runs(digits: list[int]) -> str:
+    """``[0,1,2,5]`` -> ``"[0-25]"``: a regex character class for sorted distinct digits."""
+    if len(digits) == 1:
+        return str(digits[0])
+    out: list[str] = []
+    start = prev = digits[0]
+    for d in [*digits[1:], -2]:
+        if d != prev + 1:
+            out.append(f"{start}-{prev}" if prev > start else str(start))
+            start = d
+        prev = d
+    return "[" + "".join(out) + "]"
+
+
+def status_regex(codes: tuple[int, ...]) -> str:
+    """An anchored regex matching exactly ``codes``; ranges stay short (``2[0-9][0-9]``).
+
+    HAProxy's ``http-check expect`` takes one ``status`` or one ``rstatus`` regex, so a list or a
+    range of codes becomes a regex.
+    """
+    alternatives: list[str] = []
+    for hundred in sorted({c // 100 for c in codes}):
+        in_hundred = [c for c in codes if c // 100 == hundred]
+        if len(in_hundred) == 100:
+            alternatives.append(f"{hundred}[0-9][0-9]")
+            continue
+        for ten in sorted({c // 10 % 10 for c in in_hundred}):
+            units = [c % 10 for c in in_hundred if c // 10 % 10 == ten]
+            alternatives.append(f"{hundred}{ten}{_digit_runs(units)}")
+    return "^(" + "|".join(alternatives) + ")$"
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """An environment's active health check, in EB's terms (``...:environment:process``)."""
+
+    path: str = "/"
+    interval_s: int = 15
+    timeout_s: int = 5
+    healthy_threshold: int = 3  # HAProxy rise
+    unhealthy_threshold: int = 5  # HAProxy fall
+    matcher: str = "200"
+
+    def __post_init__(self) -> None:
+        if not _PATH.fullmatch(self.path):
+            raise InvalidInput(
+                f"Health check path {self.path!r} is not valid: it must start with '/' and "
+                "contain no spaces or quotes."
+            )
+        for label, value, low in (
+            ("interval", self.interval_s, 1),
+            ("timeout", self.timeout_s, 1),
+            ("healthy threshold", self.healthy_threshold, 1),
+            ("unhealthy threshold", self.unhealthy_threshold, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 3600:
+                raise InvalidInput(
+                    f"Health check {label} {value!r} is not valid: use a whole number "
+                    f"from {low} to 3600."
+                )
+        parse_matcher(self.matcher)
+
+    def expect_line(self) -> str:
+        """The ``http-check expect`` directive for the matcher."""
+        codes = parse_matcher(self.matcher)
+        if len(codes) == 1:
+            return f"http-check expect status {codes[0]}"
+        return f"http-check expect rstatus {status_regex(codes)}"
+
+    def server_params(self) -> str:
+        """The check parameters of a ``server`` line.
+
+        Rendered on every server because dynamic servers (``add server``) ignore
+        ``default-server``; the same string is used for both so they cannot drift apart.
+        ``downinter`` never exceeds ``inter``, so a recovered instance is noticed as fast as the
+        interval promises.
+        """
+        down = min(2, self.interval_s)
+        fast = 1
+        return (
+            f"check inter {self.interval_s}s fastinter {fast}s downinter {down}s "
+            f"fall {self.unhealthy_threshold} rise {self.healthy_threshold}"
+        )
+
+
+@dataclass(frozen=True)
+class Server:
+    """One instance behind an environment's backend."""
+
+    name: str  # instance id like "i-1a2b3c4d"
+    address: str  # "127.0.0.1"
+    port: int
+    weight: int  # 0..256; 0 = present but gets no new traffic (starting or draining)
+
+    def __post_init__(self) -> None:
+        _check_name("Server name", self.name)
+        _check_ip("Server address", self.address)
+        _check_port("Server port", self.port)
+        if isinstance(self.weight, bool) or not isinstance(self.weight, int):
+            raise InvalidInput(f"Server weight {self.weight!r} is not a whole number.")
+        if not 0 <= self.weight <= MAX_WEIGHT:
+            raise InvalidInput(f"Server weight {self.weight} is not valid: use 0 to {MAX_WEIGHT}.")
+
+    @property
+    def endpoint(self) -> str:
+        """``addr:port`` as HAProxy parses it (IPv6 needs brackets to keep its colons apart)."""
+        if ":" in self.address:
+            return f"[{self.address}]:{self.port}"
+        return f"{self.address}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One environment: the hosts routed to it, its health check, its instances."""
+
+    name: str  # environment name; HAProxy backend is f"env-{name}"
+    hosts: tuple[str, ...]  # lower-case host names routed here
+    check: HealthCheck
+    servers: tuple[Server, ...]
+    sample_ratio: int = 1  # log one request in N (changed at run time, see `sample_var`)
+
+    def __post_init__(self) -> None:
+        _check_name("Environment name", self.name)
+        for host in self.hosts:
+            if not _HOST.fullmatch(host):
+                raise InvalidInput(
+                    f"Host {host!r} of environment {self.name!r} is not a lower-case host name."
+                )
+        if len(set(self.hosts)) != len(self.hosts):
+            raise InvalidInput(f"Environment {self.name!r} lists a host twice.")
+        names = [s.name for s in self.servers]
+        if len(set(names)) != len(names):
+            raise InvalidInput(f"Environment {self.name!r} lists a server name twice.")
+        if isinstance(self.sample_ratio, bool) or not 1 <= self.sample_ratio <= MAX_SAMPLE_RATIO:
+            raise InvalidInput(
+                f"Sampling ratio {self.sample_ratio!r} is not valid: use 1 to {MAX_SAMPLE_RATIO}."
+            )
+
+    @property
+    def check_host(self) -> str:
+        """The ``Host`` header health checks send: the first routed host, as a browser would.
+
+        Apps that validate ``Host`` (Django's ALLOWED_HOSTS) accept it because it is their own
+        name. With no host yet, ``localhost``.
+        """
+        return self.hosts[0] if self.hosts else "localhost"
+
+
+@dataclass(frozen=True)
+class LoadBalancerSpec:
+    """The whole desired load balancer: one listener and its environments."""
+
+    bind_host: str  # "127.0.0.1" or "0.0.0.0"
+    port: int
+    backends: tuple[Backend, ...]
+    log_port: int = 0  # the server's UDP port on 127.0.0.1 for request lines; 0: no log
+
+    def __post_init__(self) -> None:
+        _check_ip("Listener address", self.bind_host)
+        _check_port("Listener port", self.port)
+        if self.log_port:
+            _check_port("Request log port", self.log_port)
+        names = [b.name for b in self.backends]
+        if len(set(names)) != len(names):
+            raise InvalidInput("Two environments have the same name.")
+        seen: dict[str, str] = {}
+        for backend in self.backends:
+            for host in backend.hosts:
+                if host in seen:
+                    raise InvalidInput(
+                        f"Host {host!r} is routed to both {seen[host]!r} and {backend.name!r}."
+                    )
+                seen[host] = backend.name
+
+    @property
+    def bind_endpoint(self) -> str:
+        if ":" in self.bind_host:
+            return f"[{self.bind_host}]:{self.port}"
+        return f"{self.bind_host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class HAProxyPaths:
+    """Where one HAProxy instance keeps its files: all under one directory."""
+
+    directory: Path
+    cfg: Path
+    hosts_map: Path
+    admin_socket: Path
+    master_socket: Path
+    pid_file: Path
+
+    @classmethod
+    def under(cls, directory: Path) -> HAProxyPaths:
+        directory = Path(directory).absolute()
+        if not _SAFE_PATH.fullmatch(str(directory)):
+            raise InvalidInput(
+                f"HAProxy directory {str(directory)!r} has characters HAProxy cannot take "
+                "unquoted (spaces, commas, quotes...): choose a plainer path."
+            )
+        # A unix socket path is limited to 107 bytes (sun_path).
+        if len(str(directory / "master.sock")) > 107:
+            raise InvalidInput(
+                f"HAProxy directory {str(directory)!r} is too long for a unix socket path."
+            )
+        return cls(
+            directory=directory,
+            cfg=directory / "haproxy.cfg",
+            hosts_map=directory / "hosts.map",
+            admin_socket=directory / "admin.sock",
+            master_socket=directory / "master.sock",
+            pid_file=directory / "haproxy.pid",
+        )
+
+
+def backend_id(env_name: str) -> str:
+    """The HAProxy backend name of an environment; the prefix keeps request-chosen names out."""
+    return f"{BACKEND_PREFIX}{env_name}"
+
+
+def structural_key(spec: LoadBalancerSpec) -> str:
+    """A hash of everything that needs a reload to change.
+
+    Servers, weights and hosts are left out: the runtime API changes them in place. The first
+    host is the exception, because health checks send it as their ``Host`` header and that
+    header is part of the backend's config.
+    """
+    shape = {
+        "template": TEMPLATE_VERSION,
+        "listener": [spec.bind_host, spec.port],
+        "log_port": spec.log_port,
+        "backends": sorted([b.name, b.check_host, _check_shape(b.check)] for b in spec.backends),
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_shape(check: HealthCheck) -> list[object]:
+    return [
+        check.path,
+        check.interval_s,
+        check.timeout_s,
+        check.healthy_threshold,
+        check.unhealthy_threshold,
+        parse_matcher(check.matcher),
+    ]
+
+
+#: Idle connections to instances are kept and reused. Servers added at run time (``add
+#: server``) do not get this by default in HAProxy 2.6: measured here, they cost 70-95 µs of
+#: HAProxy CPU per request instead of 27-33 µs with these two settings (or a static server).
+SERVER_POOL = "pool-max-conn -1 pool-purge-delay 5s"
+
+
+def server_line(server: Server, check: HealthCheck) -> str:
+    """Everything after ``server`` in the config, also the arguments of ``add server``."""
+    return (
+        f"{server.name} {server.endpoint} {check.server_params()} weight {server.weight} "
+        f"{SERVER_POOL}"
+    )
+
+
+def render_hosts_map(spec: LoadBalancerSpec) -> str:
+    """The map file: one ``host backend`` line per routed host, sorted for stable diffs."""
+    lines = sorted(
+        f"{host} {backend_id(backend.name)}" for backend in spec.backends for host in backend.hosts
+    )
+    return "".join(f"{line}\n" for line in lines)
+
+
+def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
+    """The full ``haproxy.cfg``.
+
+    Choices worth knowing (measured on 2.6.12):
+
+    - ``maxconn`` is not set: HAProxy derives it from the fd limit. A fixed value above what
+      ``ulimit -n`` allows is a fatal start-up error ("Cannot raise FD limit").
+    - ``retry-on conn-failure empty-response``: a refused or reset connection is retried on
+      another server (with ``option redispatch``), so a dead instance costs no failed request.
+      ``response-timeout`` is left out: it would replay a request that is merely slow, up to
+      ``retries`` times ``timeout server``. Requests other than GET/HEAD/OPTIONS only get
+      connection-failure retries (``disable-l7-retry``): they were never sent, so it is safe.
+    - ``option idle-close-on-response`` keeps idle keep-alive connections working through a
+      reload (without it, clients saw read errors).
+    - The ``description`` carries the structural key, so the adapter asks the *running*
+      worker (``show info``) what config it serves instead of trusting a file.
+    - Request lines are sampled per backend (`_sampling_lines`): one request in N, N in a
+      process-wide variable changed at run time; the line carries N as its weight.
+      Requests for unknown hosts are not logged: no environment's health needs them.
+    """
+    key = structural_key(spec)
+    lines = [
+        "# Rendered by Beanpole: edits here are overwritten at the next change.",
+        "global",
+        "    master-worker",
+        f"    description beanpole-{key}",
+        f"    stats socket {paths.admin_socket} mode 600 level admin expose-fd listeners",
+        "    stats timeout 30s",
+        "    hard-stop-after 30s",
+        *(
+            f"    set-var {sample_var(b.name)} int({b.sample_ratio})"
+            for b in sorted(spec.backends, key=lambda b: b.name)
+        ),
+        # Per-request lines for health and access logs, as datagrams: when nobody listens
+        # (the control plane is down), the kernel drops them and HAProxy serves on.
+        *(
+            [f"    log 127.0.0.1:{spec.log_port} len 2048 format raw local0 info"]
+            if spec.log_port
+            else []
+        ),
+        "",
+        "defaults",
+        "    mode http",
+        "    timeout connect 5s",
+        "    timeout client 60s",
+        "    timeout server 60s",
+        "    timeout queue 30s",
+        "    timeout http-keep-alive 60s",
+        "    timeout http-request 15s",
+        "    option redispatch 1",
+        "    retries 3",
+        "    retry-on conn-failure empty-response",
+        "    option idle-close-on-response",
+        "    option forwardfor",
+        *(
+            ["    log global", "    option dontlognull", f'    log-format "{LOG_FORMAT}"']
+            if spec.log_port
+            else []
+        ),
+        "",
+        "frontend fe-http",
+        f"    bind {spec.bind_endpoint}",
+        "    http-request disable-l7-retry unless METH_GET || METH_OPTIONS",
+        f"    use_backend %[req.hdr(host),lower,field(1,:),map_str({paths.hosts_map})]",
+        f"    default_backend {NO_ROUTE_BACKEND}",
+        "",
+        f"backend {NO_ROUTE_BACKEND}",
+        "    http-request set-log-level silent",
+        f'    http-request return status 404 content-type text/plain string "{NO_ROUTE_BODY}"',
+    ]
+    for backend in sorted(spec.backends, key=lambda b: b.name):
+        check = backend.check
+        lines += [
+            "",
+            f"backend {backend_id(backend.name)}",
+            "    balance roundrobin",
+            "    option httpchk",
+            f"    http-check send meth GET uri {check.path} ver HTTP/1.1 "
+            f"hdr Host {backend.check_host}",
+            f"    {check.expect_line()}",
+            f"    timeout check {check.timeout_s}s",
+            *_sampling_lines(backend),
+        ]
+        lines += [f"    server {server_line(s, check)}" for s in backend.servers]
+    return "\n".join(lines) + "\n"
+
+
+def sample_var(env_name: str) -> str:
+    """The process-wide variable holding an environment's sampling ratio (1:N).
+
+    Environment names have hyphens, variable names may not; names have no underscore, so
+    the mapping cannot make two environments share a variable.
+    """
+    _check_name("Environment name", env_name)
+    return f"proc.bp_w_{env_name.replace('-', '_')}"
+
+
+def _sampling_lines(backend: Backend) -> list[str]:
+    """Log one request in N for this backend, and mark the line with N.
+
+    N is a process-wide variable (`sample_var`), initialised in ``global`` from the spec and
+    changed at run time with ``set var`` (no reload). The request is chosen at random when it
+    reaches the backend, so every outcome, HAProxy's own 503s included, is sampled alike.
+    Measured with callgrind (instructions per request, one server, keep-alive): HAProxy
+    alone 28,146; with these two rules and the log line 29,399 (+4.5 %); the earlier map
+    lookup with a variable set for every request cost 30,270; logging every request 32,721.
+    """
+    ratio = sample_var(backend.name)
+    return [
+        f"    http-request set-var({WEIGHT_VAR}) var({ratio}) "
+        f"if {{ rand,mod({ratio}) -m int eq 0 }}",
+        f"    http-request set-log-level silent unless {{ var({WEIGHT_VAR}) -m found }}",
+    ]

@@ -1,0 +1,72 @@
+"""What the load balancer should look like, derived from the store (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from beanpole.core.lb.config import Backend, HealthCheck, LoadBalancerSpec, Server
+from beanpole.core.model import Environment, EnvStatus, Instance, InstanceState
+from beanpole.core.settings import resolve
+
+PROCESS = "aws:elasticbeanstalk:environment:process:default"
+IN_SERVICE_WEIGHT = 100
+
+
+def health_check(settings: Mapping[str, str]) -> HealthCheck:
+    resolved = resolve(settings)
+    return HealthCheck(
+        path=resolved.get(PROCESS, "HealthCheckPath"),
+        interval_s=resolved.int(PROCESS, "HealthCheckInterval"),
+        timeout_s=resolved.int(PROCESS, "HealthCheckTimeout"),
+        healthy_threshold=resolved.int(PROCESS, "HealthyThresholdCount"),
+        unhealthy_threshold=resolved.int(PROCESS, "UnhealthyThresholdCount"),
+        matcher=resolved.get(PROCESS, "MatcherHTTPCode"),
+    )
+
+
+def server_weight(instance: Instance) -> int:
+    """Only instances in service take new requests; draining ones sit at 0."""
+    return instance.weight if instance.state is InstanceState.IN_SERVICE else 0
+
+
+# A starting instance is not in the load balancer at all: HAProxy would check it before it
+# listens, mark it DOWN, and then need HealthyThresholdCount more checks at its slow
+# interval before serving. Beanpole probes it directly instead and adds it once it passes;
+# HAProxy then starts it UP and its own checks take over.
+_IN_LOAD_BALANCER = frozenset({InstanceState.IN_SERVICE, InstanceState.DRAINING})
+
+
+def desired_spec(
+    *,
+    bind_host: str,
+    port: int,
+    domain: str,
+    environments: Iterable[Environment],
+    instances: Iterable[Instance],
+    log_port: int = 0,
+    sampling: Mapping[str, int] | None = None,
+) -> LoadBalancerSpec:
+    by_env: dict[str, list[Instance]] = {}
+    for instance in instances:
+        if instance.state in _IN_LOAD_BALANCER:
+            by_env.setdefault(instance.environment, []).append(instance)
+    backends = []
+    for env in sorted(environments, key=lambda e: e.name):
+        if env.status is EnvStatus.TERMINATED:
+            continue
+        servers = tuple(
+            Server(i.id, "127.0.0.1", i.port, server_weight(i))
+            for i in sorted(by_env.get(env.name, []), key=lambda i: i.id)
+        )
+        backends.append(
+            Backend(
+                name=env.name,
+                hosts=(f"{env.cname}.{domain}".lower(),),
+                check=health_check(resolve(*env.layers()).values),
+                servers=servers,
+                sample_ratio=(sampling or {}).get(env.name, 1),
+            )
+        )
+    return LoadBalancerSpec(
+        bind_host=bind_host, port=port, backends=tuple(backends), log_port=log_port
+    )

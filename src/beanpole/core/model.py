@@ -1,0 +1,224 @@
+"""The nouns Beanpole manages, in Elastic Beanstalk's vocabulary.
+
+Application → versions (an immutable bundle + label) and environments. An
+environment runs instances of one *release*: a version plus a snapshot of the
+option settings. These are plain records; the store persists them and the
+operations change them.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from beanpole.core.errors import InvalidInput
+
+
+class EnvStatus(StrEnum):
+    LAUNCHING = "Launching"
+    UPDATING = "Updating"
+    READY = "Ready"
+    TERMINATING = "Terminating"
+    TERMINATED = "Terminated"
+
+
+class Health(StrEnum):
+    """Basic health colours."""
+
+    GREY = "Grey"
+    GREEN = "Green"
+    YELLOW = "Yellow"
+    RED = "Red"
+
+
+class InstanceState(StrEnum):
+    PENDING = "pending"  # started, not yet answering its health check; weight 0
+    IN_SERVICE = "in-service"  # answering, receiving traffic
+    DRAINING = "draining"  # leaving the load balancer: weight 0, in-flight requests finish
+    STOPPING = "stopping"  # out of the load balancer, its processes being stopped
+    STOPPED = "stopped"  # gone; kept for history and logs
+
+
+class BuildStatus(StrEnum):
+    PENDING = "pending"
+    BUILDING = "building"
+    BUILT = "built"
+    FAILED = "failed"
+
+
+class Severity(StrEnum):
+    TRACE = "TRACE"
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
+    FATAL = "FATAL"
+
+
+class OperationKind(StrEnum):
+    CREATE = "create"
+    DEPLOY = "deploy"
+    CONFIGURE = "configure"  # settings or scale change
+    TERMINATE = "terminate"
+
+
+class OperationStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,38}[A-Za-z0-9]$")
+_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+
+
+def check_env_name(name: str) -> str:
+    """EB's rule: 4 to 40 letters, digits and hyphens, not starting or ending with a hyphen."""
+    if not _ENV_NAME.match(name):
+        raise InvalidInput(
+            f"Environment name {name!r} is not valid. Use 4 to 40 letters, digits and "
+            "hyphens, starting and ending with a letter or digit (for example 'shop-prod')."
+        )
+    return name
+
+
+def check_cname(cname: str) -> str:
+    if not _ENV_NAME.match(cname):
+        raise InvalidInput(
+            f"CNAME prefix {cname!r} is not valid. Use 4 to 40 letters, digits and hyphens, "
+            "starting and ending with a letter or digit."
+        )
+    return cname.lower()
+
+
+def check_app_name(name: str) -> str:
+    if not _APP_NAME.match(name):
+        raise InvalidInput(
+            f"Application name {name!r} is not valid. Use up to 100 letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit."
+        )
+    return name
+
+
+def check_label(label: str) -> str:
+    if not _LABEL.match(label):
+        raise InvalidInput(
+            f"Version label {label!r} is not valid. Use up to 100 letters, digits and "
+            "'.', '_', '@', '+', '-', starting with a letter or digit."
+        )
+    return label
+
+
+def new_instance_id() -> str:
+    return "i-" + secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class Application:
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Version:
+    application: str
+    label: str
+    digest: str
+    created_at: float
+    build_status: BuildStatus
+    build_error: str = ""
+    description: str = ""
+    # Its .ebextensions option settings, read once at upload (versions are immutable), and
+    # the warnings about what was ignored, which become events when it is deployed.
+    ebextensions: dict[str, str] = field(default_factory=dict)
+    ebextensions_warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    application: str
+    cname: str
+    status: EnvStatus
+    health: Health
+    version_label: str | None  # the version the environment runs (desired once Ready)
+    settings: dict[str, str]  # "namespace:Option" -> value, as given directly
+    deployment_id: int
+    created_at: float
+    updated_at: float
+    causes: tuple[str, ...] = ()
+    health_status: str = "Unknown"  # enhanced health: Ok, Info, Warning, Degraded, Severe, ...
+    version_settings: dict[str, str] = field(default_factory=dict)  # version_label's .ebextensions
+
+    def layers(
+        self,
+        version_settings: Mapping[str, str] | None = None,
+        direct: Mapping[str, str] | None = None,
+    ) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        """Its option settings, lowest precedence first, for `beanpole.core.settings.resolve`:
+        the .ebextensions of a version, then the settings given directly (EB's order;
+        saved configurations, between the two, do not exist yet). By default those of its
+        current release; a deployment passes the layer of the version it deploys and the
+        direct settings it deploys with (a rollback: its release's)."""
+        return (
+            self.version_settings if version_settings is None else version_settings,
+            self.settings if direct is None else direct,
+        )
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    environment: str
+    version_label: str
+    release_key: str  # digest of version + settings the instance was started with
+    deployment_id: int
+    port: int
+    state: InstanceState
+    created_at: float
+    pid: int = 0
+    healthy: bool = False
+    causes: tuple[str, ...] = ()
+    weight: int = 100  # load-balancer weight while in service (lowered by traffic splitting)
+    health_status: str = "Pending"
+
+
+@dataclass(frozen=True)
+class Release:
+    """A version plus the settings it ran with: what a rollback restores."""
+
+    id: int
+    environment: str
+    deployment_id: int
+    version_label: str
+    settings: dict[str, str]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    time: float
+    severity: Severity
+    environment: str | None
+    application: str | None
+    version_label: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    id: int
+    environment: str
+    kind: OperationKind
+    status: OperationStatus
+    target_version: str | None
+    previous_version: str | None
+    message: str
+    started_at: float
+    finished_at: float | None
+    params: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,152 @@
+"""Validate option settings and resolve them over the defaults (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from beanpole.core.errors import InvalidInput
+from beanpole.core.settings.options import NAMESPACES, OPTIONS, Effect, Option, option_key
+
+ENV_NAMESPACE = "aws:elasticbeanstalk:application:environment"
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_RESERVED_ENV = frozenset({"PORT", "BEANPOLE_INSTANCE_ID"})
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """Parse ``NAMESPACE:OPTION=VALUE`` (the CLI's --setting) into (key, value)."""
+    key, sep, value = text.partition("=")
+    if not sep or ":" not in key:
+        raise InvalidInput(
+            f"Setting {text!r} is not of the form NAMESPACE:OPTION=VALUE "
+            "(for example aws:autoscaling:asg:MinSize=2)."
+        )
+    return key.strip(), value
+
+
+def _check_value(option: Option, value: str) -> str:
+    if option.kind == "int":
+        try:
+            number = int(value)
+        except ValueError:
+            raise InvalidInput(
+                f"Option {option.key} has value {value!r}, which is not a whole number."
+            ) from None
+        low, high = option.minimum, option.maximum
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise InvalidInput(
+                f"Option {option.key} has value {number}; it must be between {low} and {high}."
+            )
+        return str(number)
+    if option.kind == "bool":
+        lowered = value.strip().lower()
+        if lowered not in ("true", "false"):
+            raise InvalidInput(f"Option {option.key} has value {value!r}; use true or false.")
+        return lowered
+    if option.kind == "enum" and value not in option.choices:
+        raise InvalidInput(
+            f"Option {option.key} has value {value!r}; choose one of {', '.join(option.choices)}."
+        )
+    if option.key.endswith(":MatcherHTTPCode"):
+        _check_matcher(value)
+    if option.key.endswith(":HealthCheckPath") and not value.startswith("/"):
+        raise InvalidInput(f"Option {option.key} must be a path starting with '/', not {value!r}.")
+    return value
+
+
+def _check_matcher(value: str) -> None:
+    for part in value.split(","):
+        bounds = part.strip().split("-")
+        if not all(b.isdigit() and 100 <= int(b) <= 599 for b in bounds) or len(bounds) > 2:
+            raise InvalidInput(
+                f"MatcherHTTPCode {value!r} is not valid; use codes like '200', "
+                "'200,302' or a range '200-399'."
+            )
+
+
+def validate(settings: Mapping[str, str]) -> dict[str, str]:
+    """Check every ``namespace:Option`` key and value; return them normalised.
+
+    An empty value for an environment property is kept (EB allows ``K=``).
+    """
+    out: dict[str, str] = {}
+    for key, value in settings.items():
+        namespace, _, name = key.rpartition(":")
+        if namespace == ENV_NAMESPACE:
+            if not _ENV_KEY.match(name):
+                raise InvalidInput(
+                    f"Environment property name {name!r} is not valid; use letters, digits "
+                    "and underscores, not starting with a digit."
+                )
+            if name in _RESERVED_ENV:
+                raise InvalidInput(
+                    f"Environment property {name} is set by Beanpole for each instance; "
+                    "choose another name."
+                )
+            out[key] = str(value)
+            continue
+        option = OPTIONS.get(key)
+        if option is None:
+            if namespace in NAMESPACES:
+                known = sorted(o.name for o in OPTIONS.values() if o.namespace == namespace)
+                raise InvalidInput(
+                    f"Unknown option {name!r} in namespace {namespace}. "
+                    f"Known options: {', '.join(known)}."
+                )
+            raise InvalidInput(
+                f"Unknown option namespace {namespace!r} (in {key!r}). Known namespaces: "
+                f"{ENV_NAMESPACE}, {', '.join(sorted(NAMESPACES))}."
+            )
+        out[key] = _check_value(option, str(value))
+    return out
+
+
+def merge_changes(
+    current: Mapping[str, str], set_: Mapping[str, str], remove: Iterable[str]
+) -> dict[str, str]:
+    """Apply direct changes: set values win, removed keys fall back to lower precedence."""
+    merged = dict(current)
+    for key in remove:
+        merged.pop(key, None)
+    merged.update(validate(set_))
+    return merged
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """Direct settings laid over the defaults, with typed accessors."""
+
+    values: dict[str, str]
+
+    def get(self, namespace: str, name: str) -> str:
+        return self.values[option_key(namespace, name)]
+
+    def int(self, namespace: str, name: str) -> int:
+        return int(self.get(namespace, name))
+
+    @property
+    def env(self) -> dict[str, str]:
+        prefix = ENV_NAMESPACE + ":"
+        return {k[len(prefix) :]: v for k, v in self.values.items() if k.startswith(prefix)}
+
+    def release_key(self, version_digest: str) -> str:
+        """Identifies what an instance runs: the version and every option that replaces it."""
+        relevant = {
+            k: v
+            for k, v in sorted(self.values.items())
+            if k.startswith(ENV_NAMESPACE + ":")
+            or (k in OPTIONS and OPTIONS[k].effect is Effect.REPLACE)
+        }
+        blob = json.dumps({"version": version_digest, "settings": relevant}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def resolve(*layers: Mapping[str, str]) -> ResolvedSettings:
+    """Resolve settings; later layers win (defaults < .ebextensions < saved < direct)."""
+    values = {key: option.default for key, option in OPTIONS.items()}
+    for layer in layers:
+        values.update(layer)
+    return ResolvedSettings(values)

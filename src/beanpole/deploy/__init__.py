@@ -1,1 +1,0 @@
-"""Deployments: pure plans per policy (`policies`) and the runner that carries them out."""

@@ -1,9 +1,0 @@
-"""Platforms: from an extracted bundle to a build plan and the commands instances run.
-
-`detect` is pure: it reads a few files of the app and returns a `BuildPlan`. `beanpole.build`
-carries the plan out.
-"""
-
-from beanpole.platforms.detect import BuildPlan, DependencyStep, detect
-
-__all__ = ["BuildPlan", "DependencyStep", "detect"]

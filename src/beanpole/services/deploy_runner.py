@@ -1,0 +1,326 @@
+"""Carry out a deployment plan step by step; on any failure, roll back to the old release.
+
+The plan comes from `beanpole.core.deploy.policies` (pure). The runner owns the side effects:
+launching through the fleet, the health gate, traffic splitting, the bake window after
+cut-over, and the rollback, which brings the old release back to full capacity *before*
+the new instances leave, so a rollback drops no request either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from beanpole.adapters.lb.requests import Tap
+from beanpole.core.deploy.policies import Action, DeployParams, Policy, Step, plan, split_weights
+from beanpole.core.errors import BeanpoleError
+from beanpole.core.model import Environment, Instance, InstanceState, Severity
+from beanpole.core.settings import ResolvedSettings
+
+if TYPE_CHECKING:
+    from beanpole.services.operations import Operations, Release
+
+_CMD = "aws:elasticbeanstalk:command"
+_SPLIT = "aws:elasticbeanstalk:trafficsplitting"
+_DEPLOY = "beanpole:deploy"
+_PROC = "aws:elasticbeanstalk:environment:process:default"
+MIN_RESPONSES_FOR_ERROR_RATE = 20
+# p99 by nearest rank over fewer than 100 values is simply the slowest request, and one
+# slow first request (a cold cache) must not roll a deployment back.
+MIN_LINES_FOR_LATENCY = 100
+LATENCY_BASELINE_FACTOR = 2.0
+WATCH_INTERVAL_S = 0.5
+
+
+class DeploymentFailed(BeanpoleError):
+    """The new release failed; the message says why (the rollback has already run)."""
+
+
+def deploy_params(settings: ResolvedSettings, policy: str | None = None) -> DeployParams:
+    return DeployParams(
+        policy=Policy(policy or settings.get(_CMD, "DeploymentPolicy")),
+        batch_size_type=settings.get(_CMD, "BatchSizeType"),
+        batch_size=settings.int(_CMD, "BatchSize"),
+        new_version_percent=settings.int(_SPLIT, "NewVersionPercent"),
+        evaluation_time_s=settings.int(_DEPLOY, "EvaluationSeconds")
+        or settings.int(_SPLIT, "EvaluationTime") * 60,
+    )
+
+
+@dataclass
+class DeploymentRun:
+    ops: Operations
+    env: Environment
+    new: Release
+    old: Release | None
+    params: DeployParams
+    deployment_id: int
+    abort: asyncio.Event
+    launched: list[Instance] = field(default_factory=list)  # started, not yet in service
+    serving: list[Instance] = field(default_factory=list)  # new instances taking traffic
+    started: float = field(default_factory=time.monotonic)
+    baseline: Tap | None = None  # the previous version's requests during this deployment
+
+    @property
+    def settings(self) -> ResolvedSettings:
+        return self.new.settings
+
+    async def run(self) -> None:
+        fleet = self.ops.fleet
+        live = [i for i in self.ops.store.instances(self.env.name)]
+        await fleet.stop([i for i in live if i.state is not InstanceState.IN_SERVICE])
+        old = sorted(
+            (i for i in live if i.state is InstanceState.IN_SERVICE),
+            key=lambda i: (i.created_at, i.id),
+        )
+        capacity = self.settings.int("aws:autoscaling:asg", "MinSize")
+        steps = plan([i.id for i in old], capacity, self.params)
+        by_id = {i.id: i for i in old}
+        self._event(
+            f"Deploying version {self.new.version_label} with policy "
+            f"{self.params.policy} to {capacity} instance(s)."
+        )
+        try:
+            with self._tap(by_id) as self.baseline:
+                for step in steps:
+                    if self.abort.is_set():
+                        raise DeploymentFailed("The deployment was aborted.")
+                    await self._step(step, by_id)
+                await self._bake()
+        except (Exception, asyncio.CancelledError) as exc:
+            reason = (
+                exc.message
+                if isinstance(exc, BeanpoleError)
+                else (
+                    "The server stopped during the deployment."
+                    if isinstance(exc, asyncio.CancelledError)
+                    else repr(exc)
+                )
+            )
+            await asyncio.shield(self._roll_back(reason))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise DeploymentFailed(reason) from exc
+
+    async def _step(self, step: Step, old: dict[str, Instance]) -> None:
+        fleet = self.ops.fleet
+        artifact = await self.ops.artifact(self.env, self.new)
+        if step.action is Action.LAUNCH:
+            label = f"batch {step.batch}: " if step.batch else ""
+            self._event(
+                f"Deployment {label}starting {step.count} instance(s) of version "
+                f"{self.new.version_label}."
+            )
+            for _ in range(step.count):
+                self.launched.append(
+                    await fleet.launch(
+                        self.env,
+                        artifact,
+                        self.settings,
+                        version_label=self.new.version_label,
+                        release_key=self.new.key,
+                        deployment_id=self.deployment_id,
+                    )
+                )
+        elif step.action is Action.AWAIT:
+            await self._await_launched()
+        elif step.action is Action.IN_SERVICE:
+            moving, self.launched = self.launched, []
+            self.serving += moving
+            await fleet.put_in_service(self.serving)
+            self._refresh()
+            if step.batch:
+                done = len(self.serving)
+                self._event(
+                    f"Deployment batch {step.batch} completed: {done} instance(s) of "
+                    f"version {self.new.version_label} in service."
+                )
+        elif step.action is Action.RETIRE:
+            leaving = [old[i] for i in step.retire if i in old]
+            self._event(
+                f"Draining and stopping {len(leaving)} instance(s) of the previous "
+                f"version: {', '.join(i.id for i in leaving)}."
+            )
+            await fleet.retire(leaving, self.settings.int(_PROC, "DeregistrationDelay"))
+        elif step.action is Action.SPLIT:
+            moving, self.launched = self.launched, []
+            self.serving += moving
+            await fleet.put_in_service(self.serving)
+            old_live = [i for i in old.values() if self._live(i)]
+            w_new, w_old = split_weights(len(self.serving), len(old_live), step.percent)
+            await fleet.set_weights(
+                {**{i.id: w_new for i in self.serving}, **{i.id: w_old for i in old_live}}
+            )
+            self._event(
+                f"Traffic splitting: version {self.new.version_label} gets "
+                f"{step.percent}% of requests."
+            )
+        elif step.action is Action.EVALUATE:
+            self._event(f"Evaluating version {self.new.version_label} for {step.seconds} s.")
+            await self._watch(self.serving, step.seconds, "during traffic splitting")
+            self._event("Traffic splitting evaluation passed; moving all traffic.")
+
+    async def _await_launched(self) -> None:
+        ignore = self.settings.get(_CMD, "IgnoreHealthCheck") == "true"
+        failures = await self.ops.fleet.wait_ready(
+            self.launched,
+            self.settings,
+            deadline=time.time() + max(1.0, self._remaining()),
+            start_timeout_s=self.settings.int("beanpole:instance", "StartTimeout"),
+            listen_only=ignore,
+            abort=self.abort,
+        )
+        if failures:
+            first_id, cause = next(iter(failures.items()))
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            raise DeploymentFailed(
+                f"Instance {first_id} of version {self.new.version_label} failed: {cause}{more}"
+            )
+
+    async def _bake(self) -> None:
+        seconds = self.settings.int(_DEPLOY, "BakeTime")
+        if seconds <= 0 or not self.serving:
+            return
+        await self._watch(self.serving, seconds, "after cut-over")
+
+    def _tap(self, instance_ids: Iterable[str]) -> contextlib.AbstractContextManager[Tap | None]:
+        """Collect the requests these instances answer while the block runs (if streamed)."""
+        stream = self.ops.requests
+        if stream is None:
+            return contextlib.nullcontext()
+        return stream.tap(self.env.name, frozenset(instance_ids))
+
+    async def _watch(self, instances: list[Instance], seconds: float, when: str) -> None:
+        """Fail if a new instance's checks fail, its 5xx share passes the threshold, or the
+        new instances' p99 latency passes its threshold (see `_check_latency`)."""
+        if self.settings.get(_CMD, "IgnoreHealthCheck") == "true":
+            await self._sleep_or_abort(seconds)
+            return
+        with self._tap(i.id for i in instances) as tap:
+            await self._watch_tapped(instances, seconds, when, tap)
+
+    def _check_latency(self, tap: Tap | None, when: str) -> None:
+        """p99 of the new instances above ``MaxLatencyP99`` ms *and* above twice the previous
+        version's p99 over the same deployment (when it answered enough to tell): a version
+        that is slow but no slower than the one it replaces is not rolled back for it. Judged
+        once 100 request lines were seen, so p99 is not just the slowest request."""
+        limit_ms = self.settings.int(_DEPLOY, "MaxLatencyP99")
+        if tap is None or limit_ms <= 0 or tap.lines < MIN_LINES_FOR_LATENCY:
+            return
+        p99 = tap.latency_ms(99.0) or 0.0
+        before = None
+        if self.baseline is not None and self.baseline.lines >= MIN_LINES_FOR_LATENCY:
+            before = self.baseline.latency_ms(99.0)
+        if p99 <= limit_ms or (before is not None and p99 <= LATENCY_BASELINE_FACTOR * before):
+            return
+        compared = "" if before is None else f", {before / 1000:.2f} s before the deployment"
+        raise DeploymentFailed(
+            f"Requests to version {self.new.version_label} are too slow {when}: p99 is "
+            f"{p99 / 1000:.2f} s (threshold {limit_ms / 1000:g} s{compared})."
+        )
+
+    async def _watch_tapped(
+        self, instances: list[Instance], seconds: float, when: str, tap: Tap | None
+    ) -> None:
+        fleet = self.ops.fleet
+        limit = self.settings.int(_DEPLOY, "MaxErrorPercent")
+        baseline = await asyncio.to_thread(fleet.haproxy.server_states)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await self._sleep_or_abort(min(WATCH_INTERVAL_S, deadline - time.monotonic()))
+            states = await asyncio.to_thread(fleet.haproxy.server_states)
+            total = errors = 0
+            for instance in instances:
+                key = (self.env.name, instance.id)
+                now, before = states.get(key), baseline.get(key)
+                if now is None:
+                    raise DeploymentFailed(f"Instance {instance.id} left the load balancer {when}.")
+                if now.status.startswith("DOWN"):
+                    raise DeploymentFailed(
+                        f"Instance {instance.id} of version {self.new.version_label} failed "
+                        f"its load balancer health check {when} ({now.check_status})."
+                        + self._log_tail(instance)
+                    )
+                total += now.responses - (before.responses if before else 0)
+                errors += now.responses_5xx - (before.responses_5xx if before else 0)
+            if total >= MIN_RESPONSES_FOR_ERROR_RATE and errors * 100 > limit * total:
+                raise DeploymentFailed(
+                    f"{errors * 100 // total}% of the requests to version "
+                    f"{self.new.version_label} are failing with HTTP 5xx {when} "
+                    f"(threshold {limit}%)."
+                )
+            self._check_latency(tap, when)
+
+    async def _sleep_or_abort(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        try:
+            await asyncio.wait_for(self.abort.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+        raise DeploymentFailed("The deployment was aborted.")
+
+    async def _roll_back(self, reason: str) -> None:
+        """Old release back to full capacity first, then the new instances leave."""
+        fleet, store = self.ops.fleet, self.ops.store
+        self._event(reason, severity=Severity.ERROR)
+        await fleet.stop(self.launched)
+        self.launched = []
+        if self.old is None:
+            return
+        self._event(f"Rolling back to version {self.old.version_label}.", severity=Severity.WARN)
+        live = [i for i in store.instances(self.env.name) if i.state is InstanceState.IN_SERVICE]
+        old_serving = [i for i in live if i.release_key == self.old.key]
+        new_serving = [i for i in live if i.release_key != self.old.key]
+        await fleet.set_weights({i.id: 100 for i in old_serving})
+        capacity = self.old.settings.int("aws:autoscaling:asg", "MinSize")
+        missing = capacity - len(old_serving)
+        try:
+            if missing > 0:
+                await self.ops.bring_up(
+                    self.env, self.old, missing, deployment_id=self.env.deployment_id
+                )
+        except BeanpoleError as exc:
+            self._event(
+                f"Rollback could not start instances of version "
+                f"{self.old.version_label}: {exc.message}",
+                severity=Severity.FATAL,
+            )
+            return
+        await fleet.retire(new_serving, self.old.settings.int(_PROC, "DeregistrationDelay"))
+        self._event(f"Rolled back to version {self.old.version_label}.", severity=Severity.WARN)
+
+    # helpers -----------------------------------------------------------------------------
+
+    def _remaining(self) -> float:
+        return self.settings.int(_CMD, "Timeout") - (time.monotonic() - self.started)
+
+    def _live(self, instance: Instance) -> bool:
+        current = {i.id: i for i in self.ops.store.instances(self.env.name)}
+        found = current.get(instance.id)
+        return found is not None and found.state is InstanceState.IN_SERVICE
+
+    def _refresh(self) -> None:
+        current = {i.id: i for i in self.ops.store.instances(self.env.name)}
+        self.serving = [current.get(i.id, i) for i in self.serving]
+
+    def _log_tail(self, instance: Instance) -> str:
+        processes = self.ops.fleet.supervisor.instances().get(instance.id, [])
+        web = next((p for p in processes if p.name == "web"), None)
+        if web is None:
+            return ""
+        lines = self.ops.fleet.tail_logs(web)
+        return (" Last log lines: " + " | ".join(lines)) if lines else ""
+
+    def _event(self, message: str, *, severity: Severity = Severity.INFO) -> None:
+        self.ops.store.add_event(
+            message,
+            severity=severity,
+            environment=self.env.name,
+            application=self.env.application,
+            version_label=self.new.version_label,
+        )

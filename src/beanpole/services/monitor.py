@@ -1,0 +1,336 @@
+"""Enhanced health: the request stream and process usage, turned into statuses every 10 s.
+
+HAProxy's per-request lines arrive as datagrams on a loopback port (`lb.requests`) and go
+into 10 s windows and 5 min roll-ups (`metrics`). Every second the monitor writes the
+access logs and adjusts each environment's sampling ratio; every 10 s, when a window closes,
+it samples each instance's CPU and memory and the host's, asks the pure rules (`health`) for
+verdicts, stores statuses, causes and the windows, and turns every change of an
+environment's status into an event in EB's words. It owns the environment's health colour,
+status and causes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from beanpole.adapters.lb.requests import (
+    AccessLogs,
+    Listener,
+    RequestStream,
+    sampling_ratio,
+    smoothed_rate,
+)
+from beanpole.adapters.runtime.supervisord import Supervisor
+from beanpole.adapters.runtime.usage import HostSampler, HostUsage, Usage, UsageSampler
+from beanpole.adapters.store.db import Store
+from beanpole.core.errors import BeanpoleError
+from beanpole.core.health import (
+    COLOUR,
+    EnvInput,
+    InstanceInput,
+    Status,
+    Thresholds,
+    Verdict,
+    environment_health,
+    rank,
+    transition_event,
+)
+from beanpole.core.metrics import WINDOW_S, Sample, Windows, WindowStats
+from beanpole.core.model import Environment, Health, Instance, OperationKind, Severity
+from beanpole.core.settings import resolve
+from beanpole.home import Home
+from beanpole.services.fleet import Fleet
+
+log = logging.getLogger(__name__)
+
+ROLLUP_S = 300.0
+METRICS_KEEP_S = 24 * 3600  # 10 s windows: a day
+ROLLUP_KEEP_S = 14 * 24 * 3600  # 5 min roll-ups: two weeks
+TICK_S = 1.0
+MAX_SKEW_S = 60.0
+CLOSE_GRACE_S = 1.0  # a window closes this long after it ends: its last lines are on the way
+_CORES = os.cpu_count() or 1
+_DEPLOYING = (OperationKind.DEPLOY, OperationKind.CONFIGURE, OperationKind.CREATE)
+_STATUS_VALUES = frozenset(s.value for s in Status)
+
+
+@dataclass
+class Snapshot:
+    """The latest verdicts, as the API serves them."""
+
+    at: float = 0.0
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class Monitor:
+    def __init__(
+        self,
+        home: Home,
+        store: Store,
+        fleet: Fleet,
+        supervisor: Supervisor,
+        sock: socket.socket,
+    ) -> None:
+        self.store, self.fleet, self.supervisor = store, fleet, supervisor
+        self.windows = Windows(WINDOW_S)
+        self.rollups = Windows(ROLLUP_S)
+        self.usage = UsageSampler()
+        self.host = HostSampler()
+        self.last_usage: dict[str, Usage] = {}
+        self.last_host: HostUsage | None = None
+        self.stream = RequestStream(self._on_sample, AccessLogs(home.access_logs))
+        self.listener = Listener(sock, self.stream)
+        self.snapshot = Snapshot()
+        self.ratios: dict[str, int] = {}  # env -> 1:N sampling wanted
+        self._rates: dict[str, float] = {}  # env -> smoothed requests/s
+        self.totals: dict[tuple[str, str, int], int] = {}  # (env, instance, class) -> count
+        self.env_totals: dict[tuple[str, int], int] = {}  # (env, class) -> count, all lines
+        self._applied: dict[str, int] | None = None  # what HAProxy was last told
+        self._window_index = math.floor((time.time() - CLOSE_GRACE_S) / WINDOW_S)
+        self._evaluating = asyncio.Lock()
+        self._last_tick = time.monotonic()
+
+    async def start(self) -> None:
+        self.listener.start()
+        await self.refresh()  # statuses from the first second, not after the first window
+
+    def close(self) -> None:
+        self.listener.close()
+        self.stream.flush()
+
+    def _on_sample(self, sample: Sample) -> None:
+        # In the window of when the request ended, not of when its line arrived (a line
+        # read late, after a pause, lands where it belongs); a time far from now is not
+        # HAProxy's and would open windows that never close, so it counts as now.
+        now = time.time()
+        at = sample.at if abs(sample.at - now) < MAX_SKEW_S else now
+        self.windows.add(sample, at)
+        self.rollups.add(sample, at)
+        cls = sample.status // 100
+        key = (sample.env, sample.instance, cls)
+        self.totals[key] = self.totals.get(key, 0) + sample.weight
+        env_key = (sample.env, cls)
+        self.env_totals[env_key] = self.env_totals.get(env_key, 0) + sample.weight
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad tick must not stop health; it is logged
+                log.exception("monitor tick failed")
+
+    async def tick(self) -> None:
+        self.stream.flush()
+        await self._adjust_sampling()
+        until = time.time() - CLOSE_GRACE_S
+        index = math.floor(until / WINDOW_S)
+        if index > self._window_index:
+            self._window_index = index
+            # Told again every 10 s: a reload between a spec and its worker, or a restarted
+            # HAProxy, may have left the old ratios.
+            self._applied = None
+            await self.evaluate(self.windows.close_until(until), self.rollups.close_until(until))
+
+    # sampling ------------------------------------------------------------------------
+
+    async def _adjust_sampling(self) -> None:
+        elapsed = max(time.monotonic() - self._last_tick, 1e-3)
+        self._last_tick = time.monotonic()
+        counts = self.stream.take_counts()
+        names = {e.name for e in self.store.environments()}
+        ratios, rates = {}, {}
+        for env in names:
+            rate = smoothed_rate(self._rates.get(env, 0.0), counts.get(env, 0) / elapsed)
+            rates[env] = rate
+            ratio = sampling_ratio(rate, self.ratios.get(env, 1))
+            if ratio > 1:
+                ratios[env] = ratio
+        self.ratios, self._rates = ratios, rates
+        self.fleet.sampling = ratios
+        if ratios != self._applied:
+            # every environment, so one that went back to 1:1 is told so too
+            wanted = {env: ratios.get(env, 1) for env in names}
+            try:
+                await asyncio.to_thread(self.fleet.haproxy.set_sampling, wanted)
+            except BeanpoleError as exc:  # HAProxy restarting: the reconciler sees to it
+                log.info("could not set request sampling: %s", exc)
+                return
+            self._applied = dict(ratios)
+
+    # evaluation ----------------------------------------------------------------------
+
+    async def evaluate(self, closed: list[WindowStats], rolled: list[WindowStats]) -> None:
+        """Judge every environment now and store the windows that closed (one at a time:
+        the API may ask for a verdict while the 10 s one runs)."""
+        async with self._evaluating:
+            await self._evaluate(closed, rolled)
+
+    async def refresh(self) -> None:
+        """A verdict now, from the latest windows, for an environment that has none yet."""
+        await self.evaluate([], [])
+
+    async def _evaluate(self, closed: list[WindowStats], rolled: list[WindowStats]) -> None:
+        store = self.store
+        processes = await asyncio.to_thread(self.supervisor.instances)
+        pids = {i: [p.pid for p in states if p.pid] for i, states in processes.items()}
+        self.last_usage = await asyncio.to_thread(self.usage.sample, pids)
+        self.last_host = self.host.sample()
+        try:
+            servers = await asyncio.to_thread(self.fleet.haproxy.server_states)
+            lb_answering = True
+        except BeanpoleError as exc:  # the verdicts say so rather than keep the last ones
+            log.warning("HAProxy did not answer for health: %s", exc)
+            servers, lb_answering = {}, False
+        store.add_metrics(_rows(closed), METRICS_KEEP_S, _rows(rolled), ROLLUP_KEEP_S)
+        now = time.time()
+        environments = store.environments()
+        instances = {e.name: store.instances(e.name) for e in environments}
+        self._forget_departed(instances)
+        snapshot = Snapshot(at=now)
+        for env in environments:
+            settings = resolve(*env.layers())
+            inputs = []
+            for i in instances[env.name]:
+                server = servers.get((env.name, i.id))
+                usage = self.last_usage.get(i.id)
+                inputs.append(
+                    InstanceInput(
+                        id=i.id,
+                        state=i.state.value,
+                        check_passing=None
+                        if server is None
+                        else (server.healthy or server.check_status == "INI"),
+                        process_failure=self.fleet.process_failure(i.id, processes.get(i.id, [])),
+                        window=self.windows.latest(env.name, i.id),
+                        # of the host, as EB's "95% of CPU is in use" means the machine's CPU
+                        cpu_percent=None if usage is None else usage.cpu_percent / _CORES,
+                        version=i.version_label,
+                        deployment_id=i.deployment_id,
+                        launched_at=i.created_at,
+                    )
+                )
+            last = store.last_operation(env.name, _DEPLOYING)
+            verdict, per_instance = environment_health(
+                EnvInput(
+                    name=env.name,
+                    expected_version=env.version_label or "",
+                    expected_deployment_id=env.deployment_id,
+                    min_size=settings.int("aws:autoscaling:asg", "MinSize"),
+                    deployment=None if last is None else (last.started_at, last.finished_at),
+                    window=self.windows.latest(env.name, None),
+                    instances=tuple(inputs),
+                    now=now,
+                    lb_answering=lb_answering,
+                ),
+                Thresholds(rule_4xx=settings.get("beanpole:health", "Rule4xx") == "true"),
+            )
+            for i in instances[env.name]:
+                v = per_instance.get(i.id)
+                if v is not None and v.status.value != i.health_status:
+                    store.update_instance(i.id, health_status=v.status.value)
+            self._record(env, verdict)
+            snapshot.environments[env.name] = self._describe(
+                env.name, instances[env.name], verdict, per_instance
+            )
+        self.snapshot = snapshot
+
+    def _forget_departed(self, instances: dict[str, list[Instance]]) -> None:
+        """Drop what is kept per instance or environment once it is gone: memory and
+        Prometheus series stay bounded by what lives (the environment totals stay)."""
+        live = {(env, i.id) for env, members in instances.items() for i in members}
+        for windows in (self.windows, self.rollups):
+            windows.retain(live, set(instances))
+        for key in [k for k in self.totals if (k[0], k[1]) not in live]:
+            del self.totals[key]
+        for env_key in [k for k in self.env_totals if k[0] not in instances]:
+            del self.env_totals[env_key]
+
+    def _record(self, env: Environment, verdict: Verdict) -> None:
+        """Store the verdict; an event when the status changes, in EB's sentence."""
+        colour = Health(COLOUR[verdict.status])
+        if (
+            verdict.status.value == env.health_status
+            and colour is env.health
+            and verdict.causes == env.causes
+        ):
+            return
+        self.store.update_environment(
+            env.name, health_status=verdict.status.value, health=colour, causes=verdict.causes
+        )
+        if verdict.status.value == env.health_status:
+            return
+        old = env.health_status
+        previous = Status(old) if old in _STATUS_VALUES else Status.UNKNOWN
+        if previous is Status.UNKNOWN and verdict.status in (Status.OK, Status.INFO):
+            return  # the first verdict after a start is not news
+        worse = rank(verdict.status) > rank(previous)
+        self.store.add_event(
+            transition_event(env.name, previous, verdict.status, verdict.causes),
+            severity=Severity.WARN if worse else Severity.INFO,
+            environment=env.name,
+            application=env.application,
+        )
+
+    def _describe(
+        self,
+        env: str,
+        instances: list[Instance],
+        verdict: Verdict,
+        per_instance: dict[str, Verdict],
+    ) -> dict[str, Any]:
+        described = []
+        for i in instances:
+            v = per_instance.get(i.id)
+            w = self.windows.latest(env, i.id)
+            usage = self.last_usage.get(i.id)
+            described.append(
+                {
+                    "id": i.id,
+                    "state": i.state,
+                    "version": i.version_label,
+                    "deployment_id": i.deployment_id,
+                    "launched_at": i.created_at,
+                    "status": v.status.value if v else i.health_status,
+                    "colour": v.colour if v else "Grey",
+                    "causes": list(v.causes) if v else [],
+                    "requests": window_json(w) if w else None,
+                    "cpu_percent": usage.cpu_percent if usage else None,
+                    "rss_bytes": usage.rss_bytes if usage else None,
+                    "processes": usage.processes if usage else None,
+                }
+            )
+        w = self.windows.latest(env, None)
+        return {
+            "status": verdict.status.value,
+            "colour": verdict.colour,
+            "causes": list(verdict.causes),
+            "requests": window_json(w) if w else None,
+            "sampling": self.ratios.get(env, 1),
+            "host": asdict(self.last_host) if self.last_host else None,
+            "instances": described,
+        }
+
+
+def window_json(w: WindowStats) -> dict[str, Any]:
+    data = asdict(w)
+    data["latency_ms"] = {str(k): round(v, 2) for k, v in w.latency_ms.items()}
+    data["requests_per_s"] = round(w.requests_per_s, 2)
+    return data
+
+
+def _rows(windows: list[WindowStats]) -> list[tuple[str, str, float, str]]:
+    return [(w.env, w.instance or "", w.start, json.dumps(window_json(w))) for w in windows]
+
+
+__all__ = ["Monitor", "Snapshot", "window_json"]
