@@ -22,6 +22,7 @@ from beanpole.adapters.build import Builder
 from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.lb import requests
 from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.adapters.runtime.ports import PortLeases
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.adapters.store.db import Store
 from beanpole.home import Home, ServerConfig
@@ -45,7 +46,7 @@ def build_context(home: Home) -> Context:
     store = Store(home.db)
     supervisor = Supervisor(home.root / "supervisor")
     haproxy = HAProxy(home.root / "haproxy")
-    fleet = Fleet(home, config, store, supervisor, haproxy)
+    fleet = Fleet(home, config, store, supervisor, haproxy, PortLeases())
     bundles = BundleStore(home.root / "bundles")
     monitor = Monitor(home, store, fleet, supervisor, listener)
     ops = Operations(store, fleet, Builder(home.root), bundles, requests=monitor.stream)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ import httpx
 
 from beanpole.adapters.build import Artifact
 from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.adapters.runtime.ports import PortLeases
 from beanpole.adapters.runtime.supervisord import InstanceSpec, ProcessState, Supervisor
 from beanpole.adapters.store.db import Store
 from beanpole.core.errors import ComponentError
@@ -26,6 +27,8 @@ from beanpole.core.lb.desired import IN_SERVICE_WEIGHT, desired_spec, health_che
 from beanpole.core.model import Environment, Instance, InstanceState, new_instance_id
 from beanpole.core.settings import ResolvedSettings
 from beanpole.home import Home, ServerConfig
+
+log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 0.25  # HealthyThresholdCount 3 passes take 0.5 s after the first
 LOG_TAIL_LINES = 10
@@ -46,12 +49,15 @@ class Fleet:
         store: Store,
         supervisor: Supervisor,
         haproxy: HAProxy,
+        ports: PortLeases | None = None,
     ) -> None:
         self.home = home
         self.config = config
         self.store = store
         self.supervisor = supervisor
         self.haproxy = haproxy
+        # host-wide, shared with every other Beanpole home of this user (docs/decisions.md)
+        self.ports = ports if ports is not None else PortLeases()
         self._lb_lock = asyncio.Lock()
         # env -> 1:N request-log sampling, the monitor's choice; rendered into the config so a
         # reload keeps it (the monitor also sets it at run time)
@@ -82,22 +88,29 @@ class Fleet:
 
     # launching -------------------------------------------------------------------
 
-    def allocate_port(self) -> int:
-        used = self.store.used_ports()
-        low, high = self.config.port_range
-        for port in range(low, high + 1):
-            if port in used:
-                continue
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-        raise ComponentError(
-            f"No free port left in {low}-{high} for a new instance. Terminate unused "
-            "environments or widen the range in config.json (port_range)."
-        )
+    @property
+    def _owner(self) -> str:
+        """This home in the host-wide port registry: its root, which another home cannot share."""
+        return str(self.home.root)
+
+    def allocate_port(self, instance_id: str) -> int:
+        """A port no other instance of any Beanpole home on this host holds (blocking)."""
+        return self.ports.lease(self._owner, instance_id, self.config.port_range)
+
+    def reclaim_ports(self) -> None:
+        """At server start: release the leases of instances that are gone, and lease the
+        ports of live ones that have none (a home from before the registry, or a crash
+        between a launch's lease and its record), so no other home hands those ports out."""
+        live = self.store.instances()
+        self.ports.reclaim(self._owner, {i.id for i in live})
+        for instance in live:
+            if not self.ports.adopt(self._owner, instance.id, instance.port):
+                log.warning(
+                    "instance %s runs on port %d, which another Beanpole instance on this "
+                    "host also holds; one of them cannot have bound it",
+                    instance.id,
+                    instance.port,
+                )
 
     def instance_spec(
         self, instance: Instance, artifact: Artifact, settings: ResolvedSettings
@@ -124,13 +137,15 @@ class Fleet:
         deployment_id: int,
     ) -> Instance:
         """Start one instance; it joins the load balancer only once it passes its checks."""
+        instance_id = new_instance_id()
+        port = await asyncio.to_thread(self.allocate_port, instance_id)
         instance = Instance(
-            id=new_instance_id(),
+            id=instance_id,
             environment=env.name,
             version_label=version_label,
             release_key=release_key,
             deployment_id=deployment_id,
-            port=self.allocate_port(),
+            port=port,
             state=InstanceState.PENDING,
             created_at=time.time(),
         )
@@ -293,6 +308,11 @@ class Fleet:
                 instance.id, state=InstanceState.STOPPED, pid=0, healthy=False
             )
         await self.sync_lb()
+        await asyncio.to_thread(self._release_ports, [i.id for i in instances])
+
+    def _release_ports(self, instance_ids: list[str]) -> None:
+        for instance_id in instance_ids:
+            self.ports.release(self._owner, instance_id)
 
 
 def _probe_error(path: str, timeout_s: int, exc: httpx.HTTPError) -> Probe:

@@ -57,6 +57,7 @@ class Reconciler:
     async def adopt(self) -> None:
         """First pass after a (re)start: close interrupted operations, drop orphans."""
         store, fleet = self.ops.store, self.ops.fleet
+        await asyncio.to_thread(fleet.reclaim_ports)
         for op in store.running_operations():
             store.finish_operation(
                 op.id,
