@@ -79,7 +79,9 @@ class Applications:
             digest = await asyncio.to_thread(self.bundles.put, path, limits)
         finally:
             await asyncio.to_thread(path.unlink, missing_ok=True)
-        layer = await asyncio.to_thread(_read_ebextensions, self.bundles.path(digest), limits)
+        layer = await asyncio.to_thread(
+            lambda: _read_ebextensions(self.bundles.path(digest), limits)
+        )
         self.store.ensure_application(application)
         version = self.store.add_version(
             application,
