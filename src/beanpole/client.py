@@ -1,4 +1,9 @@
-"""The HTTP client the CLI (and scripts) use to talk to a Beanpole server."""
+"""The HTTP client the CLI (and scripts) use to talk to a Beanpole server.
+
+Answers are parsed into the API contract's views (`beanpole.api.views`), the same classes
+the server declares as its response models, and errors into the core's error tree by their
+semantic code. It imports no server code.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,34 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from beanpole.api import inputs
+from beanpole.api.views import (
+    AbortRequested,
+    ApplicationView,
+    Checked,
+    EnvironmentCreated,
+    EnvironmentSummary,
+    EnvironmentView,
+    EventView,
+    HealthView,
+    LifecycleResult,
+    LogPage,
+    LogTail,
+    MetricsView,
+    OperationStarted,
+    OperationView,
+    Ping,
+    ReleaseView,
+    RollbackStarted,
+    SettingsView,
+    SwapResult,
+    VersionView,
+)
 from beanpole.core.errors import (
     BeanpoleError,
     BuildError,
@@ -19,9 +48,13 @@ from beanpole.core.errors import (
     InvalidInput,
     NotFound,
     Unauthorized,
+    error_for_code,
 )
 from beanpole.home import Home
 
+T = TypeVar("T")
+
+# For an answer without the error shape (a proxy in between, a server of another kind).
 _BY_STATUS: dict[int, type[BeanpoleError]] = {
     400: InvalidInput,
     401: Unauthorized,
@@ -102,15 +135,32 @@ class Client:
                 f"The Beanpole server at {self.url} did not answer in time."
             ) from None
 
-    # convenience wrappers ----------------------------------------------------------
+    def call(self, model: type[T], method: str, path: str, **kwargs: Any) -> T:
+        """``request``, its answer parsed into ``model`` (a view, or a list of views)."""
+        data = self.request(method, path, **kwargs)
+        try:
+            return TypeAdapter(model).validate_python(data)
+        except ValidationError as exc:
+            raise ComponentError(
+                f"The server at {self.url} answered {method} {path} in a shape this client "
+                f"does not know ({exc.error_count()} problem(s)). Use a client of the "
+                "server's version."
+            ) from None
 
-    def ping(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", "/ping")
-        return result
+    # applications and versions --------------------------------------------------------
+
+    def ping(self) -> Ping:
+        return self.call(Ping, "GET", "/ping")
+
+    def applications(self) -> list[ApplicationView]:
+        return self.call(list[ApplicationView], "GET", "/applications")
+
+    def versions(self, application: str) -> list[VersionView]:
+        return self.call(list[VersionView], "GET", f"/applications/{application}/versions")
 
     def upload(
         self, application: str, zip_path: Path, label: str | None, description: str = ""
-    ) -> dict[str, Any]:
+    ) -> VersionView:
         params = {"description": description}
         if label:
             params["label"] = label
@@ -120,7 +170,8 @@ class Client:
                 while block := f.read(1 << 20):
                     yield block
 
-        result: dict[str, Any] = self.request(
+        return self.call(
+            VersionView,
             "POST",
             f"/applications/{application}/versions",
             params=params,
@@ -128,29 +179,122 @@ class Client:
             headers={"Content-Type": "application/zip"},
             timeout=600,
         )
-        return result
 
-    def environment(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/environments/{name}")
-        return result
-
-    def events(self, name: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.request(
-            "GET", f"/environments/{name}/events", params={"after": after, "limit": limit}
+    def set_lifecycle(self, application: str, max_versions: int) -> LifecycleResult:
+        body = inputs.Lifecycle(max_versions=max_versions)
+        return self.call(
+            LifecycleResult, "PUT", f"/applications/{application}/lifecycle", json=_json(body)
         )
-        return result
 
-    def operation(self, op_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/operations/{op_id}")
-        return result
+    # environments -----------------------------------------------------------------------
+
+    def environments(self) -> list[EnvironmentSummary]:
+        return self.call(list[EnvironmentSummary], "GET", "/environments")
+
+    def environment(self, name: str) -> EnvironmentView:
+        return self.call(EnvironmentView, "GET", f"/environments/{name}")
+
+    def check_create(self, spec: inputs.CreateEnvironment) -> Checked:
+        return self.call(
+            Checked, "POST", "/environments", params={"dry_run": "true"}, json=_json(spec)
+        )
+
+    def create(self, spec: inputs.CreateEnvironment) -> EnvironmentCreated:
+        return self.call(EnvironmentCreated, "POST", "/environments", json=_json(spec))
+
+    def clone(self, name: str, spec: inputs.CloneEnvironment) -> EnvironmentCreated:
+        return self.call(
+            EnvironmentCreated, "POST", f"/environments/{name}/clone", json=_json(spec)
+        )
+
+    def check_deploy(self, name: str) -> Checked:
+        """Whether ``name`` can take a deployment now (before uploading a version for it)."""
+        return self.call(
+            Checked,
+            "POST",
+            f"/environments/{name}/deploy",
+            params={"dry_run": "true"},
+            json=_json(inputs.Deploy()),
+        )
+
+    def deploy(self, name: str, spec: inputs.Deploy) -> OperationStarted:
+        return self.call(OperationStarted, "POST", f"/environments/{name}/deploy", json=_json(spec))
+
+    def abort(self, name: str) -> AbortRequested:
+        return self.call(AbortRequested, "POST", f"/environments/{name}/abort")
+
+    def rollback(self, name: str) -> RollbackStarted:
+        return self.call(RollbackStarted, "POST", f"/environments/{name}/rollback")
+
+    def scale(self, name: str, count: int) -> OperationStarted:
+        body = inputs.Scale(count=count)
+        return self.call(OperationStarted, "POST", f"/environments/{name}/scale", json=_json(body))
+
+    def configure(self, name: str, change: inputs.SettingsChange) -> OperationStarted:
+        return self.call(
+            OperationStarted, "PATCH", f"/environments/{name}/settings", json=_json(change)
+        )
+
+    def swap(self, name: str, other: str) -> SwapResult:
+        body = inputs.Swap(other=other)
+        return self.call(SwapResult, "POST", f"/environments/{name}/swap", json=_json(body))
+
+    def terminate(self, name: str) -> OperationStarted:
+        return self.call(OperationStarted, "DELETE", f"/environments/{name}")
+
+    def releases(self, name: str) -> list[ReleaseView]:
+        return self.call(list[ReleaseView], "GET", f"/environments/{name}/releases")
+
+    def settings(self, name: str) -> SettingsView:
+        return self.call(SettingsView, "GET", f"/environments/{name}/settings")
+
+    def events(self, name: str, after: int = 0, limit: int = 100) -> list[EventView]:
+        return self.call(
+            list[EventView],
+            "GET",
+            f"/environments/{name}/events",
+            params={"after": after, "limit": limit},
+        )
+
+    def operation(self, op_id: int) -> OperationView:
+        return self.call(OperationView, "GET", f"/operations/{op_id}")
+
+    # health and logs --------------------------------------------------------------------
+
+    def health(self, name: str) -> HealthView:
+        return self.call(HealthView, "GET", f"/environments/{name}/health")
+
+    def metrics(self, name: str, **params: Any) -> MetricsView:
+        return self.call(MetricsView, "GET", f"/environments/{name}/metrics", params=params)
+
+    def logs(self, name: str, instance: str | None = None, lines: int = 100) -> LogTail:
+        params: dict[str, Any] = {"lines": lines} | ({"instance": instance} if instance else {})
+        return self.call(LogTail, "GET", f"/environments/{name}/logs", params=params)
+
+    def follow_logs(
+        self, name: str, instance: str | None = None, cursor: str | None = None
+    ) -> LogPage:
+        params = {k: v for k, v in (("instance", instance), ("cursor", cursor)) if v}
+        return self.call(LogPage, "GET", f"/environments/{name}/logs/follow", params=params)
+
+    def log_bundle(self, name: str, dest: Path, instance: str | None = None) -> int:
+        """Every log of ``name`` as a zip written to ``dest``; its size."""
+        params = {"instance": instance} if instance else {}
+        return self.download(f"/environments/{name}/logs/bundle", dest, params=params, timeout=600)
+
+
+def _json(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", exclude_unset=True)
 
 
 def _raise_for_error(response: httpx.Response) -> None:
-    """The server's JSON error as the matching `BeanpoleError`."""
+    """The server's JSON error as the `BeanpoleError` its code names."""
     if response.status_code < 400:
         return
     try:
-        message = response.json()["error"]["message"]
+        error = response.json()["error"]
+        code, message = str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
         message = f"HTTP {response.status_code}: {response.text[:200]}"
-    raise _BY_STATUS.get(response.status_code, BeanpoleError)(message)
+        raise _BY_STATUS.get(response.status_code, BeanpoleError)(message) from None
+    raise error_for_code(code, message)

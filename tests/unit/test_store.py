@@ -146,3 +146,35 @@ def test_metrics_are_read_per_key_between_since_and_until(store):
     # rewriting a window (same key and start) replaces it
     store.add_metrics([("shop", "", now - 30, '{"n": 9}')], keep_s=86400)
     assert [d["n"] for _, d in store.metrics("shop", "", 0)] == [9, 1, 2]
+
+
+def test_a_read_does_not_wait_for_a_write_in_progress(store):
+    """Issue 7: reads use their thread's own connection, so a read (the API's, in a worker
+    thread or on the event loop) never waits behind a writer holding the lock."""
+    import threading
+
+    store.ensure_application("app")
+    store.create_environment("shop", "app", "shop", {})
+    inside, release = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with store.transaction() as db:
+            db.execute("UPDATE environments SET cname = 'moved' WHERE name = 'shop'")
+            inside.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert inside.wait(10)
+        seen: list[str] = []
+        reader = threading.Thread(target=lambda: seen.append(store.environment("shop").cname))
+        started = time.monotonic()
+        reader.start()
+        reader.join(5)
+        assert seen == ["shop"]  # the last committed state, at once
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+        writer.join(10)
+    assert store.environment("shop").cname == "moved"

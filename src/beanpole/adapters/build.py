@@ -203,7 +203,9 @@ async def _run(
             await proc.wait()
             raise
     if code != 0:
-        tail = log.read_text(errors="replace").splitlines()[-TAIL_LINES:]
+        # A build's whole output can be large: read it off the event loop.
+        text = await asyncio.to_thread(log.read_text, errors="replace")
+        tail = text.splitlines()[-TAIL_LINES:]
         raise BuildError(
             f"{what} failed with exit status {code}. Last {len(tail)} lines of the build "
             "output:\n" + "\n".join(tail)

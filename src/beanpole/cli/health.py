@@ -139,7 +139,7 @@ def health(env: str, refresh: bool, as_json: bool) -> None:
     from beanpole.cli.main import out
 
     client = Client.discover()
-    data = client.request("GET", f"/environments/{env}/health")
+    data = client.health(env).model_dump(mode="json")
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -149,4 +149,4 @@ def health(env: str, refresh: bool, as_json: bool) -> None:
     with Live(render(data), console=out, refresh_per_second=1, screen=False) as live:
         while True:
             time.sleep(10)
-            live.update(render(client.request("GET", f"/environments/{env}/health")))
+            live.update(render(client.health(env).model_dump(mode="json")))

@@ -13,7 +13,6 @@ import time
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -21,6 +20,8 @@ from rich.table import Table
 
 from beanpole import __version__
 from beanpole.adapters.bundles import zip_source
+from beanpole.api import inputs
+from beanpole.api.views import EventView, OperationStarted, VersionView
 from beanpole.cli.health import health
 from beanpole.cli.server import server
 from beanpole.client import Client
@@ -61,7 +62,7 @@ def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def _upload(
     client: Client, application: str, source: str, label: str | None, message: str = ""
-) -> dict[str, Any]:
+) -> VersionView:
     path = Path(source)
     if not path.exists():
         raise InvalidInput(f"Source {source!r} does not exist. Give a folder or a .zip file.")
@@ -71,19 +72,19 @@ def _upload(
         size = bundle.stat().st_size
         out.print(f"Uploading {path} ({size / 1024:.0f} KiB) to application {application}…")
         version = client.upload(application, bundle, label, message)
-    out.print(f"Version {version['label']} (sha256 {version['digest'][:12]}).")
+    out.print(f"Version {version.label} (sha256 {version.digest[:12]}).")
     return version
 
 
 def _latest_event_id(client: Client, env: str) -> int:
     events = client.events(env, after=0, limit=1)
-    return events[-1]["id"] if events else 0
+    return events[-1].id if events else 0
 
 
-def _print_event(event: dict[str, Any]) -> None:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event["time"]))
-    style = {"ERROR": "red", "FATAL": "red", "WARN": "yellow"}.get(event["severity"], "")
-    line = f"{stamp}  {event['severity']:<5} {event['message']}"
+def _print_event(event: EventView) -> None:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.time))
+    style = {"ERROR": "red", "FATAL": "red", "WARN": "yellow"}.get(event.severity, "")
+    line = f"{stamp}  {event.severity:<5} {event.message}"
     out.print(line, style=style, markup=False)
 
 
@@ -93,21 +94,21 @@ def _follow(client: Client, env: str, op_id: int, after: int) -> None:
         op = client.operation(op_id)
         for event in client.events(env, after=after, limit=1000):
             _print_event(event)
-            after = event["id"]
-        if op["status"] != "running":
-            if op["status"] == "failed":
-                raise OperationError(op["message"])
+            after = event.id
+        if op.status != "running":
+            if op.status == "failed":
+                raise OperationError(op.message)
             return
         time.sleep(POLL_S)
 
 
-def _run_op(client: Client, env: str, no_wait: bool, start: Callable[[], dict[str, Any]]) -> None:
+def _run_op(client: Client, env: str, no_wait: bool, start: Callable[[], OperationStarted]) -> None:
     after = _latest_event_id(client, env) if _exists(client, env) else 0
     result = start()
     if no_wait:
-        out.print(f"Operation {result['operation']} started.")
+        out.print(f"Operation {result.operation} started.")
         return
-    _follow(client, env, result["operation"], after)
+    _follow(client, env, result.operation, after)
 
 
 def _exists(client: Client, env: str) -> bool:
@@ -145,17 +146,16 @@ def create(
     """Create an environment running SOURCE and wait until it is Ready."""
     options = dict(parse_assignment(s) for s in settings)
     options.update(_env_pairs(env_vars))
-    if scale is not None:
-        options["aws:autoscaling:asg:MinSize"] = str(scale)
-        options["aws:autoscaling:asg:MaxSize"] = str(max(scale, 1))
-    body = {"name": env, "application": application, "cname": cname, "settings": options}
+    spec = inputs.CreateEnvironment(
+        name=env, application=application, cname=cname, settings=options, scale=scale
+    )
     client = _client()
-    client.request("POST", "/environments", params={"dry_run": "true"}, json=body)
+    client.check_create(spec)
     version = _upload(client, application, source, label)
-    body["version_label"] = version["label"]
-    _run_op(client, env, no_wait, lambda: client.request("POST", "/environments", json=body))
+    spec = spec.model_copy(update={"version_label": version.label})
+    _run_op(client, env, no_wait, lambda: client.create(spec))
     if not no_wait:
-        out.print(f"Environment {env} is Ready at {client.environment(env)['url']}")
+        out.print(f"Environment {env} is Ready at {client.environment(env).url}")
 
 
 @cli.command()
@@ -187,19 +187,10 @@ def deploy(
     if existing is None:
         if source is None:
             raise InvalidInput("Give --source PATH (a folder or .zip) or --version LABEL.")
-        if info["status"] != "Ready":
-            raise InvalidInput(
-                f"Environment {env} is {info['status']}, not Ready; wait for "
-                "the current operation to finish."
-            )
-        existing = _upload(client, info["application"], source, label, message)["label"]
-    body = {"version_label": existing, "policy": policy}
-    _run_op(
-        client,
-        env,
-        no_wait,
-        lambda: client.request("POST", f"/environments/{env}/deploy", json=body),
-    )
+        client.check_deploy(env)  # before uploading a version it could not take now
+        existing = _upload(client, info.application, source, label, message).label
+    spec = inputs.Deploy.model_validate({"version_label": existing, "policy": policy})
+    _run_op(client, env, no_wait, lambda: client.deploy(env, spec))
 
 
 @cli.command()
@@ -209,30 +200,24 @@ def status(env: str, as_json: bool) -> None:
     """Show an environment's status, health, version and instances."""
     info = _client().environment(env)
     if as_json:
-        click.echo(json.dumps(info, indent=2))
+        click.echo(info.model_dump_json(indent=2))
         return
-    out.print(f"Environment details for: {info['name']}")
-    for label, key in (
-        ("Application name", "application"),
-        ("Deployed Version", "version"),
-        ("Deployment ID", "deployment_id"),
-        ("Status", "status"),
-        ("Health", "health"),
-        ("URL", "url"),
+    out.print(f"Environment details for: {info.name}")
+    for label, value in (
+        ("Application name", info.application),
+        ("Deployed Version", info.version),
+        ("Deployment ID", info.deployment_id),
+        ("Status", info.status),
+        ("Health", info.health),
+        ("URL", info.url),
     ):
-        out.print(f"  {label}: {info[key]}", markup=False)
-    for cause in info["causes"]:
+        out.print(f"  {label}: {value}", markup=False)
+    for cause in info.causes:
         out.print(f"  Cause: {cause}", style="yellow", markup=False)
     table = Table("instance", "state", "health", "port", "pid", "version", "up")
-    for i in info["instances"]:
+    for i in info.instances:
         table.add_row(
-            i["id"],
-            i["state"],
-            i["health"],
-            str(i["port"]),
-            str(i["pid"]),
-            i["version"],
-            f"{i['uptime_s']:.0f} s",
+            i.id, i.state, i.health, str(i.port), str(i.pid), i.version, f"{i.uptime_s:.0f} s"
         )
     out.print(table)
 
@@ -241,15 +226,13 @@ def status(env: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(as_json: bool) -> None:
     """List environments."""
-    envs = _client().request("GET", "/environments")
+    envs = _client().environments()
     if as_json:
-        click.echo(json.dumps(envs, indent=2))
+        click.echo(json.dumps([e.model_dump(mode="json") for e in envs], indent=2))
         return
     table = Table("environment", "application", "status", "health", "version", "url")
     for e in envs:
-        table.add_row(
-            e["name"], e["application"], e["status"], e["health"], e["version"] or "-", e["url"]
-        )
+        table.add_row(e.name, e.application, e.status, e.health, e.version or "-", e.url)
     out.print(table)
 
 
@@ -265,22 +248,19 @@ def versions(app: str, as_json: bool, keep: int | None) -> None:
     """List an application's versions."""
     client = _client()
     if keep is not None:
-        result = client.request(
-            "PUT", f"/applications/{app}/lifecycle", json={"max_versions": keep}
-        )
-        for label in result["deleted"]:
+        for label in client.set_lifecycle(app, keep).deleted:
             out.print(f"Deleted version {label}.", markup=False)
-    rows = client.request("GET", f"/applications/{app}/versions")
+    rows = client.versions(app)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([v.model_dump(mode="json") for v in rows], indent=2))
         return
     table = Table("label", "digest", "build", "created")
     for v in rows:
         table.add_row(
-            v["label"],
-            v["digest"][:12],
-            v["build_status"],
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(v["created_at"])),
+            v.label,
+            v.digest[:12],
+            v.build_status,
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created_at)),
         )
     out.print(table)
 
@@ -292,12 +272,7 @@ def versions(app: str, as_json: bool, keep: int | None) -> None:
 def scale(env: str, count: int, no_wait: bool) -> None:
     """Run COUNT instances (sets MinSize = MaxSize = COUNT, like `eb scale`)."""
     client = _client()
-    _run_op(
-        client,
-        env,
-        no_wait,
-        lambda: client.request("POST", f"/environments/{env}/scale", json={"count": count}),
-    )
+    _run_op(client, env, no_wait, lambda: client.scale(env, count))
 
 
 @cli.command()
@@ -314,14 +289,8 @@ def setenv(env: str, pairs: tuple[str, ...], no_wait: bool) -> None:
         else:
             set_[key] = value
     client = _client()
-    _run_op(
-        client,
-        env,
-        no_wait,
-        lambda: client.request(
-            "PATCH", f"/environments/{env}/settings", json={"set": set_, "remove": remove}
-        ),
-    )
+    change = inputs.SettingsChange(set=set_, remove=remove)
+    _run_op(client, env, no_wait, lambda: client.configure(env, change))
 
 
 @cli.command()
@@ -335,22 +304,16 @@ def config(env: str, assignments: tuple[str, ...], no_wait: bool) -> None:
     for key, value in (parse_assignment(a) for a in assignments):
         (remove.append(key) if value == "" else set_.__setitem__(key, value))
     client = _client()
-    _run_op(
-        client,
-        env,
-        no_wait,
-        lambda: client.request(
-            "PATCH", f"/environments/{env}/settings", json={"set": set_, "remove": remove}
-        ),
-    )
+    change = inputs.SettingsChange(set=set_, remove=remove)
+    _run_op(client, env, no_wait, lambda: client.configure(env, change))
 
 
 @cli.command()
 @click.argument("env")
 def printenv(env: str) -> None:
     """Print the environment properties."""
-    settings = _client().request("GET", f"/environments/{env}/settings")
-    for key, value in sorted(settings["environment"].items()):
+    settings = _client().settings(env)
+    for key, value in sorted(settings.environment.items()):
         click.echo(f"{key}={value}")
 
 
@@ -365,12 +328,12 @@ def events(env: str, follow: bool, lines: int) -> None:
     recent = client.events(env, after=0, limit=lines)
     for event in recent:
         _print_event(event)
-        after = event["id"]
+        after = event.id
     while follow:
         time.sleep(POLL_S)
         for event in client.events(env, after=after, limit=1000):
             _print_event(event)
-            after = event["id"]
+            after = event.id
 
 
 @cli.command()
@@ -396,62 +359,58 @@ def logs(env: str, instance: str | None, lines: int, follow: bool, zip_path: Pat
     """
     if follow and zip_path is not None:
         raise InvalidInput("Give -f or --zip, not both.")
-    params: dict[str, Any] = {"instance": instance} if instance else {}
     client = _client()
     if zip_path is not None:
         if zip_path.is_dir():
             zip_path = zip_path / f"{env}-logs-{time.strftime('%Y%m%d-%H%M%S')}.zip"
-        size = client.download(
-            f"/environments/{env}/logs/bundle", zip_path, params=params, timeout=600
-        )
+        size = client.log_bundle(env, zip_path, instance)
         click.echo(f"Wrote {zip_path} ({_size(size)}).")
         return
     if follow:
-        _follow_logs(client, env, params)
+        _follow_logs(client, env, instance)
         return
-    data = client.request("GET", f"/environments/{env}/logs", params={**params, "lines": lines})
+    data = client.logs(env, instance, lines)
     stopped = []
-    for inst in data["instances"]:
-        if inst["state"] == "stopped" and instance is None:
+    for inst in data.instances:
+        if inst.state == "stopped" and instance is None:
             stopped.append(inst)
             continue
-        state = " (stopped)" if inst["state"] == "stopped" else ""
-        for log in inst["files"]:
-            _print_tail(f"{inst['id']} {log['name']}{state}", log["lines"])
-    if data["access"] is not None:
-        _print_tail(f"access {data['access']['name']}", data["access"]["lines"])
-    if data["deploy"] is not None:
-        deploy = data["deploy"]
-        what = f" ({deploy['kind']}, {deploy['status']})" if "kind" in deploy else ""
-        _print_tail(f"deploy {deploy['name']}{what}", deploy["lines"])
+        state = " (stopped)" if inst.state == "stopped" else ""
+        for log in inst.files:
+            _print_tail(f"{inst.id} {log.name}{state}", log.lines)
+    if data.access is not None:
+        _print_tail(f"access {data.access.name}", data.access.lines)
+    if data.deploy is not None:
+        deploy = data.deploy
+        what = f" ({deploy.kind}, {deploy.status})" if deploy.kind is not None else ""
+        _print_tail(f"deploy {deploy.name}{what}", deploy.lines)
     if stopped:
         click.echo(f"----- stopped instances (read one with: beanpole logs {env} --instance ID)")
         for inst in stopped:
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(inst["last_written"] or 0))
-            names = ", ".join(f["name"] for f in inst["files"]) or "no logs"
-            click.echo(f"{inst['id']}  stopped, last written {when}: {names}")
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(inst.last_written or 0))
+            names = ", ".join(f.name for f in inst.files) or "no logs"
+            click.echo(f"{inst.id}  stopped, last written {when}: {names}")
 
 
-def _print_tail(title: str, lines: list[str]) -> None:
+def _print_tail(title: str, lines: list[str] | None) -> None:
     click.echo(f"----- {title} -----")
-    for line in lines:
+    for line in lines or ():
         click.echo(line)
 
 
-def _follow_logs(client: Client, env: str, params: dict[str, Any]) -> None:
+def _follow_logs(client: Client, env: str, instance: str | None) -> None:
     """Poll the follow endpoint, print each line prefixed by its instance and file; Ctrl-C
     ends it (exit 0)."""
-    path = f"/environments/{env}/logs/follow"
     try:
-        page = client.request("GET", path, params=params)
+        page = client.follow_logs(env, instance)
         click.echo(f"Following the logs of {env} (Ctrl-C to stop)…", err=True)
         while True:
-            for line in page["lines"]:
-                click.echo(f"{line['source']} {line['file']} | {line['line']}")
+            for line in page.lines:
+                click.echo(f"{line.source} {line.file} | {line.line}")
             sys.stdout.flush()
-            if not page["more"]:
+            if not page.more:
                 time.sleep(POLL_S)
-            page = client.request("GET", path, params={**params, "cursor": page["cursor"]})
+            page = client.follow_logs(env, instance, page.cursor)
     except KeyboardInterrupt:
         return
 
@@ -468,10 +427,10 @@ def abort(env: str) -> None:
     """Cancel the deployment in progress; ENV returns to its previous release."""
     client = _client()
     after = _latest_event_id(client, env)
-    result = client.request("POST", f"/environments/{env}/abort")
-    if result.get("operation") is not None:
+    result = client.abort(env)
+    if result.operation is not None:
         try:
-            _follow(client, env, result["operation"], after)
+            _follow(client, env, result.operation, after)
         except OperationError:
             out.print(f"Deployment aborted; {env} is back on its previous release.")
 
@@ -482,7 +441,7 @@ def abort(env: str) -> None:
 def rollback(env: str, no_wait: bool) -> None:
     """Deploy ENV's previous release again: its version and its settings."""
     client = _client()
-    _run_op(client, env, no_wait, lambda: client.request("POST", f"/environments/{env}/rollback"))
+    _run_op(client, env, no_wait, lambda: client.rollback(env))
 
 
 @cli.command()
@@ -493,18 +452,10 @@ def rollback(env: str, no_wait: bool) -> None:
 def clone(env: str, new: str, cname: str | None, no_wait: bool) -> None:
     """Create NEW running ENV's version with ENV's settings (for blue/green)."""
     client = _client()
-    info = client.environment(env)
-    settings = client.request("GET", f"/environments/{env}/settings")["direct"]
-    body = {
-        "name": new,
-        "application": info["application"],
-        "cname": cname,
-        "version_label": info["version"],
-        "settings": settings,
-    }
-    _run_op(client, new, no_wait, lambda: client.request("POST", "/environments", json=body))
+    spec = inputs.CloneEnvironment(name=new, cname=cname)
+    _run_op(client, new, no_wait, lambda: client.clone(env, spec))
     if not no_wait:
-        out.print(f"Environment {new} is Ready at {client.environment(new)['url']}")
+        out.print(f"Environment {new} is Ready at {client.environment(new).url}")
 
 
 @cli.command()
@@ -512,9 +463,8 @@ def clone(env: str, new: str, cname: str | None, no_wait: bool) -> None:
 @click.argument("other")
 def swap(env: str, other: str) -> None:
     """Exchange the CNAMEs (URLs) of two Ready environments, atomically in the load balancer."""
-    result = _client().request("POST", f"/environments/{env}/swap", json={"other": other})
-    for e in result["environments"]:
-        out.print(f"{e['name']}: {e['url']}")
+    for e in _client().swap(env, other).environments:
+        out.print(f"{e.name}: {e.url}")
 
 
 @cli.command("releases")
@@ -522,11 +472,11 @@ def swap(env: str, other: str) -> None:
 def releases_(env: str) -> None:
     """List ENV's releases (version + settings), newest first."""
     table = Table("deployment", "version", "deployed")
-    for r in _client().request("GET", f"/environments/{env}/releases"):
+    for r in _client().releases(env):
         table.add_row(
-            str(r["deployment_id"]),
-            r["version"],
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"])),
+            str(r.deployment_id),
+            r.version,
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at)),
         )
     out.print(table)
 
@@ -535,7 +485,7 @@ def releases_(env: str) -> None:
 @click.argument("env")
 def open_(env: str) -> None:
     """Open the environment's URL in a browser, or print it."""
-    url = _client().environment(env)["url"]
+    url = _client().environment(env).url
     has_display = bool(shutil.which("xdg-open")) and sys.stdout.isatty()
     if not (has_display and webbrowser.open(url)):
         click.echo(url)
@@ -547,7 +497,7 @@ def open_(env: str) -> None:
 def terminate(env: str, no_wait: bool) -> None:
     """Stop every instance of ENV and remove it from the load balancer."""
     client = _client()
-    _run_op(client, env, no_wait, lambda: client.request("DELETE", f"/environments/{env}"))
+    _run_op(client, env, no_wait, lambda: client.terminate(env))
 
 
 def main() -> None:

@@ -1,17 +1,20 @@
 """Beanpole's error tree.
 
-Every error says what happened and what to do about it. Each surface translates
-them at one boundary: the CLI prints ``Error: <message>`` and exits non-zero, the
-HTTP API answers ``{"error": {"code": ..., "message": ...}}`` with ``http_status``.
+Every error says what happened and what to do about it, and carries a semantic ``code``
+that does not depend on how it reaches the user. Each face translates codes at one
+boundary to its own shape: the CLI prints ``Error: <message>`` and exits non-zero, the REST
+API answers ``{"error": {"code": ..., "message": ...}}`` with the HTTP status it maps the
+code to (`beanpole.server.rest.errors`), Elastic Beanstalk's query API (later) its own
+error codes. The core knows no protocol.
 
-    BeanpoleError
-    ├── InvalidInput (ValueError)          400  bad names, settings, arguments
-    │   └── BundleError                    400  a source bundle that is refused
-    ├── NotFound (LookupError)             404
-    ├── Conflict                           409  duplicate names, an operation already running
-    ├── BuildError                         422  the app's build failed (carries the output tail)
-    ├── Unauthorized                       401
-    └── ComponentError (RuntimeError)      503  HAProxy, supervisord or a tool misbehaved
+    BeanpoleError                          internal
+    ├── InvalidInput (ValueError)          invalid_input     bad names, settings, arguments
+    │   └── BundleError                    invalid_bundle    a source bundle that is refused
+    ├── NotFound (LookupError)             not_found
+    ├── Conflict                           conflict          duplicate names, an operation running
+    ├── BuildError                         build_failed      the app's build failed (output tail)
+    ├── Unauthorized                       unauthorized
+    └── ComponentError (RuntimeError)      component_failed  HAProxy, supervisord or a tool failed
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 class BeanpoleError(Exception):
     """Base of every error Beanpole raises on purpose."""
 
-    http_status = 500
     code = "internal"
 
     def __init__(self, message: str) -> None:
@@ -29,7 +31,6 @@ class BeanpoleError(Exception):
 
 
 class InvalidInput(BeanpoleError, ValueError):
-    http_status = 400
     code = "invalid_input"
 
 
@@ -38,25 +39,51 @@ class BundleError(InvalidInput):
 
 
 class NotFound(BeanpoleError, LookupError):
-    http_status = 404
     code = "not_found"
 
 
 class Conflict(BeanpoleError):
-    http_status = 409
     code = "conflict"
 
 
 class BuildError(BeanpoleError):
-    http_status = 422
     code = "build_failed"
 
 
 class Unauthorized(BeanpoleError):
-    http_status = 401
     code = "unauthorized"
 
 
 class ComponentError(BeanpoleError, RuntimeError):
-    http_status = 503
     code = "component_failed"
+
+
+ERRORS: tuple[type[BeanpoleError], ...] = (
+    BeanpoleError,
+    InvalidInput,
+    BundleError,
+    NotFound,
+    Conflict,
+    BuildError,
+    Unauthorized,
+    ComponentError,
+)
+"""Every class of the tree: a face that receives a code (the client) rebuilds the error."""
+
+_BY_CODE = {cls.code: cls for cls in ERRORS}
+
+
+def error_for_code(code: str, message: str) -> BeanpoleError:
+    """The error a code names (an unknown code, from a newer server: the base class)."""
+    return _BY_CODE.get(code, BeanpoleError)(message)
+
+
+def unexpected(exc: BaseException) -> str:
+    """What a user reads about an error nobody raised on purpose: its kind, never a Python
+    repr (which can carry internals and reads as a crash); the log has the traceback."""
+    if isinstance(exc, BeanpoleError):
+        return exc.message
+    return (
+        f"An unexpected error ({type(exc).__name__}) stopped it. The server log "
+        "(BEANPOLE_HOME/logs/server.log) has the details; report it if it happens again."
+    )

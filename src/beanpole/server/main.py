@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -26,9 +27,13 @@ from beanpole.adapters.runtime.ports import PortLeases
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.adapters.store.db import Store
 from beanpole.home import Home, ServerConfig
-from beanpole.server.context import Context
+from beanpole.server.context import Context, environment_url
 from beanpole.server.rest.app import create_app
+from beanpole.services.applications import Applications
+from beanpole.services.environments import Environments
 from beanpole.services.fleet import Fleet
+from beanpole.services.health import HealthService
+from beanpole.services.logs import EnvironmentLogs
 from beanpole.services.monitor import Monitor
 from beanpole.services.operations import Operations
 from beanpole.services.reconciler import Reconciler
@@ -50,7 +55,21 @@ def build_context(home: Home) -> Context:
     bundles = BundleStore(home.root / "bundles")
     monitor = Monitor(home, store, fleet, supervisor, listener)
     ops = Operations(store, fleet, Builder(home.root), bundles, requests=monitor.stream)
-    return Context(home, config, home.token(), store, bundles, fleet, ops, supervisor, monitor)
+    return Context(
+        home,
+        config,
+        home.token(),
+        store,
+        bundles,
+        fleet,
+        ops,
+        supervisor,
+        monitor,
+        applications=Applications(store, bundles, home.root),
+        environments=Environments(store, ops, functools.partial(environment_url, config)),
+        health=HealthService(store, monitor),
+        logs=EnvironmentLogs(store, ops.logs, home.logs),
+    )
 
 
 def request_socket(config: ServerConfig) -> socket.socket:

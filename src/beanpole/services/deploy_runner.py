@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from beanpole.adapters.lb.requests import Tap
 from beanpole.core.deploy.policies import Action, DeployParams, Policy, Step, plan, split_weights
-from beanpole.core.errors import BeanpoleError
+from beanpole.core.errors import BeanpoleError, unexpected
 from beanpole.core.model import Environment, Instance, InstanceState, Severity
 from beanpole.core.settings import ResolvedSettings
 
@@ -92,13 +93,15 @@ class DeploymentRun:
                     await self._step(step, by_id)
                 await self._bake()
         except (Exception, asyncio.CancelledError) as exc:
+            if not isinstance(exc, BeanpoleError | asyncio.CancelledError):
+                logging.getLogger(__name__).error("deployment failed", exc_info=exc)
             reason = (
                 exc.message
                 if isinstance(exc, BeanpoleError)
                 else (
                     "The server stopped during the deployment."
                     if isinstance(exc, asyncio.CancelledError)
-                    else repr(exc)
+                    else unexpected(exc)
                 )
             )
             await asyncio.shield(self._roll_back(reason))

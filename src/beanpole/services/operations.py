@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from beanpole.adapters.lb.requests import RequestStream
 from beanpole.adapters.logs import Logs
 from beanpole.adapters.store.db import Store
 from beanpole.core.deploy.policies import DeployParams, Policy
-from beanpole.core.errors import BeanpoleError, Conflict
+from beanpole.core.errors import BeanpoleError, Conflict, unexpected
 from beanpole.core.model import (
     BuildStatus,
     Environment,
@@ -40,6 +41,8 @@ from beanpole.core.model import (
 from beanpole.core.settings import ResolvedSettings, resolve
 from beanpole.services.deploy_runner import DeploymentFailed, DeploymentRun, deploy_params
 from beanpole.services.fleet import Fleet
+
+log = logging.getLogger(__name__)
 
 _CMD = "aws:elasticbeanstalk:command"
 _ASG = "aws:autoscaling:asg"
@@ -130,7 +133,7 @@ class Operations:
         settings: dict[str, str] | None = None,
     ) -> Operation:
         """Deploy a version; ``settings`` replaces the environment's (a rollback's release)."""
-        self._require_ready(env)
+        self.require_ready(env)
         op = self.store.start_operation(
             env.name,
             OperationKind.DEPLOY,
@@ -155,7 +158,7 @@ class Operations:
         event.set()
 
     def configure(self, env: Environment, settings: dict[str, str]) -> Operation:
-        self._require_ready(env)
+        self.require_ready(env)
         op = self.store.start_operation(
             env.name,
             OperationKind.CONFIGURE,
@@ -172,7 +175,7 @@ class Operations:
     async def swap(self, env: Environment, other: Environment) -> None:
         """Exchange two Ready environments' CNAMEs; each host flips atomically in HAProxy."""
         for e in (env, other):
-            self._require_ready(e)
+            self.require_ready(e)
         if env.name == other.name:
             raise Conflict("Swap needs two different environments.")
         self.store.swap_cnames(env.name, other.name)
@@ -449,7 +452,9 @@ class Operations:
                 )
                 raise
             except Exception as exc:  # every failure ends the operation with a reason
-                message = exc.message if isinstance(exc, BeanpoleError) else repr(exc)
+                if not isinstance(exc, BeanpoleError):
+                    log.error("operation %d (%s) failed", op.id, op.kind, exc_info=exc)
+                message = unexpected(exc)
                 if not isinstance(exc, DeploymentFailed):  # the run has told it already
                     self._event(env, message, severity=Severity.ERROR)
                 self.aborts.pop(op.environment, None)
@@ -473,7 +478,8 @@ class Operations:
 
         self.tasks[op.environment] = asyncio.create_task(run(), name=f"op-{op.id}")
 
-    def _require_ready(self, env: Environment) -> None:
+    def require_ready(self, env: Environment) -> None:
+        """Refuse to start an operation while another runs (a deploy's dry run asks too)."""
         if env.status is not EnvStatus.READY or self.busy(env.name):
             raise Conflict(
                 f"Environment {env.name} is {env.status}, not Ready: another operation is in "
@@ -559,7 +565,9 @@ class Repairs:
             try:
                 await self._repair(env.name)
             except Exception as exc:  # reported as an event; the reconciler tries again later
-                message = exc.message if isinstance(exc, BeanpoleError) else repr(exc)
+                if not isinstance(exc, BeanpoleError):
+                    log.error("repair of %s failed", env.name, exc_info=exc)
+                message = unexpected(exc)
                 self.ops._event(
                     env,
                     f"Could not restore the environment's instances: {message}",

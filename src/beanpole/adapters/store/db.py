@@ -45,11 +45,21 @@ def _migrations() -> list[tuple[str, str]]:
 
 
 class Store:
-    """All persistent state. Methods are short transactions; callers hold no cursors."""
+    """All persistent state. Methods are short transactions; callers hold no cursors.
+
+    Writes go through one connection under a lock (SQLite has one writer anyway). Reads go
+    through a read-only connection of the calling thread and take no lock: with WAL a
+    reader sees the last committed state without waiting for a writer, so a large read a
+    service runs in a worker thread (a day of metrics, a long event list) never holds up
+    the event loop's own store calls (docs/decisions.md, "Store access").
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # not the writers' lock: reads never wait
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -60,7 +70,10 @@ class Store:
         self.event_listeners: list[Callable[[Event], None]] = []
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._readers_lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self._db.close()
 
     @contextmanager
@@ -75,8 +88,24 @@ class Store:
             self._db.execute("COMMIT")
 
     def _query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        """Rows of a read, on this thread's connection. No method reads inside its own
+        write transaction, where another connection would not see the uncommitted rows."""
+        return self._reader().execute(sql, args).fetchall()
+
+    def _reader(self) -> sqlite3.Connection:
+        reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+            reader.row_factory = sqlite3.Row
+            with self._readers_lock:
+                self._readers.append(reader)
+            self._local.reader = reader
+        return reader
 
     def _migrate(self) -> None:
         with self.transaction() as db:

@@ -1,0 +1,61 @@
+"""What a face hands a service: request bodies, checked for shape (types, ranges) here and
+for meaning (names, settings) by the services."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PolicyName = Literal[
+    "AllAtOnce", "Rolling", "RollingWithAdditionalBatch", "Immutable", "TrafficSplitting"
+]
+
+MAX_INSTANCES = 100
+"""The most instances `scale` (and `create --scale`) asks for: one host runs them all."""
+
+
+class Input(BaseModel):
+    """Unknown fields are refused, so a misspelt option is an error, not silently ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CreateEnvironment(Input):
+    name: str
+    application: str
+    version_label: str | None = None
+    cname: str | None = None
+    settings: dict[str, str] = Field(default_factory=dict)
+    scale: int | None = Field(
+        default=None, ge=0, le=MAX_INSTANCES, description="Instances to run (as `scale` sets)"
+    )
+
+
+class CloneEnvironment(Input):
+    """A new environment running the source's version with its direct settings."""
+
+    name: str
+    cname: str | None = None
+
+
+class Deploy(Input):
+    version_label: str | None = Field(default=None, description="Required unless a dry run")
+    policy: PolicyName | None = None
+
+
+class Lifecycle(Input):
+    max_versions: int = Field(ge=0, le=10000)
+
+
+class Swap(Input):
+    other: str
+
+
+class Scale(Input):
+    count: int = Field(ge=0, le=MAX_INSTANCES)
+
+
+class SettingsChange(Input):
+    set: dict[str, str] = Field(default_factory=dict)
+    remove: list[str] = Field(default_factory=list)

@@ -1,0 +1,288 @@
+"""What a service answers: the views every face renders and the client parses.
+
+Frozen pydantic models, so the REST face declares them as response models (the OpenAPI
+document carries their schemas) and the client validates what it receives against the same
+classes. Statuses are the core's enums, so their values are part of the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from beanpole.core.model import (
+    BuildStatus,
+    EnvStatus,
+    Health,
+    InstanceState,
+    OperationKind,
+    OperationStatus,
+    Severity,
+)
+
+Colour = Literal["Grey", "Green", "Yellow", "Red"]
+Source = Literal["direct", "ebextensions", "default"]
+
+
+class View(BaseModel):
+    """Read-only; fields a newer server adds are ignored by an older client."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ErrorDetail(View):
+    code: str
+    message: str
+
+
+class ErrorBody(View):
+    """The one shape of every error the REST API answers."""
+
+    error: ErrorDetail
+
+
+class Ping(View):
+    ok: bool
+    version: str
+    pid: int
+
+
+# applications and versions -------------------------------------------------------------
+
+
+class ApplicationView(View):
+    name: str
+    created_at: float
+
+
+class VersionView(View):
+    application: str
+    label: str
+    digest: str
+    created_at: float
+    build_status: BuildStatus
+    build_error: str
+    description: str
+    ebextensions: dict[str, str]
+    ebextensions_warnings: list[str]
+
+
+class LifecycleResult(View):
+    max_versions: int
+    deleted: list[str]
+
+
+# environments ---------------------------------------------------------------------------
+
+
+class InstanceView(View):
+    id: str
+    state: InstanceState
+    health: Colour
+    port: int
+    pid: int
+    version: str
+    deployment_id: int
+    causes: list[str]
+    launched_at: float
+    uptime_s: float
+
+
+class EnvironmentSummary(View):
+    name: str
+    application: str
+    cname: str
+    status: EnvStatus
+    health: Health
+    version: str | None
+    deployment_id: int
+    url: str
+    causes: list[str]
+    created_at: float
+    updated_at: float
+    environment_variables: list[str]
+
+
+class EnvironmentView(EnvironmentSummary):
+    instances: list[InstanceView]
+
+
+class OperationStarted(View):
+    operation: int
+
+
+class EnvironmentCreated(OperationStarted):
+    environment: EnvironmentView
+
+
+class Checked(View):
+    """A dry run (of create, of deploy): what can be checked before an upload passed."""
+
+    ok: bool
+
+
+class RollbackStarted(OperationStarted):
+    version: str
+
+
+class AbortRequested(View):
+    operation: int | None
+
+
+class SwapResult(View):
+    environments: list[EnvironmentSummary]
+
+
+class ReleaseView(View):
+    deployment_id: int
+    version: str
+    settings: dict[str, str]
+    created_at: float
+
+
+class SettingsView(View):
+    """Each layer and the result: ``direct`` (given with the CLI or API), ``ebextensions``
+    (of the version the environment runs), ``resolved`` over the defaults and, for each
+    resolved option, the layer it comes from (``sources``)."""
+
+    version: str | None
+    direct: dict[str, str]
+    ebextensions: dict[str, str]
+    resolved: dict[str, str]
+    sources: dict[str, Source]
+    environment: dict[str, str]
+
+
+class EventView(View):
+    id: int
+    time: float
+    severity: Severity
+    environment: str | None
+    version: str | None
+    message: str
+
+
+class OperationView(View):
+    id: int
+    environment: str
+    kind: OperationKind
+    status: OperationStatus
+    message: str
+    started_at: float
+    finished_at: float | None
+
+
+# health and metrics ---------------------------------------------------------------------
+
+
+class WindowView(View):
+    """One 10 s (or 5 min) window of requests of an instance or an environment."""
+
+    env: str
+    instance: str | None
+    start: float
+    duration_s: float
+    requests: int
+    status_2xx: int
+    status_3xx: int
+    status_4xx: int
+    status_5xx: int
+    latency_ms: dict[str, float]  # percentile ("99.0") -> ms
+    lines: int = 0
+    requests_per_s: float
+
+
+class HostView(View):
+    load1: float
+    load5: float
+    user: float
+    system: float
+    idle: float
+    iowait: float
+
+
+class InstanceHealth(View):
+    id: str
+    state: InstanceState
+    version: str
+    deployment_id: int
+    launched_at: float
+    status: str
+    colour: Colour
+    causes: list[str]
+    requests: WindowView | None
+    cpu_percent: float | None
+    rss_bytes: int | None
+    processes: int | None
+
+
+class HealthView(View):
+    """``at`` is when the verdict was made (0: none could be; the stored statuses)."""
+
+    name: str
+    environment_status: EnvStatus
+    version: str | None
+    deployment_id: int
+    at: float
+    load_average: tuple[float, float]
+    status: str
+    colour: Colour
+    causes: list[str]
+    requests: WindowView | None
+    sampling: int
+    host: HostView | None
+    instances: list[InstanceHealth]
+
+
+class MetricsView(View):
+    environment: str
+    instance: str | None
+    resolution_s: int
+    points: list[WindowView]
+
+
+# logs -----------------------------------------------------------------------------------
+
+
+class LogFile(View):
+    """A log's name, size and last lines (None: not read)."""
+
+    name: str
+    size: int
+    lines: list[str] | None
+
+
+class DeployLog(LogFile):
+    """The latest operation's deploy log, with the operation when it is still recorded."""
+
+    operation: int | None = None
+    kind: OperationKind | None = None
+    status: OperationStatus | None = None
+
+
+class InstanceLogs(View):
+    id: str
+    state: InstanceState
+    last_written: float | None
+    files: list[LogFile]
+
+
+class LogTail(View):
+    instances: list[InstanceLogs]
+    access: LogFile | None
+    deploy: DeployLog | None
+
+
+class LogLine(View):
+    source: str
+    file: str
+    line: str
+
+
+class LogPage(View):
+    """The lines since the cursor; ``more``: the read budget ran out, ask again at once."""
+
+    lines: list[LogLine]
+    cursor: str
+    more: bool

@@ -1,0 +1,168 @@
+"""Applications and their versions: upload a version, list them, the lifecycle limit.
+
+An upload streams into a temporary file off the event loop (one thread hop per megabyte,
+not per network chunk), then is hashed, checked and stored by digest in a worker thread, so
+a large bundle never stalls the API or a deployment's gates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from beanpole.adapters.bundles import BundleStore, Limits, read_files
+from beanpole.adapters.store.db import Store
+from beanpole.api.views import ApplicationView, LifecycleResult, VersionView
+from beanpole.core.errors import InvalidInput
+from beanpole.core.lifecycle import versions_to_delete
+from beanpole.core.model import Version, check_app_name, check_label
+from beanpole.core.settings import ebextensions
+
+WRITE_BATCH = 1 << 20
+"""Bytes gathered from the network before one write in a worker thread."""
+
+
+def version_view(v: Version) -> VersionView:
+    return VersionView(
+        application=v.application,
+        label=v.label,
+        digest=v.digest,
+        created_at=v.created_at,
+        build_status=v.build_status,
+        build_error=v.build_error,
+        description=v.description,
+        ebextensions=v.ebextensions,
+        ebextensions_warnings=list(v.ebextensions_warnings),
+    )
+
+
+class Applications:
+    def __init__(self, store: Store, bundles: BundleStore, root: Path) -> None:
+        self.store = store
+        self.bundles = bundles
+        self.incoming = root / "bundles" / "incoming"  # partial uploads; swept at start
+        self.builds = root / "builds"
+
+    async def list_all(self) -> list[ApplicationView]:
+        apps = await asyncio.to_thread(self.store.applications)
+        return [ApplicationView(name=a.name, created_at=a.created_at) for a in apps]
+
+    async def versions(self, application: str) -> list[VersionView]:
+        def read() -> list[Version]:
+            self.store.application(application)  # NotFound, with its advice
+            return self.store.versions(application)
+
+        return [version_view(v) for v in await asyncio.to_thread(read)]
+
+    async def upload(
+        self,
+        application: str,
+        chunks: AsyncIterator[bytes],
+        label: str | None = None,
+        description: str = "",
+        limits: Limits | None = None,
+    ) -> VersionView:
+        """Store a bundle as a new version (label: from its digest unless given) and apply
+        the application's lifecycle limit. The same contents under the same label again is
+        the same version; other contents under a taken label are refused."""
+        check_app_name(application)
+        if label is not None:
+            check_label(label)
+        limits = limits or Limits()
+        path = await self._receive(chunks, limits)
+        try:
+            digest = await asyncio.to_thread(self.bundles.put, path, limits)
+        finally:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+        layer = await asyncio.to_thread(
+            lambda: _read_ebextensions(self.bundles.path(digest), limits)
+        )
+        self.store.ensure_application(application)
+        version = self.store.add_version(
+            application,
+            label or f"v-{digest[:12]}",
+            digest,
+            description,
+            layer.settings,
+            layer.warnings,
+        )
+        await asyncio.to_thread(self._apply_lifecycle, application)
+        return version_view(version)
+
+    async def set_lifecycle(self, application: str, max_versions: int) -> LifecycleResult:
+        self.store.set_max_versions(application, max_versions)
+        deleted = await asyncio.to_thread(self._apply_lifecycle, application)
+        return LifecycleResult(max_versions=max_versions, deleted=deleted)
+
+    async def _receive(self, chunks: AsyncIterator[bytes], limits: Limits) -> Path:
+        """The request body in a temporary file, refused as soon as it passes the limit."""
+
+        def open_incoming() -> tuple[BinaryIO, Path]:
+            self.incoming.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.incoming, suffix=".zip")
+            return os.fdopen(fd, "wb"), Path(name)
+
+        out, path = await asyncio.to_thread(open_incoming)
+        try:
+            size = 0
+            batch = bytearray()
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limits.max_bundle_bytes:
+                    raise InvalidInput(
+                        f"The bundle is larger than {limits.max_bundle_bytes // 2**20} MB. "
+                        "Leave build outputs and dependencies out (.ebignore)."
+                    )
+                batch += chunk
+                if len(batch) >= WRITE_BATCH:
+                    await asyncio.to_thread(out.write, bytes(batch))
+                    batch.clear()
+            await asyncio.to_thread(out.write, bytes(batch))
+        except BaseException:
+            await asyncio.to_thread(_discard, out, path)
+            raise
+        await asyncio.to_thread(out.close)
+        return path
+
+    def _apply_lifecycle(self, application: str) -> list[str]:
+        """Delete versions beyond the application's limit; never one that is deployed."""
+        doomed = versions_to_delete(
+            self.store.versions(application),
+            self.store.max_versions(application),
+            self.store.deployed_labels(application),
+        )
+        for version in doomed:
+            self.store.delete_version(application, version.label)
+            if not self.store.digest_in_use(version.digest):
+                self.bundles.path(version.digest).unlink(missing_ok=True)
+                shutil.rmtree(self.builds / version.digest, ignore_errors=True)
+            self.store.add_event(
+                f"Deleted application version {version.label} (lifecycle: keep "
+                f"{self.store.max_versions(application)}).",
+                application=application,
+                version_label=version.label,
+            )
+        return [v.label for v in doomed]
+
+
+def _discard(out: BinaryIO, path: Path) -> None:
+    out.close()
+    path.unlink(missing_ok=True)
+
+
+def _read_ebextensions(bundle_path: Path, limits: Limits) -> ebextensions.Layer:
+    """A stored bundle's .ebextensions layer: read once per version, at upload."""
+    files = read_files(
+        bundle_path,
+        ebextensions.FOLDER,
+        ebextensions.SUFFIX,
+        max_files=ebextensions.MAX_FILES,
+        max_bytes=ebextensions.MAX_FILE_BYTES,
+        limits=limits,
+    )
+    return ebextensions.layer(ebextensions.ConfigFile(f.path, f.data, f.problem) for f in files)

@@ -1,0 +1,308 @@
+"""Environments: create, clone, deploy, configure, scale, rollback, abort, swap, terminate,
+and the views of them (the environment, its releases, events, settings, an operation).
+
+Every face (REST today, Elastic Beanstalk's query API and the console later) calls these;
+none repeats a check or a choice made here. Long use cases start an operation
+(`services.operations`) and answer at once with its id.
+
+Store access: reads that grow with the data (lists, events, releases, the environment with
+its instances) run in a worker thread on the thread's own read connection, so they never
+stall the event loop; the writes that start an operation stay on the loop, where the
+operation's task is created, and are single-row transactions (docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from beanpole.adapters.store.db import Store
+from beanpole.api import inputs
+from beanpole.api.views import (
+    AbortRequested,
+    Checked,
+    Colour,
+    EnvironmentCreated,
+    EnvironmentSummary,
+    EnvironmentView,
+    EventView,
+    InstanceView,
+    OperationStarted,
+    OperationView,
+    ReleaseView,
+    RollbackStarted,
+    SettingsView,
+    SwapResult,
+)
+from beanpole.core.errors import Conflict, InvalidInput
+from beanpole.core.model import (
+    Environment,
+    Instance,
+    InstanceState,
+    Operation,
+    Version,
+    check_app_name,
+    check_cname,
+    check_env_name,
+)
+from beanpole.core.settings import ResolvedSettings, merge_changes, resolve, validate
+from beanpole.services.operations import Operations
+
+_ASG = "aws:autoscaling:asg"
+
+
+def capacity_settings(count: int) -> dict[str, str]:
+    """The settings that run ``count`` instances (`eb scale`: MinSize = MaxSize = count)."""
+    return {f"{_ASG}:MinSize": str(count), f"{_ASG}:MaxSize": str(max(count, 1))}
+
+
+def check_sizes(resolved: ResolvedSettings) -> None:
+    low = resolved.int(_ASG, "MinSize")
+    high = resolved.int(_ASG, "MaxSize")
+    if low > high:
+        raise InvalidInput(
+            f"aws:autoscaling:asg MinSize ({low}) is above MaxSize ({high}). "
+            "Raise MaxSize too, or use 'beanpole scale', which sets both."
+        )
+
+
+def instance_view(i: Instance, now: float) -> InstanceView:
+    health: Colour = "Grey" if i.state is InstanceState.PENDING else "Green" if i.healthy else "Red"
+    return InstanceView(
+        id=i.id,
+        state=i.state,
+        health=health,
+        port=i.port,
+        pid=i.pid,
+        version=i.version_label,
+        deployment_id=i.deployment_id,
+        causes=list(i.causes),
+        launched_at=i.created_at,
+        uptime_s=round(now - i.created_at, 1),
+    )
+
+
+def operation_view(op: Operation) -> OperationView:
+    return OperationView(
+        id=op.id,
+        environment=op.environment,
+        kind=op.kind,
+        status=op.status,
+        message=op.message,
+        started_at=op.started_at,
+        finished_at=op.finished_at,
+    )
+
+
+class Environments:
+    def __init__(self, store: Store, ops: Operations, url: Callable[[str], str]) -> None:
+        self.store = store
+        self.ops = ops
+        self.url = url  # an environment's URL from its CNAME prefix
+
+    # views --------------------------------------------------------------------------
+
+    async def list_all(self) -> list[EnvironmentSummary]:
+        envs = await asyncio.to_thread(self.store.environments)
+        return [self._summary(e) for e in envs]
+
+    async def get(self, name: str) -> EnvironmentView:
+        return await asyncio.to_thread(self._view, name)
+
+    async def releases(self, name: str) -> list[ReleaseView]:
+        def read() -> list[ReleaseView]:
+            self.store.environment(name)  # NotFound, with its advice
+            return [
+                ReleaseView(
+                    deployment_id=r.deployment_id,
+                    version=r.version_label,
+                    settings=r.settings,
+                    created_at=r.created_at,
+                )
+                for r in self.store.releases(name)
+            ]
+
+        return await asyncio.to_thread(read)
+
+    async def events(self, name: str, after: int = 0, limit: int = 100) -> list[EventView]:
+        def read() -> list[EventView]:
+            found = self.store.events(name, after=after, limit=limit)
+            if not found and not any(
+                e.name == name for e in self.store.environments(include_terminated=True)
+            ):
+                self.store.environment(name)  # NotFound, with its advice
+            return [
+                EventView(
+                    id=e.id,
+                    time=e.time,
+                    severity=e.severity,
+                    environment=e.environment,
+                    version=e.version_label,
+                    message=e.message,
+                )
+                for e in found
+            ]
+
+        return await asyncio.to_thread(read)
+
+    async def settings(self, name: str) -> SettingsView:
+        env = await asyncio.to_thread(self.store.environment, name)
+        resolved = resolve(*env.layers())
+        return SettingsView(
+            version=env.version_label,
+            direct=env.settings,
+            ebextensions=env.version_settings,
+            resolved=resolved.values,
+            sources={
+                key: "direct"
+                if key in env.settings
+                else "ebextensions"
+                if key in env.version_settings
+                else "default"
+                for key in resolved.values
+            },
+            environment=resolved.env,
+        )
+
+    async def operation(self, op_id: int) -> OperationView:
+        return operation_view(await asyncio.to_thread(self.store.operation, op_id))
+
+    # use cases ----------------------------------------------------------------------
+
+    async def check_create(self, spec: inputs.CreateEnvironment) -> Checked:
+        """Everything that can be checked before the version is uploaded (a dry run)."""
+        self._checked(spec, with_version=False)
+        return Checked(ok=True)
+
+    async def create(self, spec: inputs.CreateEnvironment) -> EnvironmentCreated:
+        """Record the environment and start launching its version."""
+        name, cname, settings, version = self._checked(spec, with_version=True)
+        if version is None:
+            raise InvalidInput("version_label is required: upload a version first.")
+        env = self.store.create_environment(name, spec.application, cname, settings)
+        op = self.ops.create(env, version.label)
+        return EnvironmentCreated(operation=op.id, environment=self._view(env.name))
+
+    def _checked(
+        self, spec: inputs.CreateEnvironment, *, with_version: bool
+    ) -> tuple[str, str, dict[str, str], Version | None]:
+        name = check_env_name(spec.name)
+        check_app_name(spec.application)
+        cname = check_cname(spec.cname or name)
+        direct = dict(spec.settings)
+        if spec.scale is not None:
+            direct.update(capacity_settings(spec.scale))
+        settings = validate(direct)
+        # Checked over the version's .ebextensions once there is one (not in a dry run).
+        version = None
+        if spec.version_label is not None and with_version:
+            version = self.store.version(spec.application, spec.version_label)  # NotFound
+        check_sizes(resolve(version.ebextensions if version else {}, settings))
+        if any(e.name == name for e in self.store.environments()):
+            raise Conflict(
+                f"Environment {name} already exists. Deploy to it with "
+                f"'beanpole deploy {name}', or choose another name."
+            )
+        return name, cname, settings, version
+
+    async def clone(self, name: str, spec: inputs.CloneEnvironment) -> EnvironmentCreated:
+        """A new environment running ``name``'s version with its direct settings
+        (blue/green: deploy to the clone, then swap)."""
+        source = self.store.environment(name)
+        if source.version_label is None:
+            raise InvalidInput(
+                f"Environment {name} runs no version yet, so there is nothing to clone. "
+                "Wait until it is Ready."
+            )
+        return await self.create(
+            inputs.CreateEnvironment(
+                name=spec.name,
+                application=source.application,
+                cname=spec.cname,
+                version_label=source.version_label,
+                settings=source.settings,
+            )
+        )
+
+    async def deploy(
+        self, name: str, spec: inputs.Deploy, *, dry_run: bool = False
+    ) -> OperationStarted | Checked:
+        """Deploy a version; a dry run checks that the environment can take a deployment
+        now (before a client uploads a new version for it) and starts nothing."""
+        env = self.store.environment(name)
+        if dry_run:
+            self.ops.require_ready(env)
+            return Checked(ok=True)
+        if spec.version_label is None:
+            raise InvalidInput("version_label is required: upload a version first.")
+        version = self.store.version(env.application, spec.version_label)
+        check_sizes(resolve(*env.layers(version.ebextensions)))
+        op = self.ops.deploy(env, spec.version_label, policy=spec.policy)
+        return OperationStarted(operation=op.id)
+
+    async def abort(self, name: str) -> AbortRequested:
+        env = self.store.environment(name)
+        self.ops.abort(env)
+        running = [op for op in self.store.running_operations() if op.environment == name]
+        return AbortRequested(operation=running[0].id if running else None)
+
+    async def rollback(self, name: str) -> RollbackStarted:
+        """Deploy the previous release again: its version and its settings."""
+        env = self.store.environment(name)
+        releases = self.store.releases(name, limit=2)
+        if len(releases) < 2:
+            raise InvalidInput(f"Environment {name} has no previous release to roll back to.")
+        previous = releases[1]
+        op = self.ops.deploy(env, previous.version_label, settings=previous.settings)
+        return RollbackStarted(operation=op.id, version=previous.version_label)
+
+    async def scale(self, name: str, count: int) -> OperationStarted:
+        env = self.store.environment(name)
+        op = self.ops.configure(env, validate({**env.settings, **capacity_settings(count)}))
+        return OperationStarted(operation=op.id)
+
+    async def configure(self, name: str, change: inputs.SettingsChange) -> OperationStarted:
+        """Set and remove direct settings; the result is checked before anything runs."""
+        env = self.store.environment(name)
+        merged = merge_changes(env.settings, change.set, change.remove)
+        check_sizes(resolve(*env.layers(direct=merged)))
+        op = self.ops.configure(env, merged)
+        return OperationStarted(operation=op.id)
+
+    async def swap(self, name: str, other: str) -> SwapResult:
+        env, peer = self.store.environment(name), self.store.environment(other)
+        await self.ops.swap(env, peer)
+        envs = [self.store.environment(n) for n in (name, other)]
+        return SwapResult(environments=[self._summary(e) for e in envs])
+
+    async def terminate(self, name: str) -> OperationStarted:
+        op = self.ops.terminate(self.store.environment(name))
+        return OperationStarted(operation=op.id)
+
+    # views, built in the calling thread -----------------------------------------------
+
+    def _summary(self, env: Environment) -> EnvironmentSummary:
+        return EnvironmentSummary.model_validate(self._fields(env))
+
+    def _view(self, name: str) -> EnvironmentView:
+        env = self.store.environment(name)
+        now = time.time()
+        instances = [instance_view(i, now) for i in self.store.instances(env.name)]
+        return EnvironmentView.model_validate({**self._fields(env), "instances": instances})
+
+    def _fields(self, env: Environment) -> dict[str, object]:
+        return {
+            "name": env.name,
+            "application": env.application,
+            "cname": env.cname,
+            "status": env.status,
+            "health": env.health,
+            "version": env.version_label,
+            "deployment_id": env.deployment_id,
+            "url": self.url(env.cname),
+            "causes": list(env.causes),
+            "created_at": env.created_at,
+            "updated_at": env.updated_at,
+            "environment_variables": sorted(resolve(*env.layers()).env),
+        }
