@@ -2,8 +2,7 @@
 version keeps serving (issue #2, part 10)."""
 
 import json
-
-import pytest
+import re
 
 from harness import Load
 
@@ -120,7 +119,6 @@ def test_a_failing_build_shows_the_end_of_its_output(beanpole, pid_app):
     assert "error: missing header" in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 part 3: events are found by name, not by id")
 def test_a_name_recreated_after_a_failed_create_starts_with_no_events(beanpole, pid_app, tmp_path):
     """Issue 7, part 3: the events of a name re-created after a failed create are the new
     environment's only, not the failed attempt's (which live on under the old id)."""
@@ -135,3 +133,4 @@ def test_a_name_recreated_after_a_failed_create_starts_with_no_events(beanpole, 
     assert "Failed to launch environment." not in shown
     assert "Add a Procfile" not in shown
     assert shown.count("createEnvironment is starting.") == 1
+    assert re.match(r"^e-[a-z0-9]{10}$", beanpole.status("shop")["id"])  # status --json

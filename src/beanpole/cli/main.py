@@ -215,6 +215,7 @@ def status(env: str, as_json: bool) -> None:
     for label, key in (
         ("Application name", "application"),
         ("Deployed Version", "version"),
+        ("Environment ID", "id"),
         ("Deployment ID", "deployment_id"),
         ("Status", "status"),
         ("Health", "health"),

@@ -320,7 +320,7 @@ class DeploymentRun:
         self.ops.store.add_event(
             message,
             severity=severity,
-            environment=self.env.name,
+            environment_id=self.env.id,
             application=self.env.application,
             version_label=self.new.version_label,
         )

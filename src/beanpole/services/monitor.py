@@ -278,7 +278,7 @@ class Monitor:
         self.store.add_event(
             transition_event(env.name, previous, verdict.status, verdict.causes),
             severity=Severity.WARN if worse else Severity.INFO,
-            environment=env.name,
+            environment_id=env.id,
             application=env.application,
         )
 

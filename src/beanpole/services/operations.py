@@ -371,7 +371,7 @@ class Operations:
             )
             raise
         finally:
-            op_id = self._operation_id(env.name)
+            op_id = self._operation_id(env.id)
             if op_id is not None:
                 with contextlib.suppress(OSError):
                     title = f"build output of version {version.label}"
@@ -440,7 +440,7 @@ class Operations:
 
     def _spawn(self, op: Operation, flow: Coroutine[Any, Any, None]) -> None:
         async def run() -> None:
-            env = self.store.environment(op.environment)
+            env = self.store.environment_by_id(op.environment_id)
             try:
                 await flow
             except asyncio.CancelledError:
@@ -494,21 +494,21 @@ class Operations:
         self.store.add_event(
             message,
             severity=severity,
-            environment=env.name,
+            environment_id=env.id,
             application=env.application,
             version_label=version,
         )
 
-    def _operation_id(self, env_name: str) -> int | None:
+    def _operation_id(self, env_id: str) -> int | None:
         running = self.store.running_operations()
-        return next((op.id for op in running if op.environment == env_name), None)
+        return next((op.id for op in running if op.environment_id == env_id), None)
 
     def _log_event(self, event: Event) -> None:
         """An event of an environment while an operation runs goes to that operation's deploy
         log too (the store calls this for every event, whoever records it)."""
-        if event.environment is None:
+        if event.environment is None or event.environment_id is None:
             return
-        op_id = self._operation_id(event.environment)
+        op_id = self._operation_id(event.environment_id)
         if op_id is not None:
             with contextlib.suppress(OSError):  # a full disk must not fail the operation
                 self.logs.append_event(event.environment, op_id, event)

@@ -63,7 +63,7 @@ class Reconciler:
                 OperationStatus.FAILED,
                 "Interrupted: the server stopped during the operation.",
             )
-            env_rows = [e for e in store.environments() if e.name == op.environment]
+            env_rows = [e for e in store.environments() if e.id == op.environment_id]
             if not env_rows:
                 continue
             env = env_rows[0]
@@ -71,7 +71,7 @@ class Reconciler:
                 f"The {op.kind} operation was interrupted by a server restart; restoring the "
                 "environment's recorded release.",
                 severity=Severity.WARN,
-                environment=env.name,
+                environment_id=env.id,
                 application=env.application,
             )
             with contextlib.suppress(OSError):  # the operation's deploy log ends with it
@@ -82,7 +82,7 @@ class Reconciler:
                 store.add_event(
                     "Failed to launch environment.",
                     severity=Severity.ERROR,
-                    environment=env.name,
+                    environment_id=env.id,
                     application=env.application,
                 )
             elif op.kind is OperationKind.TERMINATE:
@@ -170,7 +170,7 @@ class Reconciler:
                 self.store.add_event(
                     f"Instance {instance.id}'s processes are gone; replacing it.",
                     severity=Severity.WARN,
-                    environment=instance.environment,
+                    environment_id=instance.environment_id,
                 )
             return
         web = next((s for s in states if s.name == "web"), None)
@@ -223,7 +223,7 @@ class Reconciler:
         self.store.add_event(
             f"Replacing instance {instance.id}: {reason} for {failing_s:.0f} seconds.",
             severity=Severity.WARN,
-            environment=env.name,
+            environment_id=env.id,
             application=env.application,
         )
         await self.ops.fleet.stop([instance])

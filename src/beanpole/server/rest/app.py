@@ -135,7 +135,10 @@ def create_app(ctx: Context) -> FastAPI:
 
     @app.get(f"{API}/applications", dependencies=auth)
     async def list_applications() -> list[dict[str, Any]]:
-        return [{"name": a.name, "created_at": a.created_at} for a in ctx.store.applications()]
+        return [
+            {"id": a.id, "name": a.name, "created_at": a.created_at}
+            for a in ctx.store.applications()
+        ]
 
     @app.get(f"{API}/applications/{{application}}/versions", dependencies=auth)
     async def list_versions(application: str) -> list[dict[str, Any]]:
@@ -241,7 +244,7 @@ def create_app(ctx: Context) -> FastAPI:
     async def abort(name: str) -> dict[str, Any]:
         env = ctx.store.environment(name)
         ctx.ops.abort(env)
-        running = [op for op in ctx.store.running_operations() if op.environment == name]
+        running = [op for op in ctx.store.running_operations() if op.environment_id == env.id]
         return {"operation": running[0].id if running else None}
 
     @app.post(f"{API}/environments/{{name}}/rollback", dependencies=auth, status_code=202)
@@ -341,6 +344,7 @@ def create_app(ctx: Context) -> FastAPI:
                 "time": e.time,
                 "severity": e.severity,
                 "environment": e.environment,
+                "environment_id": e.environment_id,
                 "version": e.version_label,
                 "message": e.message,
             }
@@ -468,6 +472,7 @@ def create_app(ctx: Context) -> FastAPI:
         return {
             "id": op.id,
             "environment": op.environment,
+            "environment_id": op.environment_id,
             "kind": op.kind,
             "status": op.status,
             "message": op.message,
@@ -528,6 +533,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 def _version(v: Any) -> dict[str, Any]:
     return {
+        "id": v.id,
         "application": v.application,
         "label": v.label,
         "digest": v.digest,
@@ -558,6 +564,7 @@ def _instance(i: Instance) -> dict[str, Any]:
 
 def _environment(ctx: Context, env: Environment, with_instances: bool = True) -> dict[str, Any]:
     data: dict[str, Any] = {
+        "id": env.id,
         "name": env.name,
         "application": env.application,
         "cname": env.cname,
