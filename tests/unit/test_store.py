@@ -36,6 +36,7 @@ def test_migrations_run_once(tmp_path):
         "0006_version_ebextensions",
         "0008_stable_ids",
         "0009_records_by_id",
+        "0010_desired_capacity",
     ]
     s.close()
 

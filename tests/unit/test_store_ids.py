@@ -216,6 +216,8 @@ def test_an_old_home_gets_ids_and_its_records_follow_the_right_environment(tmp_p
         assert [d["n"] for _, d in store.metrics("blog", "", 0)] == [3]
         assert [d["n"] for _, d in store.metrics("shop", "", 0, rollup=True)] == [20]
         assert blog.id != shop.id
+        # 0010: each runs on as many as before, its MinSize (given directly, or the default)
+        assert (shop.desired_capacity, blog.desired_capacity) == (2, 1)
         # and the migrated home keeps working: new records, by id
         store.add_event("after the upgrade", environment="shop")
         assert store.events("shop")[-1].environment_id == shop.id

@@ -291,14 +291,20 @@ def versions(app: str, as_json: bool, keep: int | None) -> None:
 @click.argument("count", type=click.IntRange(0, 100))
 @no_wait_option
 def scale(env: str, count: int, no_wait: bool) -> None:
-    """Run COUNT instances (sets MinSize = MaxSize = COUNT, like `eb scale`)."""
+    """Run COUNT instances: sets the desired capacity. MinSize or MaxSize change only when
+    COUNT is outside them, and the output says so."""
     client = _client()
-    _run_op(
-        client,
-        env,
-        no_wait,
-        lambda: client.request("POST", f"/environments/{env}/scale", json={"count": count}),
-    )
+
+    def start() -> dict[str, Any]:
+        result: dict[str, Any] = client.request(
+            "POST", f"/environments/{env}/scale", json={"count": count}
+        )
+        if no_wait:  # else the events that say the same are printed as they come
+            for note in result.get("notes", []):
+                out.print(note, markup=False)
+        return result
+
+    _run_op(client, env, no_wait, start)
 
 
 @cli.command()

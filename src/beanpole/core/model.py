@@ -158,6 +158,9 @@ class Environment:
     # e-xxxxxxxxxx (`beanpole.core.ids`): what every record of it refers to, since its name is
     # free again once it is terminated
     id: str = ""
+    # how many instances it should run, read through `beanpole.core.capacity.desired_count`
+    # (clamped to MinSize..MaxSize); None: not decided yet, MinSize
+    desired_capacity: int | None = None
 
     def layers(
         self,

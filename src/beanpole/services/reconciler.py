@@ -92,6 +92,9 @@ class Reconciler:
                 previous = op.params.get("previous_settings")
                 if isinstance(previous, dict):
                     store.update_environment(env.name, settings=previous)
+                desired = op.params.get("previous_desired")
+                if isinstance(desired, int):  # a scale or settings change: its count too
+                    store.update_environment(env.name, desired_capacity=desired)
                 store.update_environment(env.name, status=EnvStatus.READY)
         running = await asyncio.to_thread(fleet.supervisor.instances)
         known = {i.id: i for i in store.instances()}

@@ -219,7 +219,12 @@ class Store:
     # environments ---------------------------------------------------------------
 
     def create_environment(
-        self, name: str, application: str, cname: str, settings: dict[str, str]
+        self,
+        name: str,
+        application: str,
+        cname: str,
+        settings: dict[str, str],
+        desired_capacity: int | None = None,
     ) -> Environment:
         now = time.time()
         with self.transaction() as db:
@@ -241,8 +246,8 @@ class Store:
             env_id = new_environment_id()
             db.execute(
                 "INSERT INTO environments (id, name, application, cname, status, health,"
-                " version_label, settings, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                " version_label, settings, created_at, updated_at, desired_capacity)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
                 (
                     env_id,
                     name,
@@ -253,6 +258,7 @@ class Store:
                     json.dumps(settings),
                     now,
                     now,
+                    desired_capacity,
                 ),
             )
         return self.environment_by_id(env_id)
@@ -293,6 +299,7 @@ class Store:
             "deployment_id",
             "causes",
             "health_status",
+            "desired_capacity",
         }
         unknown = set(fields) - allowed
         if unknown:
@@ -675,6 +682,7 @@ def _environment(r: sqlite3.Row) -> Environment:
         health_status=r["health_status"],
         version_settings=json.loads(r["version_settings"] or "{}"),
         id=r["id"],
+        desired_capacity=r["desired_capacity"],
     )
 
 

@@ -7,10 +7,13 @@ the database as it was and the migration is tried again at the next start.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
+from beanpole.core.capacity import bounds
 from beanpole.core.ids import new_application_id, new_environment_id, new_version_id
+from beanpole.core.settings import resolve
 
 # table, its time column: a record belongs to the latest environment row of its name that
 # was created at or before that time (several rows share a name after a terminate)
@@ -53,4 +56,20 @@ def stable_ids(db: sqlite3.Connection) -> None:
         )
 
 
-STEPS: dict[str, Callable[[sqlite3.Connection], None]] = {"0008_stable_ids": stable_ids}
+def desired_capacity(db: sqlite3.Connection) -> None:
+    """Every environment runs on as before: its desired count is the MinSize it resolves to
+    (over its version's .ebextensions and the defaults)."""
+    rows = db.execute(
+        "SELECT e.seq, e.settings, v.ebextensions FROM environments e LEFT JOIN versions v"
+        " ON v.application = e.application AND v.label = e.version_label"
+        " WHERE e.desired_capacity IS NULL"
+    ).fetchall()
+    for seq, settings, layer in rows:
+        count = bounds(resolve(json.loads(layer or "{}"), json.loads(settings))).min_size
+        db.execute("UPDATE environments SET desired_capacity = ? WHERE seq = ?", (count, seq))
+
+
+STEPS: dict[str, Callable[[sqlite3.Connection], None]] = {
+    "0008_stable_ids": stable_ids,
+    "0010_desired_capacity": desired_capacity,
+}

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from beanpole import __version__
 from beanpole.adapters.bundles import Limits, read_files
 from beanpole.adapters.runtime.usage import load_average
+from beanpole.core.capacity import bounds, desired_count, plan_scale
 from beanpole.core.errors import BeanpoleError, InvalidInput, Unauthorized
 from beanpole.core.lifecycle import versions_to_delete
 from beanpole.core.model import (
@@ -58,6 +59,8 @@ class CreateEnvironment(BaseModel):
     version_label: str | None = None
     cname: str | None = None
     settings: dict[str, str] = Field(default_factory=dict)
+    # how many instances to start with (clamped to MinSize..MaxSize); default MinSize, as EB
+    desired_capacity: int | None = Field(default=None, ge=0, le=100)
 
 
 class Deploy(BaseModel):
@@ -224,7 +227,9 @@ def create_app(ctx: Context) -> FastAPI:
             return {"ok": True}
         if version is None:
             raise InvalidInput("version_label is required: upload a version first.")
-        env = ctx.store.create_environment(name, body.application, cname, settings)
+        env = ctx.store.create_environment(
+            name, body.application, cname, settings, body.desired_capacity
+        )
         op = ctx.ops.create(env, version.label)
         return {"operation": op.id, "environment": _environment(ctx, env)}
 
@@ -282,12 +287,13 @@ def create_app(ctx: Context) -> FastAPI:
 
     @app.post(f"{API}/environments/{{name}}/scale", dependencies=auth, status_code=202)
     async def scale(name: str, body: Scale) -> dict[str, Any]:
+        """Set the desired capacity; MinSize or MaxSize move only if ``count`` is outside
+        them, and ``notes`` say so (events too)."""
         env = ctx.store.environment(name)
-        settings = dict(env.settings)
-        settings["aws:autoscaling:asg:MinSize"] = str(body.count)
-        settings["aws:autoscaling:asg:MaxSize"] = str(max(body.count, 1))
-        op = ctx.ops.configure(env, validate(settings))
-        return {"operation": op.id}
+        change = plan_scale(bounds(resolve(*env.layers())), body.count)
+        settings = validate({**env.settings, **change.settings})
+        op = ctx.ops.configure(env, settings, desired=change.desired, notes=change.notes)
+        return {"operation": op.id, "desired_capacity": change.desired, "notes": list(change.notes)}
 
     @app.patch(f"{API}/environments/{{name}}/settings", dependencies=auth, status_code=202)
     async def change_settings(name: str, body: SettingsChange) -> dict[str, Any]:
@@ -523,7 +529,7 @@ def _check_sizes(resolved: ResolvedSettings) -> None:
     if low > high:
         raise InvalidInput(
             f"aws:autoscaling:asg MinSize ({low}) is above MaxSize ({high}). "
-            "Raise MaxSize too, or use 'beanpole scale', which sets both."
+            "Raise MaxSize too, or lower MinSize."
         )
 
 
@@ -577,6 +583,7 @@ def _environment(ctx: Context, env: Environment, with_instances: bool = True) ->
         "created_at": env.created_at,
         "updated_at": env.updated_at,
         "environment_variables": sorted(resolve(*env.layers()).env),
+        "desired_capacity": desired_count(resolve(*env.layers()), env.desired_capacity),
     }
     if with_instances:
         data["instances"] = [_instance(i) for i in ctx.store.instances(env.name)]
