@@ -36,6 +36,7 @@ from beanpole.api.views import (
     Ping,
     ReleaseView,
     RollbackStarted,
+    ScaleStarted,
     SettingsView,
     SwapResult,
     VersionView,
@@ -226,9 +227,9 @@ class Client:
     def rollback(self, name: str) -> RollbackStarted:
         return self.call(RollbackStarted, "POST", f"/environments/{name}/rollback")
 
-    def scale(self, name: str, count: int) -> OperationStarted:
+    def scale(self, name: str, count: int) -> ScaleStarted:
         body = inputs.Scale(count=count)
-        return self.call(OperationStarted, "POST", f"/environments/{name}/scale", json=_json(body))
+        return self.call(ScaleStarted, "POST", f"/environments/{name}/scale", json=_json(body))
 
     def configure(self, name: str, change: inputs.SettingsChange) -> OperationStarted:
         return self.call(

@@ -2,6 +2,7 @@
 version keeps serving (issue #2, part 10)."""
 
 import json
+import re
 
 from harness import Load
 
@@ -116,3 +117,20 @@ def test_a_failing_build_shows_the_end_of_its_output(beanpole, pid_app):
     assert result.returncode == 1
     assert "Buildfile command 'make' failed with exit status 2" in result.stderr
     assert "error: missing header" in result.stderr
+
+
+def test_a_name_recreated_after_a_failed_create_starts_with_no_events(beanpole, pid_app, tmp_path):
+    """Issue 7, part 3: the events of a name re-created after a failed create are the new
+    environment's only, not the failed attempt's (which live on under the old id)."""
+    mystery = tmp_path / "mystery"
+    mystery.mkdir()
+    (mystery / "README.md").write_text("what am I?")
+    failed = beanpole.cli("create", "shop", "--app", "shop", "--source", str(mystery), check=False)
+    assert failed.returncode == 1 and "Failed to launch environment." in failed.stdout
+    create_ok(beanpole, pid_app)
+    shown = beanpole.cli("events", "shop").stdout
+    assert "Successfully launched environment: shop" in shown
+    assert "Failed to launch environment." not in shown
+    assert "Add a Procfile" not in shown
+    assert shown.count("createEnvironment is starting.") == 1
+    assert re.match(r"^e-[a-z0-9]{10}$", beanpole.status("shop")["id"])  # status --json

@@ -7,6 +7,9 @@ from collections import Counter
 
 import pytest
 
+from beanpole.client import Client
+from beanpole.home import Home
+
 from harness import Load, pid_alive, wait_for
 
 
@@ -102,13 +105,40 @@ def test_kill_9_of_an_instance_drops_no_request_and_it_comes_back(beanpole, pid_
     assert load.failures == []
 
 
+def asg_sizes(bp, env):
+    """MinSize and MaxSize as the server resolves them (through the same client the CLI uses)."""
+    client = Client.discover(Home(bp.home))
+    try:
+        resolved = client.request("GET", f"/environments/{env}/settings")["resolved"]
+    finally:
+        client.close()
+    return int(resolved["aws:autoscaling:asg:MinSize"]), int(
+        resolved["aws:autoscaling:asg:MaxSize"]
+    )
+
+
 def test_scale_up_and_down(beanpole, pid_app):
+    """Issue 7, part 4: scale sets the desired count; MinSize/MaxSize (1 and 4 by default)
+    move only when the count lies outside them, and the output says so."""
     beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app))
-    beanpole.cli("scale", "shop", "3")
-    assert len(beanpole.status("shop")["instances"]) == 3
+    assert beanpole.status("shop")["desired_capacity"] == 1  # starts at MinSize, as EB
+    up = beanpole.cli("scale", "shop", "3").stdout
+    assert "MinSize" not in up and "MaxSize" not in up
+    assert asg_sizes(beanpole, "shop") == (1, 4)  # within the bounds: no setting changed
     assert len(served_pids(beanpole, "shop")) == 3
+    status = beanpole.status("shop")
+    assert status["desired_capacity"] == 3 and len(status["instances"]) == 3
+    beyond = beanpole.cli("scale", "shop", "5").stdout
+    assert "Raised MaxSize from 4 to 5 so that 5 instance(s) can run." in beyond
+    assert asg_sizes(beanpole, "shop") == (1, 5)
+    assert len(beanpole.status("shop")["instances"]) == 5
     beanpole.cli("scale", "shop", "1")
     assert len(beanpole.status("shop")["instances"]) == 1
+    beanpole.cli("config", "shop", "aws:autoscaling:asg:MinSize=2")  # re-clamps the count
+    status = beanpole.status("shop")
+    assert status["desired_capacity"] == 2 and len(status["instances"]) == 2
+    below = beanpole.cli("scale", "shop", "0", "--no-wait").stdout
+    assert "Lowered MinSize from 2 to 0 so that 0 instance(s) can run." in below
 
 
 def test_setenv_and_printenv_roll_new_instances(beanpole, pid_app):

@@ -40,7 +40,7 @@ def inst(id="i-1", state="in-service", check=True, failure=None, w=None, cpu=Non
     )
 
 
-def env(*instances, w=None, deployment=None, min_size=1, now=NOW):
+def env(*instances, w=None, deployment=None, min_size=1, now=NOW, desired=None):
     return EnvInput(
         name="web",
         expected_version="v1",
@@ -50,6 +50,7 @@ def env(*instances, w=None, deployment=None, min_size=1, now=NOW):
         window=w,
         instances=instances or (inst(),),
         now=now,
+        desired_capacity=desired,
     )
 
 
@@ -305,6 +306,17 @@ def test_fewer_in_service_instances_than_the_minimum():
     )
     at_minimum, _ = environment_health(env(*four, min_size=4), T)
     assert at_minimum.status is Status.OK
+
+
+def test_fewer_in_service_instances_than_the_desired_capacity_above_the_minimum():
+    """Issue 7, part 4: the count to judge is the desired one (between MinSize and MaxSize)."""
+    two = [inst(f"i-{n}") for n in range(2)]
+    verdict, _ = environment_health(env(*two, min_size=1, desired=3), T)
+    assert verdict == Verdict(
+        Status.WARNING, ("2 active instances is below the desired capacity 3",)
+    )
+    at_desired, _ = environment_health(env(*two, min_size=1, desired=2), T)
+    assert at_desired.status is Status.OK
 
 
 def test_no_instance_in_service_is_severe_except_during_a_deployment():

@@ -272,6 +272,8 @@ def test_a_starting_server_leases_its_live_instances_ports_and_drops_the_rest(tm
     fleet = _fleet(tmp_path / "home", registry, (low, high))
     owner_ = str(tmp_path / "home")
     try:
+        fleet.store.ensure_application("shop")
+        fleet.store.create_environment("shop", "shop", "shop", {})
         for instance_id, port, state in (
             ("i-running", low, InstanceState.IN_SERVICE),
             ("i-stopped", low + 1, InstanceState.STOPPED),

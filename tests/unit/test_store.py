@@ -16,6 +16,14 @@ def store(tmp_path):
     s.close()
 
 
+@pytest.fixture
+def shop(store):
+    """A store with a live environment 'shop' (records refer to an environment row)."""
+    store.ensure_application("app")
+    store.create_environment("shop", "app", "shop", {})
+    return store
+
+
 def test_migrations_run_once(tmp_path):
     Store(tmp_path / "s.db").close()
     s = Store(tmp_path / "s.db")
@@ -26,6 +34,9 @@ def test_migrations_run_once(tmp_path):
         "0004_enhanced_health",
         "0005_metrics_rollups",
         "0006_version_ebextensions",
+        "0008_stable_ids",
+        "0009_records_by_id",
+        "0010_desired_capacity",
     ]
     s.close()
 
@@ -91,7 +102,8 @@ def test_one_running_operation_per_environment(store):
     )
 
 
-def test_instances_and_ports(store):
+def test_instances_and_ports(shop):
+    store = shop
     inst = Instance("i-1", "shop", "v1", "k", 1, 20001, InstanceState.PENDING, time.time())
     store.add_instance(inst)
     assert store.used_ports() == {20001}
@@ -107,20 +119,23 @@ def test_instances_and_ports(store):
     assert store.instances("shop") == [] and store.used_ports() == set()
 
 
-def test_events_are_read_in_order_after_an_id(store):
+def test_events_are_read_in_order_after_an_id(shop):
+    store = shop
     ids = [store.add_event(f"m{i}", environment="shop").id for i in range(5)]
     assert [e.message for e in store.events("shop", after=ids[1])] == ["m2", "m3", "m4"]
     assert [e.message for e in store.events("shop", limit=2)] == ["m3", "m4"]
 
 
-def test_instance_weight_round_trips(store):
+def test_instance_weight_round_trips(shop):
+    store = shop
     inst = Instance("i-1", "shop", "v1", "k", 1, 20001, InstanceState.IN_SERVICE, time.time())
     store.add_instance(inst)
     store.update_instance("i-1", weight=37)
     assert store.instances("shop")[0].weight == 37
 
 
-def test_metrics_expire_by_age_and_roll_ups_are_kept_apart(store):
+def test_metrics_expire_by_age_and_roll_ups_are_kept_apart(shop):
+    store = shop
     now = time.time()
     old, recent = now - 2 * 86400, now - 60
     rows = [("shop", "", old, '{"requests": 1}'), ("shop", "", recent, '{"requests": 2}')]
@@ -133,7 +148,8 @@ def test_metrics_expire_by_age_and_roll_ups_are_kept_apart(store):
     assert store.metrics("shop", "", 0, rollup=True) == []
 
 
-def test_metrics_are_read_per_key_between_since_and_until(store):
+def test_metrics_are_read_per_key_between_since_and_until(shop):
+    store = shop
     now = time.time()
     rows = [
         ("shop", key, now - 30 + 10 * n, f'{{"n": {n}}}') for key in ("", "i-1") for n in range(3)

@@ -30,6 +30,12 @@ class CreateEnvironment(Input):
     scale: int | None = Field(
         default=None, ge=0, le=MAX_INSTANCES, description="Instances to run (as `scale` sets)"
     )
+    desired_capacity: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_INSTANCES,
+        description="Instances to start with, clamped to MinSize..MaxSize (default MinSize)",
+    )
 
 
 class CloneEnvironment(Input):

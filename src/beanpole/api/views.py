@@ -52,11 +52,13 @@ class Ping(View):
 
 
 class ApplicationView(View):
+    id: str
     name: str
     created_at: float
 
 
 class VersionView(View):
+    id: str
     application: str
     label: str
     digest: str
@@ -90,6 +92,7 @@ class InstanceView(View):
 
 
 class EnvironmentSummary(View):
+    id: str
     name: str
     application: str
     cname: str
@@ -102,6 +105,7 @@ class EnvironmentSummary(View):
     created_at: float
     updated_at: float
     environment_variables: list[str]
+    desired_capacity: int
 
 
 class EnvironmentView(EnvironmentSummary):
@@ -110,6 +114,13 @@ class EnvironmentView(EnvironmentSummary):
 
 class OperationStarted(View):
     operation: int
+
+
+class ScaleStarted(OperationStarted):
+    """A scale: the desired count it set, and what it had to change in the bounds."""
+
+    desired_capacity: int
+    notes: list[str]
 
 
 class EnvironmentCreated(OperationStarted):
@@ -159,6 +170,7 @@ class EventView(View):
     time: float
     severity: Severity
     environment: str | None
+    environment_id: str | None
     version: str | None
     message: str
 
@@ -166,6 +178,7 @@ class EventView(View):
 class OperationView(View):
     id: int
     environment: str
+    environment_id: str
     kind: OperationKind
     status: OperationStatus
     message: str

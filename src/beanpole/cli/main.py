@@ -206,6 +206,7 @@ def status(env: str, as_json: bool) -> None:
     for label, value in (
         ("Application name", info.application),
         ("Deployed Version", info.version),
+        ("Environment ID", info.id),
         ("Deployment ID", info.deployment_id),
         ("Status", info.status),
         ("Health", info.health),
@@ -270,9 +271,18 @@ def versions(app: str, as_json: bool, keep: int | None) -> None:
 @click.argument("count", type=click.IntRange(0, 100))
 @no_wait_option
 def scale(env: str, count: int, no_wait: bool) -> None:
-    """Run COUNT instances (sets MinSize = MaxSize = COUNT, like `eb scale`)."""
+    """Run COUNT instances: sets the desired capacity. MinSize or MaxSize change only when
+    COUNT is outside them, and the output says so."""
     client = _client()
-    _run_op(client, env, no_wait, lambda: client.scale(env, count))
+
+    def start() -> OperationStarted:
+        started = client.scale(env, count)
+        if no_wait:  # else the events that say the same are printed as they come
+            for note in started.notes:
+                out.print(note, markup=False)
+        return started
+
+    _run_op(client, env, no_wait, start)
 
 
 @cli.command()

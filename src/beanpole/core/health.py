@@ -124,6 +124,8 @@ class EnvInput:
     instances: tuple[InstanceInput, ...]
     now: float
     lb_answering: bool = True  # False: HAProxy did not answer, no check state is known
+    # how many should run (`beanpole.core.capacity.desired_count`); None: min_size
+    desired_capacity: int | None = None
 
 
 @dataclass(frozen=True)
@@ -278,8 +280,9 @@ def environment_health(e: EnvInput, t: Thresholds) -> tuple[Verdict, dict[str, V
     - its own request window (all instances' requests merged, plus those no server took);
     - its in-service instances: all Severe -> Severe, any Severe or Degraded -> Degraded,
       any Warning -> Warning (pending and draining instances never count against it);
-    - capacity: fewer in-service instances than ``min_size`` is Severe with none, Warning
-      with some, and only Info during a deployment, which takes instances out on purpose;
+    - capacity: fewer in-service instances than ``min_size`` (EB's sentence), or than the
+      desired capacity above it, is Severe with none, Warning with some, and only Info
+      during a deployment, which takes instances out on purpose;
     - consistency: in-service instances on another version or deployment -> Warning (not
       judged during a deployment, when a mix is expected); each such instance says so too;
     - no data: Unknown when every in-service instance is Unknown and the environment's window
@@ -298,15 +301,15 @@ def environment_health(e: EnvInput, t: Thresholds) -> tuple[Verdict, dict[str, V
         findings.append((Status.SEVERE, "The load balancer is not answering"))
     findings += _request_findings(e.window, now, t)
     findings += _fleet_findings(serving, verdicts)
-    if len(serving) < e.min_size:
+    desired = e.min_size if e.desired_capacity is None else e.desired_capacity
+    if len(serving) < max(e.min_size, desired):
         level = Status.INFO if deploying else Status.WARNING if serving else Status.SEVERE
-        findings.append(
-            (
-                level,
-                f"{len(serving)} active instances is below Auto Scaling group minimum size "
-                f"{e.min_size}",
-            )
+        below = (
+            f"Auto Scaling group minimum size {e.min_size}"
+            if len(serving) < e.min_size
+            else f"the desired capacity {desired}"
         )
+        findings.append((level, f"{len(serving)} active instances is below {below}"))
     expected = f'Expected version "{e.expected_version}" (deployment {e.expected_deployment_id}).'
     wrong = [
         i

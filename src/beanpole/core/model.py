@@ -121,6 +121,7 @@ def new_instance_id() -> str:
 class Application:
     name: str
     created_at: float
+    id: str = ""  # a-xxxxxxxxxx (`beanpole.core.ids`), for ARNs; names are never reused
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class Version:
     # the warnings about what was ignored, which become events when it is deployed.
     ebextensions: dict[str, str] = field(default_factory=dict)
     ebextensions_warnings: tuple[str, ...] = ()
+    id: str = ""  # av-xxxxxxxxxx (`beanpole.core.ids`), for ARNs
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,12 @@ class Environment:
     causes: tuple[str, ...] = ()
     health_status: str = "Unknown"  # enhanced health: Ok, Info, Warning, Degraded, Severe, ...
     version_settings: dict[str, str] = field(default_factory=dict)  # version_label's .ebextensions
+    # e-xxxxxxxxxx (`beanpole.core.ids`): what every record of it refers to, since its name is
+    # free again once it is terminated
+    id: str = ""
+    # how many instances it should run, read through `beanpole.core.capacity.desired_count`
+    # (clamped to MinSize..MaxSize); None: not decided yet, MinSize
+    desired_capacity: int | None = None
 
     def layers(
         self,
@@ -185,6 +193,7 @@ class Instance:
     causes: tuple[str, ...] = ()
     weight: int = 100  # load-balancer weight while in service (lowered by traffic splitting)
     health_status: str = "Pending"
+    environment_id: str = ""  # `environment` is its name, for display and the load balancer
 
 
 @dataclass(frozen=True)
@@ -197,6 +206,7 @@ class Release:
     version_label: str
     settings: dict[str, str]
     created_at: float
+    environment_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +218,7 @@ class Event:
     application: str | None
     version_label: str | None
     message: str
+    environment_id: str | None = None  # `environment` is its name (None with it)
 
 
 @dataclass(frozen=True)
@@ -222,3 +233,4 @@ class Operation:
     started_at: float
     finished_at: float | None
     params: dict[str, object] = field(default_factory=dict)
+    environment_id: str = ""  # `environment` is its name

@@ -29,6 +29,7 @@ WRITE_BATCH = 1 << 20
 
 def version_view(v: Version) -> VersionView:
     return VersionView(
+        id=v.id,
         application=v.application,
         label=v.label,
         digest=v.digest,
@@ -50,7 +51,7 @@ class Applications:
 
     async def list_all(self) -> list[ApplicationView]:
         apps = await asyncio.to_thread(self.store.applications)
-        return [ApplicationView(name=a.name, created_at=a.created_at) for a in apps]
+        return [ApplicationView(id=a.id, name=a.name, created_at=a.created_at) for a in apps]
 
     async def versions(self, application: str) -> list[VersionView]:
         def read() -> list[Version]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from beanpole.adapters.lb.requests import Tap
+from beanpole.core.capacity import desired_count
 from beanpole.core.deploy.policies import Action, DeployParams, Policy, Step, plan, split_weights
 from beanpole.core.errors import BeanpoleError, unexpected
 from beanpole.core.model import Environment, Instance, InstanceState, Severity
@@ -78,7 +79,7 @@ class DeploymentRun:
             (i for i in live if i.state is InstanceState.IN_SERVICE),
             key=lambda i: (i.created_at, i.id),
         )
-        capacity = self.settings.int("aws:autoscaling:asg", "MinSize")
+        capacity = desired_count(self.settings, self.env.desired_capacity)
         steps = plan([i.id for i in old], capacity, self.params)
         by_id = {i.id: i for i in old}
         self._event(
@@ -280,7 +281,7 @@ class DeploymentRun:
         old_serving = [i for i in live if i.release_key == self.old.key]
         new_serving = [i for i in live if i.release_key != self.old.key]
         await fleet.set_weights({i.id: 100 for i in old_serving})
-        capacity = self.old.settings.int("aws:autoscaling:asg", "MinSize")
+        capacity = desired_count(self.old.settings, self.env.desired_capacity)
         missing = capacity - len(old_serving)
         try:
             if missing > 0:
@@ -323,7 +324,7 @@ class DeploymentRun:
         self.ops.store.add_event(
             message,
             severity=severity,
-            environment=self.env.name,
+            environment_id=self.env.id,
             application=self.env.application,
             version_label=self.new.version_label,
         )

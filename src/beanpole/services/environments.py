@@ -32,9 +32,11 @@ from beanpole.api.views import (
     OperationView,
     ReleaseView,
     RollbackStarted,
+    ScaleStarted,
     SettingsView,
     SwapResult,
 )
+from beanpole.core.capacity import bounds, desired_count, plan_scale
 from beanpole.core.errors import Conflict, InvalidInput
 from beanpole.core.model import (
     Environment,
@@ -63,7 +65,7 @@ def check_sizes(resolved: ResolvedSettings) -> None:
     if low > high:
         raise InvalidInput(
             f"aws:autoscaling:asg MinSize ({low}) is above MaxSize ({high}). "
-            "Raise MaxSize too, or use 'beanpole scale', which sets both."
+            "Raise MaxSize too, or lower MinSize."
         )
 
 
@@ -87,6 +89,7 @@ def operation_view(op: Operation) -> OperationView:
     return OperationView(
         id=op.id,
         environment=op.environment,
+        environment_id=op.environment_id,
         kind=op.kind,
         status=op.status,
         message=op.message,
@@ -138,6 +141,7 @@ class Environments:
                     time=e.time,
                     severity=e.severity,
                     environment=e.environment,
+                    environment_id=e.environment_id,
                     version=e.version_label,
                     message=e.message,
                 )
@@ -180,7 +184,9 @@ class Environments:
         name, cname, settings, version = self._checked(spec, with_version=True)
         if version is None:
             raise InvalidInput("version_label is required: upload a version first.")
-        env = self.store.create_environment(name, spec.application, cname, settings)
+        env = self.store.create_environment(
+            name, spec.application, cname, settings, spec.desired_capacity
+        )
         op = self.ops.create(env, version.label)
         return EnvironmentCreated(operation=op.id, environment=self._view(env.name))
 
@@ -244,7 +250,7 @@ class Environments:
     async def abort(self, name: str) -> AbortRequested:
         env = self.store.environment(name)
         self.ops.abort(env)
-        running = [op for op in self.store.running_operations() if op.environment == name]
+        running = [op for op in self.store.running_operations() if op.environment_id == env.id]
         return AbortRequested(operation=running[0].id if running else None)
 
     async def rollback(self, name: str) -> RollbackStarted:
@@ -257,10 +263,16 @@ class Environments:
         op = self.ops.deploy(env, previous.version_label, settings=previous.settings)
         return RollbackStarted(operation=op.id, version=previous.version_label)
 
-    async def scale(self, name: str, count: int) -> OperationStarted:
+    async def scale(self, name: str, count: int) -> ScaleStarted:
+        """Set the desired capacity; MinSize or MaxSize move only if ``count`` is outside
+        them, and the notes say so (events too)."""
         env = self.store.environment(name)
-        op = self.ops.configure(env, validate({**env.settings, **capacity_settings(count)}))
-        return OperationStarted(operation=op.id)
+        change = plan_scale(bounds(resolve(*env.layers())), count)
+        settings = validate({**env.settings, **change.settings})
+        op = self.ops.configure(env, settings, desired=change.desired, notes=change.notes)
+        return ScaleStarted(
+            operation=op.id, desired_capacity=change.desired, notes=list(change.notes)
+        )
 
     async def configure(self, name: str, change: inputs.SettingsChange) -> OperationStarted:
         """Set and remove direct settings; the result is checked before anything runs."""
@@ -292,7 +304,9 @@ class Environments:
         return EnvironmentView.model_validate({**self._fields(env), "instances": instances})
 
     def _fields(self, env: Environment) -> dict[str, object]:
+        resolved = resolve(*env.layers())
         return {
+            "id": env.id,
             "name": env.name,
             "application": env.application,
             "cname": env.cname,
@@ -304,5 +318,6 @@ class Environments:
             "causes": list(env.causes),
             "created_at": env.created_at,
             "updated_at": env.updated_at,
-            "environment_variables": sorted(resolve(*env.layers()).env),
+            "environment_variables": sorted(resolved.env),
+            "desired_capacity": desired_count(resolved, env.desired_capacity),
         }

@@ -142,6 +142,7 @@ class Fleet:
         instance = Instance(
             id=instance_id,
             environment=env.name,
+            environment_id=env.id,
             version_label=version_label,
             release_key=release_key,
             deployment_id=deployment_id,

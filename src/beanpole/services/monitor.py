@@ -31,6 +31,7 @@ from beanpole.adapters.lb.requests import (
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.adapters.runtime.usage import HostSampler, HostUsage, Usage, UsageSampler
 from beanpole.adapters.store.db import Store
+from beanpole.core.capacity import bounds, desired_count
 from beanpole.core.errors import BeanpoleError
 from beanpole.core.health import (
     COLOUR,
@@ -226,7 +227,8 @@ class Monitor:
                     name=env.name,
                     expected_version=env.version_label or "",
                     expected_deployment_id=env.deployment_id,
-                    min_size=settings.int("aws:autoscaling:asg", "MinSize"),
+                    min_size=bounds(settings).min_size,
+                    desired_capacity=desired_count(settings, env.desired_capacity),
                     deployment=None if last is None else (last.started_at, last.finished_at),
                     window=self.windows.latest(env.name, None),
                     instances=tuple(inputs),
@@ -278,7 +280,7 @@ class Monitor:
         self.store.add_event(
             transition_event(env.name, previous, verdict.status, verdict.causes),
             severity=Severity.WARN if worse else Severity.INFO,
-            environment=env.name,
+            environment_id=env.id,
             application=env.application,
         )
 

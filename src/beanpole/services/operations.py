@@ -23,6 +23,7 @@ from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.lb.requests import RequestStream
 from beanpole.adapters.logs import Logs
 from beanpole.adapters.store.db import Store
+from beanpole.core.capacity import desired_count
 from beanpole.core.deploy.policies import DeployParams, Policy
 from beanpole.core.errors import BeanpoleError, Conflict, unexpected
 from beanpole.core.model import (
@@ -38,6 +39,7 @@ from beanpole.core.model import (
     OperationStatus,
     Severity,
 )
+from beanpole.core.repairs import plan_repair
 from beanpole.core.settings import ResolvedSettings, resolve
 from beanpole.services.deploy_runner import DeploymentFailed, DeploymentRun, deploy_params
 from beanpole.services.fleet import Fleet
@@ -45,7 +47,6 @@ from beanpole.services.fleet import Fleet
 log = logging.getLogger(__name__)
 
 _CMD = "aws:elasticbeanstalk:command"
-_ASG = "aws:autoscaling:asg"
 _PROC = "aws:elasticbeanstalk:environment:process:default"
 
 
@@ -157,19 +158,36 @@ class Operations:
         )
         event.set()
 
-    def configure(self, env: Environment, settings: dict[str, str]) -> Operation:
+    def configure(
+        self,
+        env: Environment,
+        settings: dict[str, str],
+        *,
+        desired: int | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> Operation:
+        """Change the settings and, with ``desired``, the desired capacity (a scale); the
+        desired count is re-clamped to the new MinSize..MaxSize either way. ``notes`` become
+        events (what a scale changed in the bounds)."""
         self.require_ready(env)
         op = self.store.start_operation(
             env.name,
             OperationKind.CONFIGURE,
             target_version=env.version_label,
             previous_version=env.version_label,
-            params={"settings": settings, "previous_settings": env.settings},
+            params={
+                "settings": settings,
+                "previous_settings": env.settings,
+                "desired": desired,
+                "previous_desired": env.desired_capacity,
+            },
         )
         self._set_status(env.name, EnvStatus.UPDATING)
         self._event(env, "Environment update is starting.")
+        for note in notes:
+            self._event(env, note)
         self.aborts[env.name] = asyncio.Event()
-        self._spawn(op, self._configure(op, env.name, settings))
+        self._spawn(op, self._configure(op, env.name, settings, desired))
         return op
 
     async def swap(self, env: Environment, other: Environment) -> None:
@@ -207,7 +225,9 @@ class Operations:
     async def _create(self, op: Operation, env: Environment, label: str) -> None:
         release = await self._release(env, label, env.settings)
         self._report_ebextensions(env, release)
-        count = release.settings.int(_ASG, "MinSize")
+        # EB starts at MinSize unless told otherwise; MinSize may come from the version.
+        count = desired_count(release.settings, env.desired_capacity)
+        self.store.update_environment(env.name, desired_capacity=count)
         try:
             await self.bring_up(env, release, count, deployment_id=1)
         except BaseException:
@@ -263,6 +283,8 @@ class Operations:
             deployment_id=deployment_id,
             settings=new_settings,
             causes=[],
+            # a rollback's settings may bound it differently
+            desired_capacity=desired_count(release.settings, env.desired_capacity),
         )
         self.store.add_release(name, deployment_id, label, new_settings)
         self._event(
@@ -270,18 +292,22 @@ class Operations:
         )
         self._event(env, "Environment update completed successfully.", version=label)
 
-    async def _configure(self, op: Operation, name: str, new_settings: dict[str, str]) -> None:
+    async def _configure(
+        self, op: Operation, name: str, new_settings: dict[str, str], desired: int | None
+    ) -> None:
         env = self.store.environment(name)
         label = env.version_label or ""
         old_release = await self._release(env, label, env.settings, build=False)
         release = await self._release(env, label, new_settings)
-        count = release.settings.int(_ASG, "MinSize")
+        count = desired_count(
+            release.settings, env.desired_capacity if desired is None else desired
+        )
         live = [i for i in self.store.instances(name) if i.state is not InstanceState.STOPPED]
         try:
             if release.key != old_release.key:
                 # Settings the processes see changed: roll out a new release of the same version.
                 deployment_id = env.deployment_id + 1
-                self.store.update_environment(name, settings=new_settings)
+                self.store.update_environment(name, settings=new_settings, desired_capacity=count)
                 run = DeploymentRun(
                     self,
                     env,
@@ -295,11 +321,16 @@ class Operations:
                 self.store.update_environment(name, deployment_id=deployment_id)
                 self.store.add_release(name, deployment_id, label, new_settings)
             else:
-                self.store.update_environment(name, settings=new_settings)
+                self.store.update_environment(name, settings=new_settings, desired_capacity=count)
                 await self.fleet.sync_lb()  # health check settings
                 await self._scale(env, release, live, count)
         except BaseException:
-            self.store.update_environment(name, settings=env.settings, status=EnvStatus.READY)
+            self.store.update_environment(
+                name,
+                settings=env.settings,
+                desired_capacity=env.desired_capacity,
+                status=EnvStatus.READY,
+            )
             await self.fleet.sync_lb()
             raise
         self.store.update_environment(name, status=EnvStatus.READY, causes=[])
@@ -374,7 +405,7 @@ class Operations:
             )
             raise
         finally:
-            op_id = self._operation_id(env.name)
+            op_id = self._operation_id(env.id)
             if op_id is not None:
                 with contextlib.suppress(OSError):
                     title = f"build output of version {version.label}"
@@ -443,7 +474,7 @@ class Operations:
 
     def _spawn(self, op: Operation, flow: Coroutine[Any, Any, None]) -> None:
         async def run() -> None:
-            env = self.store.environment(op.environment)
+            env = self.store.environment_by_id(op.environment_id)
             try:
                 await flow
             except asyncio.CancelledError:
@@ -500,21 +531,21 @@ class Operations:
         self.store.add_event(
             message,
             severity=severity,
-            environment=env.name,
+            environment_id=env.id,
             application=env.application,
             version_label=version,
         )
 
-    def _operation_id(self, env_name: str) -> int | None:
+    def _operation_id(self, env_id: str) -> int | None:
         running = self.store.running_operations()
-        return next((op.id for op in running if op.environment == env_name), None)
+        return next((op.id for op in running if op.environment_id == env_id), None)
 
     def _log_event(self, event: Event) -> None:
         """An event of an environment while an operation runs goes to that operation's deploy
         log too (the store calls this for every event, whoever records it)."""
-        if event.environment is None:
+        if event.environment is None or event.environment_id is None:
             return
-        op_id = self._operation_id(event.environment)
+        op_id = self._operation_id(event.environment_id)
         if op_id is not None:
             with contextlib.suppress(OSError):  # a full disk must not fail the operation
                 self.logs.append_event(event.environment, op_id, event)
@@ -543,7 +574,8 @@ def _size(path: Path) -> int:
 
 
 class Repairs:
-    """Converge a Ready environment on its release: the count, the version, the settings.
+    """Converge a Ready environment on its release: the desired count, the version, the
+    settings (`beanpole.core.repairs.plan_repair` decides; this carries it out).
 
     Runs when the reconciler sees a difference (an instance lost, a deploy interrupted by a
     server crash). New instances are in service before any old one leaves.
@@ -553,12 +585,8 @@ class Repairs:
         self.ops = ops
 
     def needed(self, env: Environment, release_key: str, instances: list[Instance]) -> bool:
-        count = resolve(*env.layers()).int(_ASG, "MinSize")
-        live = [i for i in instances if i.state is not InstanceState.STOPPED]
-        good = [
-            i for i in live if i.release_key == release_key and i.state is InstanceState.IN_SERVICE
-        ]
-        return len(good) != count or len(live) != count
+        count = desired_count(resolve(*env.layers()), env.desired_capacity)
+        return plan_repair(instances, release_key, count).needed
 
     def start(self, env: Environment) -> None:
         async def repair() -> None:
@@ -582,21 +610,19 @@ class Repairs:
         if env.version_label is None:
             return
         release = await ops._release(env, env.version_label, env.settings)
-        count = release.settings.int(_ASG, "MinSize")
-        live = [i for i in ops.store.instances(name) if i.state is not InstanceState.STOPPED]
-        stray = [i for i in live if i.state is not InstanceState.IN_SERVICE]
-        await ops.fleet.stop(stray)
-        serving = [i for i in live if i.state is InstanceState.IN_SERVICE]
-        good = [i for i in serving if i.release_key == release.key]
-        missing = count - len(good)
-        if missing > 0:
+        count = desired_count(release.settings, env.desired_capacity)
+        instances = {i.id: i for i in ops.store.instances(name)}
+        todo = plan_repair(instances.values(), release.key, count)
+        await ops.fleet.stop([instances[i] for i in todo.stop])
+        if todo.launch:
             ops._event(
                 env,
-                f"{len(good)} of {count} instances of the current release are in "
-                f"service; starting {missing}.",
+                f"{todo.serving_current} of {count} instances of the current release are in "
+                f"service; starting {todo.launch}.",
                 severity=Severity.WARN,
             )
-            await ops.bring_up(env, release, missing, deployment_id=env.deployment_id)
-        extra = [i for i in serving if i.release_key != release.key]
-        extra += sorted(good, key=lambda i: i.created_at, reverse=True)[: max(0, -missing)]
-        await ops.fleet.retire(extra, release.settings.int(_PROC, "DeregistrationDelay"))
+            await ops.bring_up(env, release, todo.launch, deployment_id=env.deployment_id)
+        await ops.fleet.retire(
+            [instances[i] for i in todo.retire],
+            release.settings.int(_PROC, "DeregistrationDelay"),
+        )

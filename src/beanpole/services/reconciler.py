@@ -64,7 +64,7 @@ class Reconciler:
                 OperationStatus.FAILED,
                 "Interrupted: the server stopped during the operation.",
             )
-            env_rows = [e for e in store.environments() if e.name == op.environment]
+            env_rows = [e for e in store.environments() if e.id == op.environment_id]
             if not env_rows:
                 continue
             env = env_rows[0]
@@ -72,7 +72,7 @@ class Reconciler:
                 f"The {op.kind} operation was interrupted by a server restart; restoring the "
                 "environment's recorded release.",
                 severity=Severity.WARN,
-                environment=env.name,
+                environment_id=env.id,
                 application=env.application,
             )
             with contextlib.suppress(OSError):  # the operation's deploy log ends with it
@@ -83,7 +83,7 @@ class Reconciler:
                 store.add_event(
                     "Failed to launch environment.",
                     severity=Severity.ERROR,
-                    environment=env.name,
+                    environment_id=env.id,
                     application=env.application,
                 )
             elif op.kind is OperationKind.TERMINATE:
@@ -93,6 +93,9 @@ class Reconciler:
                 previous = op.params.get("previous_settings")
                 if isinstance(previous, dict):
                     store.update_environment(env.name, settings=previous)
+                desired = op.params.get("previous_desired")
+                if isinstance(desired, int):  # a scale or settings change: its count too
+                    store.update_environment(env.name, desired_capacity=desired)
                 store.update_environment(env.name, status=EnvStatus.READY)
         running = await asyncio.to_thread(fleet.supervisor.instances)
         known = {i.id: i for i in store.instances()}
@@ -171,7 +174,7 @@ class Reconciler:
                 self.store.add_event(
                     f"Instance {instance.id}'s processes are gone; replacing it.",
                     severity=Severity.WARN,
-                    environment=instance.environment,
+                    environment_id=instance.environment_id,
                 )
             return
         web = next((s for s in states if s.name == "web"), None)
@@ -224,7 +227,7 @@ class Reconciler:
         self.store.add_event(
             f"Replacing instance {instance.id}: {reason} for {failing_s:.0f} seconds.",
             severity=Severity.WARN,
-            environment=env.name,
+            environment_id=env.id,
             application=env.application,
         )
         await self.ops.fleet.stop([instance])

@@ -12,7 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from beanpole.adapters.store.upgrades import STEPS
 from beanpole.core.errors import Conflict, NotFound
+from beanpole.core.ids import new_application_id, new_environment_id, new_version_id
 from beanpole.core.model import (
     Application,
     BuildStatus,
@@ -36,6 +38,22 @@ _ENVIRONMENTS = (
     "SELECT e.*, v.ebextensions AS version_settings FROM environments e"
     " LEFT JOIN versions v ON v.application = e.application AND v.label = e.version_label"
 )
+# Records carry the environment's id; its name comes from the environment row.
+_INSTANCES = (
+    "SELECT i.*, e.name AS environment FROM instances i JOIN environments e"
+    " ON e.id = i.environment_id"
+)
+_EVENTS = (
+    "SELECT ev.*, e.name AS environment FROM events ev LEFT JOIN environments e"
+    " ON e.id = ev.environment_id"
+)
+_OPERATIONS = (
+    "SELECT o.*, e.name AS environment FROM operations o JOIN environments e"
+    " ON e.id = o.environment_id"
+)
+# The environment row a name means: the live one, else the latest (a live row is always the
+# latest of its name, since a name is free again only once its row is terminated).
+_ID_OF_NAME = "(SELECT id FROM environments WHERE name = ? ORDER BY seq DESC LIMIT 1)"
 
 
 def _migrations() -> list[tuple[str, str]]:
@@ -117,6 +135,9 @@ class Store:
                 for statement in sql.split(";\n"):
                     if statement.strip():
                         db.execute(statement)
+                step = STEPS.get(name)
+                if step is not None:
+                    step(db)
                 db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
 
     # applications and versions ------------------------------------------------
@@ -124,11 +145,11 @@ class Store:
     def ensure_application(self, name: str) -> Application:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO applications (name, created_at) VALUES (?, ?)",
-                (name, time.time()),
+                "INSERT OR IGNORE INTO applications (name, created_at, id) VALUES (?, ?, ?)",
+                (name, time.time(), new_application_id()),
             )
             row = db.execute("SELECT * FROM applications WHERE name = ?", (name,)).fetchone()
-        return Application(row["name"], row["created_at"])
+        return _application(row)
 
     def application(self, name: str) -> Application:
         rows = self._query("SELECT * FROM applications WHERE name = ?", name)
@@ -137,7 +158,7 @@ class Store:
                 f"No application named {name!r}. Create it with: beanpole create ENV --app "
                 f"{name} --source PATH"
             )
-        return Application(rows[0]["name"], rows[0]["created_at"])
+        return _application(rows[0])
 
     def set_max_versions(self, application: str, count: int) -> None:
         with self.transaction() as db:
@@ -156,7 +177,7 @@ class Store:
 
     def applications(self) -> list[Application]:
         rows = self._query("SELECT * FROM applications ORDER BY name")
-        return [Application(r["name"], r["created_at"]) for r in rows]
+        return [_application(r) for r in rows]
 
     def add_version(
         self,
@@ -181,8 +202,8 @@ class Store:
                 )
             db.execute(
                 "INSERT INTO versions (application, label, digest, description, created_at,"
-                " build_status, ebextensions, ebextensions_warnings)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " build_status, ebextensions, ebextensions_warnings, id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     application,
                     label,
@@ -192,6 +213,7 @@ class Store:
                     BuildStatus.PENDING,
                     json.dumps(ebextensions or {}),
                     json.dumps(list(ebextensions_warnings)),
+                    new_version_id(),
                 ),
             )
         return self.version(application, label)
@@ -226,7 +248,12 @@ class Store:
     # environments ---------------------------------------------------------------
 
     def create_environment(
-        self, name: str, application: str, cname: str, settings: dict[str, str]
+        self,
+        name: str,
+        application: str,
+        cname: str,
+        settings: dict[str, str],
+        desired_capacity: int | None = None,
     ) -> Environment:
         now = time.time()
         with self.transaction() as db:
@@ -245,11 +272,13 @@ class Store:
                     f"CNAME prefix {cname!r} is already used by environment {clash['name']}. "
                     "Choose another with --cname."
                 )
+            env_id = new_environment_id()
             db.execute(
-                "INSERT INTO environments (name, application, cname, status, health,"
-                " version_label, settings, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                "INSERT INTO environments (id, name, application, cname, status, health,"
+                " version_label, settings, created_at, updated_at, desired_capacity)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
                 (
+                    env_id,
                     name,
                     application,
                     cname,
@@ -258,15 +287,32 @@ class Store:
                     json.dumps(settings),
                     now,
                     now,
+                    desired_capacity,
                 ),
             )
-        return self.environment(name)
+        return self.environment_by_id(env_id)
 
     def environment(self, name: str) -> Environment:
-        rows = self._query(f"{_ENVIRONMENTS} WHERE e.name = ? ORDER BY e.id DESC LIMIT 1", name)
+        rows = self._query(f"{_ENVIRONMENTS} WHERE e.name = ? ORDER BY e.seq DESC LIMIT 1", name)
         if not rows or rows[0]["status"] == EnvStatus.TERMINATED:
             raise NotFound(f"No environment named {name!r}. List environments with: beanpole list")
         return _environment(rows[0])
+
+    def environment_by_id(self, env_id: str) -> Environment:
+        """An environment by its id, a terminated one too (its records stay)."""
+        rows = self._query(f"{_ENVIRONMENTS} WHERE e.id = ?", env_id)
+        if not rows:
+            raise NotFound(
+                f"No environment with id {env_id!r}. List environments with: beanpole list"
+            )
+        return _environment(rows[0])
+
+    def _environment_id(self, name: str) -> str | None:
+        """The id a name means now (see `_ID_OF_NAME`), None if no row ever had it."""
+        rows = self._query(
+            "SELECT id FROM environments WHERE name = ? ORDER BY seq DESC LIMIT 1", name
+        )
+        return str(rows[0][0]) if rows else None
 
     def environments(self, include_terminated: bool = False) -> list[Environment]:
         where = "" if include_terminated else "WHERE e.status != 'Terminated'"
@@ -282,6 +328,7 @@ class Store:
             "deployment_id",
             "causes",
             "health_status",
+            "desired_capacity",
         }
         unknown = set(fields) - allowed
         if unknown:
@@ -305,7 +352,7 @@ class Store:
             else (
                 _environment(
                     self._query(
-                        f"{_ENVIRONMENTS} WHERE e.name = ? ORDER BY e.id DESC LIMIT 1", name
+                        f"{_ENVIRONMENTS} WHERE e.name = ? ORDER BY e.seq DESC LIMIT 1", name
                     )[0]
                 )
             )
@@ -336,14 +383,17 @@ class Store:
     # instances ------------------------------------------------------------------
 
     def add_instance(self, instance: Instance) -> None:
+        """Record an instance of ``instance.environment_id``, or, without one, of the live
+        environment named ``instance.environment``."""
+        env_id = instance.environment_id or self.environment(instance.environment).id
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO instances (id, environment, version_label, release_key,"
+                "INSERT INTO instances (id, environment_id, version_label, release_key,"
                 " deployment_id, port, state, pid, healthy, causes, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     instance.id,
-                    instance.environment,
+                    env_id,
                     instance.version_label,
                     instance.release_key,
                     instance.deployment_id,
@@ -372,15 +422,16 @@ class Store:
             )
 
     def instances(self, environment: str | None = None, live: bool = True) -> list[Instance]:
+        """Instances of the environment a name means now (`_ID_OF_NAME`), or of all."""
         clauses, args = [], []
         if environment is not None:
-            clauses.append("environment = ?")
+            clauses.append(f"i.environment_id = {_ID_OF_NAME}")
             args.append(environment)
         if live:
-            clauses.append("state != 'stopped'")
+            clauses.append("i.state != 'stopped'")
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = self._query(
-            f"SELECT * FROM instances {where} ORDER BY created_at, id",  # noqa: S608
+            f"{_INSTANCES} {where} ORDER BY i.created_at, i.id",
             *args,
         )
         return [_instance(r) for r in rows]
@@ -393,16 +444,22 @@ class Store:
     def add_release(
         self, environment: str, deployment_id: int, version_label: str, settings: dict[str, str]
     ) -> None:
+        """Record a release of the live environment named ``environment``."""
+        env_id = self.environment(environment).id
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO releases (environment, deployment_id, version_label, settings,"
+                "INSERT INTO releases (environment_id, deployment_id, version_label, settings,"
                 " created_at) VALUES (?, ?, ?, ?, ?)",
-                (environment, deployment_id, version_label, json.dumps(settings), time.time()),
+                (env_id, deployment_id, version_label, json.dumps(settings), time.time()),
             )
 
     def releases(self, environment: str, limit: int = 20) -> list[Release]:
+        """The releases of the environment the name means now, newest first: a name
+        re-created after a terminate has none of its namesake's (nothing to roll back to)."""
         rows = self._query(
-            "SELECT * FROM releases WHERE environment = ? ORDER BY id DESC LIMIT ?",
+            "SELECT r.*, e.name AS environment FROM releases r JOIN environments e"  # noqa: S608
+            f" ON e.id = r.environment_id WHERE r.environment_id = {_ID_OF_NAME}"
+            " ORDER BY r.id DESC LIMIT ?",
             environment,
             limit,
         )
@@ -414,6 +471,7 @@ class Store:
                 r["version_label"],
                 json.loads(r["settings"]),
                 r["created_at"],
+                r["environment_id"],
             )
             for r in rows
         ]
@@ -423,7 +481,7 @@ class Store:
             "SELECT DISTINCT version_label FROM environments WHERE application = ?"
             " AND status != 'Terminated' AND version_label IS NOT NULL"
             " UNION SELECT DISTINCT i.version_label FROM instances i JOIN environments e"
-            " ON e.name = i.environment AND e.status != 'Terminated'"
+            " ON e.id = i.environment_id AND e.status != 'Terminated'"
             " WHERE e.application = ? AND i.state != 'stopped'",
             application,
             application,
@@ -445,14 +503,27 @@ class Store:
         rollups: Sequence[tuple[str, str, float, str]] = (),
         rollup_keep_s: float = 0.0,
     ) -> None:
-        """Store closed windows and roll-ups (env, instance or '', start, JSON); drop the
-        expired ones, so the tables stay bounded by retention times the live keys."""
+        """Store closed windows and roll-ups (env name, instance or '', start, JSON) under the
+        ids of the live environments of those names (a window of an environment terminated
+        meanwhile is dropped); drop the expired ones, so the tables stay bounded by retention
+        times the live keys."""
         now = time.time()
+        insert = (
+            "INSERT OR REPLACE INTO {} (environment_id, instance, start, data) VALUES (?, ?, ?, ?)"
+        )
         with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)", rows)
+            ids = {
+                r[0]: r[1]
+                for r in db.execute(
+                    "SELECT name, id FROM environments WHERE status != 'Terminated'"
+                )
+            }
+            by_id = [(ids[r[0]], *r[1:]) for r in rows if r[0] in ids]
+            db.executemany(insert.format("metrics"), by_id)
             db.execute("DELETE FROM metrics WHERE start < ?", (now - keep_s,))
             if rollups:
-                db.executemany("INSERT OR REPLACE INTO metrics_rollup VALUES (?, ?, ?, ?)", rollups)
+                rolled = [(ids[r[0]], *r[1:]) for r in rollups if r[0] in ids]
+                db.executemany(insert.format("metrics_rollup"), rolled)
             if rollup_keep_s:
                 db.execute("DELETE FROM metrics_rollup WHERE start < ?", (now - rollup_keep_s,))
 
@@ -469,7 +540,8 @@ class Store:
         """Windows of one key (instance '' = the environment) from ``since`` to ``until``."""
         table = "metrics_rollup" if rollup else "metrics"
         rows = self._query(
-            f"SELECT start, data FROM {table} WHERE environment = ? AND instance = ?"  # noqa: S608
+            f"SELECT start, data FROM {table} WHERE environment_id = {_ID_OF_NAME}"  # noqa: S608
+            " AND instance = ?"
             " AND start >= ? AND start < ? ORDER BY start LIMIT ?",
             environment,
             instance,
@@ -489,16 +561,33 @@ class Store:
         environment: str | None = None,
         application: str | None = None,
         version_label: str | None = None,
+        environment_id: str | None = None,
     ) -> Event:
+        """Record an event of the environment ``environment_id``, or else of the one the
+        name ``environment`` means now. Callers that hold the environment pass its id: an
+        event that comes late (after a terminate) must not land on a re-created namesake."""
         now = time.time()
+        if environment_id is not None:
+            environment = self.environment_by_id(environment_id).name
+        elif environment is not None:
+            environment_id = self._environment_id(environment)
         with self.transaction() as db:
             cur = db.execute(
-                "INSERT INTO events (time, severity, environment, application, version_label,"
+                "INSERT INTO events (time, severity, environment_id, application, version_label,"
                 " message) VALUES (?, ?, ?, ?, ?, ?)",
-                (now, severity, environment, application, version_label, message),
+                (now, severity, environment_id, application, version_label, message),
             )
             event_id = cur.lastrowid or 0
-        event = Event(event_id, now, severity, environment, application, version_label, message)
+        event = Event(
+            event_id,
+            now,
+            severity,
+            environment,
+            application,
+            version_label,
+            message,
+            environment_id,
+        )
         for listener in self.event_listeners:
             listener(event)
         return event
@@ -506,13 +595,15 @@ class Store:
     def events(
         self, environment: str | None = None, after: int = 0, limit: int = 500
     ) -> list[Event]:
+        """Events of the environment the name means now (`_ID_OF_NAME`), or of all."""
         if environment is None:
             rows = self._query(
-                "SELECT * FROM events WHERE id > ? ORDER BY id DESC LIMIT ?", after, limit
+                f"{_EVENTS} WHERE ev.id > ? ORDER BY ev.id DESC LIMIT ?", after, limit
             )
         else:
             rows = self._query(
-                "SELECT * FROM events WHERE environment = ? AND id > ? ORDER BY id DESC LIMIT ?",
+                f"{_EVENTS} WHERE ev.environment_id = {_ID_OF_NAME} AND ev.id > ?"
+                " ORDER BY ev.id DESC LIMIT ?",
                 environment,
                 after,
                 limit,
@@ -530,10 +621,12 @@ class Store:
         previous_version: str | None,
         params: dict[str, Any] | None = None,
     ) -> Operation:
+        """Start an operation on the live environment named ``environment``."""
+        env_id = self.environment(environment).id
         with self.transaction() as db:
             running = db.execute(
-                "SELECT kind FROM operations WHERE environment = ? AND status = 'running'",
-                (environment,),
+                "SELECT kind FROM operations WHERE environment_id = ? AND status = 'running'",
+                (env_id,),
             ).fetchone()
             if running is not None:
                 raise Conflict(
@@ -541,10 +634,10 @@ class Store:
                     f"Wait for it to finish (beanpole events {environment} -f) and try again."
                 )
             cur = db.execute(
-                "INSERT INTO operations (environment, kind, status, target_version,"
+                "INSERT INTO operations (environment_id, kind, status, target_version,"
                 " previous_version, params, started_at) VALUES (?, ?, 'running', ?, ?, ?, ?)",
                 (
-                    environment,
+                    env_id,
                     kind,
                     target_version,
                     previous_version,
@@ -563,7 +656,7 @@ class Store:
             )
 
     def operation(self, op_id: int) -> Operation:
-        rows = self._query("SELECT * FROM operations WHERE id = ?", op_id)
+        rows = self._query(f"{_OPERATIONS} WHERE o.id = ?", op_id)
         if not rows:
             raise NotFound(f"No operation {op_id}.")
         return _operation(rows[0])
@@ -571,15 +664,15 @@ class Store:
     def last_operation(self, environment: str, kinds: tuple[str, ...]) -> Operation | None:
         marks = ", ".join("?" for _ in kinds)
         rows = self._query(
-            f"SELECT * FROM operations WHERE environment = ? AND kind IN ({marks})"  # noqa: S608
-            " ORDER BY id DESC LIMIT 1",
+            f"{_OPERATIONS} WHERE o.environment_id = {_ID_OF_NAME}"
+            f" AND o.kind IN ({marks}) ORDER BY o.id DESC LIMIT 1",
             environment,
             *kinds,
         )
         return _operation(rows[0]) if rows else None
 
     def running_operations(self) -> list[Operation]:
-        rows = self._query("SELECT * FROM operations WHERE status = 'running' ORDER BY id")
+        rows = self._query(f"{_OPERATIONS} WHERE o.status = 'running' ORDER BY o.id")
         return [_operation(r) for r in rows]
 
 
@@ -594,7 +687,12 @@ def _version(r: sqlite3.Row) -> Version:
         r["description"],
         json.loads(r["ebextensions"]),
         tuple(json.loads(r["ebextensions_warnings"])),
+        r["id"],
     )
+
+
+def _application(r: sqlite3.Row) -> Application:
+    return Application(r["name"], r["created_at"], r["id"])
 
 
 def _environment(r: sqlite3.Row) -> Environment:
@@ -612,6 +710,8 @@ def _environment(r: sqlite3.Row) -> Environment:
         causes=tuple(json.loads(r["causes"])),
         health_status=r["health_status"],
         version_settings=json.loads(r["version_settings"] or "{}"),
+        id=r["id"],
+        desired_capacity=r["desired_capacity"],
     )
 
 
@@ -630,6 +730,7 @@ def _instance(r: sqlite3.Row) -> Instance:
         causes=tuple(json.loads(r["causes"])),
         weight=r["weight"],
         health_status=r["health_status"],
+        environment_id=r["environment_id"],
     )
 
 
@@ -642,6 +743,7 @@ def _event(r: sqlite3.Row) -> Event:
         r["application"],
         r["version_label"],
         r["message"],
+        r["environment_id"],
     )
 
 
@@ -657,4 +759,5 @@ def _operation(r: sqlite3.Row) -> Operation:
         started_at=r["started_at"],
         finished_at=r["finished_at"],
         params=json.loads(r["params"]),
+        environment_id=r["environment_id"],
     )

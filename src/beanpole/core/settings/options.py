@@ -350,8 +350,27 @@ _TABLE: tuple[Option, ...] = (
         0,
         100,
     ),
-    Option(_ASG, "MinSize", "int", "1", "Fewest instances.", Effect.SCALE, 0, 100),
-    Option(_ASG, "MaxSize", "int", "4", "Most instances.", Effect.SCALE, 1, 100),
+    Option(
+        _ASG,
+        "MinSize",
+        "int",
+        "1",
+        "Fewest instances: the desired capacity (`beanpole scale`) never goes below it; a "
+        "new environment starts with this many.",
+        Effect.SCALE,
+        0,
+        100,
+    ),
+    Option(
+        _ASG,
+        "MaxSize",
+        "int",
+        "4",
+        "Most instances: the desired capacity never goes above it.",
+        Effect.SCALE,
+        1,
+        100,
+    ),
 )
 
 OPTIONS: dict[str, Option] = {o.key: o for o in _TABLE}

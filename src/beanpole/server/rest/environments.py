@@ -17,6 +17,7 @@ from beanpole.api.views import (
     OperationStarted,
     ReleaseView,
     RollbackStarted,
+    ScaleStarted,
     SettingsView,
     SwapResult,
 )
@@ -79,7 +80,7 @@ def router(ctx: Context) -> APIRouter:
         return await envs.swap(name, body.other)
 
     @api.post("/{name}/scale", status_code=202, responses=responses(400, 401, 404, 405, 409))
-    async def scale(name: str, body: inputs.Scale) -> OperationStarted:
+    async def scale(name: str, body: inputs.Scale) -> ScaleStarted:
         return await envs.scale(name, body.count)
 
     @api.patch("/{name}/settings", status_code=202, responses=responses(400, 401, 404, 405, 409))
