@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from beanpole.core.model import (
     OperationStatus,
     Severity,
 )
+from beanpole.core.release import Release
 from beanpole.core.settings import ResolvedSettings, resolve
 from beanpole.services.deploy_runner import DeploymentFailed, DeploymentRun, deploy_params
 from beanpole.services.fleet import Fleet
@@ -67,19 +67,6 @@ def config_params(settings: ResolvedSettings) -> DeployParams:
 
 class OperationFailed(BeanpoleError):
     """An operation step failed; the message is what the user reads."""
-
-
-@dataclass(frozen=True)
-class Release:
-    version_label: str
-    digest: str
-    settings: ResolvedSettings
-    ebextensions: dict[str, str] = field(default_factory=dict)  # the version's layer
-    warnings: tuple[str, ...] = ()  # what its .ebextensions had ignored
-
-    @property
-    def key(self) -> str:
-        return self.settings.release_key(self.digest)
 
 
 class Operations:
