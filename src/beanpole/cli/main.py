@@ -19,11 +19,11 @@ import click
 from rich.table import Table
 
 from beanpole import __version__
-from beanpole.adapters.bundles import zip_source
 from beanpole.cli.console import out
 from beanpole.cli.health import health
 from beanpole.cli.server import server
 from beanpole.client import Client
+from beanpole.client.source import zip_source
 from beanpole.core.errors import BeanpoleError, InvalidInput
 from beanpole.core.settings import ENV_NAMESPACE, parse_assignment
 
