@@ -11,10 +11,12 @@ test-fast:       ## skip the slow end-to-end tests
 	scripts/bootstrap.sh
 	.venv/bin/python -m pytest -q -m "not slow"
 
-lint:
+lint:            ## ruff (rules and format), mypy --strict, and the import layers (lint-imports)
+	scripts/bootstrap.sh
 	.venv/bin/ruff check src tests bench
 	.venv/bin/ruff format --check src tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench:           ## benchmarks; figures printed and written to bench/results/
 	scripts/bootstrap.sh

@@ -23,8 +23,8 @@ from beanpole.adapters.bundles import (
     check_zip,
     extract,
     sha256_file,
-    zip_source,
 )
+from beanpole.client.source import zip_source
 from beanpole.core.errors import BundleError, Conflict, InvalidInput, NotFound
 
 MiB = 1024 * 1024

@@ -1,23 +1,18 @@
-"""Source bundles: make them, check them, store them, extract them.
+"""Source bundles on the server: check them, store them, extract them.
 
-A bundle is a zip of an application's files, as Elastic Beanstalk takes them. Bundles
-arrive over the API from anyone holding a token, so everything here assumes a hostile zip:
-:func:`check_zip` reads only metadata before trusting anything, sizes are counted while
-bytes are written rather than believed, and :func:`extract` never writes outside its
-destination, even through symbolic links.
+A bundle is a zip of an application's files, as Elastic Beanstalk takes them (the CLI
+makes one from a folder with `beanpole.client.source`). Bundles arrive over the API from
+anyone holding a token, so everything here assumes a hostile zip: :func:`check_zip` reads
+only metadata before trusting anything, sizes are counted while bytes are written rather
+than believed, and :func:`extract` never writes outside its destination, even through
+symbolic links.
 
 Decisions worth knowing:
 
-* Symbolic links are kept as links, both when zipping a folder and when extracting
-  (``virtualenv``-style and ``node_modules/.bin`` links must keep working). A link must
-  stay inside the application: absolute targets, and targets that climb out (even through
-  other links), are refused when zipping, when checking and again on disk after extracting.
-  Links to folders are stored as links and never followed, so loops cannot hang the walk.
-* When zipping a folder, ``.ebignore`` replaces ``.gitignore`` entirely (as with the EB CLI).
-  Without it, the root ``.gitignore`` and the ones in sub-folders apply, deeper ones winning,
-  as in git. ``.git`` is never included.
-* Zipped entries get a fixed timestamp, so zipping the same files twice gives the same bytes
-  and therefore the same digest in the :class:`BundleStore`.
+* Symbolic links are kept as links when extracting (``virtualenv``-style and
+  ``node_modules/.bin`` links must keep working). A link must stay inside the application:
+  absolute targets, and targets that climb out (even through other links), are refused
+  when checking and again on disk after extracting.
 * Only the executable bit of a file's mode is kept (0755 or 0644); set-uid bits and odd
   permissions from the zip are dropped.
 * A bundle whose only top-level item is a folder is read as that folder zipped from outside
@@ -45,7 +40,6 @@ from pathlib import Path
 from typing import IO, Literal
 
 from beanpole.core.errors import BundleError, Conflict, InvalidInput, NotFound
-from beanpole.core.ignore import IgnoreRules
 
 _MiB = 1024 * 1024
 
@@ -67,8 +61,6 @@ class Limits:
 EntryKind = Literal["dir", "file", "link"]
 
 _CHUNK = _MiB
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest DOS timestamp: makes zips reproducible
-_UNIX = 3  # ZipInfo.create_system for Unix, so external_attr carries st_mode
 _MAX_LINK_TARGET = 4096  # PATH_MAX
 _MAX_LINK_HOPS = 40  # Linux's MAXSYMLINKS
 _READABLE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
@@ -86,157 +78,6 @@ _CENTRAL_HEADER_SIZE = 46
 _LOCAL_HEADER_SIZE = 30
 # Errors zipfile and its decompressors raise on damaged data.
 _DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError)
-
-
-# --- making a bundle --------------------------------------------------------------------
-
-
-def zip_source(source: Path, dest: Path) -> None:
-    """Write the bundle for ``source`` (an application folder, or a zip) to ``dest``.
-
-    A zip is copied after checking it opens as one; the full safety check happens when
-    the bundle is stored, under the limits the store is configured with.
-    """
-    if source.is_dir():
-        _zip_folder(source, dest)
-    elif source.is_file():
-        _copy_zip(source, dest)
-    else:
-        problem = "is neither a folder nor a file" if source.exists() else "does not exist"
-        raise BundleError(f"{source} {problem}. Pass the application's folder or a .zip of it.")
-
-
-@dataclass(frozen=True)
-class _SourceItem:
-    arcname: str
-    path: Path
-    kind: EntryKind
-
-
-def _zip_folder(source: Path, dest: Path) -> None:
-    root = source.resolve()
-    # Collected before dest is opened, and without dest, so zipping into the folder works.
-    items = list(_walk_folder(root, skip=dest.resolve()))
-    with _atomic_output(dest) as out, zipfile.ZipFile(out, "w") as archive:
-        for item in items:
-            _add_item(archive, item)
-
-
-def _walk_folder(root: Path, skip: Path) -> Iterator[_SourceItem]:
-    ebignore = root / ".ebignore"
-    if ebignore.is_file():
-        yield from _walk(root, root, "", IgnoreRules.from_file(ebignore), nested=False, skip=skip)
-    else:
-        yield from _walk(root, root, "", IgnoreRules(), nested=True, skip=skip)
-
-
-def _walk(
-    root: Path, folder: Path, prefix: str, rules: IgnoreRules, *, nested: bool, skip: Path
-) -> Iterator[_SourceItem]:
-    """Yield what goes in the zip, parents before children, siblings by name."""
-    if nested and (folder / ".gitignore").is_file():
-        rules = rules + IgnoreRules.from_file(folder / ".gitignore", base=prefix)
-    try:
-        with os.scandir(folder) as scan:
-            entries = sorted(scan, key=lambda entry: entry.name)
-    except OSError as exc:
-        raise BundleError(
-            f"Beanpole can't read the folder {prefix or '.'} ({exc.strerror}). "
-            "Fix its permissions, or exclude it with .ebignore."
-        ) from exc
-    for entry in entries:
-        relpath = prefix + entry.name
-        if entry.name == ".git" or entry.path == str(skip):
-            continue
-        kind: EntryKind
-        if entry.is_symlink():
-            kind = "link"
-        elif entry.is_dir(follow_symlinks=False):
-            kind = "dir"
-        elif entry.is_file(follow_symlinks=False):
-            kind = "file"
-        else:
-            continue  # sockets, FIFOs, devices: not application files (and a FIFO would hang)
-        if rules.matches(relpath, kind == "dir"):
-            continue
-        if kind == "link":
-            _check_source_link(root, Path(entry.path), relpath)
-        yield _SourceItem(relpath, Path(entry.path), kind)
-        if kind == "dir":
-            yield from _walk(root, Path(entry.path), relpath + "/", rules, nested=nested, skip=skip)
-
-
-def _check_source_link(root: Path, link: Path, relpath: str) -> None:
-    """Refuse, at zip time and naming the link, what check_zip would refuse later."""
-    target = os.readlink(link)
-    if os.path.isabs(target):
-        raise BundleError(
-            f"The folder has a symbolic link {relpath} -> {target} with an absolute target, "
-            "which will not exist where the app runs. Make the link relative, replace it with "
-            "a copy of what it points to, or exclude it with .ebignore."
-        )
-    if not _is_within(os.path.realpath(link), str(root)):
-        raise BundleError(
-            f"The folder has a symbolic link {relpath} -> {target} that points outside it. "
-            "Replace the link with a copy of what it points to, or exclude it with .ebignore."
-        )
-
-
-def _add_item(archive: zipfile.ZipFile, item: _SourceItem) -> None:
-    info = zipfile.ZipInfo(item.arcname + ("/" if item.kind == "dir" else ""), _ZIP_EPOCH)
-    info.create_system = _UNIX
-    if item.kind == "dir":
-        info.external_attr = (stat.S_IFDIR | 0o755) << 16 | 0x10  # 0x10: MS-DOS directory flag
-        archive.writestr(info, b"")
-    elif item.kind == "link":
-        info.external_attr = (stat.S_IFLNK | 0o777) << 16
-        archive.writestr(info, os.fsencode(os.readlink(item.path)))
-    else:
-        try:
-            source = item.path.open("rb")
-        except OSError as exc:
-            raise BundleError(
-                f"Beanpole can't read {item.arcname} ({exc.strerror}). "
-                "Fix its permissions, or exclude it with .ebignore."
-            ) from exc
-        with source:
-            info_stat = os.fstat(source.fileno())
-            mode = 0o755 if info_stat.st_mode & 0o111 else 0o644
-            info.external_attr = (stat.S_IFREG | mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.file_size = info_stat.st_size  # lets zipfile pick ZIP64 for large files
-            with archive.open(info, "w") as out:
-                shutil.copyfileobj(source, out, _CHUNK)
-
-
-def _copy_zip(source: Path, dest: Path) -> None:
-    try:
-        with zipfile.ZipFile(source):
-            pass
-    except (*_DAMAGED, struct.error, NotImplementedError) as exc:
-        raise BundleError(
-            f"{source} is not a readable zip file ({exc}). "
-            "Pass the application's folder instead, or re-create the zip."
-        ) from exc
-    if dest.exists() and os.path.samefile(source, dest):
-        return
-    with _atomic_output(dest) as out, source.open("rb") as src:
-        shutil.copyfileobj(src, out, _CHUNK)
-
-
-@contextmanager
-def _atomic_output(dest: Path) -> Iterator[IO[bytes]]:
-    """A file that appears at ``dest`` only once it is completely written."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-        os.chmod(partial, 0o644)
-        os.replace(partial, dest)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
 
 
 # --- checking a bundle ------------------------------------------------------------------

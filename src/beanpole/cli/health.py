@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from beanpole.cli.console import out
 from beanpole.client import Client
 
 STATUSES = ("Ok", "Info", "Warning", "Degraded", "Severe", "Pending", "Unknown")
@@ -136,8 +137,6 @@ def _seconds(ms: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def health(env: str, refresh: bool, as_json: bool) -> None:
     """Show enhanced health: statuses and causes, requests and latency, CPU, deployments."""
-    from beanpole.cli.main import out
-
     client = Client.discover()
     data = client.health(env).model_dump(mode="json")
     if as_json:

@@ -15,20 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from beanpole import __version__
-from beanpole.adapters.bundles import zip_source
 from beanpole.api import inputs
 from beanpole.api.views import EventView, OperationStarted, VersionView
+from beanpole.cli.console import out
 from beanpole.cli.health import health
 from beanpole.cli.server import server
 from beanpole.client import Client
+from beanpole.client.source import zip_source
 from beanpole.core.errors import BeanpoleError, InvalidInput
 from beanpole.core.settings import ENV_NAMESPACE, parse_assignment
 
-out = Console(highlight=False, soft_wrap=True)
 POLL_S = 0.5
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import psutil
@@ -18,6 +19,8 @@ from beanpole.core.errors import BeanpoleError, ComponentError
 from beanpole.home import Home
 
 START_TIMEOUT_S = 60.0
+# supervisord stops each instance with TERM, a bounded wait and KILL: minutes at worst.
+DATA_PLANE_TIMEOUT_S = 600.0
 
 
 def _alive(pid: int) -> bool:
@@ -36,6 +39,34 @@ def running_pid(home: Home) -> int | None:
     except (ValueError, KeyError):
         return None
     return pid if _alive(pid) else None
+
+
+def _data_plane(home: Home, action: str) -> dict[str, Any]:
+    """Ask the server package about the data plane's daemons, in a child process.
+
+    The CLI imports no adapter (the layering in docs/architecture.md), so it runs
+    ``beanpole.server.dataplane``, which does, with the same ``BEANPOLE_HOME``.
+    """
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "beanpole.server.dataplane", action],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "BEANPOLE_HOME": str(home.root)},
+            timeout=DATA_PLANE_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ComponentError(
+            f"Could not {action} the data plane within {DATA_PLANE_TIMEOUT_S:.0f} s. "
+            f"Look at {home.root / 'supervisor'} and {home.root / 'haproxy'}."
+        ) from None
+    if proc.returncode != 0:
+        detail = proc.stderr.strip().removeprefix("Error: ") or f"exit status {proc.returncode}"
+        raise ComponentError(f"Could not {action} the data plane: {detail}")
+    answer: dict[str, Any] = json.loads(proc.stdout)
+    return answer
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -140,32 +171,22 @@ def stop(everything: bool) -> None:
     else:
         click.echo("The Beanpole server is not running.")
     if everything:
-        from beanpole.adapters.lb.haproxy import HAProxy
-        from beanpole.adapters.runtime.supervisord import Supervisor
-
-        supervisor = Supervisor(home.root / "supervisor")
-        if supervisor.is_running():
-            supervisor.shutdown()
+        stopped = _data_plane(home, "stop")["stopped"]
+        if "supervisord" in stopped:
             click.echo("Stopped supervisord and every instance.")
-        haproxy = HAProxy(home.root / "haproxy")
-        if haproxy.is_running():
-            haproxy.stop()
+        if "haproxy" in stopped:
             click.echo("Stopped HAProxy.")
 
 
 @server.command("status")
 def status() -> None:
     """Say whether the server, HAProxy and supervisord are running."""
-    from beanpole.adapters.lb.haproxy import HAProxy
-    from beanpole.adapters.runtime.supervisord import Supervisor
-
     home = Home.default()
     pid = running_pid(home)
-    haproxy_running = HAProxy(home.root / "haproxy").is_running()
+    daemons = _data_plane(home, "status")
     click.echo(f"server:      {f'running (pid {pid})' if pid else 'stopped'}")
-    click.echo(f"haproxy:     {'running' if haproxy_running else 'stopped'}")
-    sup = Supervisor(home.root / "supervisor")
-    click.echo(f"supervisord: {'running' if sup.is_running() else 'stopped'}")
+    click.echo(f"haproxy:     {'running' if daemons['haproxy'] else 'stopped'}")
+    click.echo(f"supervisord: {'running' if daemons['supervisord'] else 'stopped'}")
     click.echo(f"home:        {home.root}")
     if pid is None:
         click.get_current_context().exit(3)

@@ -14,17 +14,15 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from beanpole.adapters.lb.requests import Tap
 from beanpole.core.capacity import desired_count
 from beanpole.core.deploy.policies import Action, DeployParams, Policy, Step, plan, split_weights
 from beanpole.core.errors import BeanpoleError, unexpected
 from beanpole.core.model import Environment, Instance, InstanceState, Severity
+from beanpole.core.release import Release
 from beanpole.core.settings import ResolvedSettings
-
-if TYPE_CHECKING:
-    from beanpole.services.operations import Operations, Release
+from beanpole.services.deploy_host import DeployHost
 
 _CMD = "aws:elasticbeanstalk:command"
 _SPLIT = "aws:elasticbeanstalk:trafficsplitting"
@@ -55,7 +53,7 @@ def deploy_params(settings: ResolvedSettings, policy: str | None = None) -> Depl
 
 @dataclass
 class DeploymentRun:
-    ops: Operations
+    ops: DeployHost
     env: Environment
     new: Release
     old: Release | None

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from beanpole.core.model import (
     OperationStatus,
     Severity,
 )
+from beanpole.core.release import Release
 from beanpole.core.repairs import plan_repair
 from beanpole.core.settings import ResolvedSettings, resolve
 from beanpole.services.deploy_runner import DeploymentFailed, DeploymentRun, deploy_params
@@ -71,19 +71,6 @@ def config_params(settings: ResolvedSettings) -> DeployParams:
 
 class OperationFailed(BeanpoleError):
     """An operation step failed; the message is what the user reads."""
-
-
-@dataclass(frozen=True)
-class Release:
-    version_label: str
-    digest: str
-    settings: ResolvedSettings
-    ebextensions: dict[str, str] = field(default_factory=dict)  # the version's layer
-    warnings: tuple[str, ...] = ()  # what its .ebextensions had ignored
-
-    @property
-    def key(self) -> str:
-        return self.settings.release_key(self.digest)
 
 
 class Operations:

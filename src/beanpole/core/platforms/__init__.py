@@ -4,6 +4,7 @@
 `beanpole.adapters.build` carries the plan out.
 """
 
-from beanpole.core.platforms.detect import BuildPlan, DependencyStep, detect
+from beanpole.core.platforms.detect import detect
+from beanpole.core.platforms.plan import BuildPlan, DependencyStep
 
 __all__ = ["BuildPlan", "DependencyStep", "detect"]

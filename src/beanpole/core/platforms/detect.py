@@ -2,72 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from beanpole.core.errors import BundleError
 from beanpole.core.platforms import node, python, static
+from beanpole.core.platforms.plan import BuildPlan
 from beanpole.core.platforms.ports import bind_to_port
 from beanpole.core.procfile import parse_buildfile, parse_procfile
 from beanpole.core.settings import ResolvedSettings
-
-
-@dataclass(frozen=True)
-class DependencyStep:
-    """Install dependencies into a cache directory keyed by the lock file's hash."""
-
-    kind: str  # "python" | "node"
-    cache_key: str  # hash of what determines the result (lock file, tool versions, flags)
-    manifest: str  # the file it installs from, relative to the app (requirements.txt …)
-    extra: tuple[str, ...] = ()  # packages Beanpole supplies (gunicorn)
-
-
-@dataclass(frozen=True)
-class BuildPlan:
-    platform: str  # "python" | "nodejs" | "static" | "procfile"
-    processes: dict[str, str]  # Procfile name -> shell command; "web" receives traffic
-    dependencies: DependencyStep | None = None
-    buildfile: dict[str, str] = field(default_factory=dict)
-    default_port: int = 5000  # EB's PORT default; instances get their own PORT anyway
-    notes: tuple[str, ...] = ()  # what Beanpole changed or assumed, for the deploy's events
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "platform": self.platform,
-                "processes": self.processes,
-                "dependencies": None
-                if self.dependencies is None
-                else {
-                    "kind": self.dependencies.kind,
-                    "cache_key": self.dependencies.cache_key,
-                    "manifest": self.dependencies.manifest,
-                    "extra": list(self.dependencies.extra),
-                },
-                "buildfile": self.buildfile,
-                "default_port": self.default_port,
-                "notes": list(self.notes),
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> BuildPlan:
-        data = json.loads(text)
-        deps = data["dependencies"]
-        return cls(
-            platform=data["platform"],
-            processes=data["processes"],
-            dependencies=None
-            if deps is None
-            else DependencyStep(
-                deps["kind"], deps["cache_key"], deps["manifest"], tuple(deps["extra"])
-            ),
-            buildfile=data["buildfile"],
-            default_port=data["default_port"],
-            notes=tuple(data.get("notes", ())),
-        )
 
 
 def _read(path: Path) -> str | None:

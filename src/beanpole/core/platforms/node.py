@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from beanpole.core.errors import BundleError
+from beanpole.core.platforms.plan import DependencyStep
 
 if TYPE_CHECKING:
-    from beanpole.core.platforms.detect import DependencyStep
     from beanpole.core.settings import ResolvedSettings
 
 NAMESPACE = "aws:elasticbeanstalk:container:nodejs"
@@ -35,7 +35,6 @@ def _package(app_dir: Path) -> dict[str, object]:
 def dependency_step(
     app_dir: Path, settings: ResolvedSettings, node_version: str
 ) -> DependencyStep | None:
-    from beanpole.core.platforms.detect import DependencyStep
 
     if (app_dir / "node_modules").is_dir():
         return None  # shipped with the bundle: EB installs nothing then

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from beanpole.core.errors import BundleError
+from beanpole.core.platforms.plan import DependencyStep
 
 if TYPE_CHECKING:
-    from beanpole.core.platforms.detect import DependencyStep
     from beanpole.core.settings import ResolvedSettings
 
 NAMESPACE = "aws:elasticbeanstalk:container:python"
@@ -25,7 +25,6 @@ def is_python(app_dir: Path) -> bool:
 
 
 def dependency_step(app_dir: Path, py_version: str, *, needs_gunicorn: bool) -> DependencyStep:
-    from beanpole.core.platforms.detect import DependencyStep
 
     manifest = next((m for m in MANIFESTS if (app_dir / m).is_file()), "")
     text = (app_dir / manifest).read_text(errors="replace") if manifest else ""

@@ -1,0 +1,79 @@
+"""The data plane's daemons on this host (HAProxy, supervisord): are they up, stop them.
+
+`beanpole server status` and `beanpole server stop --all` ask these questions, but the CLI
+talks to Beanpole only through the client and never imports an adapter (see the Layers
+section of docs/architecture.md). The server package owns the adapters, so it answers them,
+as a small command the CLI runs in a child process::
+
+    python -m beanpole.server.dataplane status   # {"haproxy": true, "supervisord": false}
+    python -m beanpole.server.dataplane stop     # {"stopped": ["supervisord", "haproxy"]}
+
+Both read ``BEANPOLE_HOME`` like the server does and print one JSON object on stdout; a
+failure prints ``Error: …`` on stderr and exits 1. Neither needs the control plane to run:
+the data plane outlives it, and stopping it is what an operator does when the control plane
+is already gone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.adapters.runtime.supervisord import Supervisor
+from beanpole.core.errors import BeanpoleError
+from beanpole.home import Home
+
+USAGE = "usage: python -m beanpole.server.dataplane {status|stop}"
+
+
+@dataclass(frozen=True)
+class DataPlaneStatus:
+    """Whether each daemon runs (not whether it is healthy: its pid lives and it answers)."""
+
+    haproxy: bool
+    supervisord: bool
+
+
+def _daemons(home: Home) -> tuple[HAProxy, Supervisor]:
+    # The same directories `server.main` gives them, so these objects adopt the running ones.
+    return HAProxy(home.root / "haproxy"), Supervisor(home.root / "supervisor")
+
+
+def status(home: Home) -> DataPlaneStatus:
+    haproxy, supervisor = _daemons(home)
+    return DataPlaneStatus(haproxy=haproxy.is_running(), supervisord=supervisor.is_running())
+
+
+def stop(home: Home) -> list[str]:
+    """Stop supervisord (and with it every instance), then HAProxy; name what was stopped."""
+    haproxy, supervisor = _daemons(home)
+    stopped: list[str] = []
+    if supervisor.is_running():
+        supervisor.shutdown()
+        stopped.append("supervisord")
+    if haproxy.is_running():
+        haproxy.stop()
+        stopped.append("haproxy")
+    return stopped
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args not in (["status"], ["stop"]):
+        print(USAGE, file=sys.stderr)
+        return 2
+    home = Home.default()
+    try:
+        answer = asdict(status(home)) if args == ["status"] else {"stopped": stop(home)}
+    except BeanpoleError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
