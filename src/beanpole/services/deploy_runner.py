@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from beanpole.adapters.lb.requests import Tap
+from beanpole.core.deploy import gate
 from beanpole.core.deploy.policies import Action, DeployParams, Policy, Step, plan, split_weights
 from beanpole.core.errors import BeanpoleError
 from beanpole.core.model import Environment, Instance, InstanceState, Severity
@@ -28,11 +29,6 @@ _CMD = "aws:elasticbeanstalk:command"
 _SPLIT = "aws:elasticbeanstalk:trafficsplitting"
 _DEPLOY = "beanpole:deploy"
 _PROC = "aws:elasticbeanstalk:environment:process:default"
-MIN_RESPONSES_FOR_ERROR_RATE = 20
-# p99 by nearest rank over fewer than 100 values is simply the slowest request, and one
-# slow first request (a cold cache) must not roll a deployment back.
-MIN_LINES_FOR_LATENCY = 100
-LATENCY_BASELINE_FACTOR = 2.0
 WATCH_INTERVAL_S = 0.5
 
 
@@ -195,65 +191,59 @@ class DeploymentRun:
         return stream.tap(self.env.name, frozenset(instance_ids))
 
     async def _watch(self, instances: list[Instance], seconds: float, when: str) -> None:
-        """Fail if a new instance's checks fail, its 5xx share passes the threshold, or the
-        new instances' p99 latency passes its threshold (see `_check_latency`)."""
+        """Fail when the deploy gate (`core.deploy.gate`) fails the new instances."""
         if self.settings.get(_CMD, "IgnoreHealthCheck") == "true":
             await self._sleep_or_abort(seconds)
             return
         with self._tap(i.id for i in instances) as tap:
             await self._watch_tapped(instances, seconds, when, tap)
 
-    def _check_latency(self, tap: Tap | None, when: str) -> None:
-        """p99 of the new instances above ``MaxLatencyP99`` ms *and* above twice the previous
-        version's p99 over the same deployment (when it answered enough to tell): a version
-        that is slow but no slower than the one it replaces is not rolled back for it. Judged
-        once 100 request lines were seen, so p99 is not just the slowest request."""
-        limit_ms = self.settings.int(_DEPLOY, "MaxLatencyP99")
-        if tap is None or limit_ms <= 0 or tap.lines < MIN_LINES_FOR_LATENCY:
-            return
-        p99 = tap.latency_ms(99.0) or 0.0
-        before = None
-        if self.baseline is not None and self.baseline.lines >= MIN_LINES_FOR_LATENCY:
-            before = self.baseline.latency_ms(99.0)
-        if p99 <= limit_ms or (before is not None and p99 <= LATENCY_BASELINE_FACTOR * before):
-            return
-        compared = "" if before is None else f", {before / 1000:.2f} s before the deployment"
-        raise DeploymentFailed(
-            f"Requests to version {self.new.version_label} are too slow {when}: p99 is "
-            f"{p99 / 1000:.2f} s (threshold {limit_ms / 1000:g} s{compared})."
+    def _limits(self) -> gate.Limits:
+        return gate.Limits(
+            max_error_percent=self.settings.int(_DEPLOY, "MaxErrorPercent"),
+            max_latency_p99_ms=self.settings.int(_DEPLOY, "MaxLatencyP99"),
         )
 
     async def _watch_tapped(
         self, instances: list[Instance], seconds: float, when: str, tap: Tap | None
     ) -> None:
+        """Read HAProxy's counters (and the tap's latencies) every half second; the verdict is
+        `core.deploy.gate.judge`'s."""
         fleet = self.ops.fleet
-        limit = self.settings.int(_DEPLOY, "MaxErrorPercent")
+        limits = self._limits()
         baseline = await asyncio.to_thread(fleet.haproxy.server_states)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             await self._sleep_or_abort(min(WATCH_INTERVAL_S, deadline - time.monotonic()))
             states = await asyncio.to_thread(fleet.haproxy.server_states)
-            total = errors = 0
+            counters = []
             for instance in instances:
                 key = (self.env.name, instance.id)
                 now, before = states.get(key), baseline.get(key)
                 if now is None:
-                    raise DeploymentFailed(f"Instance {instance.id} left the load balancer {when}.")
-                if now.status.startswith("DOWN"):
-                    raise DeploymentFailed(
-                        f"Instance {instance.id} of version {self.new.version_label} failed "
-                        f"its load balancer health check {when} ({now.check_status})."
-                        + self._log_tail(instance)
+                    counters.append(gate.ServerCounters(instance.id, present=False))
+                    continue
+                counters.append(
+                    gate.ServerCounters(
+                        instance.id,
+                        status=now.status,
+                        check_status=now.check_status,
+                        responses=now.responses - (before.responses if before else 0),
+                        responses_5xx=now.responses_5xx - (before.responses_5xx if before else 0),
                     )
-                total += now.responses - (before.responses if before else 0)
-                errors += now.responses_5xx - (before.responses_5xx if before else 0)
-            if total >= MIN_RESPONSES_FOR_ERROR_RATE and errors * 100 > limit * total:
-                raise DeploymentFailed(
-                    f"{errors * 100 // total}% of the requests to version "
-                    f"{self.new.version_label} are failing with HTTP 5xx {when} "
-                    f"(threshold {limit}%)."
                 )
-            self._check_latency(tap, when)
+            verdict = gate.judge(
+                counters,
+                limits,
+                version=self.new.version_label,
+                when=when,
+                latency=_latency(tap),
+                baseline=_latency(self.baseline),
+            )
+            if not verdict.ok:
+                at_fault = next((i for i in instances if i.id == verdict.instance_id), None)
+                tail = self._log_tail(at_fault) if at_fault is not None else ""
+                raise DeploymentFailed(verdict.reason + tail)
 
     async def _sleep_or_abort(self, seconds: float) -> None:
         if seconds <= 0:
@@ -324,3 +314,11 @@ class DeploymentRun:
             application=self.env.application,
             version_label=self.new.version_label,
         )
+
+
+def _latency(tap: Tap | None) -> gate.Latency | None:
+    """What the gate needs of a tap; the percentile is only computed once it can count."""
+    if tap is None:
+        return None
+    enough = tap.lines >= gate.MIN_LINES_FOR_LATENCY
+    return gate.Latency(tap.lines, tap.latency_ms(99.0) if enough else None)
