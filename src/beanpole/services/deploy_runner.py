@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING
 
 from beanpole.adapters.lb.requests import Tap
 from beanpole.core.deploy import gate
-from beanpole.core.deploy.policies import Action, DeployParams, Policy, Step, plan, split_weights
+from beanpole.core.deploy.policies import (
+    Action,
+    DeployParams,
+    Policy,
+    Step,
+    plan,
+    rolling_note,
+    split_weights,
+)
 from beanpole.core.errors import BeanpoleError
 from beanpole.core.model import Environment, Instance, InstanceState, Severity
 from beanpole.core.settings import ResolvedSettings
@@ -80,6 +88,9 @@ class DeploymentRun:
             f"Deploying version {self.new.version_label} with policy "
             f"{self.params.policy} to {capacity} instance(s)."
         )
+        note = rolling_note(len(old), capacity, self.params)
+        if note is not None:
+            self._event(note)
         try:
             with self._tap(by_id) as self.baseline:
                 for step in steps:
