@@ -202,6 +202,29 @@ def test_rollback_restores_the_previous_version_and_settings(beanpole, pid_app, 
     assert versions_served(beanpole) == {"v1"}
 
 
+def test_rollback_restores_the_load_balancer_health_check_too(beanpole, pid_app, tmp_path):
+    """Issue #7: rollback restored the settings in the store, but HAProxy kept checking with
+    the newer release's HealthCheckInterval."""
+    interval = "aws:elasticbeanstalk:environment:process:default:HealthCheckInterval"
+    beanpole.cli(
+        "create", "shop", "--app", "shop", "--source", str(pid_app), "--label", "one",
+        "--setting", f"{interval}=5", *FAST,
+    )  # fmt: skip
+    beanpole.cli("config", "shop", f"{interval}=7")  # the load balancer only: no new release
+    assert "check inter 7s" in backend_config(beanpole, "shop")
+    beanpole.cli("deploy", "shop", "--source", str(variant(pid_app, tmp_path, "two")))
+    beanpole.cli("rollback", "shop")  # to version one, checked every 5 s
+    settings = json.loads(beanpole.cli("status", "shop", "--json").stdout)
+    assert settings["version"] == "one"
+    assert "check inter 5s" in backend_config(beanpole, "shop")
+
+
+def backend_config(bp, env):
+    """The running HAProxy's configuration of one backend (the file it was last loaded from)."""
+    text = (bp.home / "haproxy" / "haproxy.cfg").read_text()
+    return text.split(f"backend env-{env}\n", 1)[1].split("\nbackend ", 1)[0]
+
+
 def test_swap_exchanges_urls_without_dropping_a_request(beanpole, pid_app, tmp_path):
     beanpole.cli("create", "blue", "--app", "shop", "--source", str(pid_app), *FAST)
     beanpole.cli("clone", "blue", "green")

@@ -262,6 +262,9 @@ class Operations:
             causes=[],
         )
         self.store.add_release(name, deployment_id, label, new_settings)
+        # The release's load-balancer settings (its health check) may differ from the ones
+        # HAProxy runs with: a rollback restored them in the store and HAProxy kept the newer.
+        await self.fleet.sync_lb()
         self._event(
             env, "New application version was deployed to running instances.", version=label
         )
