@@ -165,6 +165,17 @@ def _duration(seconds: float) -> str:
     return f"{whole} second{'' if whole == 1 else 's'}"
 
 
+def recent(
+    window: WindowStats | None, now: float, t: Thresholds | None = None
+) -> WindowStats | None:
+    """The window if it ended less than ``stale_after_s`` ago, else None: an idle
+    environment's last window (minutes old) is history, not its current figures."""
+    t = t or Thresholds()
+    if window is None or now - (window.start + window.duration_s) >= t.stale_after_s:
+        return None
+    return window
+
+
 def _current(window: WindowStats | None, now: float, t: Thresholds) -> WindowStats | None:
     """The window if it is recent and holds enough requests to judge, else None.
 
@@ -173,9 +184,7 @@ def _current(window: WindowStats | None, now: float, t: Thresholds) -> WindowSta
     """
     if window is None or min(window.requests, window.lines or window.requests) < t.min_requests:
         return None
-    if now - (window.start + window.duration_s) >= t.stale_after_s:
-        return None
-    return window
+    return recent(window, now, t)
 
 
 def _request_findings(window: WindowStats | None, now: float, t: Thresholds) -> list[_Finding]:
