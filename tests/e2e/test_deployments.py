@@ -8,6 +8,7 @@ version must end rolled back.
 import json
 import shutil
 
+import httpx
 import pytest
 
 from harness import Load, pid_alive, wait_for
@@ -171,6 +172,48 @@ def test_abort_returns_to_the_previous_release(beanpole, pid_app, tmp_path):
         info["version"]
     }
     assert versions_served(beanpole) == {"v1"}
+
+
+def test_abort_during_a_scale_stops_it_and_restores_the_count(beanpole, pid_app, tmp_path):
+    """Issue #7: abort during a scale said it rolled back, exited 0, and the scale finished
+    anyway. Now the instances being started stop and the previous settings come back."""
+    delay = tmp_path / "start-delay"
+    beanpole.cli(
+        "create", "shop", "--app", "shop", "--source", str(pid_app),
+        "--env", f"START_DELAY_FILE={delay}", *FAST,
+        "--setting", "beanpole:instance:StartTimeout=60",
+    )  # fmt: skip
+    before = beanpole.status("shop")["instances"]
+    delay.write_text("60")  # instances started from now on take a minute to listen
+    with Load(beanpole.lb_port, "shop") as load:
+        beanpole.cli("scale", "shop", "3", "--no-wait")
+        wait_for(lambda: len(beanpole.status("shop")["instances"]) == 3, 20, "the scale to start")
+        aborted = beanpole.cli("abort", "shop")
+        info = wait_for(
+            lambda: (i := beanpole.status("shop"))["status"] == "Ready" and i, 30, "Ready"
+        )
+    assert "Aborted; shop is back on its previous release and settings." in aborted.stdout
+    assert [i["id"] for i in info["instances"]] == [i["id"] for i in before]
+    resolved = beanpole_settings(beanpole, "shop")
+    assert resolved["aws:autoscaling:asg:MinSize"] == "1"
+    assert load.failures == []
+    events = beanpole.cli("events", "shop", "-n", "100").stdout
+    assert "Abort requested: stopping the instances being started" in events
+    assert "Added 2 instance(s)" not in events
+    again = beanpole.cli("abort", "shop", check=False)
+    assert again.returncode == 1
+    assert again.stderr == "Error: Environment shop has no operation in progress to abort.\n"
+
+
+def beanpole_settings(bp, env):
+    """The environment's resolved settings, through the API."""
+    token = (bp.home / "token").read_text().strip()
+    response = httpx.get(
+        f"http://127.0.0.1:{bp.api_port}/api/v1/environments/{env}/settings",
+        headers={"Authorization": f"Bearer {token}"},
+        trust_env=False,
+    )
+    return response.json()["resolved"]
 
 
 def test_rollback_restores_the_previous_version_and_settings(beanpole, pid_app, tmp_path):

@@ -496,15 +496,27 @@ def _size(size: int) -> str:
 @cli.command()
 @click.argument("env")
 def abort(env: str) -> None:
-    """Cancel the deployment in progress; ENV returns to its previous release."""
+    """Stop the deployment or configuration change in progress and put ENV back as it was.
+
+    A deployment rolls back to the previous release; a scale or settings change that is
+    still starting instances stops them and restores the previous settings. An operation
+    that cannot be undone half-way (create, terminate, a scale removing instances) is
+    refused with an error, and so is an abort that came after the operation finished.
+    """
     client = _client()
     after = _latest_event_id(client, env)
     result = client.request("POST", f"/environments/{env}/abort")
-    if result.get("operation") is not None:
-        try:
-            _follow(client, env, result["operation"], after)
-        except OperationError:
-            out.print(f"Deployment aborted; {env} is back on its previous release.")
+    if result.get("operation") is None:
+        return
+    try:
+        _follow(client, env, result["operation"], after)
+    except OperationError:
+        out.print(f"Aborted; {env} is back on its previous release and settings.")
+        return
+    raise OperationError(
+        f"The operation on {env} completed before the abort took effect; nothing was "
+        f"reverted. Run 'beanpole rollback {env}' (a deployment) or change the settings back."
+    )
 
 
 @cli.command()

@@ -145,12 +145,35 @@ class Operations:
         return op
 
     def abort(self, env: Environment) -> None:
-        """Cancel an in-progress deployment: it rolls back to the previous release."""
+        """Stop the operation in progress and put the environment back as it was.
+
+        A deployment (and a configuration change that replaces instances) rolls back to the
+        previous release; a scale that is still starting instances stops them and restores
+        the previous settings. Anything else cannot be undone half-way (a create, a
+        terminate, a scale already removing instances) and is refused rather than
+        acknowledged and then finished anyway.
+        """
         event = self.aborts.get(env.name)
-        if not self.busy(env.name) or event is None or event.is_set():
-            raise Conflict(f"Environment {env.name} has no deployment in progress to abort.")
+        if not self.busy(env.name):
+            raise Conflict(f"Environment {env.name} has no operation in progress to abort.")
+        running = [op for op in self.store.running_operations() if op.environment == env.name]
+        kind = running[0].kind if running else "operation"
+        if event is None:
+            raise Conflict(
+                f"The {kind} operation in progress on environment {env.name} cannot be "
+                "aborted now: only a deployment, or a configuration change while it starts or "
+                f"replaces instances, can be. Wait for it to finish (beanpole events {env.name} "
+                "-f)."
+            )
+        if event.is_set():
+            raise Conflict(f"The {kind} operation on environment {env.name} is already aborting.")
         self._event(
-            env, "Abort requested: rolling back to the previous release.", severity=Severity.WARN
+            env,
+            "Abort requested: rolling back to the previous release."
+            if kind == OperationKind.DEPLOY
+            else "Abort requested: stopping the instances being started and restoring the "
+            "previous settings.",
+            severity=Severity.WARN,
         )
         event.set()
 
@@ -308,10 +331,18 @@ class Operations:
     async def _scale(
         self, env: Environment, release: Release, live: list[Instance], count: int
     ) -> None:
+        """Start or remove instances. Starting can be aborted (the new instances stop, the
+        caller restores the settings); removing cannot, and stops being abortable first."""
+        abort = self.aborts.get(env.name)
         if len(live) < count:
-            await self.bring_up(env, release, count - len(live), deployment_id=env.deployment_id)
+            await self.bring_up(
+                env, release, count - len(live), deployment_id=env.deployment_id, abort=abort
+            )
             self._event(env, f"Added {count - len(live)} instance(s); now {count}.")
         elif len(live) > count:
+            self.aborts.pop(env.name, None)
+            if abort is not None and abort.is_set():
+                raise OperationFailed("The configuration change was aborted.")
             surplus = sorted(live, key=lambda i: i.created_at, reverse=True)[: len(live) - count]
             await self.fleet.retire(surplus, release.settings.int(_PROC, "DeregistrationDelay"))
             self._event(env, f"Removed {len(surplus)} instance(s); now {count}.")
@@ -392,9 +423,16 @@ class Operations:
         return artifact
 
     async def bring_up(
-        self, env: Environment, release: Release, count: int, *, deployment_id: int
+        self,
+        env: Environment,
+        release: Release,
+        count: int,
+        *,
+        deployment_id: int,
+        abort: asyncio.Event | None = None,
     ) -> list[Instance]:
-        """Launch ``count`` instances of the release and put them in service, or fail cleanly."""
+        """Launch ``count`` instances of the release and put them in service, or fail cleanly
+        (also when ``abort`` is set before they are in service: they are stopped)."""
         artifact = await self.artifact(env, release)
         if count <= 0:
             return []
@@ -420,8 +458,10 @@ class Operations:
                     )
                 )
             failures = await self.fleet.wait_ready(
-                new, release.settings, deadline=deadline, start_timeout_s=start_timeout
+                new, release.settings, deadline=deadline, start_timeout_s=start_timeout, abort=abort
             )
+            if abort is not None and abort.is_set():
+                raise OperationFailed("The configuration change was aborted.")
             if failures:
                 first_id, cause = next(iter(failures.items()))
                 raise OperationFailed(
