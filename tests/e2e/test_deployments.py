@@ -326,6 +326,51 @@ def test_kill_9_of_the_server_mid_deploy_ends_ready_on_one_version(beanpole, pid
     assert sorted(p.stem for p in supervisor_groups) == sorted(i["id"] for i in info["instances"])
 
 
+def test_after_kill_9_mid_rolling_deploy_status_is_updating_until_one_version_serves(
+    beanpole, pid_app, tmp_path
+):
+    """Issue #7: after a kill -9 in the middle of a Rolling deploy, `status` said Ready at
+    once while instances of two versions ran and the recorded release was being restored."""
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2", *FAST)
+    new = variant(pid_app, tmp_path, "new")
+    with Load(beanpole.lb_port, "shop") as load:
+        beanpole.cli("deploy", "shop", "--source", str(new), "--policy", "Rolling", "--no-wait")
+        wait_for(
+            lambda: "Deployment batch 1 completed" in beanpole.cli("events", "shop").stdout,
+            30,
+            "the first batch in service",
+        )
+        beanpole.kill_server()
+        beanpole.start()
+        seen = []
+
+        def settled():
+            info = beanpole.status("shop")
+            seen.append(info)
+            versions = {i["version"] for i in info["instances"]}
+            return (
+                info["status"] == "Ready"
+                and versions == {info["version"]}
+                and all(i["state"] == "in-service" for i in info["instances"])
+                and len(info["instances"]) == 2
+            )
+
+        wait_for(settled, 60, "one version, two instances, Ready")
+    two_versions = [
+        info
+        for info in seen
+        if info["status"] == "Ready"
+        and (
+            len({i["version"] for i in info["instances"]}) > 1
+            or any(i["state"] != "in-service" for i in info["instances"])
+        )
+    ]
+    assert two_versions == []
+    assert seen[0]["status"] == "Updating"
+    assert load.failures == []
+    assert "Recovery completed: 2 instance(s) of version" in beanpole.cli("events", "shop").stdout
+
+
 def test_version_lifecycle_keeps_the_newest_and_never_a_deployed_one(beanpole, pid_app, tmp_path):
     beanpole.cli(
         "create", "shop", "--app", "shop", "--source", str(pid_app), "--label", "one", *FAST
