@@ -268,6 +268,50 @@ def backend_config(bp, env):
     return text.split(f"backend env-{env}\n", 1)[1].split("\nbackend ", 1)[0]
 
 
+def test_a_rollback_within_the_bake_window_starts_nothing(beanpole, pid_app, tmp_path):
+    """Issue #7: the previous version's instances were stopped during the bake window, so a
+    late rollback had to start them again. They now wait out of rotation (weight 0, alive)."""
+    beanpole.cli(
+        "create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2",
+        "--setting", "beanpole:deploy:BakeTime=120",
+        "--setting", "aws:elasticbeanstalk:command:BatchSize=50",
+    )  # fmt: skip
+    before = {i["id"]: i["pid"] for i in beanpole.status("shop")["instances"]}
+    new = variant(pid_app, tmp_path, "new")
+    with Load(beanpole.lb_port, "shop") as load:
+        beanpole.cli("deploy", "shop", "--source", str(new), "--policy", "Rolling", "--no-wait")
+        wait_for(
+            lambda: "(bake window)" in beanpole.cli("events", "shop").stdout, 60, "the bake window"
+        )
+        during = {i["id"]: i for i in beanpole.status("shop")["instances"]}
+        assert {during[i]["state"] for i in before} == {"standby"}
+        assert all(pid_alive(pid) for pid in before.values())
+        assert versions_served(beanpole) == {"new"}  # out of rotation
+        beanpole.cli("abort", "shop")
+        info = wait_for(
+            lambda: (i := beanpole.status("shop"))["status"] == "Ready" and i, 60, "Ready"
+        )
+    assert {i["id"]: i["pid"] for i in info["instances"]} == before  # the same processes
+    assert {i["state"] for i in info["instances"]} == {"in-service"}
+    assert load.failures == []
+    assert versions_served(beanpole) == {"v1"}
+    events = beanpole.cli("events", "shop", "-n", "100").stdout
+    assert "back in service without a start" in events
+    assert "Starting 2 instance(s) of version" not in events.split("Rolling back")[1]
+
+
+def test_the_previous_version_stops_when_the_bake_window_closes(beanpole, pid_app, tmp_path):
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2", *FAST)
+    before = {i["id"]: i["pid"] for i in beanpole.status("shop")["instances"]}
+    beanpole.cli("deploy", "shop", "--source", str(variant(pid_app, tmp_path, "new")))
+    info = beanpole.status("shop")
+    assert {i["version"] for i in info["instances"]} == {info["version"]}
+    assert len(info["instances"]) == 2 and versions_served(beanpole) == {"new"}
+    wait_for(lambda: not any(pid_alive(p) for p in before.values()), 10, "old processes to end")
+    events = beanpole.cli("events", "shop", "-n", "100").stdout
+    assert "Bake window closed: stopping 2 instance(s) of the previous version." in events
+
+
 def test_swap_exchanges_urls_without_dropping_a_request(beanpole, pid_app, tmp_path):
     beanpole.cli("create", "blue", "--app", "shop", "--source", str(pid_app), *FAST)
     beanpole.cli("clone", "blue", "green")

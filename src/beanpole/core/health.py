@@ -103,7 +103,7 @@ class Thresholds:
 @dataclass(frozen=True)
 class InstanceInput:
     id: str
-    state: str  # "pending" | "in-service" | "draining" | "stopping"
+    state: str  # "pending" | "in-service" | "draining" | "standby" | "stopping"
     check_passing: bool | None  # load balancer check; None = not in the load balancer yet
     process_failure: str | None  # e.g. "web exited with status 1: ..." (crash loop), else None
     window: WindowStats | None  # latest 10 s window, None = no requests seen
@@ -253,6 +253,8 @@ def _instance_findings(
         return [(Status.INFO, "Instance is being drained")]
     if i.state == "stopping":
         return [(Status.INFO, "Instance is stopping")]
+    if i.state == "standby":
+        return [(Status.INFO, "Instance is on standby until the deployment's bake window closes")]
     findings: list[_Finding] = []
     if i.process_failure:
         findings.append((Status.SEVERE, i.process_failure))

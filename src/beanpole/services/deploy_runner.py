@@ -66,6 +66,8 @@ class DeploymentRun:
     abort: asyncio.Event
     launched: list[Instance] = field(default_factory=list)  # started, not yet in service
     serving: list[Instance] = field(default_factory=list)  # new instances taking traffic
+    # old instances out of rotation, alive until the bake window closes (see `_step`)
+    standby: list[Instance] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     baseline: Tap | None = None  # the previous version's requests during this deployment
 
@@ -98,6 +100,7 @@ class DeploymentRun:
                         raise DeploymentFailed("The deployment was aborted.")
                     await self._step(step, by_id)
                 await self._bake()
+            await self._close_window()
         except (Exception, asyncio.CancelledError) as exc:
             reason = (
                 exc.message
@@ -148,11 +151,23 @@ class DeploymentRun:
                 )
         elif step.action is Action.RETIRE:
             leaving = [old[i] for i in step.retire if i in old]
-            self._event(
-                f"Draining and stopping {len(leaving)} instance(s) of the previous "
-                f"version: {', '.join(i.id for i in leaving)}."
-            )
-            await fleet.retire(leaving, self.settings.int(_PROC, "DeregistrationDelay"))
+            drain_s = self.settings.int(_PROC, "DeregistrationDelay")
+            if self._keeps_old():
+                # Out of rotation but alive until the bake window closes: a rollback within
+                # it puts them back in service without starting anything.
+                self._event(
+                    f"Draining {len(leaving)} instance(s) of the previous version: "
+                    f"{', '.join(i.id for i in leaving)}; they stay running out of rotation "
+                    "until the bake window closes."
+                )
+                await fleet.standby(leaving, drain_s)
+                self.standby += leaving
+            else:
+                self._event(
+                    f"Draining and stopping {len(leaving)} instance(s) of the previous "
+                    f"version: {', '.join(i.id for i in leaving)}."
+                )
+                await fleet.retire(leaving, drain_s)
         elif step.action is Action.SPLIT:
             moving, self.launched = self.launched, []
             self.serving += moving
@@ -188,11 +203,29 @@ class DeploymentRun:
                 f"Instance {first_id} of version {self.new.version_label} failed: {cause}{more}"
             )
 
+    def _keeps_old(self) -> bool:
+        """Whether retired old instances wait on standby for the bake window to close."""
+        return self.old is not None and self.settings.int(_DEPLOY, "BakeTime") > 0
+
     async def _bake(self) -> None:
         seconds = self.settings.int(_DEPLOY, "BakeTime")
         if seconds <= 0 or not self.serving:
             return
+        self._event(
+            f"Watching version {self.new.version_label} for {seconds} s after cut-over "
+            "(bake window)."
+        )
         await self._watch(self.serving, seconds, "after cut-over")
+
+    async def _close_window(self) -> None:
+        """The bake window passed: the previous version's standby instances stop."""
+        if not self.standby:
+            return
+        leaving, self.standby = self.standby, []
+        self._event(
+            f"Bake window closed: stopping {len(leaving)} instance(s) of the previous version."
+        )
+        await self.ops.fleet.stop(leaving)
 
     def _tap(self, instance_ids: Iterable[str]) -> contextlib.AbstractContextManager[Tap | None]:
         """Collect the requests these instances answer while the block runs (if streamed)."""
@@ -277,8 +310,9 @@ class DeploymentRun:
         live = [i for i in store.instances(self.env.name) if i.state is InstanceState.IN_SERVICE]
         old_serving = [i for i in live if i.release_key == self.old.key]
         new_serving = [i for i in live if i.release_key != self.old.key]
-        await fleet.set_weights({i.id: 100 for i in old_serving})
         capacity = self.old.settings.int("aws:autoscaling:asg", "MinSize")
+        old_serving += await self._reinstate(capacity - len(old_serving))
+        await fleet.set_weights({i.id: 100 for i in old_serving})
         missing = capacity - len(old_serving)
         try:
             if missing > 0:
@@ -294,6 +328,29 @@ class DeploymentRun:
             return
         await fleet.retire(new_serving, self.old.settings.int(_PROC, "DeregistrationDelay"))
         self._event(f"Rolled back to version {self.old.version_label}.", severity=Severity.WARN)
+
+    async def _reinstate(self, wanted: int) -> list[Instance]:
+        """Put up to ``wanted`` standby instances of the old release whose check passes back
+        in service (no start); the others stop."""
+        fleet = self.ops.fleet
+        current = {i.id: i for i in self.ops.store.instances(self.env.name)}
+        standby = [
+            current[i.id]
+            for i in self.standby
+            if i.id in current and current[i.id].state is InstanceState.STANDBY
+        ]
+        self.standby = []
+        back = (await fleet.checked_healthy(standby))[: max(0, wanted)]
+        await fleet.stop([i for i in standby if i not in back])
+        if back:
+            await fleet.put_in_service(back)
+            label = self.old.version_label if self.old else "?"
+            self._event(
+                f"Put {len(back)} instance(s) of version {label} back in service without a "
+                f"start: {', '.join(i.id for i in back)}.",
+                severity=Severity.WARN,
+            )
+        return back
 
     # helpers -----------------------------------------------------------------------------
 

@@ -619,10 +619,27 @@ class Repairs:
         release = await ops._release(env, env.version_label, env.settings)
         count = release.settings.int(_ASG, "MinSize")
         live = [i for i in ops.store.instances(name) if i.state is not InstanceState.STOPPED]
-        stray = [i for i in live if i.state is not InstanceState.IN_SERVICE]
-        await ops.fleet.stop(stray)
         serving = [i for i in live if i.state is InstanceState.IN_SERVICE]
         good = [i for i in serving if i.release_key == release.key]
+        # Standby instances of the release (a deployment's bake window that a restart
+        # interrupted) go back in service as they are: nothing to start, nothing dropped.
+        standby = [
+            i for i in live if i.state is InstanceState.STANDBY and i.release_key == release.key
+        ]
+        back = (await ops.fleet.checked_healthy(standby))[: max(0, count - len(good))]
+        stray = [i for i in live if i.state is not InstanceState.IN_SERVICE and i not in back]
+        await ops.fleet.stop(stray)
+        if back:
+            await ops.fleet.put_in_service(back)
+            ops._event(
+                env,
+                f"Put {len(back)} standby instance(s) of version {release.version_label} back "
+                f"in service: {', '.join(i.id for i in back)}.",
+                severity=Severity.WARN,
+            )
+            refreshed = {i.id: i for i in ops.store.instances(name)}
+            good += [refreshed.get(i.id, i) for i in back]
+            serving += [refreshed.get(i.id, i) for i in back]
         missing = count - len(good)
         if missing > 0:
             ops._event(
