@@ -9,7 +9,9 @@ each policy it deploys a good version, then one whose health check fails (it mus
 Per deploy it prints the duration, the requests sent during it, the failed ones (non-2xx and
 socket errors) and the span from the first failure to the last, and for TrafficSplitting the
 share of requests the new version answered during its evaluation. Figures go to
-bench/results/deploy_under_load-<time>.json. ``--quick``: 2 instances, Rolling and Immutable.
+bench/results/deploy_under_load-<time>.json. ``--quick``: 2 instances, Rolling, Rolling-default
+and Immutable. ``Rolling-default`` is
+Rolling with EB's default BatchSize (100 %, not given).
 """
 
 from __future__ import annotations
@@ -35,7 +37,17 @@ from bench._common import (
     write_result,
 )
 
-POLICIES = ["AllAtOnce", "Rolling", "RollingWithAdditionalBatch", "Immutable", "TrafficSplitting"]
+# "Rolling-default": Rolling with EB's default batch (no BatchSize given: 100 %), which
+# took every instance out of service at once before issue #7.
+ROLLING_DEFAULT = "Rolling-default"
+POLICIES = [
+    "AllAtOnce",
+    "Rolling",
+    ROLLING_DEFAULT,
+    "RollingWithAdditionalBatch",
+    "Immutable",
+    "TrafficSplitting",
+]
 SETTINGS = {
     "beanpole:deploy:BakeTime": "3",
     "beanpole:deploy:EvaluationSeconds": "10",
@@ -132,7 +144,10 @@ def run_policy(
     runs: list[Run] = []
     try:
         bp.start()
-        settings = [a for k, v in SETTINGS.items() for a in ("--setting", f"{k}={v}")]
+        given = dict(SETTINGS)
+        if policy == ROLLING_DEFAULT:
+            del given["aws:elasticbeanstalk:command:BatchSize"]
+        settings = [a for k, v in given.items() for a in ("--setting", f"{k}={v}")]
         bp.cli(
             "create",
             "shop",
@@ -158,7 +173,7 @@ def run_policy(
                     "--label",
                     f"{policy}-{name}",
                     "--policy",
-                    policy,
+                    policy.removesuffix("-default"),
                     check=False,
                 )
                 ended = time.time()
@@ -229,11 +244,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument(
-        "--quick", action="store_true", help="a smoke run: 2 instances, Rolling and Immutable"
+        "--quick",
+        action="store_true",
+        help="a smoke run: 2 instances, Rolling, Rolling-default and Immutable",
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.instances, args.policies = 2, "Rolling,Immutable"
+        args.instances, args.policies = 2, f"Rolling,{ROLLING_DEFAULT},Immutable"
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     print(f"deploy under load: {args.instances} instances, {args.clients} keep-alive clients")
     result: dict[str, Any] = {

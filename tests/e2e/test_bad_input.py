@@ -3,6 +3,7 @@ version keeps serving (issue #2, part 10)."""
 
 import json
 import re
+import shutil
 
 from harness import Load
 
@@ -73,6 +74,22 @@ def test_an_unknown_environment_is_named(beanpole, pid_app):
     result = beanpole.cli("deploy", "nope", "--source", str(pid_app), check=False)
     assert result.returncode == 1
     assert result.stderr.startswith("Error: No environment named 'nope'")
+
+
+def test_deploy_refuses_source_and_version_together(beanpole, pid_app, tmp_path):
+    """Issue #7: --source was ignored silently when --version was given too."""
+    create_ok(beanpole, pid_app)
+    other = tmp_path / "other"
+    shutil.copytree(pid_app, other)
+    (other / "VERSION").write_text("other\n")
+    before = beanpole.cli("versions", "shop", "--json").stdout
+    label = json.loads(before)[0]["label"]
+    result = beanpole.cli("deploy", "shop", "--source", str(other), "--version", label, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: --version deploys a version already uploaded")
+    assert "--source" in result.stderr and result.stderr.count("\n") == 1
+    assert beanpole.cli("versions", "shop", "--json").stdout == before  # nothing uploaded
+    assert beanpole.status("shop")["deployment_id"] == 1
 
 
 def test_an_invalid_setting_is_refused(beanpole, pid_app):

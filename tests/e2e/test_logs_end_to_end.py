@@ -136,10 +136,13 @@ def test_logs_errors_are_one_line_and_non_zero(beanpole, pid_app, tmp_path):
         ("logs", "shop", "--instance", "i-nope"),
         ("logs", "nope-env", "--zip", str(tmp_path / "x.zip")),
         ("logs", "shop", "-f", "--zip", str(tmp_path / "x.zip")),
+        # issue #7: a missing folder printed a traceback
+        ("logs", "shop", "--zip", str(tmp_path / "missing" / "dir" / "x.zip")),
     ):
         result = beanpole.cli(*args, check=False)
         assert result.returncode == 1, args
         assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, args
+    assert f"folder {tmp_path / 'missing' / 'dir'} does not exist" in result.stderr
     assert not (tmp_path / "x.zip").exists()
     assert not (tmp_path / "x.zip.part").exists()
 

@@ -224,7 +224,8 @@ class InstanceHealth(View):
     status: str
     colour: Colour
     causes: list[str]
-    requests: WindowView | None
+    requests: WindowView | None  # the latest window while it is recent, else None
+    requests_ended_at: float | None = None  # when the latest window ended (None: never)
     cpu_percent: float | None
     rss_bytes: int | None
     processes: int | None
@@ -242,7 +243,8 @@ class HealthView(View):
     status: str
     colour: Colour
     causes: list[str]
-    requests: WindowView | None
+    requests: WindowView | None  # the latest window while it is recent, else None
+    requests_ended_at: float | None = None  # when the latest window ended (None: never)
     sampling: int
     host: HostView | None
     instances: list[InstanceHealth]

@@ -53,6 +53,7 @@ def render(data: dict[str, Any]) -> Group:
         "%4xx",
         "%5xx",
         *(f"p{p.removesuffix('.0')}" for p in PERCENTILES),
+        "",
         box=None,
     )
     host = Table("host", "load1", "load5", "user%", "system%", "idle%", "iowait%", box=None)
@@ -73,9 +74,11 @@ def render(data: dict[str, Any]) -> Group:
             "colour": data["colour"],
             "causes": [],
             "requests": data["requests"],
+            "requests_ended_at": data.get("requests_ended_at"),
         },
         *data["instances"],
     ]
+    now = data["at"] or time.time()
     for i in rows:
         style = _STYLE.get(i["colour"], "")
         status.add_row(i["id"], Text(i["status"], style=style), "; ".join(i["causes"]))
@@ -87,9 +90,14 @@ def render(data: dict[str, Any]) -> Group:
                 f"{w['requests_per_s']:.1f}",
                 *(f"{100 * w[f'status_{c}xx'] / total:.1f}" for c in (2, 3, 4, 5)),
                 *(_seconds(w["latency_ms"].get(p)) for p in PERCENTILES),
+                "",
             )
         else:
-            requests.add_row(i["id"], "0.0", *("-" for _ in range(4 + len(PERCENTILES))))
+            # Only a recent window's figures are shown (the server sends no other): an idle
+            # environment's last window, minutes old, is not its current state.
+            requests.add_row(
+                i["id"], "0.0", *("-" for _ in range(4 + len(PERCENTILES))), _last_seen(i, now)
+            )
         if i["id"] != "Overall":
             cpu.add_row(
                 i["id"],
@@ -125,6 +133,14 @@ def render(data: dict[str, Any]) -> Group:
         Text(""),
         deployments,
     )
+
+
+def _last_seen(row: dict[str, Any], now: float) -> str:
+    """How long ago the last requests were seen, when that was before the current window."""
+    ended = row.get("requests_ended_at")
+    if not ended:
+        return ""
+    return f"no requests recently; the last window ended {_ago(now - ended)} ago"
 
 
 def _seconds(ms: float | None) -> str:

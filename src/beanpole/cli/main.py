@@ -180,7 +180,24 @@ def deploy(
     policy: str | None,
     no_wait: bool,
 ) -> None:
-    """Deploy a new version to ENV and wait until it is Ready again."""
+    """Deploy a new version to ENV and wait until it is Ready again.
+
+    Give --source (uploaded as a new version, named by --label) or --version (a version
+    already uploaded), not both.
+    """
+    if existing is not None and (source is not None or label is not None or message):
+        # Refused rather than guessed: deploying --version while --source was ignored
+        # silently ran something other than what the user pointed at.
+        given = ", ".join(
+            f"--{name}"
+            for name, value in (("source", source), ("label", label), ("message", message))
+            if value
+        )
+        raise InvalidInput(
+            f"--version deploys a version already uploaded; {given} describe a new one. Give "
+            "--source PATH [--label LABEL] to upload and deploy a new version, or --version "
+            "LABEL alone to deploy an existing one."
+        )
     client = _client()
     info = client.environment(env)
     if existing is None:
@@ -370,10 +387,7 @@ def logs(env: str, instance: str | None, lines: int, follow: bool, zip_path: Pat
         raise InvalidInput("Give -f or --zip, not both.")
     client = _client()
     if zip_path is not None:
-        if zip_path.is_dir():
-            zip_path = zip_path / f"{env}-logs-{time.strftime('%Y%m%d-%H%M%S')}.zip"
-        size = client.log_bundle(env, zip_path, instance)
-        click.echo(f"Wrote {zip_path} ({_size(size)}).")
+        _write_bundle(client, env, zip_path, instance)
         return
     if follow:
         _follow_logs(client, env, instance)
@@ -399,6 +413,23 @@ def logs(env: str, instance: str | None, lines: int, follow: bool, zip_path: Pat
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(inst.last_written or 0))
             names = ", ".join(f.name for f in inst.files) or "no logs"
             click.echo(f"{inst.id}  stopped, last written {when}: {names}")
+
+
+def _write_bundle(client: Client, env: str, zip_path: Path, instance: str | None) -> None:
+    """Download the logs bundle to ``zip_path`` (a file, or a folder to put it in); a path
+    that cannot be written is an ``Error:`` line, not a traceback."""
+    if zip_path.is_dir():
+        zip_path = zip_path / f"{env}-logs-{time.strftime('%Y%m%d-%H%M%S')}.zip"
+    elif not zip_path.parent.is_dir():
+        raise InvalidInput(
+            f"Cannot write {zip_path}: folder {zip_path.parent} does not exist. Create "
+            "it, or give --zip a path in an existing folder."
+        )
+    try:
+        size = client.log_bundle(env, zip_path, instance)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot write {zip_path}: {exc.strerror or exc}.") from exc
+    click.echo(f"Wrote {zip_path} ({_size(size)}).")
 
 
 def _print_tail(title: str, lines: list[str] | None) -> None:
@@ -433,15 +464,27 @@ def _size(size: int) -> str:
 @cli.command()
 @click.argument("env")
 def abort(env: str) -> None:
-    """Cancel the deployment in progress; ENV returns to its previous release."""
+    """Stop the deployment or configuration change in progress and put ENV back as it was.
+
+    A deployment rolls back to the previous release; a scale or settings change that is
+    still starting instances stops them and restores the previous settings. An operation
+    that cannot be undone half-way (create, terminate, a scale removing instances) is
+    refused with an error, and so is an abort that came after the operation finished.
+    """
     client = _client()
     after = _latest_event_id(client, env)
     result = client.abort(env)
-    if result.operation is not None:
-        try:
-            _follow(client, env, result.operation, after)
-        except OperationError:
-            out.print(f"Deployment aborted; {env} is back on its previous release.")
+    if result.operation is None:
+        return
+    try:
+        _follow(client, env, result.operation, after)
+    except OperationError:
+        out.print(f"Aborted; {env} is back on its previous release and settings.")
+        return
+    raise OperationError(
+        f"The operation on {env} completed before the abort took effect; nothing was "
+        f"reverted. Run 'beanpole rollback {env}' (a deployment) or change the settings back."
+    )
 
 
 @cli.command()

@@ -103,7 +103,7 @@ class Thresholds:
 @dataclass(frozen=True)
 class InstanceInput:
     id: str
-    state: str  # "pending" | "in-service" | "draining" | "stopping"
+    state: str  # "pending" | "in-service" | "draining" | "standby" | "stopping"
     check_passing: bool | None  # load balancer check; None = not in the load balancer yet
     process_failure: str | None  # e.g. "web exited with status 1: ..." (crash loop), else None
     window: WindowStats | None  # latest 10 s window, None = no requests seen
@@ -167,6 +167,17 @@ def _duration(seconds: float) -> str:
     return f"{whole} second{'' if whole == 1 else 's'}"
 
 
+def recent(
+    window: WindowStats | None, now: float, t: Thresholds | None = None
+) -> WindowStats | None:
+    """The window if it ended less than ``stale_after_s`` ago, else None: an idle
+    environment's last window (minutes old) is history, not its current figures."""
+    t = t or Thresholds()
+    if window is None or now - (window.start + window.duration_s) >= t.stale_after_s:
+        return None
+    return window
+
+
 def _current(window: WindowStats | None, now: float, t: Thresholds) -> WindowStats | None:
     """The window if it is recent and holds enough requests to judge, else None.
 
@@ -175,9 +186,7 @@ def _current(window: WindowStats | None, now: float, t: Thresholds) -> WindowSta
     """
     if window is None or min(window.requests, window.lines or window.requests) < t.min_requests:
         return None
-    if now - (window.start + window.duration_s) >= t.stale_after_s:
-        return None
-    return window
+    return recent(window, now, t)
 
 
 def _request_findings(window: WindowStats | None, now: float, t: Thresholds) -> list[_Finding]:
@@ -246,6 +255,8 @@ def _instance_findings(
         return [(Status.INFO, "Instance is being drained")]
     if i.state == "stopping":
         return [(Status.INFO, "Instance is stopping")]
+    if i.state == "standby":
+        return [(Status.INFO, "Instance is on standby until the deployment's bake window closes")]
     findings: list[_Finding] = []
     if i.process_failure:
         findings.append((Status.SEVERE, i.process_failure))

@@ -38,6 +38,9 @@ class InstanceState(StrEnum):
     PENDING = "pending"  # started, not yet answering its health check; weight 0
     IN_SERVICE = "in-service"  # answering, receiving traffic
     DRAINING = "draining"  # leaving the load balancer: weight 0, in-flight requests finish
+    # The previous version's, during a deployment's bake window: weight 0 in HAProxy (still
+    # checked), processes alive, so a rollback puts it back in service without a start.
+    STANDBY = "standby"
     STOPPING = "stopping"  # out of the load balancer, its processes being stopped
     STOPPED = "stopped"  # gone; kept for history and logs
 

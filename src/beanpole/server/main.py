@@ -112,7 +112,10 @@ async def serve(home: Home) -> None:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop_task = asyncio.create_task(reconciler.run(), name="reconciler")
         monitor_task = asyncio.create_task(monitor.run(), name="monitor")
-        home.server_file.write_text(
+        # Written whole then renamed: `beanpole server start` polls for this file and read a
+        # half-written one (a JSON error) when it came between the create and the write.
+        partial = home.server_file.with_name(home.server_file.name + ".tmp")
+        partial.write_text(
             json.dumps(
                 {
                     "pid": os.getpid(),
@@ -121,6 +124,7 @@ async def serve(home: Home) -> None:
                 }
             )
         )
+        partial.replace(home.server_file)
         try:
             yield
         finally:

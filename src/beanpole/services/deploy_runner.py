@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 
 from beanpole.adapters.lb.requests import Tap
 from beanpole.core.capacity import desired_count
-from beanpole.core.deploy.policies import Action, DeployParams, Policy, Step, plan, split_weights
+from beanpole.core.deploy import gate
+from beanpole.core.deploy.policies import (
+    Action,
+    DeployParams,
+    Policy,
+    Step,
+    plan,
+    rolling_note,
+    split_weights,
+)
 from beanpole.core.errors import BeanpoleError, unexpected
 from beanpole.core.model import Environment, Instance, InstanceState, Severity
 from beanpole.core.release import Release
@@ -28,11 +37,6 @@ _CMD = "aws:elasticbeanstalk:command"
 _SPLIT = "aws:elasticbeanstalk:trafficsplitting"
 _DEPLOY = "beanpole:deploy"
 _PROC = "aws:elasticbeanstalk:environment:process:default"
-MIN_RESPONSES_FOR_ERROR_RATE = 20
-# p99 by nearest rank over fewer than 100 values is simply the slowest request, and one
-# slow first request (a cold cache) must not roll a deployment back.
-MIN_LINES_FOR_LATENCY = 100
-LATENCY_BASELINE_FACTOR = 2.0
 WATCH_INTERVAL_S = 0.5
 
 
@@ -62,6 +66,8 @@ class DeploymentRun:
     abort: asyncio.Event
     launched: list[Instance] = field(default_factory=list)  # started, not yet in service
     serving: list[Instance] = field(default_factory=list)  # new instances taking traffic
+    # old instances out of rotation, alive until the bake window closes (see `_step`)
+    standby: list[Instance] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     baseline: Tap | None = None  # the previous version's requests during this deployment
 
@@ -84,6 +90,9 @@ class DeploymentRun:
             f"Deploying version {self.new.version_label} with policy "
             f"{self.params.policy} to {capacity} instance(s)."
         )
+        note = rolling_note(len(old), capacity, self.params)
+        if note is not None:
+            self._event(note)
         try:
             with self._tap(by_id) as self.baseline:
                 for step in steps:
@@ -91,6 +100,7 @@ class DeploymentRun:
                         raise DeploymentFailed("The deployment was aborted.")
                     await self._step(step, by_id)
                 await self._bake()
+            await self._close_window()
         except (Exception, asyncio.CancelledError) as exc:
             if not isinstance(exc, BeanpoleError | asyncio.CancelledError):
                 logging.getLogger(__name__).error("deployment failed", exc_info=exc)
@@ -143,11 +153,23 @@ class DeploymentRun:
                 )
         elif step.action is Action.RETIRE:
             leaving = [old[i] for i in step.retire if i in old]
-            self._event(
-                f"Draining and stopping {len(leaving)} instance(s) of the previous "
-                f"version: {', '.join(i.id for i in leaving)}."
-            )
-            await fleet.retire(leaving, self.settings.int(_PROC, "DeregistrationDelay"))
+            drain_s = self.settings.int(_PROC, "DeregistrationDelay")
+            if self._keeps_old():
+                # Out of rotation but alive until the bake window closes: a rollback within
+                # it puts them back in service without starting anything.
+                self._event(
+                    f"Draining {len(leaving)} instance(s) of the previous version: "
+                    f"{', '.join(i.id for i in leaving)}; they stay running out of rotation "
+                    "until the bake window closes."
+                )
+                await fleet.standby(leaving, drain_s)
+                self.standby += leaving
+            else:
+                self._event(
+                    f"Draining and stopping {len(leaving)} instance(s) of the previous "
+                    f"version: {', '.join(i.id for i in leaving)}."
+                )
+                await fleet.retire(leaving, drain_s)
         elif step.action is Action.SPLIT:
             moving, self.launched = self.launched, []
             self.serving += moving
@@ -183,11 +205,29 @@ class DeploymentRun:
                 f"Instance {first_id} of version {self.new.version_label} failed: {cause}{more}"
             )
 
+    def _keeps_old(self) -> bool:
+        """Whether retired old instances wait on standby for the bake window to close."""
+        return self.old is not None and self.settings.int(_DEPLOY, "BakeTime") > 0
+
     async def _bake(self) -> None:
         seconds = self.settings.int(_DEPLOY, "BakeTime")
         if seconds <= 0 or not self.serving:
             return
+        self._event(
+            f"Watching version {self.new.version_label} for {seconds} s after cut-over "
+            "(bake window)."
+        )
         await self._watch(self.serving, seconds, "after cut-over")
+
+    async def _close_window(self) -> None:
+        """The bake window passed: the previous version's standby instances stop."""
+        if not self.standby:
+            return
+        leaving, self.standby = self.standby, []
+        self._event(
+            f"Bake window closed: stopping {len(leaving)} instance(s) of the previous version."
+        )
+        await self.ops.fleet.stop(leaving)
 
     def _tap(self, instance_ids: Iterable[str]) -> contextlib.AbstractContextManager[Tap | None]:
         """Collect the requests these instances answer while the block runs (if streamed)."""
@@ -197,65 +237,59 @@ class DeploymentRun:
         return stream.tap(self.env.name, frozenset(instance_ids))
 
     async def _watch(self, instances: list[Instance], seconds: float, when: str) -> None:
-        """Fail if a new instance's checks fail, its 5xx share passes the threshold, or the
-        new instances' p99 latency passes its threshold (see `_check_latency`)."""
+        """Fail when the deploy gate (`core.deploy.gate`) fails the new instances."""
         if self.settings.get(_CMD, "IgnoreHealthCheck") == "true":
             await self._sleep_or_abort(seconds)
             return
         with self._tap(i.id for i in instances) as tap:
             await self._watch_tapped(instances, seconds, when, tap)
 
-    def _check_latency(self, tap: Tap | None, when: str) -> None:
-        """p99 of the new instances above ``MaxLatencyP99`` ms *and* above twice the previous
-        version's p99 over the same deployment (when it answered enough to tell): a version
-        that is slow but no slower than the one it replaces is not rolled back for it. Judged
-        once 100 request lines were seen, so p99 is not just the slowest request."""
-        limit_ms = self.settings.int(_DEPLOY, "MaxLatencyP99")
-        if tap is None or limit_ms <= 0 or tap.lines < MIN_LINES_FOR_LATENCY:
-            return
-        p99 = tap.latency_ms(99.0) or 0.0
-        before = None
-        if self.baseline is not None and self.baseline.lines >= MIN_LINES_FOR_LATENCY:
-            before = self.baseline.latency_ms(99.0)
-        if p99 <= limit_ms or (before is not None and p99 <= LATENCY_BASELINE_FACTOR * before):
-            return
-        compared = "" if before is None else f", {before / 1000:.2f} s before the deployment"
-        raise DeploymentFailed(
-            f"Requests to version {self.new.version_label} are too slow {when}: p99 is "
-            f"{p99 / 1000:.2f} s (threshold {limit_ms / 1000:g} s{compared})."
+    def _limits(self) -> gate.Limits:
+        return gate.Limits(
+            max_error_percent=self.settings.int(_DEPLOY, "MaxErrorPercent"),
+            max_latency_p99_ms=self.settings.int(_DEPLOY, "MaxLatencyP99"),
         )
 
     async def _watch_tapped(
         self, instances: list[Instance], seconds: float, when: str, tap: Tap | None
     ) -> None:
+        """Read HAProxy's counters (and the tap's latencies) every half second; the verdict is
+        `core.deploy.gate.judge`'s."""
         fleet = self.ops.fleet
-        limit = self.settings.int(_DEPLOY, "MaxErrorPercent")
+        limits = self._limits()
         baseline = await asyncio.to_thread(fleet.haproxy.server_states)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             await self._sleep_or_abort(min(WATCH_INTERVAL_S, deadline - time.monotonic()))
             states = await asyncio.to_thread(fleet.haproxy.server_states)
-            total = errors = 0
+            counters = []
             for instance in instances:
                 key = (self.env.name, instance.id)
                 now, before = states.get(key), baseline.get(key)
                 if now is None:
-                    raise DeploymentFailed(f"Instance {instance.id} left the load balancer {when}.")
-                if now.status.startswith("DOWN"):
-                    raise DeploymentFailed(
-                        f"Instance {instance.id} of version {self.new.version_label} failed "
-                        f"its load balancer health check {when} ({now.check_status})."
-                        + self._log_tail(instance)
+                    counters.append(gate.ServerCounters(instance.id, present=False))
+                    continue
+                counters.append(
+                    gate.ServerCounters(
+                        instance.id,
+                        status=now.status,
+                        check_status=now.check_status,
+                        responses=now.responses - (before.responses if before else 0),
+                        responses_5xx=now.responses_5xx - (before.responses_5xx if before else 0),
                     )
-                total += now.responses - (before.responses if before else 0)
-                errors += now.responses_5xx - (before.responses_5xx if before else 0)
-            if total >= MIN_RESPONSES_FOR_ERROR_RATE and errors * 100 > limit * total:
-                raise DeploymentFailed(
-                    f"{errors * 100 // total}% of the requests to version "
-                    f"{self.new.version_label} are failing with HTTP 5xx {when} "
-                    f"(threshold {limit}%)."
                 )
-            self._check_latency(tap, when)
+            verdict = gate.judge(
+                counters,
+                limits,
+                version=self.new.version_label,
+                when=when,
+                latency=_latency(tap),
+                baseline=_latency(self.baseline),
+            )
+            if not verdict.ok:
+                at_fault = next((i for i in instances if i.id == verdict.instance_id), None)
+                tail = self._log_tail(at_fault) if at_fault is not None else ""
+                raise DeploymentFailed(verdict.reason + tail)
 
     async def _sleep_or_abort(self, seconds: float) -> None:
         if seconds <= 0:
@@ -278,8 +312,9 @@ class DeploymentRun:
         live = [i for i in store.instances(self.env.name) if i.state is InstanceState.IN_SERVICE]
         old_serving = [i for i in live if i.release_key == self.old.key]
         new_serving = [i for i in live if i.release_key != self.old.key]
-        await fleet.set_weights({i.id: 100 for i in old_serving})
         capacity = desired_count(self.old.settings, self.env.desired_capacity)
+        old_serving += await self._reinstate(capacity - len(old_serving))
+        await fleet.set_weights({i.id: 100 for i in old_serving})
         missing = capacity - len(old_serving)
         try:
             if missing > 0:
@@ -295,6 +330,29 @@ class DeploymentRun:
             return
         await fleet.retire(new_serving, self.old.settings.int(_PROC, "DeregistrationDelay"))
         self._event(f"Rolled back to version {self.old.version_label}.", severity=Severity.WARN)
+
+    async def _reinstate(self, wanted: int) -> list[Instance]:
+        """Put up to ``wanted`` standby instances of the old release whose check passes back
+        in service (no start); the others stop."""
+        fleet = self.ops.fleet
+        current = {i.id: i for i in self.ops.store.instances(self.env.name)}
+        standby = [
+            current[i.id]
+            for i in self.standby
+            if i.id in current and current[i.id].state is InstanceState.STANDBY
+        ]
+        self.standby = []
+        back = (await fleet.checked_healthy(standby))[: max(0, wanted)]
+        await fleet.stop([i for i in standby if i not in back])
+        if back:
+            await fleet.put_in_service(back)
+            label = self.old.version_label if self.old else "?"
+            self._event(
+                f"Put {len(back)} instance(s) of version {label} back in service without a "
+                f"start: {', '.join(i.id for i in back)}.",
+                severity=Severity.WARN,
+            )
+        return back
 
     # helpers -----------------------------------------------------------------------------
 
@@ -326,3 +384,11 @@ class DeploymentRun:
             application=self.env.application,
             version_label=self.new.version_label,
         )
+
+
+def _latency(tap: Tap | None) -> gate.Latency | None:
+    """What the gate needs of a tap; the percentile is only computed once it can count."""
+    if tap is None:
+        return None
+    enough = tap.lines >= gate.MIN_LINES_FOR_LATENCY
+    return gate.Latency(tap.lines, tap.latency_ms(99.0) if enough else None)

@@ -262,6 +262,21 @@ class Fleet:
         """Drain, let in-flight requests finish (at most ``drain_s``), then stop."""
         if not instances:
             return
+        await self._drain(instances, drain_s)
+        await self.stop(instances)
+
+    async def standby(self, instances: list[Instance], drain_s: float) -> None:
+        """Drain like `retire`, then keep them running at weight 0 (HAProxy still checks
+        them): a deployment's rollback can put them back in service without a start."""
+        if not instances:
+            return
+        await self._drain(instances, drain_s)
+        for instance in instances:
+            self.store.update_instance(instance.id, state=InstanceState.STANDBY)
+        await self.sync_lb()
+
+    async def _drain(self, instances: list[Instance], drain_s: float) -> None:
+        """Weight 0, then wait until HAProxy has no session on them or ``drain_s`` passed."""
         for instance in instances:
             self.store.update_instance(instance.id, state=InstanceState.DRAINING)
         await self.sync_lb()
@@ -276,7 +291,21 @@ class Fleet:
             if not busy:
                 break
             await asyncio.sleep(0.1)
-        await self.stop(instances)
+
+    async def checked_healthy(self, instances: list[Instance]) -> list[Instance]:
+        """Those whose HAProxy check passes now (standby ones are checked at weight 0)."""
+        if not instances:
+            return []
+        try:
+            states = await asyncio.to_thread(self.haproxy.server_states)
+        except ComponentError:
+            return []
+        return [
+            i
+            for i in instances
+            if (s := states.get((i.environment, i.id))) is not None
+            and (s.healthy or (s.status.startswith("UP") and s.check_status == "INI"))
+        ]
 
     async def stop(self, instances: list[Instance]) -> None:
         """Stop at once (for instances that never took traffic, or after draining).

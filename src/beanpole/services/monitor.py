@@ -42,6 +42,7 @@ from beanpole.core.health import (
     Verdict,
     environment_health,
     rank,
+    recent,
     transition_event,
 )
 from beanpole.core.metrics import WINDOW_S, Sample, Windows, WindowStats
@@ -243,7 +244,7 @@ class Monitor:
                     store.update_instance(i.id, health_status=v.status.value)
             self._record(env, verdict)
             snapshot.environments[env.name] = self._describe(
-                env.name, instances[env.name], verdict, per_instance
+                env.name, instances[env.name], verdict, per_instance, now
             )
         self.snapshot = snapshot
 
@@ -290,7 +291,11 @@ class Monitor:
         instances: list[Instance],
         verdict: Verdict,
         per_instance: dict[str, Verdict],
+        now: float,
     ) -> dict[str, Any]:
+        """The snapshot of one environment. ``requests`` is the latest window only while it is
+        recent (`core.health.recent`); ``requests_ended_at`` says when the latest one ended,
+        so a face can say how old the last figures are instead of showing them as current."""
         described = []
         for i in instances:
             v = per_instance.get(i.id)
@@ -306,7 +311,7 @@ class Monitor:
                     "status": v.status.value if v else i.health_status,
                     "colour": v.colour if v else "Grey",
                     "causes": list(v.causes) if v else [],
-                    "requests": window_json(w) if w else None,
+                    **_requests(w, now),
                     "cpu_percent": usage.cpu_percent if usage else None,
                     "rss_bytes": usage.rss_bytes if usage else None,
                     "processes": usage.processes if usage else None,
@@ -317,7 +322,7 @@ class Monitor:
             "status": verdict.status.value,
             "colour": verdict.colour,
             "causes": list(verdict.causes),
-            "requests": window_json(w) if w else None,
+            **_requests(w, now),
             "sampling": self.ratios.get(env, 1),
             "host": asdict(self.last_host) if self.last_host else None,
             "instances": described,
@@ -329,6 +334,14 @@ def window_json(w: WindowStats) -> dict[str, Any]:
     data["latency_ms"] = {str(k): round(v, 2) for k, v in w.latency_ms.items()}
     data["requests_per_s"] = round(w.requests_per_s, 2)
     return data
+
+
+def _requests(w: WindowStats | None, now: float) -> dict[str, Any]:
+    current = recent(w, now)
+    return {
+        "requests": window_json(current) if current else None,
+        "requests_ended_at": w.start + w.duration_s if w else None,
+    }
 
 
 def _rows(windows: list[WindowStats]) -> list[tuple[str, str, float, str]]:

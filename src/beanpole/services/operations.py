@@ -136,12 +136,35 @@ class Operations:
         return op
 
     def abort(self, env: Environment) -> None:
-        """Cancel an in-progress deployment: it rolls back to the previous release."""
+        """Stop the operation in progress and put the environment back as it was.
+
+        A deployment (and a configuration change that replaces instances) rolls back to the
+        previous release; a scale that is still starting instances stops them and restores
+        the previous settings. Anything else cannot be undone half-way (a create, a
+        terminate, a scale already removing instances) and is refused rather than
+        acknowledged and then finished anyway.
+        """
         event = self.aborts.get(env.name)
-        if not self.busy(env.name) or event is None or event.is_set():
-            raise Conflict(f"Environment {env.name} has no deployment in progress to abort.")
+        if not self.busy(env.name):
+            raise Conflict(f"Environment {env.name} has no operation in progress to abort.")
+        running = [op for op in self.store.running_operations() if op.environment == env.name]
+        kind = running[0].kind if running else "operation"
+        if event is None:
+            raise Conflict(
+                f"The {kind} operation in progress on environment {env.name} cannot be "
+                "aborted now: only a deployment, or a configuration change while it starts or "
+                f"replaces instances, can be. Wait for it to finish (beanpole events {env.name} "
+                "-f)."
+            )
+        if event.is_set():
+            raise Conflict(f"The {kind} operation on environment {env.name} is already aborting.")
         self._event(
-            env, "Abort requested: rolling back to the previous release.", severity=Severity.WARN
+            env,
+            "Abort requested: rolling back to the previous release."
+            if kind == OperationKind.DEPLOY
+            else "Abort requested: stopping the instances being started and restoring the "
+            "previous settings.",
+            severity=Severity.WARN,
         )
         event.set()
 
@@ -274,6 +297,9 @@ class Operations:
             desired_capacity=desired_count(release.settings, env.desired_capacity),
         )
         self.store.add_release(name, deployment_id, label, new_settings)
+        # The release's load-balancer settings (its health check) may differ from the ones
+        # HAProxy runs with: a rollback restored them in the store and HAProxy kept the newer.
+        await self.fleet.sync_lb()
         self._event(
             env, "New application version was deployed to running instances.", version=label
         )
@@ -326,10 +352,18 @@ class Operations:
     async def _scale(
         self, env: Environment, release: Release, live: list[Instance], count: int
     ) -> None:
+        """Start or remove instances. Starting can be aborted (the new instances stop, the
+        caller restores the settings); removing cannot, and stops being abortable first."""
+        abort = self.aborts.get(env.name)
         if len(live) < count:
-            await self.bring_up(env, release, count - len(live), deployment_id=env.deployment_id)
+            await self.bring_up(
+                env, release, count - len(live), deployment_id=env.deployment_id, abort=abort
+            )
             self._event(env, f"Added {count - len(live)} instance(s); now {count}.")
         elif len(live) > count:
+            self.aborts.pop(env.name, None)
+            if abort is not None and abort.is_set():
+                raise OperationFailed("The configuration change was aborted.")
             surplus = sorted(live, key=lambda i: i.created_at, reverse=True)[: len(live) - count]
             await self.fleet.retire(surplus, release.settings.int(_PROC, "DeregistrationDelay"))
             self._event(env, f"Removed {len(surplus)} instance(s); now {count}.")
@@ -410,9 +444,16 @@ class Operations:
         return artifact
 
     async def bring_up(
-        self, env: Environment, release: Release, count: int, *, deployment_id: int
+        self,
+        env: Environment,
+        release: Release,
+        count: int,
+        *,
+        deployment_id: int,
+        abort: asyncio.Event | None = None,
     ) -> list[Instance]:
-        """Launch ``count`` instances of the release and put them in service, or fail cleanly."""
+        """Launch ``count`` instances of the release and put them in service, or fail cleanly
+        (also when ``abort`` is set before they are in service: they are stopped)."""
         artifact = await self.artifact(env, release)
         if count <= 0:
             return []
@@ -438,8 +479,10 @@ class Operations:
                     )
                 )
             failures = await self.fleet.wait_ready(
-                new, release.settings, deadline=deadline, start_timeout_s=start_timeout
+                new, release.settings, deadline=deadline, start_timeout_s=start_timeout, abort=abort
             )
+            if abort is not None and abort.is_set():
+                raise OperationFailed("The configuration change was aborted.")
             if failures:
                 first_id, cause = next(iter(failures.items()))
                 raise OperationFailed(
@@ -599,6 +642,28 @@ class Repairs:
         release = await ops._release(env, env.version_label, env.settings)
         count = desired_count(release.settings, env.desired_capacity)
         instances = {i.id: i for i in ops.store.instances(name)}
+        # Standby instances of the release (a deployment's bake window that a restart
+        # interrupted) go back in service as they are: nothing to start, nothing dropped.
+        good = [
+            i
+            for i in instances.values()
+            if i.state is InstanceState.IN_SERVICE and i.release_key == release.key
+        ]
+        standby = [
+            i
+            for i in instances.values()
+            if i.state is InstanceState.STANDBY and i.release_key == release.key
+        ]
+        back = (await ops.fleet.checked_healthy(standby))[: max(0, count - len(good))]
+        if back:
+            await ops.fleet.put_in_service(back)
+            ops._event(
+                env,
+                f"Put {len(back)} standby instance(s) of version {release.version_label} back "
+                f"in service: {', '.join(i.id for i in back)}.",
+                severity=Severity.WARN,
+            )
+            instances = {i.id: i for i in ops.store.instances(name)}
         todo = plan_repair(instances.values(), release.key, count)
         await ops.fleet.stop([instances[i] for i in todo.stop])
         if todo.launch:

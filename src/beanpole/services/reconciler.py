@@ -19,6 +19,7 @@ from beanpole.adapters.runtime.supervisord import ProcessState
 from beanpole.adapters.store.db import Store
 from beanpole.core.errors import BeanpoleError
 from beanpole.core.model import (
+    Environment,
     EnvStatus,
     Instance,
     InstanceState,
@@ -96,7 +97,9 @@ class Reconciler:
                 desired = op.params.get("previous_desired")
                 if isinstance(desired, int):  # a scale or settings change: its count too
                     store.update_environment(env.name, desired_capacity=desired)
-                store.update_environment(env.name, status=EnvStatus.READY)
+                # Updating until the repair has converged (`tick`): instances of two
+                # versions may be serving now, and Ready promises one.
+                store.update_environment(env.name, status=EnvStatus.UPDATING)
         running = await asyncio.to_thread(fleet.supervisor.instances)
         known = {i.id: i for i in store.instances()}
         for group in running:
@@ -143,14 +146,36 @@ class Reconciler:
             instances = self.store.instances(env.name)
             for instance in instances:
                 await self._observe(instance, processes.get(instance.id), servers)
-            if self.ops.busy(env.name) or env.status is not EnvStatus.READY:
-                continue
-            if env.version_label is None:
-                continue
-            version = self.store.version(env.application, env.version_label)
-            key = resolve(*env.layers()).release_key(version.digest)
-            if Repairs(self.ops).needed(env, key, instances):
-                Repairs(self.ops).start(env)
+            await self._converge(env, self.store.instances(env.name))
+
+    async def _converge(self, env: Environment, instances: list[Instance]) -> None:
+        """Start a repair when the instances differ from the recorded release.
+
+        An environment left Updating with no operation running (a restart interrupted one,
+        or a repair must replace instances of another release) stays Updating until the
+        repair has converged: Ready means one version, every instance in service.
+        """
+        if self.ops.busy(env.name) or env.version_label is None:
+            return
+        if env.status not in (EnvStatus.READY, EnvStatus.UPDATING):
+            return
+        version = self.store.version(env.application, env.version_label)
+        key = resolve(*env.layers()).release_key(version.digest)
+        repairs = Repairs(self.ops)
+        if repairs.needed(env, key, instances):
+            other = [i for i in instances if i.release_key != key]  # (live ones only)
+            if other and env.status is EnvStatus.READY:
+                self.store.update_environment(env.name, status=EnvStatus.UPDATING)
+            repairs.start(env)
+        elif env.status is EnvStatus.UPDATING:
+            self.store.update_environment(env.name, status=EnvStatus.READY)
+            self.store.add_event(
+                f"Recovery completed: {len(instances)} instance(s) of version "
+                f"{env.version_label} in service.",
+                environment=env.name,
+                application=env.application,
+                version_label=env.version_label,
+            )
 
     async def _observe(
         self,

@@ -64,6 +64,11 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     time.sleep(float(os.environ.get("START_DELAY", "0")))
+    # Tests slow down instances started from now on by writing seconds to this file.
+    delay_file = os.environ.get("START_DELAY_FILE")
+    if delay_file and os.path.exists(delay_file):
+        with open(delay_file) as f:
+            time.sleep(float(f.read().strip() or "0"))
     print(f"listening on {os.environ['PORT']}", flush=True)
     sys.stdout.flush()
 

@@ -11,7 +11,8 @@ A plan is a list of steps the runner carries out in order:
 
 Every policy keeps one rule: an old instance leaves only after being drained, and new ones
 take traffic only after passing their checks. Capacity differs: AllAtOnce drops to zero
-(EB's short outage), Rolling drops by one batch, the others never drop.
+(EB's short outage), Rolling drops by one batch but never to zero (a batch is at most the
+capacity minus one), the others never drop.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def plan(old: Sequence[str], capacity: int, params: DeployParams) -> list[Step]:
             Step(Action.IN_SERVICE),
             Step(Action.RETIRE, retire=tuple(old)),
         ]
+    if policy is Policy.ROLLING:
+        return _rolling(old, capacity, rolling_batch_size(capacity, params))
     size = batch_size(capacity, params.batch_size_type, params.batch_size)
     batches = math.ceil(capacity / size)
     steps = []
@@ -101,14 +104,64 @@ def plan(old: Sequence[str], capacity: int, params: DeployParams) -> list[Step]:
         # The last batch also takes any old instances beyond the new capacity.
         end = len(old) if index == batches - 1 else (index + 1) * size
         leaving = tuple(old[index * size : end])
-        if policy is Policy.ROLLING:
-            if leaving:
-                steps.append(Step(Action.RETIRE, batch=index + 1, retire=leaving))
-            steps += _bring_up(launch, batch=index + 1)
-        else:  # RollingWithAdditionalBatch: the new batch serves before an old one leaves
-            steps += _bring_up(launch, batch=index + 1)
-            if leaving:
-                steps.append(Step(Action.RETIRE, batch=index + 1, retire=leaving))
+        # RollingWithAdditionalBatch: the new batch serves before an old one leaves.
+        steps += _bring_up(launch, batch=index + 1)
+        if leaving:
+            steps.append(Step(Action.RETIRE, batch=index + 1, retire=leaving))
+    return steps
+
+
+def rolling_batch_size(capacity: int, params: DeployParams) -> int:
+    """Instances a Rolling batch replaces: ``BatchSize``, but at most ``capacity - 1``.
+
+    EB's default BatchSize is 100 %, and a Rolling batch of the whole fleet takes every
+    instance out of service at once (under load, half the requests failed with 503). So a
+    batch always leaves one instance serving; with a single instance it is 1, and `plan`
+    starts the new one before the old one leaves.
+    """
+    return max(
+        1, min(batch_size(capacity, params.batch_size_type, params.batch_size), capacity - 1)
+    )
+
+
+def rolling_note(old_count: int, capacity: int, params: DeployParams) -> str | None:
+    """The event that tells why a Rolling deployment does not do what BatchSize says."""
+    if params.policy is not Policy.ROLLING or old_count == 0 or capacity <= 0:
+        return None
+    requested = batch_size(capacity, params.batch_size_type, params.batch_size)
+    size = rolling_batch_size(capacity, params)
+    if size < requested:
+        return (
+            f"Rolling batch size reduced from {requested} to {size} instance(s) so that at "
+            "least one instance stays in service during the deployment."
+        )
+    if min(old_count, capacity) == 1:
+        return (
+            "Rolling with one instance: the new instance is put in service before the old "
+            "one leaves."
+        )
+    return None
+
+
+def _rolling(old: Sequence[str], capacity: int, size: int) -> list[Step]:
+    """Per batch: retire old ones, bring the new ones up. An old instance whose leaving would
+    empty the backend (one instance, or fewer old ones than the batch) leaves only after
+    the batch's new instances are in service."""
+    batches = math.ceil(capacity / size)
+    serving = len(old)
+    steps: list[Step] = []
+    for index in range(batches):
+        launch = min(size, capacity - index * size)
+        # The last batch also takes any old instances beyond the new capacity.
+        end = len(old) if index == batches - 1 else (index + 1) * size
+        leaving = tuple(old[index * size : end])
+        first, later = leaving[: max(0, serving - 1)], leaving[max(0, serving - 1) :]
+        if first:
+            steps.append(Step(Action.RETIRE, batch=index + 1, retire=first))
+        steps += _bring_up(launch, batch=index + 1)
+        if later:
+            steps.append(Step(Action.RETIRE, batch=index + 1, retire=later))
+        serving += launch - len(leaving)
     return steps
 
 

@@ -25,7 +25,7 @@ def health_check(settings: Mapping[str, str]) -> HealthCheck:
 
 
 def server_weight(instance: Instance) -> int:
-    """Only instances in service take new requests; draining ones sit at 0."""
+    """Only instances in service take new requests; draining and standby ones sit at 0."""
     return instance.weight if instance.state is InstanceState.IN_SERVICE else 0
 
 
@@ -33,7 +33,9 @@ def server_weight(instance: Instance) -> int:
 # listens, mark it DOWN, and then need HealthyThresholdCount more checks at its slow
 # interval before serving. Beanpole probes it directly instead and adds it once it passes;
 # HAProxy then starts it UP and its own checks take over.
-_IN_LOAD_BALANCER = frozenset({InstanceState.IN_SERVICE, InstanceState.DRAINING})
+_IN_LOAD_BALANCER = frozenset(
+    {InstanceState.IN_SERVICE, InstanceState.DRAINING, InstanceState.STANDBY}
+)
 
 
 def desired_spec(
