@@ -71,28 +71,29 @@ def create_environments(bp: Beanpole, count: int, per_env: int) -> None:
         str(per_env),
     )
     client = Client.discover(Home(bp.home))
+    body = {"application": APPLICATION, "version_label": "v1", "settings": scale}
     try:
         for start in range(1, count, CREATE_BATCH):
             names = [env_name(i) for i in range(start, min(count, start + CREATE_BATCH))]
             for name in names:
-                client.request(
-                    "POST",
-                    "/environments",
-                    json={
-                        "name": name,
-                        "application": APPLICATION,
-                        "version_label": "v1",
-                        "settings": scale,
-                    },
-                )
+                client.request("POST", "/environments", json={"name": name, **body})
+            retried: set[str] = set()
 
-            def ready(names: list[str] = names) -> bool:
-                statuses = [client.environment(n)["status"] for n in names]
-                if "Terminated" in statuses:
-                    raise AssertionError(f"an environment failed to launch: {statuses}")
-                return all(s == "Ready" for s in statuses)
+            def ready(names: list[str] = names, retried: set[str] = retried) -> bool:
+                statuses = {e["name"]: e["status"] for e in client.request("GET", "/environments")}
+                for name in names:
+                    if statuses.get(name, "Terminated") != "Terminated":
+                        continue
+                    # A launch can fail on a busy shared machine (a start timeout, a port
+                    # another home took): once more, then it counts as a failure.
+                    if name in retried:
+                        raise AssertionError(f"{name} failed to launch twice")
+                    retried.add(name)
+                    print(f"  {name} failed to launch; creating it again", flush=True)
+                    client.request("POST", "/environments", json={"name": name, **body})
+                return all(statuses.get(n) == "Ready" for n in names)
 
-            wait_for(ready, 300, f"environments {names[0]}..{names[-1]} to be Ready", 0.5)
+            wait_for(ready, 900, f"environments {names[0]}..{names[-1]} to be Ready", 1.0)
     finally:
         client.close()
 

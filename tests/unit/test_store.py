@@ -26,6 +26,7 @@ def test_migrations_run_once(tmp_path):
         "0004_enhanced_health",
         "0005_metrics_rollups",
         "0006_version_ebextensions",
+        "0007_instance_host",
     ]
     s.close()
 
@@ -95,6 +96,10 @@ def test_instances_and_ports(store):
     inst = Instance("i-1", "shop", "v1", "k", 1, 20001, InstanceState.PENDING, time.time())
     store.add_instance(inst)
     assert store.used_ports() == {20001}
+    assert store.instances("shop")[0].host == "127.0.0.1"  # loopback unless the runtime says
+    store.update_instance("i-1", host="10.0.0.7", port=31000)
+    moved = store.instances("shop")[0]
+    assert (moved.host, moved.port) == ("10.0.0.7", 31000)
     store.update_instance("i-1", state=InstanceState.IN_SERVICE, pid=42, healthy=True, causes=["x"])
     got = store.instances("shop")[0]
     assert (got.state, got.pid, got.healthy, got.causes) == (

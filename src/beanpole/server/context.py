@@ -11,11 +11,11 @@ from typing import Any
 
 from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.logs import Stream, follow, tail_stream, write_bundle
-from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.adapters.store.db import Store
 from beanpole.core.errors import NotFound
 from beanpole.core.model import Instance, InstanceState
 from beanpole.home import Home, ServerConfig
+from beanpole.ports import Runtime
 from beanpole.services.fleet import Fleet
 from beanpole.services.monitor import Monitor
 from beanpole.services.operations import Operations
@@ -30,7 +30,7 @@ class Context:
     bundles: BundleStore
     fleet: Fleet
     ops: Operations
-    supervisor: Supervisor
+    runtime: Runtime
     monitor: Monitor
 
     def url(self, cname: str) -> str:

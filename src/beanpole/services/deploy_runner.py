@@ -228,11 +228,11 @@ class DeploymentRun:
     ) -> None:
         fleet = self.ops.fleet
         limit = self.settings.int(_DEPLOY, "MaxErrorPercent")
-        baseline = await asyncio.to_thread(fleet.haproxy.server_states)
+        baseline = (await fleet.observer.refresh()).servers
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             await self._sleep_or_abort(min(WATCH_INTERVAL_S, deadline - time.monotonic()))
-            states = await asyncio.to_thread(fleet.haproxy.server_states)
+            states = (await fleet.observer.fresh(WATCH_INTERVAL_S)).servers
             total = errors = 0
             for instance in instances:
                 key = (self.env.name, instance.id)
@@ -309,11 +309,7 @@ class DeploymentRun:
         self.serving = [current.get(i.id, i) for i in self.serving]
 
     def _log_tail(self, instance: Instance) -> str:
-        processes = self.ops.fleet.supervisor.instances().get(instance.id, [])
-        web = next((p for p in processes if p.name == "web"), None)
-        if web is None:
-            return ""
-        lines = self.ops.fleet.tail_logs(web)
+        lines = self.ops.fleet.tail_logs(instance.id, "web")
         return (" Last log lines: " + " | ".join(lines)) if lines else ""
 
     def _event(self, message: str, *, severity: Severity = Severity.INFO) -> None:

@@ -28,7 +28,6 @@ from beanpole.adapters.lb.requests import (
     sampling_ratio,
     smoothed_rate,
 )
-from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.adapters.runtime.usage import HostSampler, HostUsage, Usage, UsageSampler
 from beanpole.adapters.store.db import Store
 from beanpole.core.errors import BeanpoleError
@@ -55,6 +54,7 @@ ROLLUP_S = 300.0
 METRICS_KEEP_S = 24 * 3600  # 10 s windows: a day
 ROLLUP_KEEP_S = 14 * 24 * 3600  # 5 min roll-ups: two weeks
 TICK_S = 1.0
+SNAPSHOT_MAX_AGE_S = 1.5  # the reconciler takes one a second; older means it is busy
 MAX_SKEW_S = 60.0
 CLOSE_GRACE_S = 1.0  # a window closes this long after it ends: its last lines are on the way
 _CORES = os.cpu_count() or 1
@@ -76,10 +76,9 @@ class Monitor:
         home: Home,
         store: Store,
         fleet: Fleet,
-        supervisor: Supervisor,
         sock: socket.socket,
     ) -> None:
-        self.store, self.fleet, self.supervisor = store, fleet, supervisor
+        self.store, self.fleet = store, fleet
         self.windows = Windows(WINDOW_S)
         self.rollups = Windows(ROLLUP_S)
         self.usage = UsageSampler()
@@ -162,7 +161,7 @@ class Monitor:
             # every environment, so one that went back to 1:1 is told so too
             wanted = {env: ratios.get(env, 1) for env in names}
             try:
-                await asyncio.to_thread(self.fleet.haproxy.set_sampling, wanted)
+                await asyncio.to_thread(self.fleet.lb.set_sampling, wanted)
             except BeanpoleError as exc:  # HAProxy restarting: the reconciler sees to it
                 log.info("could not set request sampling: %s", exc)
                 return
@@ -182,16 +181,15 @@ class Monitor:
 
     async def _evaluate(self, closed: list[WindowStats], rolled: list[WindowStats]) -> None:
         store = self.store
-        processes = await asyncio.to_thread(self.supervisor.instances)
-        pids = {i: [p.pid for p in states if p.pid] for i, states in processes.items()}
+        # The reconciler's snapshot of this second, or a new one if it is older.
+        observed = await self.fleet.observer.fresh(SNAPSHOT_MAX_AGE_S)
+        processes, servers = observed.instances, observed.servers
+        pids = {i: o.pids for i, o in processes.items()}
         self.last_usage = await asyncio.to_thread(self.usage.sample, pids)
         self.last_host = self.host.sample()
-        try:
-            servers = await asyncio.to_thread(self.fleet.haproxy.server_states)
-            lb_answering = True
-        except BeanpoleError as exc:  # the verdicts say so rather than keep the last ones
-            log.warning("HAProxy did not answer for health: %s", exc)
-            servers, lb_answering = {}, False
+        lb_answering = observed.lb_ok
+        if not lb_answering:  # the verdicts say so rather than keep the last ones
+            log.warning("HAProxy did not answer for health: %s", observed.lb_error)
         store.add_metrics(_rows(closed), METRICS_KEEP_S, _rows(rolled), ROLLUP_KEEP_S)
         now = time.time()
         environments = store.environments()
@@ -208,10 +206,8 @@ class Monitor:
                     InstanceInput(
                         id=i.id,
                         state=i.state.value,
-                        check_passing=None
-                        if server is None
-                        else (server.healthy or server.check_status == "INI"),
-                        process_failure=self.fleet.process_failure(i.id, processes.get(i.id, [])),
+                        check_passing=None if server is None else server.passing,
+                        process_failure=self.fleet.process_failure(processes.get(i.id)),
                         window=self.windows.latest(env.name, i.id),
                         # of the host, as EB's "95% of CPU is in use" means the machine's CPU
                         cpu_percent=None if usage is None else usage.cpu_percent / _CORES,

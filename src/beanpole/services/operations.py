@@ -37,6 +37,7 @@ from beanpole.core.model import (
     OperationStatus,
     Severity,
 )
+from beanpole.core.reconcile import converged
 from beanpole.core.settings import ResolvedSettings, resolve
 from beanpole.services.deploy_runner import DeploymentFailed, DeploymentRun, deploy_params
 from beanpole.services.fleet import Fleet
@@ -548,11 +549,7 @@ class Repairs:
 
     def needed(self, env: Environment, release_key: str, instances: list[Instance]) -> bool:
         count = resolve(*env.layers()).int(_ASG, "MinSize")
-        live = [i for i in instances if i.state is not InstanceState.STOPPED]
-        good = [
-            i for i in live if i.release_key == release_key and i.state is InstanceState.IN_SERVICE
-        ]
-        return len(good) != count or len(live) != count
+        return not converged(release_key, count, instances)
 
     def start(self, env: Environment) -> None:
         async def repair() -> None:

@@ -1,4 +1,7 @@
-"""The reconcile loop: observe supervisord and HAProxy, compare with the store, converge.
+"""The reconcile loop: read the observer's snapshot, compare with the store, converge.
+
+Each tick gathers the facts (records, the snapshot, settings) and asks the pure
+`beanpole.core.reconcile.decide` what to do; this module only carries the actions out.
 
 On start it adopts what already runs (the data plane outlives the control plane): every
 process group in supervisord that the store knows stays as it is (same pids), any group
@@ -14,11 +17,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from beanpole.adapters.lb.haproxy import ServerState
-from beanpole.adapters.runtime.supervisord import ProcessState
 from beanpole.adapters.store.db import Store
 from beanpole.core.errors import BeanpoleError
 from beanpole.core.model import (
+    Environment,
     EnvStatus,
     Instance,
     InstanceState,
@@ -26,29 +28,39 @@ from beanpole.core.model import (
     OperationStatus,
     Severity,
 )
-from beanpole.core.settings import resolve
+from beanpole.core.reconcile import (
+    Action,
+    EnvFacts,
+    InstanceFacts,
+    Memory,
+    Record,
+    Repair,
+    Replace,
+    Restart,
+    Vanished,
+    decide,
+)
+from beanpole.core.settings import ResolvedSettings, resolve
+from beanpole.services.observer import Snapshot
 from beanpole.services.operations import Operations, Repairs
 
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 LOG_RETENTION_EVERY_S = 60.0
-RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
-
-
-@dataclass
-class _Backoff:
-    failures: int = 0
-    next_try: float = 0.0
+_ASG = "aws:autoscaling:asg"
+_HEALTH = "beanpole:health"
 
 
 @dataclass
 class Reconciler:
     ops: Operations
     tick_s: float = TICK_S
-    _backoff: dict[str, _Backoff] = field(default_factory=dict)
-    _failing_since: dict[str, float] = field(default_factory=dict)
+    memory: Memory = field(default_factory=Memory)
     _next_log_retention: float = 0.0
+    # (environment, its option layers, version digest) -> its resolved settings: resolving
+    # every environment's settings every second was a measurable share of the idle CPU.
+    _settings: dict[str, tuple[object, ResolvedSettings, str]] = field(default_factory=dict)
 
     @property
     def store(self) -> Store:
@@ -93,21 +105,37 @@ class Reconciler:
                 if isinstance(previous, dict):
                     store.update_environment(env.name, settings=previous)
                 store.update_environment(env.name, status=EnvStatus.READY)
-        running = await asyncio.to_thread(fleet.supervisor.instances)
+        await self._adopt_instances()
+        await fleet.sync_lb()
+
+    async def _adopt_instances(self) -> None:
+        """Stop what the store does not know, finish stops a crash interrupted, and record
+        the endpoint of an instance started just before a crash."""
+        store, fleet = self.ops.store, self.ops.fleet
+        running = await asyncio.to_thread(fleet.runtime.observe)
         known = {i.id: i for i in store.instances()}
         for group in running:
             if group not in known:
                 log.warning("stopping orphan instance %s", group)
-                await asyncio.to_thread(fleet.supervisor.stop_instance, group)
+                await asyncio.to_thread(fleet.runtime.stop, group)
+        await asyncio.to_thread(fleet.runtime.reclaim, set(running) & set(known))
         for instance in known.values():
             if instance.state in (InstanceState.DRAINING, InstanceState.STOPPING):
                 await fleet.stop([instance])
-        await fleet.sync_lb()
+            elif instance.port == 0 and instance.state is not InstanceState.STOPPED:
+                # Recorded, then the server died before it stored the runtime's endpoint.
+                endpoint = await asyncio.to_thread(fleet.runtime.endpoint, instance.id)
+                if endpoint is None:
+                    store.update_instance(instance.id, state=InstanceState.STOPPED)
+                else:
+                    store.update_instance(instance.id, host=endpoint.host, port=endpoint.port)
 
     async def run(self) -> None:
+        """Every tick: one snapshot from the observer, then this loop's decisions on it."""
+        observer = self.ops.fleet.observer
         while True:
             try:
-                await self.tick()
+                await self.tick(await observer.refresh())
                 await self.log_retention()
             except asyncio.CancelledError:
                 raise
@@ -125,129 +153,99 @@ class Reconciler:
         if removed:
             log.info("log retention removed %s", ", ".join(str(p) for p in removed))
 
-    async def tick(self) -> None:
+    async def tick(self, snapshot: Snapshot) -> None:
         fleet = self.ops.fleet
-        if not await asyncio.to_thread(fleet.supervisor.is_running):
-            log.warning("supervisord is not running; starting it")
-            await asyncio.to_thread(fleet.supervisor.ensure_running)
-        if not await asyncio.to_thread(fleet.haproxy.is_running):
-            log.warning("HAProxy is not running; starting it")
-            await asyncio.to_thread(fleet.haproxy.start, fleet.lb_spec())
-        processes = await asyncio.to_thread(fleet.supervisor.instances)
-        servers = await asyncio.to_thread(fleet.haproxy.server_states)
+        if not snapshot.runtime_ok and not await asyncio.to_thread(fleet.runtime.is_running):
+            log.warning("the runtime is not running (%s); starting it", snapshot.runtime_error)
+            await asyncio.to_thread(fleet.runtime.ensure_running)
+            return  # its instances are observed on the next tick
+        if not snapshot.lb_ok and not await asyncio.to_thread(fleet.lb.is_running):
+            log.warning("the load balancer is not running (%s); starting it", snapshot.lb_error)
+            await asyncio.to_thread(fleet.lb.start, fleet.lb_spec())
+        if not snapshot.runtime_ok:
+            return  # no facts about the instances: decide nothing
+        facts = await self._facts(snapshot)
+        decision = decide(facts, self.memory, time.monotonic())
+        self.memory = decision.memory
+        for action in decision.actions:
+            await self._carry_out(action)
+
+    async def _facts(self, snapshot: Snapshot) -> list[EnvFacts]:
+        """The records, the snapshot and the settings, per environment (one store read)."""
+        by_env: dict[str, list[Instance]] = {}
+        for instance in self.store.instances():
+            by_env.setdefault(instance.environment, []).append(instance)
+        facts = []
         for env in self.store.environments():
-            instances = self.store.instances(env.name)
-            for instance in instances:
-                await self._observe(instance, processes.get(instance.id), servers)
-            if self.ops.busy(env.name) or env.status is not EnvStatus.READY:
-                continue
-            if env.version_label is None:
-                continue
-            version = self.store.version(env.application, env.version_label)
-            key = resolve(*env.layers()).release_key(version.digest)
-            if Repairs(self.ops).needed(env, key, instances):
-                Repairs(self.ops).start(env)
-
-    async def _observe(
-        self,
-        instance: Instance,
-        states: list[ProcessState] | None,
-        servers: dict[tuple[str, str], ServerState],
-    ) -> None:
-        """Keep pid, check state and causes current; restart processes supervisord gave up on.
-
-        The environment's health (colour, status, causes) is the monitor's; this keeps each
-        instance's own facts, which it reads.
-        """
-        fleet = self.ops.fleet
-        if instance.state is InstanceState.STOPPED:
-            return
-        if states is None:
-            if instance.state is InstanceState.IN_SERVICE:
-                # Its process group vanished (supervisord restarted without it): a repair
-                # replaces it, in service before this one leaves.
-                await fleet.stop([instance])
-                self.store.add_event(
-                    f"Instance {instance.id}'s processes are gone; replacing it.",
-                    severity=Severity.WARN,
-                    environment=instance.environment,
-                )
-            return
-        web = next((s for s in states if s.name == "web"), None)
-        pid = web.pid if web is not None else 0
-        server = servers.get((instance.environment, instance.id))
-        healthy = server is not None and _healthy(server)
-        causes: list[str] = []
-        crashed = fleet.process_failure(instance.id, states)
-        if crashed is not None:
-            causes.append(crashed)
-            # Not one that is leaving: a restart would race its stop and outlive it.
-            if instance.state in (InstanceState.PENDING, InstanceState.IN_SERVICE):
-                await self._restart_with_backoff(instance, states)
-        elif (
-            server is not None
-            and not _healthy(server)
-            and instance.state is InstanceState.IN_SERVICE
-        ):
-            causes.append(
-                f"Load balancer health check: {server.status}, last check {server.check_status}."
-            )
-        else:
-            self._backoff.pop(instance.id, None)
-        if pid != instance.pid or healthy != instance.healthy or tuple(causes) != instance.causes:
-            self.store.update_instance(instance.id, pid=pid, healthy=healthy, causes=causes)
-        down = server is not None and server.status.startswith(("DOWN", "MAINT"))
-        failing = instance.state is InstanceState.IN_SERVICE and (down or crashed is not None)
-        if not failing:
-            self._failing_since.pop(instance.id, None)
-        else:
-            since = self._failing_since.setdefault(instance.id, time.monotonic())
-            await self._maybe_replace(instance, time.monotonic() - since, causes)
-
-    async def _maybe_replace(self, instance: Instance, failing_s: float, causes: list[str]) -> None:
-        """Replace an instance that keeps failing (a setting turns this off).
-
-        It takes no traffic while its check fails, so stopping it first drops nothing; the
-        next tick's repair starts its replacement.
-        """
-        env = self.store.environment(instance.environment)
-        settings = resolve(*env.layers())
-        if settings.get("beanpole:health", "ReplaceUnhealthy") != "true":
-            return
-        if failing_s < settings.int("beanpole:health", "ReplaceAfter"):
-            return
-        if env.status is not EnvStatus.READY or self.ops.busy(env.name):
-            return
-        self._failing_since.pop(instance.id, None)
-        reason = "; ".join(causes) or "failing health checks"
-        self.store.add_event(
-            f"Replacing instance {instance.id}: {reason} for {failing_s:.0f} seconds.",
-            severity=Severity.WARN,
-            environment=env.name,
-            application=env.application,
-        )
-        await self.ops.fleet.stop([instance])
-
-    async def _restart_with_backoff(self, instance: Instance, states: list[ProcessState]) -> None:
-        backoff = self._backoff.setdefault(instance.id, _Backoff())
-        now = time.monotonic()
-        if now < backoff.next_try:
-            return
-        delay = RESTART_BACKOFF_S[min(backoff.failures, len(RESTART_BACKOFF_S) - 1)]
-        backoff.failures += 1
-        backoff.next_try = now + delay
-        for state in states:
-            if state.state in ("FATAL", "EXITED"):
-                try:
-                    await asyncio.to_thread(
-                        self.ops.fleet.supervisor.start_process, instance.id, state.name
+            settings, key = self._resolved(env)
+            instances = []
+            for record in by_env.get(env.name, []):
+                observed = snapshot.instances.get(record.id)
+                failure = None
+                if observed is not None and observed.dead:
+                    failure = await asyncio.to_thread(self.ops.fleet.process_failure, observed)
+                instances.append(
+                    InstanceFacts(
+                        record, observed, snapshot.servers.get((env.name, record.id)), failure
                     )
+                )
+            facts.append(
+                EnvFacts(
+                    env=env,
+                    instances=tuple(instances),
+                    busy=self.ops.busy(env.name),
+                    release_key=key,
+                    desired=settings.int(_ASG, "MinSize"),
+                    replace_unhealthy=settings.get(_HEALTH, "ReplaceUnhealthy") == "true",
+                    replace_after_s=settings.int(_HEALTH, "ReplaceAfter"),
+                )
+            )
+        return facts
+
+    def _resolved(self, env: Environment) -> tuple[ResolvedSettings, str | None]:
+        """The environment's settings and release key, resolved again only when they change."""
+        layers = (env.layers(), env.version_label)
+        cached = self._settings.get(env.name)
+        if cached is not None and cached[0] == layers:
+            return cached[1], cached[2] or None
+        settings = resolve(*env.layers())
+        key = ""
+        if env.version_label is not None:
+            key = settings.release_key(
+                self.store.version(env.application, env.version_label).digest
+            )
+        self._settings[env.name] = (layers, settings, key)
+        return settings, key or None
+
+    async def _carry_out(self, action: Action) -> None:
+        store, fleet = self.store, self.ops.fleet
+        if isinstance(action, Record):
+            store.update_instance(
+                action.instance_id, pid=action.pid, healthy=action.healthy, causes=action.causes
+            )
+        elif isinstance(action, Restart):
+            for process in action.processes:
+                try:
+                    await asyncio.to_thread(fleet.runtime.restart, action.instance_id, process)
                 except BeanpoleError as exc:
-                    log.info("restart of %s/%s failed: %s", instance.id, state.name, exc)
-
-
-def _healthy(server: ServerState) -> bool:
-    """HAProxy's view, except that a server whose first check has not run yet ("INI") counts
-    as healthy: Beanpole's own probe passed HealthyThresholdCount times before it got
-    traffic, and HAProxy's first check may be up to HealthCheckInterval away."""
-    return server.healthy or (server.status.startswith("UP") and server.check_status == "INI")
+                    log.info("restart of %s/%s failed: %s", action.instance_id, process, exc)
+        elif isinstance(action, Vanished | Replace):
+            instance = next((i for i in store.instances() if i.id == action.instance_id), None)
+            if instance is None:
+                return
+            env = store.environment(action.environment)
+            await fleet.stop([instance])
+            message = (
+                f"Instance {action.instance_id}'s processes are gone; replacing it."
+                if isinstance(action, Vanished)
+                else f"Replacing instance {action.instance_id}: {action.reason} for "
+                f"{action.failing_s:.0f} seconds."
+            )
+            store.add_event(
+                message,
+                severity=Severity.WARN,
+                environment=env.name,
+                application=env.application,
+            )
+        elif isinstance(action, Repair):
+            Repairs(self.ops).start(store.environment(action.environment))

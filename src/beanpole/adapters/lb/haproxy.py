@@ -21,7 +21,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
@@ -42,6 +42,7 @@ from beanpole.core.lb.config import (
     server_line,
     structural_key,
 )
+from beanpole.core.runtime import ServerState
 
 SOCKET_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 15.0
@@ -62,37 +63,6 @@ _RESPONSE_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
 
 
 @dataclass(frozen=True)
-class ServerState:
-    """One server as the running HAProxy sees it."""
-
-    backend: str  # environment name (without the "env-" prefix)
-    server: str
-    status: str  # HAProxy's: "UP", "DOWN", "MAINT", "DRAIN", "NOLB", "UP 1/3", "DOWN 2/5", ...
-    check_status: str  # "L7OK", "L4CON", "L7STS", "INI", ...
-    weight: int  # the weight set by config or ``set server .. weight`` (user weight)
-    sessions: int  # current sessions (scur)
-    responses: int = 0  # HTTP responses since the server was added (hrsp_1xx … hrsp_other)
-    responses_5xx: int = 0  # of which 5xx (hrsp_5xx)
-
-    @property
-    def healthy(self) -> bool:
-        """In service by HAProxy's account *and* its latest health check passed.
-
-        Both halves matter. A server just added and enabled shows "UP 1/2" with check status
-        "INI" before any check ran (HAProxy assumes it up): that is not healthy, or a deploy
-        waiting for health would open traffic to an instance not yet listening. A server
-        shown "UP 1/5" whose latest check failed is still in rotation until ``fall`` failures,
-        but reported unhealthy one check early: the conservative reading for a gate.
-        "DRAIN" and "NOLB" are alive but taking no new traffic; they count as healthy when
-        their check passes, because weight and health are separate questions.
-        """
-        if self.status == "no check":
-            return True
-        in_service = self.status.startswith(("UP", "DRAIN", "NOLB"))
-        return in_service and self.check_status in _PASSING_CHECKS
-
-
-@dataclass(frozen=True)
 class _Running:
     """A server as ``show servers state`` reports it: what apply diffs against."""
 
@@ -103,7 +73,8 @@ class _Running:
 
 
 class HAProxy:
-    """One HAProxy (master + workers) whose files live in ``directory``."""
+    """One HAProxy (master + workers) whose files live in ``directory``; implements
+    `beanpole.ports.LoadBalancer`."""
 
     def __init__(self, directory: Path, haproxy_bin: str = "haproxy") -> None:
         self.paths = HAProxyPaths.under(directory)
@@ -322,12 +293,15 @@ class HAProxy:
             if not proxy.startswith(BACKEND_PREFIX) or name in ("BACKEND", "FRONTEND"):
                 continue
             env = proxy.removeprefix(BACKEND_PREFIX)
+            status = row.get("status") or ""
+            # A check in progress is shown as "* L7OK".
+            check_status = (row.get("check_status") or "").removeprefix("* ")
             states[(env, name)] = ServerState(
                 backend=env,
                 server=name,
-                status=row.get("status") or "",
-                # A check in progress is shown as "* L7OK".
-                check_status=(row.get("check_status") or "").removeprefix("* "),
+                status=status,
+                check_status=check_status,
+                healthy=server_healthy(status, check_status),
                 weight=weights.get((env, name), _int(row.get("weight"))),
                 sessions=_int(row.get("scur")),
                 responses=sum(_int(row.get(f"hrsp_{c}")) for c in _RESPONSE_CLASSES),
@@ -341,7 +315,7 @@ class HAProxy:
             raise InvalidInput(f"Server weight {weight!r} is not valid: use 0 to {MAX_WEIGHT}.")
         self._expect_server(f"set server {backend_id(env)}/{server} weight {weight}", env, server)
 
-    def set_sampling(self, ratios: dict[str, int]) -> None:
+    def set_sampling(self, ratios: Mapping[str, int]) -> None:
         """Log one request in N for each environment (``ratios``: name -> N >= 1), now.
 
         Runtime only (``set var``, which HAProxy 2.6 keeps behind ``experimental-mode``);
@@ -509,6 +483,23 @@ class HAProxy:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def server_healthy(status: str, check_status: str) -> bool:
+    """In service by HAProxy's account *and* its latest health check passed.
+
+    Both halves matter. A server just added and enabled shows "UP 1/2" with check status
+    "INI" before any check ran (HAProxy assumes it up): that is not healthy, or a deploy
+    waiting for health would open traffic to an instance not yet listening. A server
+    shown "UP 1/5" whose latest check failed is still in rotation until ``fall`` failures,
+    but reported unhealthy one check early: the conservative reading for a gate.
+    "DRAIN" and "NOLB" are alive but taking no new traffic; they count as healthy when
+    their check passes, because weight and health are separate questions.
+    """
+    if status == "no check":
+        return True
+    in_service = status.startswith(("UP", "DRAIN", "NOLB"))
+    return in_service and check_status in _PASSING_CHECKS
 
 
 def _poll(condition: Callable[[], bool], timeout_s: float) -> bool:

@@ -310,14 +310,15 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO instances (id, environment, version_label, release_key,"
-                " deployment_id, port, state, pid, healthy, causes, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " deployment_id, host, port, state, pid, healthy, causes, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     instance.id,
                     instance.environment,
                     instance.version_label,
                     instance.release_key,
                     instance.deployment_id,
+                    instance.host,
                     instance.port,
                     instance.state,
                     instance.pid,
@@ -328,7 +329,7 @@ class Store:
             )
 
     def update_instance(self, instance_id: str, **fields: Any) -> None:
-        allowed = {"state", "pid", "healthy", "causes", "weight", "health_status"}
+        allowed = {"state", "pid", "healthy", "causes", "weight", "health_status", "host", "port"}
         if set(fields) - allowed:
             raise ValueError(f"cannot update {set(fields) - allowed}")
         encoded = {
@@ -593,6 +594,7 @@ def _instance(r: sqlite3.Row) -> Instance:
         version_label=r["version_label"],
         release_key=r["release_key"],
         deployment_id=r["deployment_id"],
+        host=r["host"],
         port=r["port"],
         state=InstanceState(r["state"]),
         created_at=r["created_at"],
