@@ -44,7 +44,9 @@ def build_context(home: Home) -> Context:
         home.save_config(config)
     store = Store(home.db)
     # The backends are chosen here, and only here: services see the ports (beanpole.ports).
-    runtime = Supervisor(home.root / "supervisor", port_range=config.port_range)
+    runtime = Supervisor(
+        home.root / "supervisor", port_range=config.port_range, owner=str(home.root)
+    )
     haproxy = HAProxy(home.root / "haproxy")
     fleet = Fleet(home, config, store, runtime, haproxy)
     bundles = BundleStore(home.root / "bundles")

@@ -44,9 +44,9 @@ from beanpole.core.health import (
 )
 from beanpole.core.metrics import WINDOW_S, Sample, Windows, WindowStats
 from beanpole.core.model import Environment, Health, Instance, OperationKind, Severity
-from beanpole.core.settings import resolve
 from beanpole.home import Home
 from beanpole.services.fleet import Fleet
+from beanpole.services.resolved import ResolvedSettingsCache
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class Monitor:
         self._applied: dict[str, int] | None = None  # what HAProxy was last told
         self._window_index = math.floor((time.time() - CLOSE_GRACE_S) / WINDOW_S)
         self._evaluating = asyncio.Lock()
+        self.settings = ResolvedSettingsCache()
         self._last_tick = time.monotonic()
 
     async def start(self) -> None:
@@ -193,11 +194,15 @@ class Monitor:
         store.add_metrics(_rows(closed), METRICS_KEEP_S, _rows(rolled), ROLLUP_KEEP_S)
         now = time.time()
         environments = store.environments()
-        instances = {e.name: store.instances(e.name) for e in environments}
+        instances: dict[str, list[Instance]] = {e.name: [] for e in environments}
+        for instance in store.instances():  # one read for all, not one per environment
+            if instance.environment in instances:
+                instances[instance.environment].append(instance)
         self._forget_departed(instances)
+        self.settings.retain(set(instances))
         snapshot = Snapshot(at=now)
         for env in environments:
-            settings = resolve(*env.layers())
+            settings = self.settings.get(env)
             inputs = []
             for i in instances[env.name]:
                 server = servers.get((env.name, i.id))

@@ -40,9 +40,10 @@ from beanpole.core.reconcile import (
     Vanished,
     decide,
 )
-from beanpole.core.settings import ResolvedSettings, resolve
+from beanpole.core.settings import ResolvedSettings
 from beanpole.services.observer import Snapshot
 from beanpole.services.operations import Operations, Repairs
+from beanpole.services.resolved import ResolvedSettingsCache
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,10 @@ class Reconciler:
     tick_s: float = TICK_S
     memory: Memory = field(default_factory=Memory)
     _next_log_retention: float = 0.0
-    # (environment, its option layers, version digest) -> its resolved settings: resolving
-    # every environment's settings every second was a measurable share of the idle CPU.
-    _settings: dict[str, tuple[object, ResolvedSettings, str]] = field(default_factory=dict)
+    _settings: ResolvedSettingsCache = field(default_factory=ResolvedSettingsCache)
+    # environment -> (version label, the settings object, their release key): versions are
+    # immutable, and the cache above hands out the same settings object while unchanged
+    _keys: dict[str, tuple[str, ResolvedSettings, str]] = field(default_factory=dict)
 
     @property
     def store(self) -> Store:
@@ -176,7 +178,9 @@ class Reconciler:
         for instance in self.store.instances():
             by_env.setdefault(instance.environment, []).append(instance)
         facts = []
-        for env in self.store.environments():
+        environments = self.store.environments()
+        self._settings.retain({e.name for e in environments})
+        for env in environments:
             settings, key = self._resolved(env)
             instances = []
             for record in by_env.get(env.name, []):
@@ -203,19 +207,17 @@ class Reconciler:
         return facts
 
     def _resolved(self, env: Environment) -> tuple[ResolvedSettings, str | None]:
-        """The environment's settings and release key, resolved again only when they change."""
-        layers = (env.layers(), env.version_label)
-        cached = self._settings.get(env.name)
-        if cached is not None and cached[0] == layers:
-            return cached[1], cached[2] or None
-        settings = resolve(*env.layers())
-        key = ""
-        if env.version_label is not None:
-            key = settings.release_key(
-                self.store.version(env.application, env.version_label).digest
-            )
-        self._settings[env.name] = (layers, settings, key)
-        return settings, key or None
+        """The environment's settings and release key (None: no version yet)."""
+        settings = self._settings.get(env)
+        if env.version_label is None:
+            return settings, None
+        cached = self._keys.get(env.name)
+        if cached is not None and cached[0] == env.version_label and cached[1] is settings:
+            return settings, cached[2]
+        digest = self.store.version(env.application, env.version_label).digest
+        key = settings.release_key(digest)
+        self._keys[env.name] = (env.version_label, settings, key)
+        return settings, key
 
     async def _carry_out(self, action: Action) -> None:
         store, fleet = self.store, self.ops.fleet

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import logging
 import os
 import re
 import shlex
@@ -48,6 +49,8 @@ from beanpole.core.runtime import (
     ProcessObservation,
     ProcessStatus,
 )
+
+log = logging.getLogger(__name__)
 
 _PROCESS_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
@@ -137,6 +140,8 @@ class PortLeases(Protocol):
     def release(self, owner: str, instance_id: str) -> None: ...
 
     def reclaim(self, owner: str, live: set[str]) -> None: ...
+
+    def adopt(self, owner: str, instance_id: str, port: int) -> bool: ...
 
 
 class Supervisor:
@@ -315,7 +320,20 @@ class Supervisor:
         return out[-lines:]
 
     def reclaim(self, live: set[str]) -> None:
+        """Free the leases of instances that are gone, and hold the ports of live ones that
+        have none (a crash between a lease and its spec file, a home from before leases)."""
         self.ports.reclaim(self.owner, live)
+        for instance_id in live:
+            endpoint = self.endpoint(instance_id)
+            if endpoint is not None and not self.ports.adopt(
+                self.owner, instance_id, endpoint.port
+            ):
+                log.warning(
+                    "instance %s runs on port %d, which another instance on this host also "
+                    "holds; one of them cannot have bound it",
+                    instance_id,
+                    endpoint.port,
+                )
 
     def close(self) -> None:
         """Nothing to release: every call opens and closes its own connection."""
@@ -640,6 +658,11 @@ class _ProbedPorts:
         with self._lock:
             for instance_id in set(self._leased) - live:
                 del self._leased[instance_id]
+
+    def adopt(self, owner: str, instance_id: str, port: int) -> bool:
+        with self._lock:
+            self._leased[instance_id] = port
+        return True
 
 
 def _observation(state: ProcessState) -> ProcessObservation:
