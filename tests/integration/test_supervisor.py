@@ -204,6 +204,31 @@ def test_observe_sees_a_death_at_once_though_it_reuses_an_unchanged_answer(
     assert "i-second" in sup.observe()
 
 
+def test_a_crash_looping_process_is_asked_about_alone(
+    sup: Supervisor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One instance that keeps dying must not make every observe() a look at all processes."""
+    steady = [make_spec(tmp_path, {"web": SLEEP}, instance_id=f"i-steady{n}") for n in range(4)]
+    for spec in steady:
+        sup.start(spec)
+    sup.start(make_spec(tmp_path, {"web": "exit 3"}, instance_id="i-crashing"))
+
+    def settled() -> bool:
+        seen = sup.observe()
+        return all(seen[s.instance_id].web.status is ProcessStatus.RUNNING for s in steady)
+
+    wait_for(settled, "the steady instances to run")
+    full_looks = []
+    everything = sup.instances
+    monkeypatch.setattr(sup, "instances", lambda: full_looks.append(1) or everything())
+    statuses = set()
+    for _ in range(40):
+        statuses.add(sup.observe()["i-crashing"].web.status)
+        time.sleep(0.05)
+    assert full_looks == []  # only the crashing process was asked about
+    assert statuses & {ProcessStatus.EXITED, ProcessStatus.STARTING, ProcessStatus.FAILED}
+
+
 def _exists_pid(pid: int) -> bool:
     try:
         os.kill(pid, 0)

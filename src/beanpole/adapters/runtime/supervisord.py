@@ -272,15 +272,26 @@ class Supervisor:
         Asked every second, and at hundreds of processes supervisord's answer (XML-RPC) was
         the idle server's largest cost after usage sampling. So the last answer is reused
         while it is certain to hold: nothing was started, stopped or restarted through this
-        object since, no process was starting or backing off, and supervisord and every
-        running process are still alive (a signal 0 each: microseconds). A process that dies
-        is seen on the next call, as before; only a change made behind Beanpole's back
-        (``supervisorctl stop``) waits up to ``OBSERVE_REFRESH_S``.
+        object since, and supervisord and every running process are still alive (a signal 0
+        each: microseconds). Processes starting or backing off (supervisord changes them by
+        itself) and running ones whose pid is gone are asked about alone
+        (``getProcessInfo``) while they are few. A process that dies is seen on the next
+        call, as before; only a change made behind Beanpole's back (``supervisorctl stop``)
+        waits up to ``OBSERVE_REFRESH_S``.
         """
         with self._observe_lock:
             cached = self._observed
-            if cached is not None and cached.changes == self._changes and cached.holds():
-                return cached.instances
+            if cached is not None and cached.changes == self._changes and cached.fresh():
+                stale = cached.stale()
+                if not stale:
+                    return cached.instances
+                some = (
+                    self._observe_some(cached, stale)
+                    if len(stale) * 4 <= cached.processes
+                    else None
+                )
+                if some is not None:
+                    return some
             changes = self._changes
             daemon = self._daemon_pid()
             instances = {
@@ -291,6 +302,32 @@ class Supervisor:
             # have added a group the answer lacks).
             self._observed = _Observed(time.monotonic(), daemon, instances, changes)
             return instances
+
+    def _observe_some(
+        self, cached: _Observed, stale: list[tuple[str, str]]
+    ) -> dict[str, InstanceObservation] | None:
+        """Ask again only about the processes that may have changed (one that keeps crashing
+        must not cost a look at every other), and keep the rest of the last answer; None when
+        a group went away behind our back (look at everything then)."""
+        infos = [
+            self._call("getProcessInfo", f"{group}:{group}_{name}", ok_faults=(_BAD_NAME,))
+            for group, name in stale
+        ]
+        if any(info is None for info in infos):
+            return None
+        fresh = {
+            (group, _observation(state).name): _observation(state)
+            for group, states in self._states(infos).items()
+            for state in states
+        }
+        instances = {
+            group: InstanceObservation(
+                group, tuple(fresh.get((group, p.name), p) for p in observed.processes)
+            )
+            for group, observed in cached.instances.items()
+        }
+        self._observed = _Observed(cached.at, cached.daemon, instances, cached.changes)
+        return instances
 
     def _forget_observation(self) -> None:
         """Something changed through this object: the next `observe` looks again."""
@@ -406,6 +443,10 @@ class Supervisor:
     def instances(self) -> dict[str, list[ProcessState]]:
         """Every group supervisord runs, ours or not, keyed by instance id."""
         infos: list[dict[str, Any]] = self._call("getAllProcessInfo")
+        return self._states(infos)
+
+    def _states(self, infos: list[dict[str, Any]]) -> dict[str, list[ProcessState]]:
+        """supervisord's process infos as `ProcessState`s, by group."""
         # supervisord reports exit status 0 for a process that died within startsecs
         # (BACKOFF, then FATAL); only its log still holds the real one.
         crashed = [i["name"] for i in infos if i["statename"] in _CRASHED and not i["exitstatus"]]
@@ -591,17 +632,29 @@ class _Observed:
     instances: dict[str, InstanceObservation]
     changes: int  # Supervisor._changes when it was asked
 
-    def holds(self) -> bool:
-        if self.daemon is None or time.monotonic() - self.at >= OBSERVE_REFRESH_S:
-            return False
-        pids = [self.daemon]
-        for instance in self.instances.values():
+    @property
+    def processes(self) -> int:
+        return sum(len(i.processes) for i in self.instances.values())
+
+    def fresh(self) -> bool:
+        """Young enough, and supervisord itself still runs."""
+        return (
+            self.daemon is not None
+            and time.monotonic() - self.at < OBSERVE_REFRESH_S
+            and _exists(self.daemon)
+        )
+
+    def stale(self) -> list[tuple[str, str]]:
+        """(group, process) that may have changed since: starting or backing off (supervisord
+        changes those by itself), or running under a pid that is gone."""
+        out = []
+        for group, instance in self.instances.items():
             for process in instance.processes:
-                if process.status in (ProcessStatus.STARTING, ProcessStatus.EXITED):
-                    return False  # supervisord is about to change it by itself
-                if process.status is ProcessStatus.RUNNING:
-                    pids.append(process.pid)
-        return all(_exists(pid) for pid in pids)
+                if process.status in (ProcessStatus.STARTING, ProcessStatus.EXITED) or (
+                    process.status is ProcessStatus.RUNNING and not _exists(process.pid)
+                ):
+                    out.append((group, process.name))
+        return out
 
 
 def _exists(pid: int) -> bool:
