@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from beanpole.core.runtime import InstanceSpec, ProcessObservation, ProcessStatus
+
+from runtime_backends import BACKENDS, Driver
 
 PY = shlex.quote(sys.executable)
 SERVE = f"{PY} -m http.server $PORT --bind 127.0.0.1"
 CRASH = "echo boom >&2; exit 3"
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def driver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Driver]:
+    with BACKENDS[request.param](tmp_path) as made:
+        yield made
 
 
 def spec(tmp_path: Path, instance_id: str, web: str = SERVE) -> InstanceSpec:

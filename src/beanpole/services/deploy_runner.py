@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 
 from beanpole.adapters.lb.requests import Tap
 from beanpole.core.deploy.policies import Action, DeployParams, Policy, Step, plan, split_weights
-from beanpole.core.errors import BeanpoleError
+from beanpole.core.errors import BeanpoleError, ComponentError
 from beanpole.core.model import Environment, Instance, InstanceState, Severity
+from beanpole.core.runtime import ServerState
 from beanpole.core.settings import ResolvedSettings
 
 if TYPE_CHECKING:
+    from beanpole.services.observer import Snapshot
     from beanpole.services.operations import Operations, Release
 
 _CMD = "aws:elasticbeanstalk:command"
@@ -34,6 +36,14 @@ MIN_RESPONSES_FOR_ERROR_RATE = 20
 MIN_LINES_FOR_LATENCY = 100
 LATENCY_BASELINE_FACTOR = 2.0
 WATCH_INTERVAL_S = 0.5
+
+
+def _servers(snapshot: Snapshot) -> dict[tuple[str, str], ServerState]:
+    """The load balancer's view; a load balancer that does not answer fails the gate (as
+    its error, not as every instance having left it)."""
+    if not snapshot.lb_ok:
+        raise ComponentError(snapshot.lb_error)
+    return snapshot.servers
 
 
 class DeploymentFailed(BeanpoleError):
@@ -228,11 +238,11 @@ class DeploymentRun:
     ) -> None:
         fleet = self.ops.fleet
         limit = self.settings.int(_DEPLOY, "MaxErrorPercent")
-        baseline = (await fleet.observer.refresh()).servers
+        baseline = _servers(await fleet.observer.refresh())
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             await self._sleep_or_abort(min(WATCH_INTERVAL_S, deadline - time.monotonic()))
-            states = (await fleet.observer.fresh(WATCH_INTERVAL_S)).servers
+            states = _servers(await fleet.observer.fresh(WATCH_INTERVAL_S))
             total = errors = 0
             for instance in instances:
                 key = (self.env.name, instance.id)

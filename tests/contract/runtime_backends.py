@@ -1,7 +1,9 @@
 """The runtime backends the contract suite runs against.
 
 Adding a backend is one line in ``BACKENDS``: a name and a function that makes a `Driver` for
-it (the runtime plus how to wait on it), and cleans up whatever it started.
+it (the runtime plus how to wait on it), and cleans up whatever it started. (Not a
+conftest.py: the suite's modules import each other by name, and ``conftest`` is the top
+folder's.)
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-
-import pytest
 
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.ports import Runtime
@@ -63,9 +63,3 @@ BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Driver]]] = {
     "supervisord": supervisord,
     "fake": fake,
 }
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def driver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Driver]:
-    with BACKENDS[request.param](tmp_path) as made:
-        yield made
