@@ -22,6 +22,7 @@ from beanpole.adapters.build import Builder
 from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.lb import requests
 from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.adapters.runtime.ports import PortLeases
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.adapters.store.db import Store
 from beanpole.home import Home, ServerConfig
@@ -44,8 +45,12 @@ def build_context(home: Home) -> Context:
         home.save_config(config)
     store = Store(home.db)
     # The backends are chosen here, and only here: services see the ports (beanpole.ports).
+    # Ports are leased host-wide (docs/decisions.md), under this home's root as owner.
     runtime = Supervisor(
-        home.root / "supervisor", port_range=config.port_range, owner=str(home.root)
+        home.root / "supervisor",
+        port_range=config.port_range,
+        ports=PortLeases(),
+        owner=str(home.root),
     )
     haproxy = HAProxy(home.root / "haproxy")
     fleet = Fleet(home, config, store, runtime, haproxy)

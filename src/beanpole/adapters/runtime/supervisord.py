@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import psutil
 
 from beanpole.adapters import logs
+from beanpole.adapters.runtime.ports import PortLeases as HostPortLeases
 from beanpole.core.errors import ComponentError, InvalidInput, NotFound
 from beanpole.core.runtime import (
     Endpoint,
@@ -161,7 +162,8 @@ class Supervisor:
         self.host = host
         self.port_range = port_range
         self.owner = owner if owner is not None else str(self.directory)
-        self.ports: PortLeases = ports if ports is not None else _ProbedPorts(self)
+        # host-wide by default: no other Beanpole home (or test) hands out the same port
+        self.ports: PortLeases = ports if ports is not None else HostPortLeases()
         self.conf_path = self.directory / "supervisord.conf"
         self.socket_path = self.directory / "supervisor.sock"
         self.pid_path = self.directory / "supervisord.pid"
@@ -666,56 +668,6 @@ def _exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-class _ProbedPorts:
-    """Ports no instance of this supervisord holds (its spec files) that bind now.
-
-    Another home or process can still take such a port between the probe and the app's own
-    bind: the host-wide lease registry replaces this.
-    """
-
-    def __init__(self, supervisor: Supervisor) -> None:
-        self._supervisor = supervisor
-        self._lock = threading.Lock()
-        self._leased: dict[str, int] = {}
-
-    def lease(self, owner: str, instance_id: str, port_range: tuple[int, int]) -> int:
-        with self._lock:
-            used = set(self._leased.values())
-            for spec_file in self._supervisor.specs_dir.glob("*.json"):
-                endpoint = self._supervisor.endpoint(spec_file.stem)
-                if endpoint is not None:
-                    used.add(endpoint.port)
-            low, high = port_range
-            for port in range(low, high + 1):
-                if port in used:
-                    continue
-                with socket.socket() as probe:
-                    try:
-                        probe.bind((self._supervisor.host, port))
-                    except OSError:
-                        continue
-                self._leased[instance_id] = port
-                return port
-        raise ComponentError(
-            f"No free port left in {low}-{high} for a new instance. Terminate unused "
-            "environments or widen the range in config.json (port_range)."
-        )
-
-    def release(self, owner: str, instance_id: str) -> None:
-        with self._lock:
-            self._leased.pop(instance_id, None)
-
-    def reclaim(self, owner: str, live: set[str]) -> None:
-        with self._lock:
-            for instance_id in set(self._leased) - live:
-                del self._leased[instance_id]
-
-    def adopt(self, owner: str, instance_id: str, port: int) -> bool:
-        with self._lock:
-            self._leased[instance_id] = port
-        return True
 
 
 def _observation(state: ProcessState) -> ProcessObservation:
