@@ -148,6 +148,11 @@ class Monitor:
         elapsed = max(time.monotonic() - self._last_tick, 1e-3)
         self._last_tick = time.monotonic()
         counts = self.stream.take_counts()
+        if not counts and not self.ratios and self._applied == {}:
+            # No request anywhere and HAProxy already logs every line: nothing can change but
+            # the rates' decay, so no store read (this ran every second of an idle server).
+            self._rates = {env: smoothed_rate(rate, 0.0) for env, rate in self._rates.items()}
+            return
         names = {e.name for e in self.store.environments()}
         ratios, rates = {}, {}
         for env in names:
