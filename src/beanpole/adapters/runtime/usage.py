@@ -25,7 +25,7 @@ class UsageSampler:
         """``pids``: instance id → the pids the runtime runs for it (each a tree root)."""
         seen: set[int] = set()
         out: dict[str, Usage] = {}
-        children = _children() if pids else {}
+        children = _ChildrenOf()
         for instance, roots in pids.items():
             cpu, rss, count = 0.0, 0, 0
             for root in roots:
@@ -43,10 +43,9 @@ class UsageSampler:
             del self._procs[pid]
         return out
 
-    def _tree(self, root: int, children: dict[int, list[int]]) -> list[psutil.Process]:
-        """The root and its descendants. ``children`` is read once per sample for all trees:
-        psutil's ``children()`` reads every process of the host for each call, which at 60
-        instances was half of the idle server's CPU."""
+    def _tree(self, root: int, children: _ChildrenOf) -> list[psutil.Process]:
+        """The root and its descendants. psutil's ``children()`` reads every process of the
+        host for each call, which at 60 instances was half of the idle server's CPU."""
         if root <= 0:
             return []
         tree, todo = [], [root]
@@ -56,7 +55,7 @@ class UsageSampler:
                 tree.append(self._cached(pid))
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-            todo.extend(children.get(pid, ()))
+            todo.extend(children(pid))
         return tree
 
     def _cached(self, pid: int) -> psutil.Process:
@@ -67,7 +66,33 @@ class UsageSampler:
         return cached
 
 
-def _children() -> dict[int, list[int]]:
+class _ChildrenOf:
+    """A process's children, from Linux's ``/proc/PID/task/TID/children`` (a read per
+    thread of the instance's processes, not of the host's); where the kernel lacks it, from
+    one pass over every process, made once per sample."""
+
+    def __init__(self) -> None:
+        self._table: dict[int, list[int]] | None = None
+
+    def __call__(self, pid: int) -> list[int]:
+        if self._table is None:
+            try:
+                tasks = os.listdir(f"/proc/{pid}/task")
+                out: list[int] = []
+                for tid in tasks:
+                    with open(f"/proc/{pid}/task/{tid}/children") as f:
+                        out.extend(int(c) for c in f.read().split())
+                return out
+            except FileNotFoundError:
+                if not os.path.exists(f"/proc/{pid}"):
+                    return []  # it is gone
+            except (OSError, ValueError):
+                pass
+            self._table = _process_table()
+        return self._table.get(pid, [])
+
+
+def _process_table() -> dict[int, list[int]]:
     """Parent pid → its children's pids, for every process of the host, in one pass."""
     children: dict[int, list[int]] = {}
     for proc in psutil.process_iter(["ppid"]):
