@@ -151,3 +151,11 @@ def test_metrics_are_read_per_key_between_since_and_until(store):
     # rewriting a window (same key and start) replaces it
     store.add_metrics([("shop", "", now - 30, '{"n": 9}')], keep_s=86400)
     assert [d["n"] for _, d in store.metrics("shop", "", 0)] == [9, 1, 2]
+
+
+def test_the_change_stamp_moves_with_every_write_and_only_then(store):
+    before = store.change_stamp()
+    store.instances()
+    assert store.change_stamp() == before  # reads change nothing
+    store.ensure_application("app")
+    assert store.change_stamp() != before

@@ -74,6 +74,13 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
+    def change_stamp(self) -> tuple[int, int]:
+        """Changes whenever anything was written, by this connection or another: a reader
+        polling every second skips its work while the stamp stays the same."""
+        with self._lock:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            return self._db.total_changes, int(version)
+
     def _query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
