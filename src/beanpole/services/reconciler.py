@@ -272,18 +272,22 @@ class Reconciler:
             if instance is None:
                 return
             env = store.environment(action.environment)
-            await fleet.stop([instance])
-            message = (
-                f"Instance {action.instance_id}'s processes are gone; replacing it."
-                if isinstance(action, Vanished)
-                else f"Replacing instance {action.instance_id}: {action.reason} for "
-                f"{action.failing_s:.0f} seconds."
-            )
+            if isinstance(action, Vanished):
+                await fleet.stop([instance])
+                message = f"Instance {action.instance_id}'s processes are gone; replacing it."
+            else:
+                # Said before the stop, which may fail (HAProxy busy) and be retried.
+                message = (
+                    f"Replacing instance {action.instance_id}: {action.reason} for "
+                    f"{action.failing_s:.0f} seconds."
+                )
             store.add_event(
                 message,
                 severity=Severity.WARN,
                 environment=env.name,
                 application=env.application,
             )
+            if isinstance(action, Replace):
+                await fleet.stop([instance])
         elif isinstance(action, Repair):
             Repairs(self.ops).start(store.environment(action.environment))
