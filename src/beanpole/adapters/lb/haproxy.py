@@ -52,6 +52,7 @@ STOP_TIMEOUT_S = 10.0
 #: are shut down, and again after. Callers drain first, so this is normally not reached.
 DELETE_GRACE_S = 1.0
 POLL_S = 0.02
+WEIGHTS_REFRESH_S = 10.0  # the longest server_states() reuses the servers' own weights
 SET_VAR_BATCH = 100  # commands per CLI line: well under HAProxy's 16 KB line buffer
 
 _PASSING_CHECKS = frozenset({"L4OK", "L6OK", "L7OK", "L7OKC"})
@@ -81,6 +82,8 @@ class HAProxy:
         self.haproxy_bin = haproxy_bin
         self._log = self.paths.directory / "haproxy.log"
         self._lock_file = self.paths.directory / "lock"
+        self._writes = 0  # commands sent that may change something (see _user_weights)
+        self._weights: tuple[int, float, dict[tuple[str, str], int]] | None = None
 
     # -- process ---------------------------------------------------------------------------
 
@@ -279,11 +282,7 @@ class HAProxy:
 
     def server_states(self) -> dict[tuple[str, str], ServerState]:
         """Every environment server's status, keyed by ``(environment, server)``."""
-        weights = {
-            (env, name): now.weight
-            for env, servers in self._running_servers().items()
-            for name, now in servers.items()
-        }
+        weights = self._user_weights()
         text = self.runtime("show stat -1 4 -1")  # type 4: servers only
         rows = csv.DictReader(text.removeprefix("# ").splitlines())
         states: dict[tuple[str, str], ServerState] = {}
@@ -308,6 +307,25 @@ class HAProxy:
                 responses_5xx=_int(row.get("hrsp_5xx")),
             )
         return states
+
+    def _user_weights(self) -> dict[tuple[str, str], int]:
+        """Each server's own weight (``show stat`` has the effective one, 0 while draining).
+
+        Read again only after a command that may change it was sent through this object, or
+        every ``WEIGHTS_REFRESH_S``: server_states() runs every second, and this second
+        command was half of its cost on an idle server.
+        """
+        cached = self._weights
+        if cached is not None and cached[0] == self._writes and time.monotonic() < cached[1]:
+            return cached[2]
+        writes = self._writes
+        weights = {
+            (env, name): now.weight
+            for env, servers in self._running_servers().items()
+            for name, now in servers.items()
+        }
+        self._weights = (writes, time.monotonic() + WEIGHTS_REFRESH_S, weights)
+        return weights
 
     def set_weight(self, env: str, server: str, weight: int) -> None:
         """Change a server's share of new requests now (0: none). Runtime only, like ``drain``."""
@@ -352,6 +370,8 @@ class HAProxy:
     def _send(self, path: Path, command: str, *, batch: bool = False) -> str:
         if "\n" in command or (";" in command and not batch):
             raise InvalidInput("Send one runtime command at a time (no newline or ';').")
+        if not command.startswith("show "):
+            self._writes += 1  # anything but a question may change the servers' weights
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(SOCKET_TIMEOUT_S)
