@@ -25,6 +25,7 @@ BENCHMARKS = (
     # Enhanced health's request pipeline (issue 3): bench/health_pipeline.py, with the same
     # main(argv) contract. Listed already; skipped with a note until the module exists.
     "health_pipeline",
+    "idle_control_plane",  # issue 7: the idle server's CPU and memory, 20 x 3 and 100 x 3
 )
 
 

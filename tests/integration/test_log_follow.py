@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from beanpole.adapters.logs import Stream, follow
-from beanpole.adapters.runtime.supervisord import InstanceSpec, Supervisor
+from beanpole.adapters.runtime.supervisord import Supervisor
+from beanpole.core.runtime import InstanceSpec
 
 LINES = 3000
 

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
-from beanpole.adapters.runtime.supervisord import InstanceSpec, ProcessState, Supervisor
+from beanpole.adapters.runtime.supervisord import ProcessState, Supervisor
 from beanpole.core.errors import InvalidInput, NotFound
+from beanpole.core.runtime import InstanceSpec, ProcessStatus
 
 PY = shlex.quote(sys.executable)
 SLEEP = "sleep 1000"  # a process that stays up until stopped
@@ -176,6 +177,64 @@ def test_killed_process_is_restarted_with_a_new_pid(sup: Supervisor, tmp_path: P
         return web.state == "RUNNING" and web.pid not in (0, old_pid)
 
     wait_for(restarted, "web to be restarted")
+
+
+def test_observe_sees_a_death_at_once_though_it_reuses_an_unchanged_answer(
+    sup: Supervisor, tmp_path: Path
+) -> None:
+    """observe() answers from its last look while nothing changed (issue 7's idle CPU), but
+    a process that dies, or one started through it, shows on the very next call."""
+    spec = make_spec(tmp_path, {"web": SLEEP})
+    sup.start(spec)
+    running = wait_for(
+        lambda: (
+            (o := sup.observe().get(spec.instance_id))
+            and o.web is not None
+            and o.web.status is ProcessStatus.RUNNING
+            and o
+        ),
+        "web running",
+    )
+    assert sup.observe() is sup.observe()  # reused: nothing changed
+    os.kill(running.pid, signal.SIGKILL)
+    wait_for(lambda: not _exists_pid(running.pid), "the killed process to be reaped")
+    after = sup.observe()[spec.instance_id].web
+    assert after is not None and after.pid != running.pid
+    sup.start(make_spec(tmp_path, {"web": SLEEP}, instance_id="i-second"))
+    assert "i-second" in sup.observe()
+
+
+def test_a_crash_looping_process_is_asked_about_alone(
+    sup: Supervisor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One instance that keeps dying must not make every observe() a look at all processes."""
+    steady = [make_spec(tmp_path, {"web": SLEEP}, instance_id=f"i-steady{n}") for n in range(4)]
+    for spec in steady:
+        sup.start(spec)
+    sup.start(make_spec(tmp_path, {"web": "exit 3"}, instance_id="i-crashing"))
+
+    def settled() -> bool:
+        seen = sup.observe()
+        return all(seen[s.instance_id].web.status is ProcessStatus.RUNNING for s in steady)
+
+    wait_for(settled, "the steady instances to run")
+    full_looks = []
+    everything = sup.instances
+    monkeypatch.setattr(sup, "instances", lambda: full_looks.append(1) or everything())
+    statuses = set()
+    for _ in range(40):
+        statuses.add(sup.observe()["i-crashing"].web.status)
+        time.sleep(0.05)
+    assert full_looks == []  # only the crashing process was asked about
+    assert statuses & {ProcessStatus.EXITED, ProcessStatus.STARTING, ProcessStatus.FAILED}
+
+
+def _exists_pid(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_crashing_process_goes_fatal_and_can_be_started_again(

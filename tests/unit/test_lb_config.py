@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from beanpole.adapters.lb.haproxy import ServerState
+from beanpole.adapters.lb.haproxy import server_healthy
 from beanpole.core.errors import InvalidInput
 from beanpole.core.lb.config import (
     LOG_FORMAT,
@@ -294,7 +294,7 @@ def test_paths_under_a_directory() -> None:
     ],
 )
 def test_server_state_healthy(status: str, check: str, healthy: bool) -> None:
-    assert ServerState("shop", "i-1", status, check, 1, 0).healthy is healthy
+    assert server_healthy(status, check) is healthy
 
 
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="the haproxy binary is not installed")

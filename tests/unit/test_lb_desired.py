@@ -66,3 +66,16 @@ def test_health_check_from_the_running_versions_ebextensions_under_direct_settin
     )
     check = spec.backends[0].check
     assert (check.path, check.interval_s) == ("/health", 5)
+
+
+def test_servers_answer_at_the_address_the_runtime_chose_not_an_assumed_loopback():
+    there = replace(inst("i-a", "shop", InstanceState.IN_SERVICE, 31000), host="10.1.2.3")
+    spec = desired_spec(
+        bind_host="0.0.0.0",
+        port=80,
+        domain="localhost",
+        environments=[env("shop")],
+        instances=[there, inst("i-b", "shop", InstanceState.IN_SERVICE, 20001)],
+    )
+    servers = {s.name: (s.address, s.port) for s in spec.backends[0].servers}
+    assert servers == {"i-a": ("10.1.2.3", 31000), "i-b": ("127.0.0.1", 20001)}

@@ -229,62 +229,37 @@ def test_a_folder_owned_by_someone_else_is_refused(tmp_path):
         ports._private_dir(link)
 
 
-def _fleet(root: Path, registry: PortLeases, port_range: tuple[int, int]) -> Any:
-    from beanpole.adapters.lb.haproxy import HAProxy
+def _runtime(root: Path, registry: PortLeases, port_range: tuple[int, int]) -> Any:
+    """A home's supervisord runtime (it leases the ports; supervisord need not run here)."""
     from beanpole.adapters.runtime.supervisord import Supervisor
-    from beanpole.adapters.store.db import Store
-    from beanpole.home import Home, ServerConfig
-    from beanpole.services.fleet import Fleet
 
-    home = Home(root)
-    home.prepare()
-    return Fleet(
-        home,
-        ServerConfig(port_range=port_range),
-        Store(home.db),
-        Supervisor(root / "supervisor"),
-        HAProxy(root / "haproxy"),
-        registry,
-    )
+    root.mkdir(parents=True, exist_ok=True)
+    return Supervisor(root / "supervisor", port_range=port_range, ports=registry, owner=str(root))
 
 
-def test_two_homes_fleets_allocate_different_ports(tmp_path):
+def test_two_homes_runtimes_lease_different_ports(tmp_path):
     low, high = free_range(4)
     registry = PortLeases(tmp_path / "ports.db")
-    a = _fleet(tmp_path / "a", registry, (low, high))
-    b = _fleet(tmp_path / "b", PortLeases(tmp_path / "ports.db"), (low, high))
-    try:
-        assert [a.allocate_port("i-1"), b.allocate_port("i-1")] == [low, low + 1]
-        assert registry.leases(str(tmp_path / "a")) == {"i-1": low}
-    finally:
-        a.store.close()
-        b.store.close()
+    a = _runtime(tmp_path / "a", registry, (low, high))
+    b = _runtime(tmp_path / "b", PortLeases(tmp_path / "ports.db"), (low, high))
+    leased = [r.ports.lease(r.owner, "i-1", r.port_range) for r in (a, b)]
+    assert leased == [low, low + 1]
+    assert registry.leases(str(tmp_path / "a")) == {"i-1": low}
 
 
 def test_a_starting_server_leases_its_live_instances_ports_and_drops_the_rest(tmp_path):
     """A home from before the registry: its running instance's port must not be handed out."""
-    import time
-
-    from beanpole.core.model import Instance, InstanceState
+    import json
 
     low, high = free_range(4)
     registry = PortLeases(tmp_path / "ports.db")
-    fleet = _fleet(tmp_path / "home", registry, (low, high))
+    runtime = _runtime(tmp_path / "home", registry, (low, high))
     owner_ = str(tmp_path / "home")
-    try:
-        fleet.store.ensure_application("shop")
-        fleet.store.create_environment("shop", "shop", "shop", {})
-        for instance_id, port, state in (
-            ("i-running", low, InstanceState.IN_SERVICE),
-            ("i-stopped", low + 1, InstanceState.STOPPED),
-        ):
-            fleet.store.add_instance(
-                Instance(instance_id, "shop", "v1", "k", 1, port, state, time.time())
-            )
-        registry.lease(owner_, "i-crashed-before-release", (low + 2, low + 2))
-        fleet.reclaim_ports()
-        assert registry.leases(owner_) == {"i-running": low}
-        other = owner(tmp_path, "other")
-        assert registry.lease(other, "i-1", (low, high)) == low + 1
-    finally:
-        fleet.store.close()
+    runtime.specs_dir.mkdir(parents=True)
+    # what the runtime wrote when it started the instance, which outlives the server
+    (runtime.specs_dir / "i-running.json").write_text(json.dumps({"env": {"PORT": str(low)}}))
+    registry.lease(owner_, "i-crashed-before-release", (low + 2, low + 2))
+    runtime.reclaim({"i-running"})
+    assert registry.leases(owner_) == {"i-running": low}
+    other = owner(tmp_path, "other")
+    assert registry.lease(other, "i-1", (low, high)) == low + 1

@@ -34,6 +34,7 @@ def test_migrations_run_once(tmp_path):
         "0004_enhanced_health",
         "0005_metrics_rollups",
         "0006_version_ebextensions",
+        "0007_instance_host",
         "0008_stable_ids",
         "0009_records_by_id",
         "0010_desired_capacity",
@@ -107,6 +108,10 @@ def test_instances_and_ports(shop):
     inst = Instance("i-1", "shop", "v1", "k", 1, 20001, InstanceState.PENDING, time.time())
     store.add_instance(inst)
     assert store.used_ports() == {20001}
+    assert store.instances("shop")[0].host == "127.0.0.1"  # loopback unless the runtime says
+    store.update_instance("i-1", host="10.0.0.7", port=31000)
+    moved = store.instances("shop")[0]
+    assert (moved.host, moved.port) == ("10.0.0.7", 31000)
     store.update_instance("i-1", state=InstanceState.IN_SERVICE, pid=42, healthy=True, causes=["x"])
     got = store.instances("shop")[0]
     assert (got.state, got.pid, got.healthy, got.causes) == (
@@ -194,3 +199,11 @@ def test_a_read_does_not_wait_for_a_write_in_progress(store):
         release.set()
         writer.join(10)
     assert store.environment("shop").cname == "moved"
+
+
+def test_the_change_stamp_moves_with_every_write_and_only_then(store):
+    before = store.change_stamp()
+    store.instances()
+    assert store.change_stamp() == before  # reads change nothing
+    store.ensure_application("app")
+    assert store.change_stamp() != before

@@ -188,9 +188,10 @@ class Instance:
     version_label: str
     release_key: str  # digest of version + settings the instance was started with
     deployment_id: int
-    port: int
+    port: int  # with ``host``, where the runtime made it answer (0 until it has started)
     state: InstanceState
     created_at: float
+    host: str = "127.0.0.1"
     pid: int = 0
     healthy: bool = False
     causes: tuple[str, ...] = ()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from beanpole.adapters.bundles import BundleStore
-from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.adapters.store.db import Store
 from beanpole.home import Home, ServerConfig
+from beanpole.ports import Runtime
 from beanpole.services.applications import Applications
 from beanpole.services.environments import Environments
 from beanpole.services.fleet import Fleet
@@ -33,7 +33,7 @@ class Context:
     bundles: BundleStore
     fleet: Fleet
     ops: Operations
-    supervisor: Supervisor
+    runtime: Runtime
     monitor: Monitor
     applications: Applications
     environments: Environments

@@ -49,11 +49,18 @@ def build_context(home: Home) -> Context:
         config = config.with_overrides(log_port=listener.getsockname()[1])
         home.save_config(config)
     store = Store(home.db)
-    supervisor = Supervisor(home.root / "supervisor")
+    # The backends are chosen here, and only here: services see the ports (beanpole.ports).
+    # Ports are leased host-wide (docs/decisions.md), under this home's root as owner.
+    runtime = Supervisor(
+        home.root / "supervisor",
+        port_range=config.port_range,
+        ports=PortLeases(),
+        owner=str(home.root),
+    )
     haproxy = HAProxy(home.root / "haproxy")
-    fleet = Fleet(home, config, store, supervisor, haproxy, PortLeases())
+    fleet = Fleet(home, config, store, runtime, haproxy)
     bundles = BundleStore(home.root / "bundles")
-    monitor = Monitor(home, store, fleet, supervisor, listener)
+    monitor = Monitor(home, store, fleet, listener)
     ops = Operations(store, fleet, Builder(home.root), bundles, requests=monitor.stream)
     return Context(
         home,
@@ -63,7 +70,7 @@ def build_context(home: Home) -> Context:
         bundles,
         fleet,
         ops,
-        supervisor,
+        runtime,
         monitor,
         applications=Applications(store, bundles, home.root),
         environments=Environments(store, ops, functools.partial(environment_url, config)),
@@ -98,11 +105,11 @@ async def serve(home: Home) -> None:
     # Uploads a previous server was receiving when it died; none can be in progress yet.
     for partial in (home.root / "bundles" / "incoming").glob("*.zip"):
         partial.unlink(missing_ok=True)
-    await asyncio.to_thread(ctx.supervisor.ensure_running)
-    if await asyncio.to_thread(ctx.fleet.haproxy.is_running):
+    await asyncio.to_thread(ctx.runtime.ensure_running)
+    if await asyncio.to_thread(ctx.fleet.lb.is_running):
         await ctx.fleet.sync_lb()
     else:
-        await asyncio.to_thread(ctx.fleet.haproxy.start, ctx.fleet.lb_spec())
+        await asyncio.to_thread(ctx.fleet.lb.start, ctx.fleet.lb_spec())
     reconciler = Reconciler(ctx.ops)
     await reconciler.adopt()
     monitor = ctx.monitor
@@ -135,6 +142,7 @@ async def serve(home: Home) -> None:
             monitor.close()
             await ctx.ops.cancel_all()
             await ctx.fleet.close()
+            ctx.runtime.close()
             home.server_file.unlink(missing_ok=True)
             ctx.store.close()
 

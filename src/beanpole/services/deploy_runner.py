@@ -27,17 +27,27 @@ from beanpole.core.deploy.policies import (
     rolling_note,
     split_weights,
 )
-from beanpole.core.errors import BeanpoleError, unexpected
+from beanpole.core.errors import BeanpoleError, ComponentError, unexpected
 from beanpole.core.model import Environment, Instance, InstanceState, Severity
 from beanpole.core.release import Release
+from beanpole.core.runtime import ServerState
 from beanpole.core.settings import ResolvedSettings
 from beanpole.services.deploy_host import DeployHost
+from beanpole.services.observer import Snapshot
 
 _CMD = "aws:elasticbeanstalk:command"
 _SPLIT = "aws:elasticbeanstalk:trafficsplitting"
 _DEPLOY = "beanpole:deploy"
 _PROC = "aws:elasticbeanstalk:environment:process:default"
 WATCH_INTERVAL_S = 0.5
+
+
+def _servers(snapshot: Snapshot) -> dict[tuple[str, str], ServerState]:
+    """The load balancer's view; a load balancer that does not answer fails the gate (as
+    its error, not as every instance having left it)."""
+    if not snapshot.lb_ok:
+        raise ComponentError(snapshot.lb_error)
+    return snapshot.servers
 
 
 class DeploymentFailed(BeanpoleError):
@@ -257,11 +267,11 @@ class DeploymentRun:
         `core.deploy.gate.judge`'s."""
         fleet = self.ops.fleet
         limits = self._limits()
-        baseline = await asyncio.to_thread(fleet.haproxy.server_states)
+        baseline = _servers(await fleet.observer.refresh())
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             await self._sleep_or_abort(min(WATCH_INTERVAL_S, deadline - time.monotonic()))
-            states = await asyncio.to_thread(fleet.haproxy.server_states)
+            states = _servers(await fleet.observer.fresh(WATCH_INTERVAL_S))
             counters = []
             for instance in instances:
                 key = (self.env.name, instance.id)
@@ -369,11 +379,7 @@ class DeploymentRun:
         self.serving = [current.get(i.id, i) for i in self.serving]
 
     def _log_tail(self, instance: Instance) -> str:
-        processes = self.ops.fleet.supervisor.instances().get(instance.id, [])
-        web = next((p for p in processes if p.name == "web"), None)
-        if web is None:
-            return ""
-        lines = self.ops.fleet.tail_logs(web)
+        lines = self.ops.fleet.tail_logs(instance.id, "web")
         return (" Last log lines: " + " | ".join(lines)) if lines else ""
 
     def _event(self, message: str, *, severity: Severity = Severity.INFO) -> None:

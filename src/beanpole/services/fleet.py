@@ -1,38 +1,35 @@
-"""Instances on this host: launch, probe, put in service, drain and stop.
+"""Instances: launch, probe, put in service, drain and stop.
 
-The fleet is the only place that touches supervisord and HAProxy on behalf of an
+The fleet is the only place that changes the runtime and the load balancer on behalf of an
 environment; operations and the reconciler decide *what* to do, the fleet does it and
-records every change in the store first, so a crash leaves a record to resume from.
+records every change in the store first, so a crash leaves a record to resume from. It
+reads the data plane through the observer's snapshots (`services.observer`), never by
+polling it on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
 from beanpole.adapters.build import Artifact
-from beanpole.adapters.lb.haproxy import HAProxy
-from beanpole.adapters.runtime.ports import PortLeases
-from beanpole.adapters.runtime.supervisord import InstanceSpec, ProcessState, Supervisor
 from beanpole.adapters.store.db import Store
-from beanpole.core.errors import ComponentError
 from beanpole.core.lb.config import LoadBalancerSpec
 from beanpole.core.lb.desired import IN_SERVICE_WEIGHT, desired_spec, health_check
 from beanpole.core.model import Environment, Instance, InstanceState, new_instance_id
+from beanpole.core.runtime import Endpoint, InstanceObservation, InstanceSpec, describe_failure
 from beanpole.core.settings import ResolvedSettings
 from beanpole.home import Home, ServerConfig
-
-log = logging.getLogger(__name__)
+from beanpole.ports import LoadBalancer, Runtime
+from beanpole.services.observer import Observer
 
 PROBE_INTERVAL_S = 0.25  # HealthyThresholdCount 3 passes take 0.5 s after the first
+DRAIN_POLL_S = 0.1
 LOG_TAIL_LINES = 10
-_FAILED_STATES = frozenset({"FATAL", "EXITED", "BACKOFF"})
 
 
 @dataclass(frozen=True)
@@ -47,17 +44,16 @@ class Fleet:
         home: Home,
         config: ServerConfig,
         store: Store,
-        supervisor: Supervisor,
-        haproxy: HAProxy,
-        ports: PortLeases | None = None,
+        runtime: Runtime,
+        lb: LoadBalancer,
+        observer: Observer | None = None,
     ) -> None:
         self.home = home
         self.config = config
         self.store = store
-        self.supervisor = supervisor
-        self.haproxy = haproxy
-        # host-wide, shared with every other Beanpole home of this user (docs/decisions.md)
-        self.ports = ports if ports is not None else PortLeases()
+        self.runtime = runtime
+        self.lb = lb
+        self.observer = observer or Observer(runtime, lb)
         self._lb_lock = asyncio.Lock()
         # env -> 1:N request-log sampling, the monitor's choice; rendered into the config so a
         # reload keeps it (the monitor also sets it at run time)
@@ -84,40 +80,15 @@ class Fleet:
         """Make HAProxy match the store (runtime API; a reload only for new backends)."""
         async with self._lb_lock:
             spec = self.lb_spec()
-            await asyncio.to_thread(self.haproxy.apply, spec)
+            await asyncio.to_thread(self.lb.apply, spec)
 
     # launching -------------------------------------------------------------------
-
-    @property
-    def _owner(self) -> str:
-        """This home in the host-wide port registry: its root, which another home cannot share."""
-        return str(self.home.root)
-
-    def allocate_port(self, instance_id: str) -> int:
-        """A port no other instance of any Beanpole home on this host holds (blocking)."""
-        return self.ports.lease(self._owner, instance_id, self.config.port_range)
-
-    def reclaim_ports(self) -> None:
-        """At server start: release the leases of instances that are gone, and lease the
-        ports of live ones that have none (a home from before the registry, or a crash
-        between a launch's lease and its record), so no other home hands those ports out."""
-        live = self.store.instances()
-        self.ports.reclaim(self._owner, {i.id for i in live})
-        for instance in live:
-            if not self.ports.adopt(self._owner, instance.id, instance.port):
-                log.warning(
-                    "instance %s runs on port %d, which another Beanpole instance on this "
-                    "host also holds; one of them cannot have bound it",
-                    instance.id,
-                    instance.port,
-                )
 
     def instance_spec(
         self, instance: Instance, artifact: Artifact, settings: ResolvedSettings
     ) -> InstanceSpec:
         env = artifact.process_env(settings.env)
-        env["PORT"] = str(instance.port)
-        env["BEANPOLE_INSTANCE_ID"] = instance.id
+        env["BEANPOLE_INSTANCE_ID"] = instance.id  # PORT is the runtime's to set
         return InstanceSpec(
             instance_id=instance.id,
             processes=dict(artifact.plan.processes),
@@ -136,25 +107,31 @@ class Fleet:
         release_key: str,
         deployment_id: int,
     ) -> Instance:
-        """Start one instance; it joins the load balancer only once it passes its checks."""
-        instance_id = new_instance_id()
-        port = await asyncio.to_thread(self.allocate_port, instance_id)
+        """Start one instance; it joins the load balancer only once it passes its checks.
+
+        Recorded before it starts (a crash in between leaves a record adoption resolves),
+        with the endpoint the runtime chose once it has.
+        """
         instance = Instance(
-            id=instance_id,
+            id=new_instance_id(),
             environment=env.name,
             environment_id=env.id,
             version_label=version_label,
             release_key=release_key,
             deployment_id=deployment_id,
-            port=port,
+            port=0,
             state=InstanceState.PENDING,
             created_at=time.time(),
         )
         self.store.add_instance(instance)
         spec = self.instance_spec(instance, artifact, settings)
-        await asyncio.to_thread(self.supervisor.start_instance, spec)
-        await self.sync_lb()
-        return instance
+        try:
+            endpoint = await asyncio.to_thread(self.runtime.start, spec)
+        except BaseException:
+            self.store.update_instance(instance.id, state=InstanceState.STOPPED)
+            raise
+        self.store.update_instance(instance.id, host=endpoint.host, port=endpoint.port)
+        return replace(instance, host=endpoint.host, port=endpoint.port)
 
     # probing ---------------------------------------------------------------------
 
@@ -162,7 +139,7 @@ class Fleet:
         self, instance: Instance, settings: Mapping[str, str], *, listen_only: bool = False
     ) -> Probe:
         check = health_check(settings)
-        url = f"http://127.0.0.1:{instance.port}{check.path}"
+        url = Endpoint(instance.host, instance.port).url(check.path)
         try:
             response = await self._http.get(url, timeout=check.timeout_s)
         except httpx.ConnectError:
@@ -179,24 +156,17 @@ class Fleet:
             f"{response.status_code}, expected {check.matcher}",
         )
 
-    def process_failure(self, instance_id: str, states: list[ProcessState]) -> str | None:
-        """A cause when a process of the instance has died: status and its last lines."""
-        for state in states:
-            if state.state in _FAILED_STATES:
-                lines = self.tail_logs(state)
-                detail = f"{state.name} exited with status {state.exit_status}"
-                if state.exit_status == 0 and state.spawn_error:
-                    # supervisord's words, when it has no exit status (the command was not found…)
-                    detail = f"{state.name} could not start: {state.spawn_error}"
-                return detail + (": " + " | ".join(lines) if lines else "")
-        return None
+    def process_failure(self, observed: InstanceObservation | None) -> str | None:
+        """A cause when a process of the instance has died: how it ended and its last lines."""
+        if observed is None or not observed.dead:
+            return None
+        dead = observed.dead[0]
+        return describe_failure(dead, self.tail_logs(observed.instance_id, dead.name))
 
-    def tail_logs(self, state: ProcessState, lines: int = LOG_TAIL_LINES) -> list[str]:
-        out: list[str] = []
-        for path in (state.stderr_log, state.stdout_log):
-            with contextlib.suppress(OSError):
-                out.extend(self.supervisor.tail(path, lines))
-        return [line for line in out if line.strip()][-lines:]
+    def tail_logs(
+        self, instance_id: str, process: str | None = None, lines: int = LOG_TAIL_LINES
+    ) -> list[str]:
+        return self.runtime.log_tail(instance_id, lines, process)
 
     async def wait_ready(
         self,
@@ -224,13 +194,13 @@ class Fleet:
                 return failures
             if abort is not None and abort.is_set():
                 return {**failures, **{i.id: "the deployment was aborted" for i in pending}}
-            processes = await asyncio.to_thread(self.supervisor.instances)
+            snapshot = await self.observer.fresh(PROBE_INTERVAL_S)
             results = await asyncio.gather(
                 *(self.probe(i, settings.values, listen_only=listen_only) for i in pending)
             )
             now = time.monotonic()
             for instance, result in zip(pending, results, strict=True):
-                crashed = self.process_failure(instance.id, processes.get(instance.id, []))
+                crashed = self.process_failure(snapshot.instances.get(instance.id))
                 if result.ok:
                     passes[instance.id] += 1
                     continue
@@ -282,7 +252,7 @@ class Fleet:
         await self.sync_lb()
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:
-            states = await asyncio.to_thread(self.haproxy.server_states)
+            states = (await self.observer.fresh(DRAIN_POLL_S)).servers
             busy = [
                 i
                 for i in instances
@@ -290,21 +260,18 @@ class Fleet:
             ]
             if not busy:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(DRAIN_POLL_S)
 
     async def checked_healthy(self, instances: list[Instance]) -> list[Instance]:
-        """Those whose HAProxy check passes now (standby ones are checked at weight 0)."""
+        """Those whose load-balancer check passes now (standby ones are checked at weight 0);
+        none when the load balancer does not answer."""
         if not instances:
             return []
-        try:
-            states = await asyncio.to_thread(self.haproxy.server_states)
-        except ComponentError:
-            return []
+        snapshot = await self.observer.fresh(DRAIN_POLL_S)
         return [
             i
             for i in instances
-            if (s := states.get((i.environment, i.id))) is not None
-            and (s.healthy or (s.status.startswith("UP") and s.check_status == "INI"))
+            if (s := snapshot.servers.get((i.environment, i.id))) is not None and s.passing
         ]
 
     async def stop(self, instances: list[Instance]) -> None:
@@ -319,10 +286,8 @@ class Fleet:
         """
         if not instances:
             return
-        try:
-            states = await asyncio.to_thread(self.haproxy.server_states)
-        except ComponentError:
-            states = {}  # HAProxy down: nothing is in flight through it
+        # HAProxy down: its part of the snapshot is empty, and nothing is in flight through it.
+        states = (await self.observer.refresh()).servers
         for instance in instances:
             state = states.get((instance.environment, instance.id))
             busy = state is not None and state.sessions > 0
@@ -330,19 +295,12 @@ class Fleet:
                 instance.id, state=InstanceState.DRAINING if busy else InstanceState.STOPPING
             )
         await self.sync_lb()
-        await asyncio.gather(
-            *(asyncio.to_thread(self.supervisor.stop_instance, i.id) for i in instances)
-        )
+        await asyncio.gather(*(asyncio.to_thread(self.runtime.stop, i.id) for i in instances))
         for instance in instances:
             self.store.update_instance(
                 instance.id, state=InstanceState.STOPPED, pid=0, healthy=False
             )
         await self.sync_lb()
-        await asyncio.to_thread(self._release_ports, [i.id for i in instances])
-
-    def _release_ports(self, instance_ids: list[str]) -> None:
-        for instance_id in instance_ids:
-            self.ports.release(self._owner, instance_id)
 
 
 def _probe_error(path: str, timeout_s: int, exc: httpx.HTTPError) -> Probe:

@@ -28,7 +28,6 @@ from beanpole.adapters.lb.requests import (
     sampling_ratio,
     smoothed_rate,
 )
-from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.adapters.runtime.usage import HostSampler, HostUsage, Usage, UsageSampler
 from beanpole.adapters.store.db import Store
 from beanpole.core.capacity import bounds, desired_count
@@ -47,9 +46,9 @@ from beanpole.core.health import (
 )
 from beanpole.core.metrics import WINDOW_S, Sample, Windows, WindowStats
 from beanpole.core.model import Environment, Health, Instance, OperationKind, Severity
-from beanpole.core.settings import resolve
 from beanpole.home import Home
 from beanpole.services.fleet import Fleet
+from beanpole.services.resolved import ResolvedSettingsCache
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +56,7 @@ ROLLUP_S = 300.0
 METRICS_KEEP_S = 24 * 3600  # 10 s windows: a day
 ROLLUP_KEEP_S = 14 * 24 * 3600  # 5 min roll-ups: two weeks
 TICK_S = 1.0
+SNAPSHOT_MAX_AGE_S = 1.5  # the reconciler takes one a second; older means it is busy
 MAX_SKEW_S = 60.0
 CLOSE_GRACE_S = 1.0  # a window closes this long after it ends: its last lines are on the way
 _CORES = os.cpu_count() or 1
@@ -78,10 +78,9 @@ class Monitor:
         home: Home,
         store: Store,
         fleet: Fleet,
-        supervisor: Supervisor,
         sock: socket.socket,
     ) -> None:
-        self.store, self.fleet, self.supervisor = store, fleet, supervisor
+        self.store, self.fleet = store, fleet
         self.windows = Windows(WINDOW_S)
         self.rollups = Windows(ROLLUP_S)
         self.usage = UsageSampler()
@@ -98,6 +97,7 @@ class Monitor:
         self._applied: dict[str, int] | None = None  # what HAProxy was last told
         self._window_index = math.floor((time.time() - CLOSE_GRACE_S) / WINDOW_S)
         self._evaluating = asyncio.Lock()
+        self.settings = ResolvedSettingsCache()
         self._last_tick = time.monotonic()
 
     async def start(self) -> None:
@@ -150,6 +150,11 @@ class Monitor:
         elapsed = max(time.monotonic() - self._last_tick, 1e-3)
         self._last_tick = time.monotonic()
         counts = self.stream.take_counts()
+        if not counts and not self.ratios and self._applied == {}:
+            # No request anywhere and HAProxy already logs every line: nothing can change but
+            # the rates' decay, so no store read (this ran every second of an idle server).
+            self._rates = {env: smoothed_rate(rate, 0.0) for env, rate in self._rates.items()}
+            return
         names = {e.name for e in self.store.environments()}
         ratios, rates = {}, {}
         for env in names:
@@ -164,7 +169,7 @@ class Monitor:
             # every environment, so one that went back to 1:1 is told so too
             wanted = {env: ratios.get(env, 1) for env in names}
             try:
-                await asyncio.to_thread(self.fleet.haproxy.set_sampling, wanted)
+                await asyncio.to_thread(self.fleet.lb.set_sampling, wanted)
             except BeanpoleError as exc:  # HAProxy restarting: the reconciler sees to it
                 log.info("could not set request sampling: %s", exc)
                 return
@@ -184,24 +189,27 @@ class Monitor:
 
     async def _evaluate(self, closed: list[WindowStats], rolled: list[WindowStats]) -> None:
         store = self.store
-        processes = await asyncio.to_thread(self.supervisor.instances)
-        pids = {i: [p.pid for p in states if p.pid] for i, states in processes.items()}
+        # The reconciler's snapshot of this second, or a new one if it is older.
+        observed = await self.fleet.observer.fresh(SNAPSHOT_MAX_AGE_S)
+        processes, servers = observed.instances, observed.servers
+        pids = {i: o.pids for i, o in processes.items()}
         self.last_usage = await asyncio.to_thread(self.usage.sample, pids)
         self.last_host = self.host.sample()
-        try:
-            servers = await asyncio.to_thread(self.fleet.haproxy.server_states)
-            lb_answering = True
-        except BeanpoleError as exc:  # the verdicts say so rather than keep the last ones
-            log.warning("HAProxy did not answer for health: %s", exc)
-            servers, lb_answering = {}, False
+        lb_answering = observed.lb_ok
+        if not lb_answering:  # the verdicts say so rather than keep the last ones
+            log.warning("HAProxy did not answer for health: %s", observed.lb_error)
         store.add_metrics(_rows(closed), METRICS_KEEP_S, _rows(rolled), ROLLUP_KEEP_S)
         now = time.time()
         environments = store.environments()
-        instances = {e.name: store.instances(e.name) for e in environments}
+        instances: dict[str, list[Instance]] = {e.name: [] for e in environments}
+        for instance in store.instances():  # one read for all, not one per environment
+            if instance.environment in instances:
+                instances[instance.environment].append(instance)
         self._forget_departed(instances)
+        self.settings.retain(set(instances))
         snapshot = Snapshot(at=now)
         for env in environments:
-            settings = resolve(*env.layers())
+            settings = self.settings.get(env)
             inputs = []
             for i in instances[env.name]:
                 server = servers.get((env.name, i.id))
@@ -210,10 +218,8 @@ class Monitor:
                     InstanceInput(
                         id=i.id,
                         state=i.state.value,
-                        check_passing=None
-                        if server is None
-                        else (server.healthy or server.check_status == "INI"),
-                        process_failure=self.fleet.process_failure(i.id, processes.get(i.id, [])),
+                        check_passing=None if server is None else server.passing,
+                        process_failure=self.fleet.process_failure(processes.get(i.id)),
                         window=self.windows.latest(env.name, i.id),
                         # of the host, as EB's "95% of CPU is in use" means the machine's CPU
                         cpu_percent=None if usage is None else usage.cpu_percent / _CORES,

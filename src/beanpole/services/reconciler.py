@@ -1,9 +1,13 @@
-"""The reconcile loop: observe supervisord and HAProxy, compare with the store, converge.
+"""The reconcile loop: read the observer's snapshot, compare with the store, converge.
+
+Each tick gathers the facts (records, the snapshot, settings) and asks the pure
+`beanpole.core.reconcile.decide` what to do; this module only carries the actions out.
 
 On start it adopts what already runs (the data plane outlives the control plane): every
 process group in supervisord that the store knows stays as it is (same pids), any group
 the store does not know is stopped, and an operation a crash interrupted is closed and
-its environment converged back onto its recorded release.
+its environment converged back onto its recorded release: it is Updating until then (Ready
+means one version, every instance in service).
 """
 
 from __future__ import annotations
@@ -14,9 +18,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from beanpole.adapters.lb.haproxy import ServerState
-from beanpole.adapters.runtime.supervisord import ProcessState
 from beanpole.adapters.store.db import Store
+from beanpole.core.capacity import desired_count
 from beanpole.core.errors import BeanpoleError
 from beanpole.core.model import (
     Environment,
@@ -27,29 +30,62 @@ from beanpole.core.model import (
     OperationStatus,
     Severity,
 )
-from beanpole.core.settings import resolve
+from beanpole.core.reconcile import (
+    Action,
+    EnvFacts,
+    InstanceFacts,
+    Memory,
+    Record,
+    Recovered,
+    Repair,
+    Replace,
+    Restart,
+    Vanished,
+    decide,
+)
+from beanpole.core.runtime import InstanceObservation, ServerState
+from beanpole.core.settings import ResolvedSettings
+from beanpole.services.observer import Snapshot
 from beanpole.services.operations import Operations, Repairs
+from beanpole.services.resolved import ResolvedSettingsCache
 
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 LOG_RETENTION_EVERY_S = 60.0
-RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+_ASG = "aws:autoscaling:asg"
+_HEALTH = "beanpole:health"
 
 
-@dataclass
-class _Backoff:
-    failures: int = 0
-    next_try: float = 0.0
+@dataclass(frozen=True)
+class _Inputs:
+    stamp: tuple[int, int]
+    instances: dict[str, InstanceObservation]
+    servers: dict[tuple[str, str], ServerState]
+    busy: tuple[str, ...]
+
+
+def _same(a: _Inputs, b: _Inputs) -> bool:
+    """The runtime's answer by identity (it is reused while nothing changed), the rest by value."""
+    return (
+        a.instances is b.instances
+        and a.stamp == b.stamp
+        and a.busy == b.busy
+        and a.servers == b.servers
+    )
 
 
 @dataclass
 class Reconciler:
     ops: Operations
     tick_s: float = TICK_S
-    _backoff: dict[str, _Backoff] = field(default_factory=dict)
-    _failing_since: dict[str, float] = field(default_factory=dict)
+    memory: Memory = field(default_factory=Memory)
+    _last_inputs: _Inputs | None = None
     _next_log_retention: float = 0.0
+    _settings: ResolvedSettingsCache = field(default_factory=ResolvedSettingsCache)
+    # environment -> (version label, the settings object, their release key): versions are
+    # immutable, and the cache above hands out the same settings object while unchanged
+    _keys: dict[str, tuple[str, ResolvedSettings, str]] = field(default_factory=dict)
 
     @property
     def store(self) -> Store:
@@ -58,7 +94,6 @@ class Reconciler:
     async def adopt(self) -> None:
         """First pass after a (re)start: close interrupted operations, drop orphans."""
         store, fleet = self.ops.store, self.ops.fleet
-        await asyncio.to_thread(fleet.reclaim_ports)
         for op in store.running_operations():
             store.finish_operation(
                 op.id,
@@ -100,21 +135,37 @@ class Reconciler:
                 # Updating until the repair has converged (`tick`): instances of two
                 # versions may be serving now, and Ready promises one.
                 store.update_environment(env.name, status=EnvStatus.UPDATING)
-        running = await asyncio.to_thread(fleet.supervisor.instances)
+        await self._adopt_instances()
+        await fleet.sync_lb()
+
+    async def _adopt_instances(self) -> None:
+        """Stop what the store does not know, finish stops a crash interrupted, and record
+        the endpoint of an instance started just before a crash."""
+        store, fleet = self.ops.store, self.ops.fleet
+        running = await asyncio.to_thread(fleet.runtime.observe)
         known = {i.id: i for i in store.instances()}
         for group in running:
             if group not in known:
                 log.warning("stopping orphan instance %s", group)
-                await asyncio.to_thread(fleet.supervisor.stop_instance, group)
+                await asyncio.to_thread(fleet.runtime.stop, group)
+        await asyncio.to_thread(fleet.runtime.reclaim, set(running) & set(known))
         for instance in known.values():
             if instance.state in (InstanceState.DRAINING, InstanceState.STOPPING):
                 await fleet.stop([instance])
-        await fleet.sync_lb()
+            elif instance.port == 0 and instance.state is not InstanceState.STOPPED:
+                # Recorded, then the server died before it stored the runtime's endpoint.
+                endpoint = await asyncio.to_thread(fleet.runtime.endpoint, instance.id)
+                if endpoint is None:
+                    store.update_instance(instance.id, state=InstanceState.STOPPED)
+                else:
+                    store.update_instance(instance.id, host=endpoint.host, port=endpoint.port)
 
     async def run(self) -> None:
+        """Every tick: one snapshot from the observer, then this loop's decisions on it."""
+        observer = self.ops.fleet.observer
         while True:
             try:
-                await self.tick()
+                await self.tick(await observer.refresh())
                 await self.log_retention()
             except asyncio.CancelledError:
                 raise
@@ -132,151 +183,131 @@ class Reconciler:
         if removed:
             log.info("log retention removed %s", ", ".join(str(p) for p in removed))
 
-    async def tick(self) -> None:
+    async def tick(self, snapshot: Snapshot) -> None:
         fleet = self.ops.fleet
-        if not await asyncio.to_thread(fleet.supervisor.is_running):
-            log.warning("supervisord is not running; starting it")
-            await asyncio.to_thread(fleet.supervisor.ensure_running)
-        if not await asyncio.to_thread(fleet.haproxy.is_running):
-            log.warning("HAProxy is not running; starting it")
-            await asyncio.to_thread(fleet.haproxy.start, fleet.lb_spec())
-        processes = await asyncio.to_thread(fleet.supervisor.instances)
-        servers = await asyncio.to_thread(fleet.haproxy.server_states)
-        for env in self.store.environments():
-            instances = self.store.instances(env.name)
-            for instance in instances:
-                await self._observe(instance, processes.get(instance.id), servers)
-            await self._converge(env, self.store.instances(env.name))
-
-    async def _converge(self, env: Environment, instances: list[Instance]) -> None:
-        """Start a repair when the instances differ from the recorded release.
-
-        An environment left Updating with no operation running (a restart interrupted one,
-        or a repair must replace instances of another release) stays Updating until the
-        repair has converged: Ready means one version, every instance in service.
-        """
-        if self.ops.busy(env.name) or env.version_label is None:
-            return
-        if env.status not in (EnvStatus.READY, EnvStatus.UPDATING):
-            return
-        version = self.store.version(env.application, env.version_label)
-        key = resolve(*env.layers()).release_key(version.digest)
-        repairs = Repairs(self.ops)
-        if repairs.needed(env, key, instances):
-            other = [i for i in instances if i.release_key != key]  # (live ones only)
-            if other and env.status is EnvStatus.READY:
-                self.store.update_environment(env.name, status=EnvStatus.UPDATING)
-            repairs.start(env)
-        elif env.status is EnvStatus.UPDATING:
-            self.store.update_environment(env.name, status=EnvStatus.READY)
-            self.store.add_event(
-                f"Recovery completed: {len(instances)} instance(s) of version "
-                f"{env.version_label} in service.",
-                environment=env.name,
-                application=env.application,
-                version_label=env.version_label,
-            )
-
-    async def _observe(
-        self,
-        instance: Instance,
-        states: list[ProcessState] | None,
-        servers: dict[tuple[str, str], ServerState],
-    ) -> None:
-        """Keep pid, check state and causes current; restart processes supervisord gave up on.
-
-        The environment's health (colour, status, causes) is the monitor's; this keeps each
-        instance's own facts, which it reads.
-        """
-        fleet = self.ops.fleet
-        if instance.state is InstanceState.STOPPED:
-            return
-        if states is None:
-            if instance.state is InstanceState.IN_SERVICE:
-                # Its process group vanished (supervisord restarted without it): a repair
-                # replaces it, in service before this one leaves.
-                await fleet.stop([instance])
-                self.store.add_event(
-                    f"Instance {instance.id}'s processes are gone; replacing it.",
-                    severity=Severity.WARN,
-                    environment_id=instance.environment_id,
-                )
-            return
-        web = next((s for s in states if s.name == "web"), None)
-        pid = web.pid if web is not None else 0
-        server = servers.get((instance.environment, instance.id))
-        healthy = server is not None and _healthy(server)
-        causes: list[str] = []
-        crashed = fleet.process_failure(instance.id, states)
-        if crashed is not None:
-            causes.append(crashed)
-            # Not one that is leaving: a restart would race its stop and outlive it.
-            if instance.state in (InstanceState.PENDING, InstanceState.IN_SERVICE):
-                await self._restart_with_backoff(instance, states)
-        elif (
-            server is not None
-            and not _healthy(server)
-            and instance.state is InstanceState.IN_SERVICE
+        if not snapshot.runtime_ok and not await asyncio.to_thread(fleet.runtime.is_running):
+            log.warning("the runtime is not running (%s); starting it", snapshot.runtime_error)
+            await asyncio.to_thread(fleet.runtime.ensure_running)
+            return  # its instances are observed on the next tick
+        if not snapshot.lb_ok and not await asyncio.to_thread(fleet.lb.is_running):
+            log.warning("the load balancer is not running (%s); starting it", snapshot.lb_error)
+            await asyncio.to_thread(fleet.lb.start, fleet.lb_spec())
+        if not snapshot.runtime_ok:
+            return  # no facts about the instances: decide nothing
+        inputs = self._inputs(snapshot)
+        if (
+            inputs == self._last_inputs
+            and not self.memory.backoff
+            and not self.memory.failing_since
         ):
-            causes.append(
-                f"Load balancer health check: {server.status}, last check {server.check_status}."
-            )
-        else:
-            self._backoff.pop(instance.id, None)
-        if pid != instance.pid or healthy != instance.healthy or tuple(causes) != instance.causes:
-            self.store.update_instance(instance.id, pid=pid, healthy=healthy, causes=causes)
-        down = server is not None and server.status.startswith(("DOWN", "MAINT"))
-        failing = instance.state is InstanceState.IN_SERVICE and (down or crashed is not None)
-        if not failing:
-            self._failing_since.pop(instance.id, None)
-        else:
-            since = self._failing_since.setdefault(instance.id, time.monotonic())
-            await self._maybe_replace(instance, time.monotonic() - since, causes)
+            return  # same records, same observations, no clock pending: the same (no) actions
+        self._last_inputs = inputs
+        facts = await self._facts(snapshot)
+        decision = decide(facts, self.memory, time.monotonic())
+        self.memory = decision.memory
+        for action in decision.actions:
+            await self._carry_out(action)
 
-    async def _maybe_replace(self, instance: Instance, failing_s: float, causes: list[str]) -> None:
-        """Replace an instance that keeps failing (a setting turns this off).
+    def _inputs(self, snapshot: Snapshot) -> _Inputs:
+        """Everything `decide` reads but the clock, cheaply: the store's change stamp, the
+        runtime's answer (the same object while supervisord's is reused), the load
+        balancer's view, and which environments are busy. An idle tick that finds them all
+        unchanged ends here; it was most of the idle server's remaining CPU."""
+        busy = tuple(sorted(name for name in self.ops.tasks if self.ops.busy(name)))
+        return _Inputs(self.store.change_stamp(), snapshot.instances, snapshot.servers, busy)
 
-        It takes no traffic while its check fails, so stopping it first drops nothing; the
-        next tick's repair starts its replacement.
-        """
-        env = self.store.environment(instance.environment)
-        settings = resolve(*env.layers())
-        if settings.get("beanpole:health", "ReplaceUnhealthy") != "true":
-            return
-        if failing_s < settings.int("beanpole:health", "ReplaceAfter"):
-            return
-        if env.status is not EnvStatus.READY or self.ops.busy(env.name):
-            return
-        self._failing_since.pop(instance.id, None)
-        reason = "; ".join(causes) or "failing health checks"
-        self.store.add_event(
-            f"Replacing instance {instance.id}: {reason} for {failing_s:.0f} seconds.",
-            severity=Severity.WARN,
-            environment_id=env.id,
-            application=env.application,
-        )
-        await self.ops.fleet.stop([instance])
-
-    async def _restart_with_backoff(self, instance: Instance, states: list[ProcessState]) -> None:
-        backoff = self._backoff.setdefault(instance.id, _Backoff())
-        now = time.monotonic()
-        if now < backoff.next_try:
-            return
-        delay = RESTART_BACKOFF_S[min(backoff.failures, len(RESTART_BACKOFF_S) - 1)]
-        backoff.failures += 1
-        backoff.next_try = now + delay
-        for state in states:
-            if state.state in ("FATAL", "EXITED"):
-                try:
-                    await asyncio.to_thread(
-                        self.ops.fleet.supervisor.start_process, instance.id, state.name
+    async def _facts(self, snapshot: Snapshot) -> list[EnvFacts]:
+        """The records, the snapshot and the settings, per environment (one store read)."""
+        by_env: dict[str, list[Instance]] = {}
+        for instance in self.store.instances():
+            by_env.setdefault(instance.environment, []).append(instance)
+        facts = []
+        environments = self.store.environments()
+        self._settings.retain({e.name for e in environments})
+        for env in environments:
+            settings, key = self._resolved(env)
+            instances = []
+            for record in by_env.get(env.name, []):
+                observed = snapshot.instances.get(record.id)
+                failure = None
+                if observed is not None and observed.dead:
+                    failure = await asyncio.to_thread(self.ops.fleet.process_failure, observed)
+                instances.append(
+                    InstanceFacts(
+                        record, observed, snapshot.servers.get((env.name, record.id)), failure
                     )
+                )
+            facts.append(
+                EnvFacts(
+                    env=env,
+                    instances=tuple(instances),
+                    busy=self.ops.busy(env.name),
+                    release_key=key,
+                    desired=desired_count(settings, env.desired_capacity),
+                    replace_unhealthy=settings.get(_HEALTH, "ReplaceUnhealthy") == "true",
+                    replace_after_s=settings.int(_HEALTH, "ReplaceAfter"),
+                )
+            )
+        return facts
+
+    def _resolved(self, env: Environment) -> tuple[ResolvedSettings, str | None]:
+        """The environment's settings and release key (None: no version yet)."""
+        settings = self._settings.get(env)
+        if env.version_label is None:
+            return settings, None
+        cached = self._keys.get(env.name)
+        if cached is not None and cached[0] == env.version_label and cached[1] is settings:
+            return settings, cached[2]
+        digest = self.store.version(env.application, env.version_label).digest
+        key = settings.release_key(digest)
+        self._keys[env.name] = (env.version_label, settings, key)
+        return settings, key
+
+    async def _carry_out(self, action: Action) -> None:
+        store, fleet = self.store, self.ops.fleet
+        if isinstance(action, Record):
+            store.update_instance(
+                action.instance_id, pid=action.pid, healthy=action.healthy, causes=action.causes
+            )
+        elif isinstance(action, Restart):
+            for process in action.processes:
+                try:
+                    await asyncio.to_thread(fleet.runtime.restart, action.instance_id, process)
                 except BeanpoleError as exc:
-                    log.info("restart of %s/%s failed: %s", instance.id, state.name, exc)
-
-
-def _healthy(server: ServerState) -> bool:
-    """HAProxy's view, except that a server whose first check has not run yet ("INI") counts
-    as healthy: Beanpole's own probe passed HealthyThresholdCount times before it got
-    traffic, and HAProxy's first check may be up to HealthCheckInterval away."""
-    return server.healthy or (server.status.startswith("UP") and server.check_status == "INI")
+                    log.info("restart of %s/%s failed: %s", action.instance_id, process, exc)
+        elif isinstance(action, Vanished | Replace):
+            instance = next((i for i in store.instances() if i.id == action.instance_id), None)
+            if instance is None:
+                return
+            env = store.environment(action.environment)
+            if isinstance(action, Vanished):
+                await fleet.stop([instance])
+                message = f"Instance {action.instance_id}'s processes are gone; replacing it."
+            else:
+                # Said before the stop, which may fail (HAProxy busy) and be retried.
+                message = (
+                    f"Replacing instance {action.instance_id}: {action.reason} for "
+                    f"{action.failing_s:.0f} seconds."
+                )
+            store.add_event(
+                message,
+                severity=Severity.WARN,
+                environment_id=env.id,
+                application=env.application,
+            )
+            if isinstance(action, Replace):
+                await fleet.stop([instance])
+        elif isinstance(action, Repair):
+            env = store.environment(action.environment)
+            if action.updating:
+                store.update_environment(env.name, status=EnvStatus.UPDATING)
+            Repairs(self.ops).start(env)
+        elif isinstance(action, Recovered):
+            env = store.update_environment(action.environment, status=EnvStatus.READY)
+            store.add_event(
+                f"Recovery completed: {action.instances} instance(s) of version "
+                f"{action.version} in service.",
+                environment_id=env.id,
+                application=env.application,
+                version_label=action.version,
+            )

@@ -7,7 +7,8 @@ does, as far as the services can tell: a spec's servers appear UP with a passing
 weight set at run time or a drain lasts until the next spec is applied, an unknown server
 is `NotFound`, a stopped load balancer is a `ComponentError`. What only real traffic and
 real checks would produce, the test says: `mark_down` (a failing check), `mark_up`,
-`record` (responses and 5xx), `set_sessions` (connections still open while draining).
+`record` (responses and 5xx), `set_sessions` (connections still open while draining),
+`fail` (HAProxy stops answering).
 
 It also counts what would have been a reload (a change of `structural_key`), so a test can
 say that scaling or a weight change did not reload.
@@ -20,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from beanpole.adapters.lb.haproxy import ServerState
 from beanpole.core.errors import ComponentError, InvalidInput, NotFound
 from beanpole.core.lb.config import MAX_WEIGHT, LoadBalancerSpec, structural_key
+from beanpole.core.runtime import ServerState
 
 Key = tuple[str, str]  # (environment, server), as `HAProxy.server_states` keys them
 
@@ -44,6 +45,7 @@ class FakeLoadBalancer:
         self.spec: LoadBalancerSpec | None = None  # the last spec started or applied
         self.reloads = 0  # applies that changed the structure (HAProxy would have reloaded)
         self.sampling: dict[str, int] = {}  # environment -> log one request in N
+        self.asked = 0  # server_states calls: how often a service polled it
         self._running = False
         self._servers: dict[Key, _Server] = {}
 
@@ -77,6 +79,7 @@ class FakeLoadBalancer:
         self._converge(spec)
 
     def server_states(self) -> dict[Key, ServerState]:
+        self.asked += 1
         self._require_running()
         return {key: self._state(key, server) for key, server in self._servers.items()}
 
@@ -98,6 +101,10 @@ class FakeLoadBalancer:
         self.sampling.update(ratios)
 
     # -- what the test says ------------------------------------------------------------------
+
+    def fail(self) -> None:
+        """HAProxy died: every call fails until the next `start` (as the adapter's do)."""
+        self._running = False
 
     def mark_down(self, env: str, server: str, check_status: str = "L7STS") -> None:
         """The server's checks fail (``L7STS``: a wrong status; ``L4CON``: refused)."""
@@ -160,6 +167,7 @@ class FakeLoadBalancer:
             sessions=server.sessions,
             responses=server.responses,
             responses_5xx=server.responses_5xx,
+            healthy=not server.down,  # a drained server whose check passes is healthy
         )
 
     def _get(self, env: str, server: str) -> _Server:

@@ -21,7 +21,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
@@ -42,6 +42,7 @@ from beanpole.core.lb.config import (
     server_line,
     structural_key,
 )
+from beanpole.core.runtime import ServerState
 
 SOCKET_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 15.0
@@ -51,6 +52,7 @@ STOP_TIMEOUT_S = 10.0
 #: are shut down, and again after. Callers drain first, so this is normally not reached.
 DELETE_GRACE_S = 1.0
 POLL_S = 0.02
+WEIGHTS_REFRESH_S = 10.0  # the longest server_states() reuses the servers' own weights
 SET_VAR_BATCH = 100  # commands per CLI line: well under HAProxy's 16 KB line buffer
 
 _PASSING_CHECKS = frozenset({"L4OK", "L6OK", "L7OK", "L7OKC"})
@@ -59,37 +61,6 @@ _PASSING_CHECKS = frozenset({"L4OK", "L6OK", "L7OK", "L7OKC"})
 _ADMIN_FORCED_MAINT = 0x01
 _ADMIN_FORCED_DRAIN = 0x08
 _RESPONSE_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
-
-
-@dataclass(frozen=True)
-class ServerState:
-    """One server as the running HAProxy sees it."""
-
-    backend: str  # environment name (without the "env-" prefix)
-    server: str
-    status: str  # HAProxy's: "UP", "DOWN", "MAINT", "DRAIN", "NOLB", "UP 1/3", "DOWN 2/5", ...
-    check_status: str  # "L7OK", "L4CON", "L7STS", "INI", ...
-    weight: int  # the weight set by config or ``set server .. weight`` (user weight)
-    sessions: int  # current sessions (scur)
-    responses: int = 0  # HTTP responses since the server was added (hrsp_1xx … hrsp_other)
-    responses_5xx: int = 0  # of which 5xx (hrsp_5xx)
-
-    @property
-    def healthy(self) -> bool:
-        """In service by HAProxy's account *and* its latest health check passed.
-
-        Both halves matter. A server just added and enabled shows "UP 1/2" with check status
-        "INI" before any check ran (HAProxy assumes it up): that is not healthy, or a deploy
-        waiting for health would open traffic to an instance not yet listening. A server
-        shown "UP 1/5" whose latest check failed is still in rotation until ``fall`` failures,
-        but reported unhealthy one check early: the conservative reading for a gate.
-        "DRAIN" and "NOLB" are alive but taking no new traffic; they count as healthy when
-        their check passes, because weight and health are separate questions.
-        """
-        if self.status == "no check":
-            return True
-        in_service = self.status.startswith(("UP", "DRAIN", "NOLB"))
-        return in_service and self.check_status in _PASSING_CHECKS
 
 
 @dataclass(frozen=True)
@@ -103,13 +74,16 @@ class _Running:
 
 
 class HAProxy:
-    """One HAProxy (master + workers) whose files live in ``directory``."""
+    """One HAProxy (master + workers) whose files live in ``directory``; implements
+    `beanpole.ports.LoadBalancer`."""
 
     def __init__(self, directory: Path, haproxy_bin: str = "haproxy") -> None:
         self.paths = HAProxyPaths.under(directory)
         self.haproxy_bin = haproxy_bin
         self._log = self.paths.directory / "haproxy.log"
         self._lock_file = self.paths.directory / "lock"
+        self._writes = 0  # commands sent that may change something (see _user_weights)
+        self._weights: tuple[int, float, dict[tuple[str, str], int]] | None = None
 
     # -- process ---------------------------------------------------------------------------
 
@@ -308,11 +282,7 @@ class HAProxy:
 
     def server_states(self) -> dict[tuple[str, str], ServerState]:
         """Every environment server's status, keyed by ``(environment, server)``."""
-        weights = {
-            (env, name): now.weight
-            for env, servers in self._running_servers().items()
-            for name, now in servers.items()
-        }
+        weights = self._user_weights()
         text = self.runtime("show stat -1 4 -1")  # type 4: servers only
         rows = csv.DictReader(text.removeprefix("# ").splitlines())
         states: dict[tuple[str, str], ServerState] = {}
@@ -322,12 +292,15 @@ class HAProxy:
             if not proxy.startswith(BACKEND_PREFIX) or name in ("BACKEND", "FRONTEND"):
                 continue
             env = proxy.removeprefix(BACKEND_PREFIX)
+            status = row.get("status") or ""
+            # A check in progress is shown as "* L7OK".
+            check_status = (row.get("check_status") or "").removeprefix("* ")
             states[(env, name)] = ServerState(
                 backend=env,
                 server=name,
-                status=row.get("status") or "",
-                # A check in progress is shown as "* L7OK".
-                check_status=(row.get("check_status") or "").removeprefix("* "),
+                status=status,
+                check_status=check_status,
+                healthy=server_healthy(status, check_status),
                 weight=weights.get((env, name), _int(row.get("weight"))),
                 sessions=_int(row.get("scur")),
                 responses=sum(_int(row.get(f"hrsp_{c}")) for c in _RESPONSE_CLASSES),
@@ -335,13 +308,32 @@ class HAProxy:
             )
         return states
 
+    def _user_weights(self) -> dict[tuple[str, str], int]:
+        """Each server's own weight (``show stat`` has the effective one, 0 while draining).
+
+        Read again only after a command that may change it was sent through this object, or
+        every ``WEIGHTS_REFRESH_S``: server_states() runs every second, and this second
+        command was half of its cost on an idle server.
+        """
+        cached = self._weights
+        if cached is not None and cached[0] == self._writes and time.monotonic() < cached[1]:
+            return cached[2]
+        writes = self._writes
+        weights = {
+            (env, name): now.weight
+            for env, servers in self._running_servers().items()
+            for name, now in servers.items()
+        }
+        self._weights = (writes, time.monotonic() + WEIGHTS_REFRESH_S, weights)
+        return weights
+
     def set_weight(self, env: str, server: str, weight: int) -> None:
         """Change a server's share of new requests now (0: none). Runtime only, like ``drain``."""
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
             raise InvalidInput(f"Server weight {weight!r} is not valid: use 0 to {MAX_WEIGHT}.")
         self._expect_server(f"set server {backend_id(env)}/{server} weight {weight}", env, server)
 
-    def set_sampling(self, ratios: dict[str, int]) -> None:
+    def set_sampling(self, ratios: Mapping[str, int]) -> None:
         """Log one request in N for each environment (``ratios``: name -> N >= 1), now.
 
         Runtime only (``set var``, which HAProxy 2.6 keeps behind ``experimental-mode``);
@@ -378,6 +370,8 @@ class HAProxy:
     def _send(self, path: Path, command: str, *, batch: bool = False) -> str:
         if "\n" in command or (";" in command and not batch):
             raise InvalidInput("Send one runtime command at a time (no newline or ';').")
+        if not command.startswith("show "):
+            self._writes += 1  # anything but a question may change the servers' weights
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(SOCKET_TIMEOUT_S)
@@ -509,6 +503,23 @@ class HAProxy:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def server_healthy(status: str, check_status: str) -> bool:
+    """In service by HAProxy's account *and* its latest health check passed.
+
+    Both halves matter. A server just added and enabled shows "UP 1/2" with check status
+    "INI" before any check ran (HAProxy assumes it up): that is not healthy, or a deploy
+    waiting for health would open traffic to an instance not yet listening. A server
+    shown "UP 1/5" whose latest check failed is still in rotation until ``fall`` failures,
+    but reported unhealthy one check early: the conservative reading for a gate.
+    "DRAIN" and "NOLB" are alive but taking no new traffic; they count as healthy when
+    their check passes, because weight and health are separate questions.
+    """
+    if status == "no check":
+        return True
+    in_service = status.startswith(("UP", "DRAIN", "NOLB"))
+    return in_service and check_status in _PASSING_CHECKS
 
 
 def _poll(condition: Callable[[], bool], timeout_s: float) -> bool:

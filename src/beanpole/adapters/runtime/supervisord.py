@@ -1,5 +1,11 @@
 """The local runtime: every instance is a supervisord process group on this host.
 
+`Supervisor` implements `beanpole.ports.Runtime` (``start``, ``stop``, ``observe``, ...): the
+services see neutral observations, never supervisord's statenames, which stay in this module.
+It also hands out the instances' addresses: ``start`` leases a port on this host's loopback
+(``ports``), writes it into the instance's ``PORT`` and returns the endpoint; ``stop`` frees it.
+Below those, ``start_instance``/``stop_instance``/``instances`` speak supervisord's own terms.
+
 One supervisord per Beanpole data directory runs all instances. It is a daemon of its own, so
 apps keep serving while the control plane restarts; the control plane then *adopts* what is
 running by reading ``instances()``. Each instance is one ``programs/<id>.conf`` (a group with a
@@ -16,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import logging
 import os
 import re
 import shlex
@@ -26,15 +33,25 @@ import sys
 import threading
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
 from beanpole.adapters import logs
+from beanpole.adapters.runtime.ports import PortLeases as HostPortLeases
 from beanpole.core.errors import ComponentError, InvalidInput, NotFound
+from beanpole.core.runtime import (
+    Endpoint,
+    InstanceObservation,
+    InstanceSpec,
+    ProcessObservation,
+    ProcessStatus,
+)
+
+log = logging.getLogger(__name__)
 
 _PROCESS_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
@@ -47,6 +64,21 @@ _START_TIMEOUT_S = 20.0
 _EXITED = re.compile(r" exited: (\S+) \(exit status (\d+);")
 _CRASHED = frozenset({"BACKOFF", "FATAL"})
 _STOPPED = frozenset({"STOPPED", "EXITED", "FATAL", "UNKNOWN"})  # removeProcessGroup accepts these
+# supervisord's statenames in the runtime's neutral words. BACKOFF and EXITED: it died and
+# supervisord starts it again by itself (autorestart, startretries); FATAL: it gave up.
+_STATUS = {
+    "STARTING": ProcessStatus.STARTING,
+    "RUNNING": ProcessStatus.RUNNING,
+    "BACKOFF": ProcessStatus.EXITED,
+    "EXITED": ProcessStatus.EXITED,
+    "FATAL": ProcessStatus.FAILED,
+    "UNKNOWN": ProcessStatus.FAILED,
+    "STOPPING": ProcessStatus.STOPPED,
+    "STOPPED": ProcessStatus.STOPPED,
+}
+DEFAULT_PORT_RANGE = (20000, 29999)
+#: How long `observe` may answer from its last full look while nothing is seen to change.
+OBSERVE_REFRESH_S = 10.0
 
 # supervisor.xmlrpc.Faults, spelled out because the module is untyped.
 _BAD_NAME = 10
@@ -54,20 +86,6 @@ _SPAWN_ERROR = 50
 _ALREADY_STARTED = 60
 _SUCCESS = 80
 _ALREADY_ADDED = 90
-
-
-@dataclass(frozen=True)
-class InstanceSpec:
-    """What to run for one instance; ``env`` is the processes' whole environment."""
-
-    instance_id: str
-    processes: Mapping[str, str]
-    cwd: Path
-    env: Mapping[str, str]
-    log_dir: Path
-    log_max_bytes: int = 10 * 1024 * 1024  # 0 never rotates
-    log_backups: int = 5
-    stop_wait_s: int = 10
 
 
 @dataclass(frozen=True)
@@ -114,11 +132,38 @@ class _UnixTransport(xmlrpc.client.Transport):
         return _UnixHTTPConnection(self._path, self._timeout)
 
 
-class Supervisor:
-    """A supervisord whose files all live under ``directory``."""
+class PortLeases(Protocol):
+    """Who hands out instance ports so that no two live instances on this host share one,
+    whichever Beanpole home (``owner``) started them."""
 
-    def __init__(self, directory: Path) -> None:
+    def lease(self, owner: str, instance_id: str, port_range: tuple[int, int]) -> int: ...
+
+    def release(self, owner: str, instance_id: str) -> None: ...
+
+    def reclaim(self, owner: str, live: set[str]) -> None: ...
+
+    def adopt(self, owner: str, instance_id: str, port: int) -> bool: ...
+
+
+class Supervisor:
+    """A supervisord whose files all live under ``directory``; its instances answer on
+    ``host`` at ports leased from ``ports`` within ``port_range``."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        host: str = "127.0.0.1",
+        port_range: tuple[int, int] = DEFAULT_PORT_RANGE,
+        ports: PortLeases | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.directory = directory.absolute()
+        self.host = host
+        self.port_range = port_range
+        self.owner = owner if owner is not None else str(self.directory)
+        # host-wide by default: no other Beanpole home (or test) hands out the same port
+        self.ports: PortLeases = ports if ports is not None else HostPortLeases()
         self.conf_path = self.directory / "supervisord.conf"
         self.socket_path = self.directory / "supervisor.sock"
         self.pid_path = self.directory / "supervisord.pid"
@@ -132,6 +177,9 @@ class Supervisor:
             )
         _check_ini_value("data directory", str(self.directory))
         self._lock = threading.Lock()
+        self._observed: _Observed | None = None
+        self._observe_lock = threading.Lock()
+        self._changes = 0  # bumped by every change made through this object
 
     # -- the daemon ---------------------------------------------------------------------------
 
@@ -152,6 +200,7 @@ class Supervisor:
         """
         if self.is_running():
             return
+        self._forget_observation()
         for d in (self.directory, self.programs_dir, self.specs_dir):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write_atomic(self.conf_path, self._main_conf())
@@ -177,6 +226,7 @@ class Supervisor:
     def shutdown(self) -> None:
         """Stop every program, then supervisord itself, and wait until its pid is gone."""
         pid = self._daemon_pid()
+        self._forget_observation()
         if pid is None:
             return
         try:
@@ -190,11 +240,162 @@ class Supervisor:
         if not _wait_until(lambda: not _alive(pid), timeout):
             raise ComponentError(f"supervisord (pid {pid}) did not exit within {timeout:.0f}s")
 
+    # -- the Runtime port (beanpole.ports.Runtime) ----------------------------------------------
+
+    def start(self, spec: InstanceSpec) -> Endpoint:
+        """Lease a port, start the instance with ``PORT`` set to it, return its endpoint."""
+        existing = self.endpoint(spec.instance_id)
+        if existing is not None and spec.instance_id in self._groups():
+            return existing
+        port = self.ports.lease(self.owner, spec.instance_id, self.port_range)
+        try:
+            self.start_instance(replace(spec, env={**spec.env, "PORT": str(port)}))
+        except BaseException:
+            self.ports.release(self.owner, spec.instance_id)
+            raise
+        return Endpoint(self.host, port)
+
+    def endpoint(self, instance_id: str) -> Endpoint | None:
+        """The endpoint recorded in the instance's spec file (it outlives the control plane)."""
+        payload = self._spec_payload(instance_id)
+        try:
+            return Endpoint(str(payload.get("host") or self.host), int(payload["env"]["PORT"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def stop(self, instance_id: str) -> None:
+        """Stop and forget the instance (`stop_instance`), then free its port."""
+        self.stop_instance(instance_id)
+        self.ports.release(self.owner, instance_id)
+
+    def observe(self) -> dict[str, InstanceObservation]:
+        """Every group supervisord runs, in the runtime's neutral words.
+
+        Asked every second, and at hundreds of processes supervisord's answer (XML-RPC) was
+        the idle server's largest cost after usage sampling. So the last answer is reused
+        while it is certain to hold: nothing was started, stopped or restarted through this
+        object since, and supervisord and every running process are still alive (a signal 0
+        each: microseconds). Processes starting or backing off (supervisord changes them by
+        itself) and running ones whose pid is gone are asked about alone
+        (``getProcessInfo``) while they are few. A process that dies is seen on the next
+        call, as before; only a change made behind Beanpole's back (``supervisorctl stop``)
+        waits up to ``OBSERVE_REFRESH_S``.
+        """
+        with self._observe_lock:
+            cached = self._observed
+            if cached is not None and cached.changes == self._changes and cached.fresh():
+                stale = cached.stale()
+                if not stale:
+                    return cached.instances
+                some = (
+                    self._observe_some(cached, stale)
+                    if len(stale) * 4 <= cached.processes
+                    else None
+                )
+                if some is not None:
+                    return some
+            changes = self._changes
+            daemon = self._daemon_pid()
+            instances = {
+                group: InstanceObservation(group, tuple(_observation(p) for p in processes))
+                for group, processes in self.instances().items()
+            }
+            # Kept only if nothing changed while supervisord answered (another thread may
+            # have added a group the answer lacks).
+            self._observed = _Observed(time.monotonic(), daemon, instances, changes)
+            return instances
+
+    def _observe_some(
+        self, cached: _Observed, stale: list[tuple[str, str]]
+    ) -> dict[str, InstanceObservation] | None:
+        """Ask again only about the processes that may have changed (one that keeps crashing
+        must not cost a look at every other), and keep the rest of the last answer; None when
+        a group went away behind our back (look at everything then)."""
+        infos = [
+            self._call("getProcessInfo", f"{group}:{group}_{name}", ok_faults=(_BAD_NAME,))
+            for group, name in stale
+        ]
+        if any(info is None for info in infos):
+            return None
+        fresh = {
+            (group, _observation(state).name): _observation(state)
+            for group, states in self._states(infos).items()
+            for state in states
+        }
+        instances = {
+            group: InstanceObservation(
+                group, tuple(fresh.get((group, p.name), p) for p in observed.processes)
+            )
+            for group, observed in cached.instances.items()
+        }
+        self._observed = _Observed(cached.at, cached.daemon, instances, cached.changes)
+        return instances
+
+    def _forget_observation(self) -> None:
+        """Something changed through this object: the next `observe` looks again."""
+        self._changes += 1
+        self._observed = None
+
+    def restart(self, instance_id: str, process: str) -> None:
+        self.start_process(instance_id, process)
+
+    def log_files(self, instance_id: str) -> list[Path]:
+        payload = self._spec_payload(instance_id)
+        log_dir = payload.get("log_dir")
+        if not isinstance(log_dir, str):
+            return []
+        names = sorted(payload.get("processes") or {})
+        return [
+            Path(log_dir) / f"{n}.{stream}.log" for n in names for stream in ("stderr", "stdout")
+        ]
+
+    def log_tail(self, instance_id: str, lines: int, process: str | None = None) -> list[str]:
+        """The last non-blank lines of the instance's (or one process's) stderr, then stdout."""
+        out: list[str] = []
+        for path in self.log_files(instance_id):
+            if process is None or path.name.startswith(f"{process}."):
+                with contextlib.suppress(OSError):
+                    out.extend(line for line in self.tail(path, lines) if line.strip())
+        return out[-lines:]
+
+    def reclaim(self, live: set[str]) -> None:
+        """Free the leases of instances that are gone, and hold the ports of live ones that
+        have none (a crash between a lease and its spec file, a home from before leases)."""
+        self.ports.reclaim(self.owner, live)
+        for instance_id in live:
+            endpoint = self.endpoint(instance_id)
+            if endpoint is not None and not self.ports.adopt(
+                self.owner, instance_id, endpoint.port
+            ):
+                log.warning(
+                    "instance %s runs on port %d, which another instance on this host also "
+                    "holds; one of them cannot have bound it",
+                    instance_id,
+                    endpoint.port,
+                )
+
+    def close(self) -> None:
+        """Nothing to release: every call opens and closes its own connection."""
+
+    def _groups(self) -> set[str]:
+        infos: list[dict[str, Any]] = self._call("getAllProcessInfo")
+        return {info["group"] for info in infos}
+
+    def _spec_payload(self, instance_id: str) -> dict[str, Any]:
+        if not _INSTANCE_ID.match(instance_id):
+            return {}
+        try:
+            payload = json.loads((self.specs_dir / f"{instance_id}.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return payload if isinstance(payload, dict) else {}
+
     # -- instances ----------------------------------------------------------------------------
 
     def start_instance(self, spec: InstanceSpec) -> None:
         """Add the instance's process group; supervisord starts it. No-op if it already exists."""
         _validate(spec)
+        self._forget_observation()
         conf = self.programs_dir / f"{spec.instance_id}.conf"
         spec_file = self.specs_dir / f"{spec.instance_id}.json"
         with self._lock:
@@ -206,6 +407,8 @@ class Supervisor:
                 "env": dict(spec.env),
                 "cwd": str(spec.cwd.absolute()),
                 "processes": dict(spec.processes),
+                "host": self.host,
+                "log_dir": str(spec.log_dir.absolute()),
                 "stop_wait_s": spec.stop_wait_s,  # for the deadlines of stop_instance and shutdown
             }
             _write_atomic(spec_file, json.dumps(payload, indent=2))
@@ -219,10 +422,13 @@ class Supervisor:
                 conf.unlink(missing_ok=True)
                 spec_file.unlink(missing_ok=True)
                 raise
+            finally:
+                self._forget_observation()  # one taken meanwhile may lack the new group
 
     def stop_instance(self, instance_id: str) -> None:
         """Stop the group (TERM to each process group, KILL after stop_wait_s) and forget it."""
         _check_instance_id(instance_id)
+        self._forget_observation()
         # Not wait=True: supervisord answers a waiting call only on its next 1 s loop tick.
         results = self._call("stopProcessGroup", instance_id, False, ok_faults=(_BAD_NAME,))
         if results is not None:
@@ -234,10 +440,15 @@ class Supervisor:
             self._call("removeProcessGroup", instance_id, ok_faults=(_BAD_NAME,))
             (self.programs_dir / f"{instance_id}.conf").unlink(missing_ok=True)
             (self.specs_dir / f"{instance_id}.json").unlink(missing_ok=True)
+        self._forget_observation()  # one taken while it stopped still lists it
 
     def instances(self) -> dict[str, list[ProcessState]]:
         """Every group supervisord runs, ours or not, keyed by instance id."""
         infos: list[dict[str, Any]] = self._call("getAllProcessInfo")
+        return self._states(infos)
+
+    def _states(self, infos: list[dict[str, Any]]) -> dict[str, list[ProcessState]]:
+        """supervisord's process infos as `ProcessState`s, by group."""
         # supervisord reports exit status 0 for a process that died within startsecs
         # (BACKOFF, then FATAL); only its log still holds the real one.
         crashed = [i["name"] for i in infos if i["statename"] in _CRASHED and not i["exitstatus"]]
@@ -267,6 +478,7 @@ class Supervisor:
         """Start a process that supervisord gave up on (FATAL) or that exited; no-op if running."""
         _check_instance_id(instance_id)
         _check_process_name(name)
+        self._forget_observation()
         self._call(
             "startProcess",
             f"{instance_id}:{instance_id}_{name}",
@@ -411,6 +623,70 @@ stderr_logfile_backups = {spec.log_backups}
         return "; Written by Beanpole for one instance; deleted when it stops.\n\n" + "\n".join(
             sections
         )
+
+
+@dataclass(frozen=True)
+class _Observed:
+    """`Supervisor.observe`'s last full answer, and what must stay true for it to hold."""
+
+    at: float
+    daemon: int | None
+    instances: dict[str, InstanceObservation]
+    changes: int  # Supervisor._changes when it was asked
+
+    @property
+    def processes(self) -> int:
+        return sum(len(i.processes) for i in self.instances.values())
+
+    def fresh(self) -> bool:
+        """Young enough, and supervisord itself still runs."""
+        return (
+            self.daemon is not None
+            and time.monotonic() - self.at < OBSERVE_REFRESH_S
+            and _exists(self.daemon)
+        )
+
+    def stale(self) -> list[tuple[str, str]]:
+        """(group, process) that may have changed since: starting or backing off (supervisord
+        changes those by itself), or running under a pid that is gone."""
+        out = []
+        for group, instance in self.instances.items():
+            for process in instance.processes:
+                if process.status in (ProcessStatus.STARTING, ProcessStatus.EXITED) or (
+                    process.status is ProcessStatus.RUNNING and not _exists(process.pid)
+                ):
+                    out.append((group, process.name))
+        return out
+
+
+def _exists(pid: int) -> bool:
+    """Whether a process with this pid exists (a zombie too: supervisord reaps at once)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _observation(state: ProcessState) -> ProcessObservation:
+    status = _STATUS.get(state.state, ProcessStatus.FAILED)
+    reason = ""
+    if status in (ProcessStatus.EXITED, ProcessStatus.FAILED):
+        if state.exit_status == 0 and state.spawn_error:
+            # supervisord's words, when it has no exit status (the command was not found…)
+            reason = f"could not start: {state.spawn_error}"
+        else:
+            reason = f"exited with status {state.exit_status}"
+    return ProcessObservation(
+        name=state.name,
+        status=status,
+        pid=state.pid,
+        exit_status=state.exit_status,
+        reason=reason,
+        started_at=state.started_at,
+    )
 
 
 def _validate(spec: InstanceSpec) -> None:

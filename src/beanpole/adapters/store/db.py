@@ -105,6 +105,13 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
+    def change_stamp(self) -> tuple[int, int]:
+        """Changes whenever anything was written, by this connection or another: a reader
+        polling every second skips its work while the stamp stays the same."""
+        with self._lock:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            return self._db.total_changes, int(version)
+
     def _query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         """Rows of a read, on this thread's connection. No method reads inside its own
         write transaction, where another connection would not see the uncommitted rows."""
@@ -389,14 +396,15 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO instances (id, environment_id, version_label, release_key,"
-                " deployment_id, port, state, pid, healthy, causes, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " deployment_id, host, port, state, pid, healthy, causes, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     instance.id,
                     env_id,
                     instance.version_label,
                     instance.release_key,
                     instance.deployment_id,
+                    instance.host,
                     instance.port,
                     instance.state,
                     instance.pid,
@@ -407,7 +415,7 @@ class Store:
             )
 
     def update_instance(self, instance_id: str, **fields: Any) -> None:
-        allowed = {"state", "pid", "healthy", "causes", "weight", "health_status"}
+        allowed = {"state", "pid", "healthy", "causes", "weight", "health_status", "host", "port"}
         if set(fields) - allowed:
             raise ValueError(f"cannot update {set(fields) - allowed}")
         encoded = {
@@ -722,6 +730,7 @@ def _instance(r: sqlite3.Row) -> Instance:
         version_label=r["version_label"],
         release_key=r["release_key"],
         deployment_id=r["deployment_id"],
+        host=r["host"],
         port=r["port"],
         state=InstanceState(r["state"]),
         created_at=r["created_at"],

@@ -57,7 +57,7 @@ def desired_spec(
         if env.status is EnvStatus.TERMINATED:
             continue
         servers = tuple(
-            Server(i.id, "127.0.0.1", i.port, server_weight(i))
+            Server(i.id, i.host, i.port, server_weight(i))
             for i in sorted(by_env.get(env.name, []), key=lambda i: i.id)
         )
         backends.append(

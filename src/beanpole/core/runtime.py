@@ -1,0 +1,142 @@
+"""What every instance runtime speaks: specs in, endpoints and observations out (pure data).
+
+The services never see a backend's own vocabulary (supervisord's statenames, Docker's
+container states): each backend translates what it sees into these records, so the reconcile
+decisions, health and the deploy gate read the same facts whichever runtime runs the
+instances, and a fake runtime in tests produces them without starting a process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class ProcessStatus(StrEnum):
+    """A process's state in words every backend can map onto."""
+
+    STARTING = "starting"  # spawned, not yet past the runtime's start period
+    RUNNING = "running"
+    EXITED = "exited"  # died; the runtime is restarting it on its own (with its backoff)
+    FAILED = "failed"  # died and the runtime gave up on it: only a restart brings it back
+    STOPPED = "stopped"  # stopped on request (or being stopped)
+
+
+#: A process in one of these has died: the instance is failing, whatever the load balancer says.
+DEAD = frozenset({ProcessStatus.EXITED, ProcessStatus.FAILED})
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an instance answers: the runtime chooses it, the load balancer and probes use it."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def url(self, path: str = "/") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}"
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """What to run for one instance; ``env`` is the processes' whole environment except
+    ``PORT``, which the runtime sets to the port it allocated."""
+
+    instance_id: str
+    processes: Mapping[str, str]
+    cwd: Path
+    env: Mapping[str, str]
+    log_dir: Path
+    log_max_bytes: int = 10 * 1024 * 1024  # 0 never rotates
+    log_backups: int = 5
+    stop_wait_s: int = 10
+
+
+@dataclass(frozen=True)
+class ProcessObservation:
+    """One process of an instance as its runtime sees it now.
+
+    ``reason`` says in words why a dead process ended (``exited with status 3``, ``could not
+    start: command not found``); empty while it lives.
+    """
+
+    name: str
+    status: ProcessStatus
+    pid: int = 0
+    exit_status: int = 0
+    reason: str = ""
+    started_at: float = 0.0
+
+    @property
+    def dead(self) -> bool:
+        return self.status in DEAD
+
+
+@dataclass(frozen=True)
+class InstanceObservation:
+    """One instance as its runtime sees it: its processes (``web`` serves requests)."""
+
+    instance_id: str
+    processes: tuple[ProcessObservation, ...] = field(default=())
+
+    @property
+    def web(self) -> ProcessObservation | None:
+        return next((p for p in self.processes if p.name == "web"), None)
+
+    @property
+    def pid(self) -> int:
+        """The web process's pid, 0 when it has none (or the instance has no web process)."""
+        web = self.web
+        return web.pid if web is not None else 0
+
+    @property
+    def dead(self) -> tuple[ProcessObservation, ...]:
+        return tuple(p for p in self.processes if p.dead)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes if p.pid]
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One instance as the load balancer sees it (HAProxy's words are its adapter's: ``status``
+    and ``check_status`` are kept for the messages users read, ``healthy`` is the verdict)."""
+
+    backend: str  # environment name
+    server: str  # instance id
+    status: str  # e.g. "UP", "DOWN", "MAINT", "DRAIN", "UP 1/3"
+    check_status: str  # e.g. "L7OK", "L4CON", "INI" (no check has run yet)
+    weight: int
+    sessions: int  # requests in flight
+    responses: int = 0  # responses since it joined
+    responses_5xx: int = 0
+    healthy: bool = False  # in service by the balancer's account and its latest check passed
+
+    @property
+    def down(self) -> bool:
+        """Its check failed enough times for the balancer to take it out (or it is disabled)."""
+        return self.status.startswith(("DOWN", "MAINT"))
+
+    @property
+    def unchecked(self) -> bool:
+        """Up, but its first check has not run yet."""
+        return self.status.startswith("UP") and self.check_status == "INI"
+
+    @property
+    def passing(self) -> bool:
+        """Healthy, counting a server whose first check is still to come: Beanpole's own probe
+        passed HealthyThresholdCount times before it got traffic."""
+        return self.healthy or self.unchecked
+
+
+def describe_failure(process: ProcessObservation, log_lines: list[str]) -> str:
+    """A dead process in words a user can act on: how it ended and its last log lines."""
+    detail = f"{process.name} {process.reason or f'exited with status {process.exit_status}'}"
+    return detail + (": " + " | ".join(log_lines) if log_lines else "")

@@ -1,0 +1,65 @@
+"""The runtime backends the contract suite runs against.
+
+Adding a backend is one line in ``BACKENDS``: a name and a function that makes a `Driver` for
+it (the runtime plus how to wait on it), and cleans up whatever it started. (Not a
+conftest.py: the suite's modules import each other by name, and ``conftest`` is the top
+folder's.)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from beanpole.adapters.runtime.supervisord import Supervisor
+from beanpole.ports import Runtime
+from beanpole.testing import FakeRuntime
+
+T = TypeVar("T")
+
+
+@dataclass
+class Driver:
+    """A runtime under test and how time passes for it (real time, or the fake's steps)."""
+
+    runtime: Runtime
+    step: Callable[[], None]
+    deadline_s: float
+
+    def wait_for(self, condition: Callable[[], T | None], what: str) -> T:
+        """Step until ``condition`` holds; fail naming ``what`` after the deadline."""
+        deadline = time.monotonic() + self.deadline_s
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"timed out after {self.deadline_s} s waiting for {what}")
+            self.step()
+
+
+@contextmanager
+def supervisord(tmp_path: Path) -> Iterator[Driver]:
+    runtime = Supervisor(tmp_path / "sv")
+    runtime.ensure_running()
+    try:
+        # supervisord gives up on a process that dies at every start after about 10 s.
+        yield Driver(runtime, lambda: time.sleep(0.05), deadline_s=30.0)
+    finally:
+        runtime.shutdown()
+
+
+@contextmanager
+def fake(tmp_path: Path) -> Iterator[Driver]:
+    runtime = FakeRuntime(start_at_once=False)
+    yield Driver(runtime, runtime.advance, deadline_s=2.0)
+
+
+BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Driver]]] = {
+    "supervisord": supervisord,
+    "fake": fake,
+}
