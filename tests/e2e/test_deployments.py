@@ -377,6 +377,8 @@ def test_after_kill_9_mid_rolling_deploy_status_is_updating_until_one_version_se
     once while instances of two versions ran and the recorded release was being restored."""
     beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2", *FAST)
     new = variant(pid_app, tmp_path, "new")
+    # batch 2 then takes 3 s to start: the kill lands before the deployment completes
+    (new / "Procfile").write_text("web: START_DELAY=3 python3 server.py\n")
     with Load(beanpole.lb_port, "shop") as load:
         beanpole.cli("deploy", "shop", "--source", str(new), "--policy", "Rolling", "--no-wait")
         wait_for(
