@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.adapters.runtime.ports import REGISTRY_ENV, PortLeases
 from beanpole.adapters.runtime.supervisord import InstanceSpec, Supervisor
 from beanpole.core.lb.config import LoadBalancerSpec
 
@@ -35,6 +36,7 @@ class DataPlane:
     home: Path
     supervisor: Supervisor
     haproxy: HAProxy
+    leases: PortLeases  # the test's own registry (the child processes are pointed at it)
     pids: list[int]  # supervisord, its instance's process, HAProxy's master and workers
 
 
@@ -42,7 +44,7 @@ def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEANPOLE_")}
     return subprocess.run(
         [sys.executable, "-m", *args],
-        env={**env, "BEANPOLE_HOME": str(home)},
+        env={**env, "BEANPOLE_HOME": str(home), REGISTRY_ENV: str(home.parent / "ports.db")},
         capture_output=True,
         text=True,
         timeout=120,
@@ -53,12 +55,13 @@ def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def data_plane(tmp_path: Path) -> Iterator[DataPlane]:
     home = tmp_path / "home"
-    supervisor = Supervisor(home / "supervisor")
+    leases = PortLeases(tmp_path / "ports.db")
+    supervisor = Supervisor(home / "supervisor", ports=leases, owner=str(home))
     haproxy = HAProxy(home / "haproxy")
     try:
         supervisor.ensure_running()
         (home / "app").mkdir()
-        supervisor.start_instance(
+        supervisor.start(
             InstanceSpec(
                 instance_id="i-0a1b2c3d",
                 processes={"web": f"{sys.executable} -c 'import time; time.sleep(600)'"},
@@ -72,7 +75,7 @@ def data_plane(tmp_path: Path) -> Iterator[DataPlane]:
         daemon = int(supervisor.pid_path.read_text())
         pids = [daemon, *(p.pid for ps in supervisor.instances().values() for p in ps if p.pid)]
         pids += process_tree(haproxy_pid(haproxy))
-        yield DataPlane(home, supervisor, haproxy, pids)
+        yield DataPlane(home, supervisor, haproxy, leases, pids)
     finally:
         started = process_tree(haproxy_pid(haproxy))
         haproxy.stop()
@@ -92,11 +95,13 @@ def test_status_reports_the_daemons_while_the_server_is_stopped(data_plane: Data
 
 def test_stop_all_stops_every_instance_supervisord_and_haproxy(data_plane: DataPlane) -> None:
     assert len(data_plane.pids) >= 4  # supervisord, the instance, HAProxy's master and worker
+    assert list(data_plane.leases.leases(str(data_plane.home))) == ["i-0a1b2c3d"]
     stop = run(data_plane.home, "beanpole.cli.main", "server", "stop", "--all")
     assert stop.returncode == 0, stop.stderr
     assert "Stopped supervisord and every instance." in stop.stdout
     assert "Stopped HAProxy." in stop.stdout
     assert not [pid for pid in data_plane.pids if alive(pid)]
+    assert data_plane.leases.leases(str(data_plane.home)) == {}  # its ports are free again
     status = run(data_plane.home, "beanpole.cli.main", "server", "status")
     assert "haproxy:     stopped" in status.stdout
     assert "supervisord: stopped" in status.stdout

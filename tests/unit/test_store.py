@@ -103,11 +103,11 @@ def test_one_running_operation_per_environment(store):
     )
 
 
-def test_instances_and_ports(shop):
+def test_instances_and_their_addresses(shop):
     store = shop
     inst = Instance("i-1", "shop", "v1", "k", 1, 20001, InstanceState.PENDING, time.time())
     store.add_instance(inst)
-    assert store.used_ports() == {20001}
+    assert [i.port for i in store.instances()] == [20001]
     assert store.instances("shop")[0].host == "127.0.0.1"  # loopback unless the runtime says
     store.update_instance("i-1", host="10.0.0.7", port=31000)
     moved = store.instances("shop")[0]
@@ -121,7 +121,7 @@ def test_instances_and_ports(shop):
         ("x",),
     )
     store.update_instance("i-1", state=InstanceState.STOPPED)
-    assert store.instances("shop") == [] and store.used_ports() == set()
+    assert store.instances("shop") == [] and store.instances() == []
 
 
 def test_events_are_read_in_order_after_an_id(shop):

@@ -39,7 +39,10 @@ class DataPlaneStatus:
 
 def _daemons(home: Home) -> tuple[HAProxy, Supervisor]:
     # The same directories `server.main` gives them, so these objects adopt the running ones.
-    return HAProxy(home.root / "haproxy"), Supervisor(home.root / "supervisor")
+    # The same owner too, so stopping supervisord frees the ports its instances leased.
+    return HAProxy(home.root / "haproxy"), Supervisor(
+        home.root / "supervisor", owner=str(home.root)
+    )
 
 
 def status(home: Home) -> DataPlaneStatus:

@@ -239,6 +239,8 @@ class Supervisor:
         timeout = self._stop_wait_s(p.stem for p in self.specs_dir.glob("*.json")) + _RPC_TIMEOUT_S
         if not _wait_until(lambda: not _alive(pid), timeout):
             raise ComponentError(f"supervisord (pid {pid}) did not exit within {timeout:.0f}s")
+        # Every instance stopped with it: their ports are free for any home again.
+        self.ports.reclaim(self.owner, set())
 
     # -- the Runtime port (beanpole.ports.Runtime) ----------------------------------------------
 

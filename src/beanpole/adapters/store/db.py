@@ -444,9 +444,6 @@ class Store:
         )
         return [_instance(r) for r in rows]
 
-    def used_ports(self) -> set[int]:
-        return {r[0] for r in self._query("SELECT port FROM instances WHERE state != 'stopped'")}
-
     # releases -------------------------------------------------------------------
 
     def add_release(
