@@ -287,31 +287,41 @@ class HAProxy:
         # csv.reader and the header's column numbers, not csv.DictReader: this runs every
         # second, and a dict of HAProxy's ~100 columns per server was most of its cost.
         rows = csv.reader(text.removeprefix("# ").splitlines())
-        column = {name: i for i, name in enumerate(next(rows, []))}
+        header = next(rows, [])
+        column = {name: i for i, name in enumerate(header)}
+        if "pxname" not in column or "svname" not in column:
+            return {}
+        px, sv = column["pxname"], column["svname"]
+        status_at, check_at, weight_at, scur_at, err_at = (
+            column.get(name, -1)
+            for name in ("status", "check_status", "weight", "scur", "hrsp_5xx")
+        )
+        classes_at = [column.get(f"hrsp_{c}", -1) for c in _RESPONSE_CLASSES]
 
-        def field(row: list[str], name: str) -> str:
-            i = column.get(name)
-            return row[i] if i is not None and i < len(row) else ""
+        def field(row: list[str], i: int) -> str:
+            return row[i] if i >= 0 else ""
 
         states: dict[tuple[str, str], ServerState] = {}
         for row in rows:
-            proxy, name = field(row, "pxname"), field(row, "svname")
+            if len(row) < len(header):
+                continue
+            proxy, name = row[px], row[sv]
             if not proxy.startswith(BACKEND_PREFIX) or name in ("BACKEND", "FRONTEND"):
                 continue
             env = proxy.removeprefix(BACKEND_PREFIX)
-            status = field(row, "status")
+            status = field(row, status_at)
             # A check in progress is shown as "* L7OK".
-            check_status = field(row, "check_status").removeprefix("* ")
+            check_status = field(row, check_at).removeprefix("* ")
             states[(env, name)] = ServerState(
                 backend=env,
                 server=name,
                 status=status,
                 check_status=check_status,
                 healthy=server_healthy(status, check_status),
-                weight=weights.get((env, name), _int(field(row, "weight"))),
-                sessions=_int(field(row, "scur")),
-                responses=sum(_int(field(row, f"hrsp_{c}")) for c in _RESPONSE_CLASSES),
-                responses_5xx=_int(field(row, "hrsp_5xx")),
+                weight=weights.get((env, name), _int(field(row, weight_at))),
+                sessions=_int(field(row, scur_at)),
+                responses=sum(_int(field(row, i)) for i in classes_at),
+                responses_5xx=_int(field(row, err_at)),
             )
         return states
 
