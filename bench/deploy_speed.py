@@ -149,8 +149,8 @@ def events_since(home: Path, since: float) -> list[tuple[float, str, str]]:
     db = sqlite3.connect(home / "state.db", timeout=10)
     try:
         rows = db.execute(
-            "SELECT time, severity, message FROM events WHERE time >= ? AND environment = ? "
-            "ORDER BY id",
+            "SELECT time, severity, message FROM events WHERE time >= ? AND environment_id IN"
+            " (SELECT id FROM environments WHERE name = ?) ORDER BY id",
             (since, ENV),
         ).fetchall()
     finally:
