@@ -155,9 +155,9 @@ pytest = "*"
 
 
 def test_broken_pipenv_files_name_the_file(tmp_path):
-    with pytest.raises(BundleError, match="Pipfile is not valid TOML"):
+    with pytest.raises(BundleError, match=r"Pipfile is not valid TOML"):
         pipfile_requirements("[packages\n", tmp_path)
-    with pytest.raises(BundleError, match="Pipfile.lock is not valid JSON"):
+    with pytest.raises(BundleError, match=r"Pipfile\.lock is not valid JSON"):
         lock_requirements("{", tmp_path)
 
 
@@ -240,13 +240,13 @@ def test_engines_node_is_checked_when_node_modules_are_shipped(tmp_path):
 
 def test_engines_node_without_node_on_the_host(tmp_path):
     write(tmp_path, {"package.json": json.dumps({"engines": {"node": ">=18"}}), "app.js": ""})
-    with pytest.raises(BundleError, match="this host has no Node.js"):
+    with pytest.raises(BundleError, match=r"this host has no Node\.js"):
         detect(tmp_path, resolve(), "")
 
 
 def test_unreadable_engines_range(tmp_path):
     write(tmp_path, {"package.json": json.dumps({"engines": {"node": "lts"}}), "app.js": ""})
-    with pytest.raises(BundleError, match="engines.node 'lts' is not a version range"):
+    with pytest.raises(BundleError, match=r"engines\.node 'lts' is not a version range"):
         detect(tmp_path, resolve(), "v20.1.0")
 
 

@@ -134,7 +134,8 @@ no_wait_option = click.option("--no-wait", is_flag=True, help="Return at once.")
 @click.option(
     "--platform",
     type=click.Choice(get_args(inputs.PlatformName)),
-    help="The platform every version runs on (default: detected from each bundle).",
+    help="The platform every version runs on (default: detected from each bundle). "
+    "procfile runs the Procfile and installs nothing; docker is not available yet.",
 )
 @no_wait_option
 def create(
