@@ -377,3 +377,11 @@ def test_dockerfile_beside_a_procfile_runs_the_procfile_with_a_warning(tmp_path)
     write(tmp_path, {"Dockerfile": "FROM x\n", "Procfile": "web: ./run\n"})
     plan = detect(tmp_path, resolve())
     assert plan.platform == "procfile" and "Dockerfile ignored" in plan.warnings[0]
+
+
+def test_pyproject_keeps_working_and_its_text_is_the_cache_key(tmp_path):
+    write(tmp_path, {"pyproject.toml": '[project]\nname = "a"\ndependencies = ["flask"]\n'})
+    deps = detect(tmp_path, resolve()).dependencies
+    assert deps.manifest == "pyproject.toml" and deps.requirements == ""
+    write(tmp_path, {"pyproject.toml": '[project]\nname = "a"\ndependencies = ["django"]\n'})
+    assert detect(tmp_path, resolve()).dependencies.cache_key != deps.cache_key
