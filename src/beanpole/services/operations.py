@@ -418,7 +418,7 @@ class Operations:
         build_log_size = _size(build_log)
         try:
             artifact = await self.builder.build(
-                version.digest, self.bundles.path(version.digest), release.settings
+                version.digest, self.bundles.path(version.digest), release.settings, env.platform
             )
         except BeanpoleError as exc:
             self.store.set_build_status(
@@ -441,6 +441,8 @@ class Operations:
             )
             for note in artifact.plan.notes:
                 self._event(env, note, version=version.label)
+            for warning in artifact.plan.warnings:
+                self._event(env, warning, severity=Severity.WARN, version=version.label)
         return artifact
 
     async def bring_up(
