@@ -36,6 +36,11 @@ class CreateEnvironment(Input):
         le=MAX_INSTANCES,
         description="Instances to start with, clamped to MinSize..MaxSize (default MinSize)",
     )
+    saved_configuration: str | None = Field(
+        default=None,
+        description="Start from this saved configuration of the application (EB's "
+        "TemplateName): its settings apply below the ones given here",
+    )
 
 
 class CloneEnvironment(Input):
@@ -65,3 +70,14 @@ class Scale(Input):
 class SettingsChange(Input):
     set: dict[str, str] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
+
+
+class SaveConfiguration(Input):
+    """A saved configuration: ``environment``'s own settings (its saved configuration's and
+    its direct ones, and its platform), with ``settings`` laid over them (EB's
+    CreateConfigurationTemplate with an EnvironmentId and OptionSettings)."""
+
+    name: str
+    environment: str | None = None
+    settings: dict[str, str] = Field(default_factory=dict)
+    description: str = Field(default="", max_length=200)
