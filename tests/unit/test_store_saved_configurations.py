@@ -39,7 +39,7 @@ def test_a_name_is_unique_within_its_application_only(store):
     store.ensure_application("other")
     store.add_saved_configuration(saved())
     store.add_saved_configuration(saved(application="other"))
-    with pytest.raises(Conflict, match="already has a saved configuration baseline.*delete"):
+    with pytest.raises(Conflict, match=r"already has a saved configuration baseline.*delete"):
         store.add_saved_configuration(saved())
     assert [c.application for c in store.saved_configurations()] == ["app", "other"]
     assert [c.name for c in store.saved_configurations("other")] == ["baseline"]

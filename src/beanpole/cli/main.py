@@ -396,6 +396,7 @@ def config_env(
 
 
 MASK = "********"
+VALUE_COLUMN = 40  # longer values push their source to the right
 
 
 def _show_settings(env: str, as_json: bool, show_secrets: bool) -> None:
@@ -415,21 +416,17 @@ def _show_settings(env: str, as_json: bool, show_secrets: bool) -> None:
     about = [f"version {view.version or 'none yet'}"]
     if view.saved_configuration:
         about.append(f"created from saved configuration {view.saved_configuration}")
-    out.print(f"Settings of {env} ({', '.join(about)}):", markup=False)
-    table = Table("namespace", "option", "value", "source")
+    click.echo(f"Settings of {env} ({', '.join(about)}):")
+    # Plain aligned text, a block per namespace: a four-column table wraps the long
+    # namespaces and values past reading on an 80-column terminal.
+    option_width = max((len(r.option) for r in rows), default=0)
+    value_width = min(max((len(r.value) for r in rows), default=0), VALUE_COLUMN)
     namespace = None
     for row in rows:
-        if namespace is not None and row.namespace != namespace:
-            table.add_section()
-        first = row.namespace != namespace
-        namespace = row.namespace
-        table.add_row(
-            Text(row.namespace if first else ""),
-            Text(row.option),
-            Text(row.value),
-            Text(row.source, style="" if row.source == "default" else "bold"),
-        )
-    out.print(table)
+        if row.namespace != namespace:
+            namespace = row.namespace
+            click.echo(f"\n{namespace}")
+        click.echo(f"  {row.option:<{option_width}}  {row.value:<{value_width}}  {row.source}")
     if masked:
         out.print(
             f"{len(masked)} secret-looking value(s) masked; --show-secrets shows them.",
