@@ -382,9 +382,10 @@ def config_env(
         _show_settings(env, as_json, show_secrets)
         return
     if as_json or show_secrets:
+        form = f"env {env}" if env in config.commands else env
         raise InvalidInput(
             "--json and --show-secrets go with listing the settings: run "
-            f"'beanpole config {env}' without assignments to list them."
+            f"'beanpole config {form}' without assignments to list them."
         )
     set_: dict[str, str] = {}
     remove: list[str] = []
