@@ -2,7 +2,8 @@
 HAProxy and supervisord (issue 8, part 8).
 
 save → create --cfg → `config ENV` shows each value's source → removing a direct setting
-falls back to the saved value → deleting the saved configuration changes no environment.
+falls back to the saved value → deleting the saved configuration changes no environment, and
+a clone still carries the copy.
 """
 
 from __future__ import annotations
@@ -93,3 +94,10 @@ def test_save_create_from_it_see_sources_fall_back_and_delete(beanpole, pid_app)
     assert greeting(beanpole, "green") == "saved-greeting"
     gone = beanpole.cli("config", "delete", "shop", "baseline", check=False)
     assert gone.returncode != 0 and "No saved configuration baseline" in gone.stderr
+
+    # A clone carries the source's copy along, though the saved configuration is gone.
+    beanpole.cli("clone", "green", "teal")
+    cloned = sources(beanpole, "teal")
+    assert cloned[f"{ENV}:GREETING"] == ("saved-greeting", "saved:baseline")
+    assert cloned["beanpole:deploy:BakeTime"] == ("0", "saved:baseline")
+    assert greeting(beanpole, "teal") == "saved-greeting"
