@@ -22,8 +22,8 @@ PUBLIC = {"/api/v1/ping", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
-    ctx = build_context(Home(tmp_path / "home"))
+def client(public_tmp: Path) -> Iterator[tuple[TestClient, str]]:
+    ctx = build_context(Home(public_tmp / "home"))
     try:
         with TestClient(create_app(ctx), raise_server_exceptions=False) as test_client:
             yield test_client, ctx.token

@@ -43,6 +43,11 @@ class CreateEnvironment(Input):
         default=None,
         description="The platform every version runs on (default: detected from each bundle)",
     )
+    saved_configuration: str | None = Field(
+        default=None,
+        description="Start from this saved configuration of the application (EB's "
+        "TemplateName): its settings apply below the ones given here",
+    )
 
 
 class CloneEnvironment(Input):
@@ -72,3 +77,14 @@ class Scale(Input):
 class SettingsChange(Input):
     set: dict[str, str] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
+
+
+class SaveConfiguration(Input):
+    """A saved configuration: ``environment``'s own settings (its saved configuration's and
+    its direct ones, and its platform), with ``settings`` laid over them (EB's
+    CreateConfigurationTemplate with an EnvironmentId and OptionSettings)."""
+
+    name: str
+    environment: str | None = None
+    settings: dict[str, str] = Field(default_factory=dict)
+    description: str = Field(default="", max_length=200)
