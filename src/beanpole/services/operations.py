@@ -484,11 +484,7 @@ class Operations:
             if abort is not None and abort.is_set():
                 raise OperationFailed("The configuration change was aborted.")
             if failures:
-                first_id, cause = next(iter(failures.items()))
-                raise OperationFailed(
-                    f"Instance {first_id} of version {release.version_label} failed: {cause}"
-                    + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else "")
-                )
+                raise OperationFailed(failures.message(release.version_label))
         except BaseException:
             await self.fleet.stop(new)
             raise
