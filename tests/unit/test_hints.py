@@ -167,3 +167,9 @@ def test_an_unknown_cause_still_shows_the_reason_then_the_output() -> None:
         "Instance i-1 of version v1 failed: web exited with status 3. "
         "Last output: boom: no DATABASE_URL"
     )
+
+
+def test_a_reason_that_is_a_sentence_is_not_given_a_second_full_stop() -> None:
+    reason = "GET / answered 404 Not Found 5 times (Host: a.localhost): … (or MatcherHTTPCode)."
+    message = describe([StartFailure("i-1", reason, (), 23001)], "v1", AppFacts())
+    assert message == f"Instance i-1 of version v1 failed: {reason}"

@@ -223,7 +223,7 @@ def describe(failures: Sequence[StartFailure], version: str, facts: AppFacts) ->
         text = f"{who} of version {version} failed: {first.reason}"
         if cause is not None:
             text += f': "{cause.line}"'
-        text += "."
+        text += "" if text.endswith(".") else "."
         fix = hint(cause, facts, [f.port for f, _ in members])
         if fix:
             text += f" {fix}"
