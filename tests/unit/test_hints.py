@@ -173,3 +173,13 @@ def test_a_reason_that_is_a_sentence_is_not_given_a_second_full_stop() -> None:
     reason = "GET / answered 404 Not Found 5 times (Host: a.localhost): … (or MatcherHTTPCode)."
     message = describe([StartFailure("i-1", reason, (), 23001)], "v1", AppFacts())
     assert message == f"Instance i-1 of version v1 failed: {reason}"
+
+
+def test_one_known_cause_is_one_group_whatever_the_runtime_saw_of_the_exit() -> None:
+    seen_dead = crash("i-1", GUNICORN_NO_MODULE)
+    restarted = StartFailure("i-2", "web exited, and was started again", GUNICORN_NO_MODULE, 2)
+    message = describe([restarted, seen_dead], "v1", DJANGO)
+    assert message.startswith(
+        "Instances i-2, i-1 of version v1 failed: web exited with status 3: "
+    )
+    assert "Last output of i-1: " in message

@@ -213,11 +213,14 @@ def describe(failures: Sequence[StartFailure], version: str, facts: AppFacts) ->
     groups: dict[tuple[str, str, str], list[tuple[StartFailure, Cause | None]]] = {}
     for failure in failures:
         cause = classify(failure)
-        key = (failure.reason, cause.kind if cause else "", cause.detail if cause else "")
+        # A known cause is one cause whatever words the runtime found for the exit (a crash
+        # seen dead has its status, one seen only restarted has none).
+        key = ("", cause.kind, cause.detail) if cause else (failure.reason, "", "")
         groups.setdefault(key, []).append((failure, cause))
     parts = []
     for members in groups.values():
-        first, cause = members[0]
+        # the member whose runtime saw the exit status, when one did
+        first, cause = next((m for m in members if "status" in m[0].reason), members[0])
         ids = [f.instance_id for f, _ in members]
         who = f"Instance {ids[0]}" if len(ids) == 1 else f"Instances {', '.join(ids)}"
         text = f"{who} of version {version} failed: {first.reason}"
@@ -229,7 +232,7 @@ def describe(failures: Sequence[StartFailure], version: str, facts: AppFacts) ->
             text += f" {fix}"
         shown = [line for line in first.output if line.strip()][-OUTPUT_SHOWN:]
         if shown:
-            of = "" if len(ids) == 1 else f" of {ids[0]}"
+            of = "" if len(ids) == 1 else f" of {first.instance_id}"
             text += f" Last output{of}: " + " | ".join(shown)
         parts.append(text)
     if len(parts) == 1:

@@ -46,8 +46,11 @@ DRAIN_POLL_S = 0.1
 LOG_TAIL_LINES = 10
 HINT_LINES = 60  # of a crashed instance's output searched for a known cause
 # Once an instance of a batch has failed, how long the others may take to show their own
-# cause before the batch is given up (they are launched together and tend to fail alike).
+# cause before the batch is given up (they are launched together and tend to fail alike):
+# as long again as the first one took to fail, at least FAILURE_GRACE_S, at most
+# FAILURE_GRACE_MAX_S (a slow start under load is slow for all of them).
 FAILURE_GRACE_S = 3.0
+FAILURE_GRACE_MAX_S = 15.0
 _APP_SCAN_DEPTH = 3
 _APP_SCAN_ENTRIES = 5000
 _SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "venv", "env"})
@@ -103,6 +106,28 @@ def app_facts(artifact: Artifact, settings: ResolvedSettings) -> AppFacts:
         wsgi_files=tuple(sorted(wsgi, key=_by_depth)),
         requirements=tuple(sorted(requirements, key=_by_depth)),
     )
+
+
+def _restarted(
+    starts: dict[tuple[str, str], float], observed: InstanceObservation | None
+) -> str | None:
+    """The process of ``observed`` that runs under another start than first seen (it died and
+    the runtime started it again between two looks, too fast to be seen dead), if any;
+    records the first start of each process in ``starts``."""
+    if observed is None:
+        return None
+    found = None
+    for process in observed.processes:
+        if not process.started_at:
+            continue
+        first = starts.setdefault((observed.instance_id, process.name), process.started_at)
+        if process.started_at != first and found is None:
+            found = process.name
+    return found
+
+
+def _grace(first_failed_after_s: float) -> float:
+    return min(FAILURE_GRACE_MAX_S, max(FAILURE_GRACE_S, first_failed_after_s))
 
 
 def _make_private_dir(path: Path) -> None:
@@ -263,14 +288,21 @@ class Fleet:
         return self.runtime.log_tail(instance_id, lines, process)
 
     def _crash(
-        self, instance: Instance, observed: InstanceObservation | None
+        self, instance: Instance, observed: InstanceObservation | None, restarted: str | None
     ) -> StartFailure | None:
-        """A process of the instance died: how it ended, and the last lines it wrote."""
-        if observed is None or not observed.dead:
+        """A process of the instance died (``restarted``: one was seen running again under a
+        new start, the runtime having restarted it between two looks): how it ended, and the
+        last lines it wrote."""
+        if observed is not None and observed.dead:
+            dead = observed.dead[0]
+            name = dead.name
+            reason = f"{name} {dead.reason or f'exited with status {dead.exit_status}'}"
+        elif restarted is not None:
+            name = restarted
+            reason = f"{name} exited, and was started again"
+        else:
             return None
-        dead = observed.dead[0]
-        reason = f"{dead.name} {dead.reason or f'exited with status {dead.exit_status}'}"
-        output = self.tail_logs(instance.id, dead.name, HINT_LINES)
+        output = self.tail_logs(instance.id, name, HINT_LINES)
         return StartFailure(instance.id, reason, tuple(output), instance.port)
 
     async def wait_ready(
@@ -288,9 +320,10 @@ class Fleet:
         Returns the failures (empty when all are ready). An instance fails at once when a
         process dies, or when it gives a definite wrong answer UnhealthyThresholdCount times
         in a row (`core.readiness`); one that does not answer fails after
-        ``start_timeout_s``. Once one has failed the batch cannot succeed: the others get
-        ``FAILURE_GRACE_S`` to show their own cause (instances of one version tend to fail
-        alike, at the same time), then those still not ready are reported as such.
+        ``start_timeout_s``. Once one has failed the batch cannot succeed: the others get as
+        long again as it took (`_grace`) to show their own cause (instances of one version
+        tend to fail alike, at about the same time), then those still not ready are reported
+        as such.
         """
         check = health_check(settings.values)
         hosts = {i.id: self.check_host(i) for i in instances}
@@ -298,6 +331,7 @@ class Fleet:
         failures: dict[str, StartFailure] = {}
         started = time.monotonic()
         first_failure: float | None = None
+        starts: dict[tuple[str, str], float] = {}  # (instance, process) -> its first start seen
         while True:
             pending = [
                 i
@@ -311,7 +345,7 @@ class Fleet:
                 for i in pending:
                     failures[i.id] = StartFailure(i.id, "the deployment was aborted", port=i.port)
                 return self._report(instances, failures, settings)
-            if first_failure is not None and now - first_failure >= FAILURE_GRACE_S:
+            if first_failure is not None and now - first_failure >= _grace(first_failure - started):
                 for i in pending:
                     why = not_ready(probing[i.id].last, i.port)
                     failures[i.id] = StartFailure(
@@ -330,9 +364,10 @@ class Fleet:
                 if state.verdict is Verdict.READY:
                     continue
                 observed = snapshot.instances.get(instance.id)
+                restarted = _restarted(starts, observed)
                 failure = (
-                    await asyncio.to_thread(self._crash, instance, observed)
-                    if observed is not None and observed.dead
+                    await asyncio.to_thread(self._crash, instance, observed, restarted)
+                    if restarted is not None or (observed is not None and observed.dead)
                     else None
                 )
                 if failure is None and state.verdict is Verdict.FAILED:
