@@ -64,9 +64,7 @@ def write_app(folder: Path, files: dict[str, str]) -> Path:
 
 def create_fails(beanpole, name: str, app: Path, *args: str) -> tuple[str, float]:
     started = time.monotonic()
-    result = beanpole.cli(
-        "create", name, "--app", name, "--source", str(app), *args, check=False
-    )
+    result = beanpole.cli("create", name, "--app", name, "--source", str(app), *args, check=False)
     elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.startswith("Error: ")

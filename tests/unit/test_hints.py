@@ -98,9 +98,7 @@ def test_different_causes_are_each_said_and_numbered() -> None:
 
 
 def test_eaddrinuse_names_the_port_tried_and_the_port_given() -> None:
-    message = describe(
-        [crash("i-1", NODE_EADDRINUSE, status=1)], "v1", AppFacts(platform="nodejs")
-    )
+    message = describe([crash("i-1", NODE_EADDRINUSE, status=1)], "v1", AppFacts(platform="nodejs"))
     assert '"Error: listen EADDRINUSE: address already in use :::8080"' in message
     assert "The app listens on 8080 but PORT is 23001: listen on process.env.PORT." in message
     two = describe(
@@ -179,7 +177,5 @@ def test_one_known_cause_is_one_group_whatever_the_runtime_saw_of_the_exit() -> 
     seen_dead = crash("i-1", GUNICORN_NO_MODULE)
     restarted = StartFailure("i-2", "web exited, and was started again", GUNICORN_NO_MODULE, 2)
     message = describe([restarted, seen_dead], "v1", DJANGO)
-    assert message.startswith(
-        "Instances i-2, i-1 of version v1 failed: web exited with status 3: "
-    )
+    assert message.startswith("Instances i-2, i-1 of version v1 failed: web exited with status 3: ")
     assert "Last output of i-1: " in message
