@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from beanpole.adapters.appuser import hand_over
 from beanpole.adapters.build import Artifact
 from beanpole.adapters.store.db import Store
 from beanpole.core.errors import BeanpoleError, NotFound
@@ -130,8 +131,10 @@ def _grace(first_failed_after_s: float) -> float:
     return min(FAILURE_GRACE_MAX_S, max(FAILURE_GRACE_S, first_failed_after_s))
 
 
-def _make_private_dir(path: Path) -> None:
+def _make_private_dir(path: Path, run_as: RunAs | None) -> None:
+    """The instance's runtime folder, the app user's alone (it writes its sockets there)."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    hand_over(path, run_as)
 
 
 def _by_depth(path: str) -> tuple[int, str]:
@@ -235,7 +238,9 @@ class Fleet:
         self.store.add_instance(instance)
         spec = self.instance_spec(instance, artifact, settings)
         try:
-            await asyncio.to_thread(_make_private_dir, Path(spec.env["XDG_RUNTIME_DIR"]))
+            await asyncio.to_thread(
+                _make_private_dir, Path(spec.env["XDG_RUNTIME_DIR"]), self.run_as
+            )
             endpoint = await asyncio.to_thread(self.runtime.start, spec)
         except BaseException:
             self.store.update_instance(instance.id, state=InstanceState.STOPPED)
