@@ -141,6 +141,7 @@ class Version:
     ebextensions: dict[str, str] = field(default_factory=dict)
     ebextensions_warnings: tuple[str, ...] = ()
     id: str = ""  # av-xxxxxxxxxx (`beanpole.core.ids`), for ARNs
+    platform: str = ""  # what its build detected ("python" ...); "" until it is built
 
 
 @dataclass(frozen=True)

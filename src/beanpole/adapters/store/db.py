@@ -252,6 +252,13 @@ class Store:
                 (status, error, application, label),
             )
 
+    def set_version_platform(self, application: str, label: str, platform: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE versions SET platform = ? WHERE application = ? AND label = ?",
+                (platform, application, label),
+            )
+
     # environments ---------------------------------------------------------------
 
     def create_environment(
@@ -693,6 +700,7 @@ def _version(r: sqlite3.Row) -> Version:
         json.loads(r["ebextensions"]),
         tuple(json.loads(r["ebextensions_warnings"])),
         r["id"],
+        r["platform"],
     )
 
 
