@@ -90,6 +90,7 @@ class HAProxy:
         self._writes = 0  # commands sent that may change something (see _user_weights)
         self._weights: tuple[int, float, dict[tuple[str, str], int]] | None = None
         self.static_files = StaticFileServer(self.paths)
+        self._static_wanted = False  # some environment has static files: keep it running
 
     # -- process ---------------------------------------------------------------------------
 
@@ -114,7 +115,7 @@ class HAProxy:
                 self._apply(spec)
                 return
             self._write_files(spec)
-            self.static_files.ensure_running()
+            self._ensure_static_files(spec)
             self.paths.pid_file.unlink(missing_ok=True)
             argv = [
                 self.haproxy_bin,
@@ -193,7 +194,7 @@ class HAProxy:
             raise ComponentError("HAProxy is not running: start it before applying changes.")
         key = structural_key(spec)
         self._write_files(spec)
-        self.static_files.ensure_running()
+        self._ensure_static_files(spec)
         if self._info().get("description") != f"beanpole-{key}":
             self._reload(key)
             return
@@ -206,6 +207,14 @@ class HAProxy:
             for name in servers:
                 if (env, name) not in wanted:
                     self._remove_server(env, name)
+
+    def _ensure_static_files(self, spec: LoadBalancerSpec) -> None:
+        """Start the static file server when an environment has static files (and leave it
+        running once started: its routes file says what it serves)."""
+        if any(b.static is not None and b.static.roots for b in spec.backends):
+            self._static_wanted = True
+        if self._static_wanted:
+            self.static_files.ensure_running()
 
     def _converge_servers(self, backend: Backend, running: dict[str, _Running]) -> None:
         be = backend_id(backend.name)
@@ -295,7 +304,7 @@ class HAProxy:
         weights = self._user_weights()
         text = self.runtime("show stat -1 4 -1")  # type 4: servers only
         # Its data plane's other half: started again at once if it died (a pid check).
-        if self.static_files.ensure_running():
+        if self._static_wanted and self.static_files.ensure_running():
             log.warning("the static file server was not running; started it again")
         # csv.reader and the header's column numbers, not csv.DictReader: this runs every
         # second, and a dict of HAProxy's ~100 columns per server was most of its cost.
