@@ -156,7 +156,14 @@ def test_traversal_and_symlinks_out_of_the_app_are_refused(
         b"/static/escape.txt",
         b"/static/app.css%00.txt",
     ):
-        answer = raw(port, b"GET " + target + b" HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nConnection: close\r\n\r\n")
+        answer = raw(
+            port,
+            b"GET "
+            + target
+            + b" HTTP/1.1\r\nHost: "
+            + HOST.encode()
+            + b"\r\nConnection: close\r\n\r\n",
+        )
         assert status_of(answer) in (400, 404), target
         assert b"outside the app" not in answer and b"inside the app" not in answer, target
     # a link that stays inside the app folder is followed
@@ -222,9 +229,7 @@ def test_files_written_after_the_build_are_served(
     assert client.get("/static/app.css").content == b"changed"
 
 
-def test_large_files_are_sent_whole(
-    served: tuple[int, httpx.Client], site: dict[str, str]
-) -> None:
+def test_large_files_are_sent_whole(served: tuple[int, httpx.Client], site: dict[str, str]) -> None:
     _, client = served
     expected = (Path(site["new"]) / "static" / "big.bin").read_bytes()
     for _ in range(3):  # on one kept-alive connection
@@ -234,9 +239,7 @@ def test_large_files_are_sent_whole(
     assert client.get("/static/app.css").content == CSS
 
 
-def test_a_dead_file_server_is_started_again(
-    lb: HAProxy, served: tuple[int, httpx.Client]
-) -> None:
+def test_a_dead_file_server_is_started_again(lb: HAProxy, served: tuple[int, httpx.Client]) -> None:
     _, client = served
     first = lb.static_files.is_running()
     assert first

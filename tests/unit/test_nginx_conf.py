@@ -62,8 +62,12 @@ def test_sizes() -> None:
 
 def test_translates_body_size_and_gzip_and_names_the_rest_in_one_warning() -> None:
     result = translate(
-        [conf("client_max_body_size 1k;\ngzip on;\nworker_connections 10;\n"
-              "gzip_types text/css application/json;\nkeepalive_timeout 5;")]
+        [
+            conf(
+                "client_max_body_size 1k;\ngzip on;\nworker_connections 10;\n"
+                "gzip_types text/css application/json;\nkeepalive_timeout 5;"
+            )
+        ]
     )
     assert result.settings == {BODY: "1024", GZIP: "text/html text/css application/json"}
     assert len(result.warnings) == 1
@@ -91,7 +95,9 @@ def test_a_whole_nginx_conf_descends_into_http_and_server() -> None:
 
 
 def test_later_files_win_and_gzip_off_turns_compression_off() -> None:
-    result = translate([conf("client_max_body_size 1m; gzip on;"), conf("client_max_body_size 0; gzip off;")])
+    result = translate(
+        [conf("client_max_body_size 1m; gzip on;"), conf("client_max_body_size 0; gzip off;")]
+    )
     assert result.settings == {BODY: "0", GZIP: ""}
     assert result.warnings == ()
 

@@ -77,7 +77,7 @@ class Translation:
     warnings: tuple[str, ...] = ()
 
 
-def tokenize(text: str) -> list[tuple[str, int, bool]]:
+def tokenize(text: str) -> list[tuple[str, int, bool]]:  # noqa: PLR0912 (a lexer's cases)
     """Words with their line and whether they were quoted; ``{``, ``}``, ``;`` are words."""
     tokens: list[tuple[str, int, bool]] = []
     i, line, n = 0, 1, len(text)

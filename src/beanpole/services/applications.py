@@ -18,10 +18,10 @@ from typing import BinaryIO
 from beanpole.adapters.bundles import BundleStore, Limits, read_files
 from beanpole.adapters.store.db import Store
 from beanpole.api.views import ApplicationView, LifecycleResult, VersionView
+from beanpole.core import nginx
 from beanpole.core.errors import InvalidInput
 from beanpole.core.lifecycle import versions_to_delete
 from beanpole.core.model import Version, check_app_name, check_label
-from beanpole.core import nginx
 from beanpole.core.settings import ebextensions
 
 WRITE_BATCH = 1 << 20

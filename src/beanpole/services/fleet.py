@@ -19,8 +19,8 @@ import httpx
 
 from beanpole.adapters.build import Artifact
 from beanpole.adapters.store.db import Store
-from beanpole.core.lb.config import LoadBalancerSpec
 from beanpole.core.errors import NotFound
+from beanpole.core.lb.config import LoadBalancerSpec
 from beanpole.core.lb.desired import (
     IN_SERVICE_WEIGHT,
     desired_spec,

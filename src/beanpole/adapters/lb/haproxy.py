@@ -29,6 +29,7 @@ from pathlib import Path
 
 import psutil
 
+from beanpole.adapters.lb.static_files import StaticFileServer
 from beanpole.core.errors import ComponentError, InvalidInput, NotFound
 from beanpole.core.lb.config import (
     BACKEND_PREFIX,
@@ -44,7 +45,6 @@ from beanpole.core.lb.config import (
     server_line,
     structural_key,
 )
-from beanpole.adapters.lb.static_files import StaticFileServer
 from beanpole.core.runtime import ServerState
 
 log = logging.getLogger(__name__)

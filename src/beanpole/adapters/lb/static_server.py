@@ -314,32 +314,17 @@ class StaticServer:
         self.files = Files()
         self.clock = _Clock()
 
-    def respond(self, head: bytes) -> tuple[bytes, int | None, bool]:
+    def respond(self, head: bytes) -> tuple[bytes, int | None, bool]:  # noqa: PLR0911 (one per answer)
         """(response bytes, an fd whose body follows, whether to close the connection)."""
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ")
-        if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+        request = _parse(head)
+        if request is None:
             return self.error(400, close=True), None, True
-        method, target, version = parts
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep:
-                return self.error(400, close=True), None, True
-            headers[name.strip().lower()] = value.strip()
-        close = version == b"HTTP/1.0" or headers.get(b"connection", b"").lower() == b"close"
-        if b"content-length" in headers or b"transfer-encoding" in headers:
-            close = True  # a body we do not read: the connection cannot be reused
+        method, target, headers, close = request
         if method not in (b"GET", b"HEAD"):
             return self.error(405, close=close), None, close
-        env = headers.get(STATIC_HEADER.encode(), b"").decode("latin-1")
-        route = self.routes.get(env)
-        if route is None:
-            return self.error(404, close=close), None, close
-        found = locate(route.mappings, target.decode("latin-1"))
-        if found is None:
-            return self.error(404, close=close), None, close
-        opened = self.files.open(route, *found)
+        route = self.routes.get(headers.get(STATIC_HEADER.encode(), b"").decode("latin-1"))
+        found = None if route is None else locate(route.mappings, target.decode("latin-1"))
+        opened = None if route is None or found is None else self.files.open(route, *found)
         if opened is None:
             return self.error(404, close=close), None, close
         file, fd = opened
@@ -347,12 +332,13 @@ class StaticServer:
             _text(headers.get(b"if-none-match")), _text(headers.get(b"if-modified-since"))
         )
         connection = b"Connection: close\r\n" if close else b""
-        if conditional.not_modified(file.tag, file.mtime_s):
+        if conditional.not_modified(file.tag, file.mtime_s) or method == b"HEAD":
             if fd is not None:
                 os.close(fd)
-            return (
-                b"HTTP/1.1 304 Not Modified\r\n" + self.clock.line() + file.headers + connection
-            ) + b"\r\n", None, close
+            fd = None
+        if conditional.not_modified(file.tag, file.mtime_s):
+            status = b"HTTP/1.1 304 Not Modified\r\n"
+            return status + self.clock.line() + file.headers + connection + b"\r\n", None, close
         head_out = (
             b"HTTP/1.1 200 OK\r\n"
             + self.clock.line()
@@ -362,8 +348,6 @@ class StaticServer:
             + b"\r\n"
         )
         if method == b"HEAD":
-            if fd is not None:
-                os.close(fd)
             return head_out, None, close
         if fd is None:
             return head_out + (file.body or b""), None, close
@@ -385,13 +369,31 @@ class StaticServer:
         )
 
 
+def _parse(head: bytes) -> tuple[bytes, bytes, dict[bytes, bytes], bool] | None:
+    """Method, target, headers (lower-case names) and whether the connection must close after
+    the answer; None for a malformed head."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+        return None
+    headers: dict[bytes, bytes] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep:
+            return None
+        headers[name.strip().lower()] = value.strip()
+    close = parts[2] == b"HTTP/1.0" or headers.get(b"connection", b"").lower() == b"close"
+    if b"content-length" in headers or b"transfer-encoding" in headers:
+        close = True  # a body this server does not read: the connection cannot be reused
+    return parts[0], parts[1], headers, close
+
+
 def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
 async def serve(routes_path: Path, socket_path: Path, ready: asyncio.Event | None = None) -> None:
     server = StaticServer(Routes(routes_path))
-    socket_path.unlink(missing_ok=True)
     old_umask = os.umask(0o177)  # the socket is created 0600
     try:
         listener = await asyncio.get_running_loop().create_unix_server(
@@ -413,6 +415,8 @@ def main(argv: list[str]) -> None:
     )
     if len(argv) != 2:
         sys.exit("usage: python -m beanpole.adapters.lb.static_server ROUTES SOCKET")
+
+    Path(argv[1]).unlink(missing_ok=True)  # a previous server's socket
 
     async def run() -> None:
         stop = asyncio.Event()
