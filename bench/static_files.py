@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
                     result["runs"].append(row)
                     print(
                         f"  round {r + 1}/{args.rounds} {mode:<5} {row['rps']:>8.0f} req/s  "
-                        f"p50 {row['latency_us']['p50']:>6} µs  p99 {row['latency_us']['p99']:>7} µs"
+                        f"p50 {row['latency_us']['p50']:>6} µs  "
+                        f"p99 {row['latency_us']['p99']:>7} µs"
                     )
                     time.sleep(0.2)  # let the previous run's connections close
         finally:
