@@ -19,6 +19,7 @@ import traceback
 
 # Run in this order: the fastest first, so a broken setup shows within a minute.
 BENCHMARKS = (
+    "static_files",  # issue 8: static files by the file server vs. the app (needs wrk)
     "lb_overhead",  # issue 3: what HAProxy costs per request (needs wrk)
     "deploy_speed",  # issue 2: from `beanpole deploy` to serving, dependencies cached
     "deploy_under_load",  # every deployment policy under keep-alive load, good then bad

@@ -83,7 +83,49 @@ def settings_markdown() -> str:
             f"| `{option.namespace}` | `{option.name}` | {option.kind} | `{option.default}` "
             f"| {allowed} | {option.effect.value} | {option.help} |"
         )
+    lines += STATIC_FILES_DOC
     return "\n".join(lines) + "\n"
+
+
+STATIC_FILES_DOC = [
+    "",
+    "## Static files (`aws:elasticbeanstalk:environment:proxy:staticfiles`)",
+    "",
+    "Each option name is a URL path, its value a folder relative to the app's root",
+    "(`/static: static`, `/media: uploads/public`); the path starts with `/` (not `/` alone),",
+    "the folder is relative, neither has `..`. Set them in `.ebextensions` or directly",
+    "(`beanpole config ENV aws:elasticbeanstalk:environment:proxy:staticfiles:/assets=public`;",
+    "an empty value removes it). A version built for the `python` platform with no mapping",
+    "serves `/static` from `static`, as on EB; other platforms have no default. Changing them",
+    "updates the load balancer (no restart).",
+    "",
+    "Requests for `PATH` and `PATH/…` are answered by Beanpole's static file server beside",
+    "HAProxy, never by the app: GET and HEAD (405 otherwise), 404 for a missing file, a folder",
+    "or a hidden name (`.env`, `.git/…`), content types from the extension, `ETag`,",
+    "`Last-Modified`, 304 for `If-None-Match`/`If-Modified-Since`, and",
+    "`Cache-Control: public, max-age=300`. Files are looked up at request time in the build",
+    "folder of the version in service (so what `collectstatic` wrote after the build is",
+    "served); a path or link leading out of the app folder is a 404. No range requests, and",
+    "these requests are not in the environment's health figures or access log.",
+    "",
+    "During a deployment the file server looks in the newest version in service first, then",
+    "in the versions still serving (the previous one until the deployment completes), so a",
+    "page from either version finds its files, fingerprinted names included; a file that",
+    "exists in both is the new version's from the moment its first instance is in service.",
+    "The mappings, the body limit and compression follow that newest version too.",
+    "",
+    "## `.platform/nginx`",
+    "",
+    "Beanpole's proxy is HAProxy. At upload, `.platform/nginx/nginx.conf`,",
+    "`.platform/nginx/conf.d/*.conf` and `conf.d/elasticbeanstalk/*.conf` are parsed and",
+    "translated into the version's settings (`.ebextensions` wins over them):",
+    "`client_max_body_size` → `beanpole:proxy:ClientMaxBodySize` (a request whose",
+    "`Content-Length` is larger gets 413 from HAProxy; a chunked body declares no length and",
+    "is not limited, unlike nginx), `gzip on` + `gzip_types` → `beanpole:proxy:GzipTypes`",
+    "(`text/html` always, as nginx). Every other directive, and these inside a `location`",
+    "block, is named with its file and line in one WARN event at each deploy; a file that",
+    "cannot be read or parsed is a WARN event of its own.",
+]
 
 
 def main() -> None:

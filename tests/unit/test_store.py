@@ -40,6 +40,7 @@ def test_migrations_run_once(tmp_path):
         "0010_desired_capacity",
         "0011_environment_platform",
         "0012_saved_configurations",
+        "0013_version_platform",
     ]
     s.close()
 

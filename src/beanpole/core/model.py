@@ -164,6 +164,7 @@ class Version:
     # which .ebextensions file set each of its option settings (empty for versions uploaded
     # before Beanpole recorded it)
     ebextensions_origins: dict[str, str] = field(default_factory=dict)
+    platform: str = ""  # what its build detected ("python" ...); "" until it is built
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import BinaryIO
 from beanpole.adapters.bundles import BundleStore, Limits, read_files
 from beanpole.adapters.store.db import Store
 from beanpole.api.views import ApplicationView, LifecycleResult, VersionView
+from beanpole.core import nginx
 from beanpole.core.errors import InvalidInput
 from beanpole.core.lifecycle import versions_to_delete
 from beanpole.core.model import Version, check_app_name, check_label
@@ -83,15 +84,20 @@ class Applications:
         layer = await asyncio.to_thread(
             lambda: _read_ebextensions(self.bundles.path(digest), limits)
         )
+        proxy = await asyncio.to_thread(lambda: _read_nginx(self.bundles.path(digest), limits))
         self.store.ensure_application(application)
         version = self.store.add_version(
             application,
             label or f"v-{digest[:12]}",
             digest,
             description,
-            layer.settings,
-            layer.warnings,
-            ebextensions_origins=layer.origins,
+            # .platform/nginx's translation joins the version's layer; .ebextensions wins.
+            {**proxy.settings, **layer.settings},
+            (*layer.warnings, *proxy.warnings),
+            ebextensions_origins={
+                **{key: ".platform/nginx" for key in proxy.settings},
+                **layer.origins,
+            },
         )
         await asyncio.to_thread(self._apply_lifecycle, application)
         return version_view(version)
@@ -155,6 +161,23 @@ class Applications:
 def _discard(out: BinaryIO, path: Path) -> None:
     out.close()
     path.unlink(missing_ok=True)
+
+
+def _read_nginx(bundle_path: Path, limits: Limits) -> nginx.Translation:
+    """A stored bundle's .platform/nginx files translated for HAProxy, once, at upload."""
+    files: list[nginx.NginxFile] = []
+    for folder, suffix in nginx.SOURCES:
+        for f in read_files(
+            bundle_path,
+            folder,
+            suffix,
+            max_files=nginx.MAX_FILES,
+            max_bytes=nginx.MAX_FILE_BYTES,
+            limits=limits,
+        ):
+            if suffix != "nginx.conf" or f.path == f"{folder}/{suffix}":
+                files.append(nginx.NginxFile(f.path, f.data, f.problem))
+    return nginx.translate(files)
 
 
 def _read_ebextensions(bundle_path: Path, limits: Limits) -> ebextensions.Layer:

@@ -25,8 +25,13 @@ from beanpole.adapters.store.db import Store
 from beanpole.core.errors import BeanpoleError, NotFound
 from beanpole.core.hints import AppFacts, StartFailure, describe
 from beanpole.core.lb.config import HealthCheck, LoadBalancerSpec
-from beanpole.core.lb.desired import IN_SERVICE_WEIGHT, desired_spec, health_check
-from beanpole.core.model import Environment, Instance, InstanceState, new_instance_id
+from beanpole.core.lb.desired import (
+    IN_SERVICE_WEIGHT,
+    desired_spec,
+    health_check,
+    serving_labels,
+)
+from beanpole.core.model import Environment, Instance, InstanceState, Version, new_instance_id
 from beanpole.core.platforms.python import NAMESPACE as PYTHON
 from beanpole.core.platforms.python import wsgi_target
 from beanpole.core.readiness import Answer, Probing, Verdict, not_ready, observe, wrong_answer
@@ -174,15 +179,33 @@ class Fleet:
     # load balancer ---------------------------------------------------------------
 
     def lb_spec(self) -> LoadBalancerSpec:
+        environments = self.store.environments()
+        instances = self.store.instances()
         return desired_spec(
             bind_host=self.config.lb_host,
             port=self.config.lb_port,
             domain=self.config.domain,
-            environments=self.store.environments(),
-            instances=self.store.instances(),
+            environments=environments,
+            instances=instances,
             log_port=self.config.log_port,
             sampling=self.sampling,
+            versions=self._serving_versions(environments, instances),
+            builds=str(self.home.root / "builds"),
         )
+
+    def _serving_versions(
+        self, environments: list[Environment], instances: list[Instance]
+    ) -> dict[tuple[str, str], Version]:
+        """The versions environments serve files of (`desired.serving_labels`)."""
+        by_env: dict[str, list[Instance]] = {}
+        for instance in instances:
+            by_env.setdefault(instance.environment, []).append(instance)
+        out: dict[tuple[str, str], Version] = {}
+        for env in environments:
+            for label in serving_labels(env, by_env.get(env.name, [])):
+                with contextlib.suppress(NotFound):  # deleted by lifecycle: no files
+                    out[(env.application, label)] = self.store.version(env.application, label)
+        return out
 
     async def sync_lb(self) -> None:
         """Make HAProxy match the store (runtime API; a reload only for new backends)."""

@@ -443,6 +443,8 @@ class Operations:
                 with contextlib.suppress(OSError):
                     title = f"build output of version {version.label}"
                     self.logs.append_output(env.name, op_id, title, build_log, build_log_size)
+        if version.platform != artifact.plan.platform:  # which static files it has by default
+            self.store.set_version_platform(env.application, version.label, artifact.plan.platform)
         if version.build_status is not BuildStatus.BUILT:
             self.store.set_build_status(env.application, version.label, BuildStatus.BUILT)
             self._event(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import logging
 import os
 import signal
 import socket
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import psutil
 
+from beanpole.adapters.lb.static_files import StaticFileServer
 from beanpole.core.errors import ComponentError, InvalidInput, NotFound
 from beanpole.core.lb.config import (
     BACKEND_PREFIX,
@@ -38,11 +40,14 @@ from beanpole.core.lb.config import (
     backend_id,
     render_config,
     render_hosts_map,
+    render_static_routes,
     sample_var,
     server_line,
     structural_key,
 )
 from beanpole.core.runtime import ServerState
+
+log = logging.getLogger(__name__)
 
 SOCKET_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 15.0
@@ -84,6 +89,8 @@ class HAProxy:
         self._lock_file = self.paths.directory / "lock"
         self._writes = 0  # commands sent that may change something (see _user_weights)
         self._weights: tuple[int, float, dict[tuple[str, str], int]] | None = None
+        self.static_files = StaticFileServer(self.paths)
+        self._static_wanted = False  # some environment has static files: keep it running
 
     # -- process ---------------------------------------------------------------------------
 
@@ -108,6 +115,7 @@ class HAProxy:
                 self._apply(spec)
                 return
             self._write_files(spec)
+            self._ensure_static_files(spec)
             self.paths.pid_file.unlink(missing_ok=True)
             argv = [
                 self.haproxy_bin,
@@ -147,8 +155,10 @@ class HAProxy:
                 )
 
     def stop(self) -> None:
-        """Stop the master and its workers now (in-flight requests are cut), wait for them."""
+        """Stop the master and its workers now (in-flight requests are cut), wait for them,
+        and the static file server."""
         with self._locked():
+            self.static_files.stop()
             master = self._master()
             if master is None:
                 self.paths.pid_file.unlink(missing_ok=True)
@@ -184,6 +194,7 @@ class HAProxy:
             raise ComponentError("HAProxy is not running: start it before applying changes.")
         key = structural_key(spec)
         self._write_files(spec)
+        self._ensure_static_files(spec)
         if self._info().get("description") != f"beanpole-{key}":
             self._reload(key)
             return
@@ -196,6 +207,14 @@ class HAProxy:
             for name in servers:
                 if (env, name) not in wanted:
                     self._remove_server(env, name)
+
+    def _ensure_static_files(self, spec: LoadBalancerSpec) -> None:
+        """Start the static file server when an environment has static files (and leave it
+        running once started: its routes file says what it serves)."""
+        if any(b.static is not None and b.static.roots for b in spec.backends):
+            self._static_wanted = True
+        if self._static_wanted:
+            self.static_files.ensure_running()
 
     def _converge_servers(self, backend: Backend, running: dict[str, _Running]) -> None:
         be = backend_id(backend.name)
@@ -284,6 +303,9 @@ class HAProxy:
         """Every environment server's status, keyed by ``(environment, server)``."""
         weights = self._user_weights()
         text = self.runtime("show stat -1 4 -1")  # type 4: servers only
+        # Its data plane's other half: started again at once if it died (a pid check).
+        if self._static_wanted and self.static_files.ensure_running():
+            log.warning("the static file server was not running; started it again")
         # csv.reader and the header's column numbers, not csv.DictReader: this runs every
         # second, and a dict of HAProxy's ~100 columns per server was most of its cost.
         rows = csv.reader(text.removeprefix("# ").splitlines())
@@ -476,6 +498,7 @@ class HAProxy:
         """Write map and config atomically; the config only after ``haproxy -c`` accepts it."""
         self.paths.directory.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.paths.hosts_map, render_hosts_map(spec))
+        _write_atomic(self.paths.static_routes, render_static_routes(spec))
         candidate = self.paths.cfg.with_name(self.paths.cfg.name + ".new")
         candidate.write_text(render_config(spec, self.paths))
         try:

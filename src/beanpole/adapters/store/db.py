@@ -261,6 +261,13 @@ class Store:
                 (status, error, application, label),
             )
 
+    def set_version_platform(self, application: str, label: str, platform: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE versions SET platform = ? WHERE application = ? AND label = ?",
+                (platform, application, label),
+            )
+
     # environments ---------------------------------------------------------------
 
     def create_environment(
@@ -779,7 +786,8 @@ def _version(r: sqlite3.Row) -> Version:
         json.loads(r["ebextensions"]),
         tuple(json.loads(r["ebextensions_warnings"])),
         r["id"],
-        json.loads(r["ebextensions_origins"]),
+        ebextensions_origins=json.loads(r["ebextensions_origins"]),
+        platform=r["platform"],
     )
 
 

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from beanpole.core import staticfiles
 from beanpole.core.errors import InvalidInput
 
 #: Bumped whenever the template below changes, so that an upgraded Beanpole reloads HAProxy
@@ -37,6 +38,10 @@ WEIGHT_VAR = "txn.bp_w"
 LOG_FORMAT = f"%[date(0,ms)] %b %s %ST %Ta %[var({WEIGHT_VAR})] %B %ci %HM %{{+Q}}HU"
 
 BACKEND_PREFIX = "env-"
+STATIC_PREFIX = "static-"  # an environment's static files: Beanpole's file server
+#: Set by HAProxy on requests it sends to the static file server (and removed from every
+#: client request first): the environment whose files are asked for.
+STATIC_HEADER = "x-beanpole-env"
 NO_ROUTE_BACKEND = "no-environment"
 NO_ROUTE_BODY = "No environment is served at this address."
 
@@ -48,6 +53,7 @@ _CODE_PART = re.compile(r"(\d{3})(?:-(\d{3}))?")
 # Characters that would need quoting somewhere in the config or the ``-S`` argument
 # (which splits on commas); refusing them is simpler than quoting them everywhere.
 _SAFE_PATH = re.compile(r"[A-Za-z0-9._/+@=-]+")
+_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
 MIN_STATUS, MAX_STATUS = 100, 599
 MAX_WEIGHT = 256
 MAX_SAMPLE_RATIO = 1 << 20
@@ -208,6 +214,26 @@ class Server:
 
 
 @dataclass(frozen=True)
+class StaticFiles:
+    """An environment's static files: URL paths served from folders of the version in
+    service (`beanpole.core.staticfiles`), by Beanpole's file server, not the app."""
+
+    mappings: tuple[tuple[str, str], ...]  # (URL path, folder), the most specific first
+    # the app folders to look in, in order: the newest version in service first, then the
+    # others still serving during a deployment (a file missing from the first is looked
+    # for in the next, so pages of either version find their files)
+    roots: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        for path, folder in self.mappings:
+            if staticfiles.check_mapping(path, folder) != (path, folder):
+                raise InvalidInput(f"Static files mapping {path}: {folder} is not normalised.")
+        for root in self.roots:
+            if not root.startswith("/"):
+                raise InvalidInput(f"Static files root {root!r} is not an absolute path.")
+
+
+@dataclass(frozen=True)
 class Backend:
     """One environment: the hosts routed to it, its health check, its instances."""
 
@@ -216,9 +242,17 @@ class Backend:
     check: HealthCheck
     servers: tuple[Server, ...]
     sample_ratio: int = 1  # log one request in N (changed at run time, see `sample_var`)
+    static: StaticFiles | None = None  # None or no mappings: every request goes to the app
+    max_body_bytes: int = 0  # 413 for a larger Content-Length; 0: no limit
+    gzip_types: tuple[str, ...] = ()  # content types HAProxy compresses; (): none
 
     def __post_init__(self) -> None:
         _check_name("Environment name", self.name)
+        if isinstance(self.max_body_bytes, bool) or self.max_body_bytes < 0:
+            raise InvalidInput(f"Request body limit {self.max_body_bytes!r} is not valid.")
+        for kind in self.gzip_types:
+            if not _CONTENT_TYPE.fullmatch(kind):
+                raise InvalidInput(f"Content type {kind!r} is not valid for compression.")
         for host in self.hosts:
             if not _HOST.fullmatch(host):
                 raise InvalidInput(
@@ -287,6 +321,9 @@ class HAProxyPaths:
     admin_socket: Path
     master_socket: Path
     pid_file: Path
+    static_socket: Path  # where the static file server listens (unix socket, 0600)
+    static_routes: Path  # its routes: environment -> mappings and app folders (JSON)
+    static_pid: Path
 
     @classmethod
     def under(cls, directory: Path) -> HAProxyPaths:
@@ -308,6 +345,9 @@ class HAProxyPaths:
             admin_socket=directory / "admin.sock",
             master_socket=directory / "master.sock",
             pid_file=directory / "haproxy.pid",
+            static_socket=directory / "static.sock",
+            static_routes=directory / "static-routes.json",
+            static_pid=directory / "static.pid",
         )
 
 
@@ -328,6 +368,11 @@ def structural_key(spec: LoadBalancerSpec) -> str:
         "listener": [spec.bind_host, spec.port],
         "log_port": spec.log_port,
         "backends": sorted([b.name, b.check_host, _check_shape(b.check)] for b in spec.backends),
+        "proxy": sorted(
+            [b.name, _static_paths(b), b.max_body_bytes, list(b.gzip_types)]
+            for b in spec.backends
+            if _static_paths(b) or b.max_body_bytes or b.gzip_types
+        ),
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -428,6 +473,7 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         "frontend fe-http",
         f"    bind {spec.bind_endpoint}",
         "    http-request disable-l7-retry unless METH_GET || METH_OPTIONS",
+        *_static_routing_lines(spec, paths),
         f"    use_backend %[req.hdr(host),lower,field(1,:),map_str({paths.hosts_map})]",
         f"    default_backend {NO_ROUTE_BACKEND}",
         "",
@@ -447,8 +493,11 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
             f"    {check.expect_line()}",
             f"    timeout check {check.timeout_s}s",
             *_sampling_lines(backend),
+            *_body_limit_lines(backend),
+            *_compression_lines(backend),
         ]
         lines += [f"    server {server_line(s, check)}" for s in backend.servers]
+    lines += _static_backend_lines(spec, paths)
     return "\n".join(lines) + "\n"
 
 
@@ -478,3 +527,92 @@ def _sampling_lines(backend: Backend) -> list[str]:
         f"if {{ rand,mod({ratio}) -m int eq 0 }}",
         f"    http-request set-log-level silent unless {{ var({WEIGHT_VAR}) -m found }}",
     ]
+
+
+# -- static files and the proxy settings from .platform/nginx ------------------------------
+
+
+def static_backend_id(env_name: str) -> str:
+    return f"{STATIC_PREFIX}{env_name}"
+
+
+def _static_paths(backend: Backend) -> list[str]:
+    if backend.static is None or not backend.static.roots:
+        return []
+    return [path for path, _ in backend.static.mappings]
+
+
+def _static_routing_lines(spec: LoadBalancerSpec, paths: HAProxyPaths) -> list[str]:
+    """Requests under a mapped path of an environment go to its static backend.
+
+    The header naming the environment is removed from every client request, so only HAProxy
+    sets it. A path matches at a segment boundary (``/static`` and ``/static/...``, not
+    ``/staticky``); the environment comes from the same host map as every request.
+    """
+    routed = [b for b in sorted(spec.backends, key=lambda b: b.name) if _static_paths(b)]
+    if not routed:
+        return []
+    var = "txn.bp_env"
+    every = sorted({p for b in routed for p in _static_paths(b)})
+    beg = " ".join(f"{p}/" for p in every)
+    lines = [
+        f"    http-request del-header {STATIC_HEADER}",
+        f"    http-request set-var({var}) req.hdr(host),lower,field(1,:),"
+        f"map_str({paths.hosts_map}) if {{ path {' '.join(every)} }} || {{ path_beg {beg} }}",
+    ]
+    for b in routed:
+        mine = _static_paths(b)
+        is_env = f"{{ var({var}) -m str {backend_id(b.name)} }}"
+        lines.append(
+            f"    use_backend {static_backend_id(b.name)} if {is_env} {{ path {' '.join(mine)} }}"
+            f" || {is_env} {{ path_beg {' '.join(p + '/' for p in mine)} }}"
+        )
+    return lines
+
+
+def _static_backend_lines(spec: LoadBalancerSpec, paths: HAProxyPaths) -> list[str]:
+    lines: list[str] = []
+    for b in sorted(spec.backends, key=lambda b: b.name):
+        if not _static_paths(b):
+            continue
+        lines += [
+            "",
+            f"backend {static_backend_id(b.name)}",
+            # Files are not the app's traffic: they stay out of its health and access log.
+            "    http-request set-log-level silent",
+            f"    http-request set-header {STATIC_HEADER} {b.name}",
+            *_compression_lines(b),
+            f"    server files unix@{paths.static_socket} {SERVER_POOL}",
+        ]
+    return lines
+
+
+def _body_limit_lines(backend: Backend) -> list[str]:
+    """``client_max_body_size``: a declared body above the limit is refused with 413 before
+    the app sees it. A chunked body declares no length and is not limited here."""
+    if not backend.max_body_bytes:
+        return []
+    return [
+        "    http-request deny deny_status 413 "
+        f"if {{ req.hdr_val(content-length) gt {backend.max_body_bytes} }}"
+    ]
+
+
+def _compression_lines(backend: Backend) -> list[str]:
+    if not backend.gzip_types:
+        return []
+    return ["    compression algo gzip", f"    compression type {' '.join(backend.gzip_types)}"]
+
+
+def render_static_routes(spec: LoadBalancerSpec) -> str:
+    """The static file server's routes: per environment, its mappings and app folders.
+
+    Rewritten at every change; the server reads it again when it changes, so a deployment's
+    switch to the new version's files needs no HAProxy reload.
+    """
+    routes = {
+        b.name: {"mappings": [list(m) for m in b.static.mappings], "roots": list(b.static.roots)}
+        for b in spec.backends
+        if b.static is not None and _static_paths(b)
+    }
+    return json.dumps({"environments": routes}, indent=1, sort_keys=True) + "\n"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-from beanpole.core.lb.config import Backend, HealthCheck, LoadBalancerSpec, Server
-from beanpole.core.model import Environment, EnvStatus, Instance, InstanceState
+from beanpole.core import staticfiles
+from beanpole.core.lb.config import Backend, HealthCheck, LoadBalancerSpec, Server, StaticFiles
+from beanpole.core.model import Environment, EnvStatus, Instance, InstanceState, Version
 from beanpole.core.settings import resolve
 
 PROCESS = "aws:elasticbeanstalk:environment:process:default"
@@ -47,7 +49,11 @@ def desired_spec(
     instances: Iterable[Instance],
     log_port: int = 0,
     sampling: Mapping[str, int] | None = None,
+    versions: Mapping[tuple[str, str], Version] | None = None,
+    builds: str = "",
 ) -> LoadBalancerSpec:
+    """``versions`` (application, label) -> version, for the versions the environments run
+    or serve, and ``builds``, the folder of their builds: where static files are found."""
     by_env: dict[str, list[Instance]] = {}
     for instance in instances:
         if instance.state in _IN_LOAD_BALANCER:
@@ -67,8 +73,51 @@ def desired_spec(
                 check=health_check(resolve(*env.layers()).values),
                 servers=servers,
                 sample_ratio=(sampling or {}).get(env.name, 1),
+                **proxy_settings(env, by_env.get(env.name, []), versions or {}, builds),
             )
         )
     return LoadBalancerSpec(
         bind_host=bind_host, port=port, backends=tuple(backends), log_port=log_port
     )
+
+
+def serving_labels(env: Environment, instances: Iterable[Instance]) -> list[str]:
+    """The versions whose files an environment serves, the newest in service first, then the
+    environment's recorded version (until a deployment completes, the previous one)."""
+    serving = sorted(
+        (i for i in instances if i.state is InstanceState.IN_SERVICE and i.weight > 0),
+        key=lambda i: -i.deployment_id,
+    )
+    labels = [i.version_label for i in serving]
+    if env.version_label:
+        labels.append(env.version_label)
+    return list(dict.fromkeys(labels))
+
+
+def proxy_settings(
+    env: Environment,
+    instances: Iterable[Instance],
+    versions: Mapping[tuple[str, str], Version],
+    builds: str,
+) -> dict[str, Any]:
+    """Static files, the body limit and compression of an environment's backend.
+
+    They follow the newest version in service (its .ebextensions and .platform/nginx), with
+    the environment's direct settings over it: a deployment's new files, limits and mappings
+    take effect as its first new instance goes in service, not when the whole deployment
+    completes.
+    """
+    known = [
+        versions[(env.application, label)]
+        for label in serving_labels(env, instances)
+        if (env.application, label) in versions
+    ]
+    newest = known[0] if known else None
+    resolved = resolve(*env.layers(newest.ebextensions if newest else None))
+    pairs = staticfiles.mappings(resolved.values, newest.platform if newest else "")
+    roots = tuple(f"{builds}/{v.digest}/app" for v in known) if builds else ()
+    return {
+        "static": StaticFiles(pairs, roots) if pairs and roots else None,
+        "max_body_bytes": resolved.int("beanpole:proxy", "ClientMaxBodySize"),
+        "gzip_types": tuple(resolved.get("beanpole:proxy", "GzipTypes").split()),
+    }

@@ -353,6 +353,28 @@ _TABLE: tuple[Option, ...] = (
         100,
     ),
     Option(
+        "beanpole:proxy",
+        "ClientMaxBodySize",
+        "int",
+        "0",
+        "Largest request body in bytes (by its Content-Length) the load balancer passes to "
+        "the app; larger ones get 413. 0: no limit. Set from `client_max_body_size` in "
+        ".platform/nginx.",
+        Effect.LOAD_BALANCER,
+        0,
+        2**40,
+    ),
+    Option(
+        "beanpole:proxy",
+        "GzipTypes",
+        "str",
+        "",
+        "Space-separated content types the load balancer compresses with gzip for clients "
+        "that accept it ('text/html text/css'); empty: no compression. Set from `gzip on` "
+        "and `gzip_types` in .platform/nginx.",
+        Effect.LOAD_BALANCER,
+    ),
+    Option(
         _ASG,
         "MinSize",
         "int",

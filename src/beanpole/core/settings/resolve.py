@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from beanpole.core import staticfiles
 from beanpole.core.errors import InvalidInput
 from beanpole.core.settings.options import NAMESPACES, OPTIONS, Effect, Option, option_key
 
@@ -52,9 +53,25 @@ def _check_value(option: Option, value: str) -> str:
         )
     if option.key.endswith(":MatcherHTTPCode"):
         _check_matcher(value)
+    if option.key == "beanpole:proxy:GzipTypes":
+        return " ".join(_check_content_types(option.key, value))
     if option.key.endswith(":HealthCheckPath") and not value.startswith("/"):
         raise InvalidInput(f"Option {option.key} must be a path starting with '/', not {value!r}.")
     return value
+
+
+_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
+
+
+def _check_content_types(key: str, value: str) -> list[str]:
+    types = value.lower().replace(",", " ").split()
+    for kind in types:
+        if not _CONTENT_TYPE.fullmatch(kind):
+            raise InvalidInput(
+                f"Option {key} has the content type {kind!r}; list types such as "
+                "'text/html text/css application/json', separated by spaces."
+            )
+    return list(dict.fromkeys(types))
 
 
 def _check_matcher(value: str) -> None:
@@ -88,6 +105,11 @@ def validate(settings: Mapping[str, str]) -> dict[str, str]:
                 )
             out[key] = str(value)
             continue
+        if namespace == staticfiles.NAMESPACE:
+            # Free-form like the environment properties: the option name is a URL path.
+            path, folder = staticfiles.check_mapping(name, str(value))
+            out[f"{namespace}:{path}"] = folder
+            continue
         option = OPTIONS.get(key)
         if option is None:
             if namespace in NAMESPACES:
@@ -98,7 +120,7 @@ def validate(settings: Mapping[str, str]) -> dict[str, str]:
                 )
             raise InvalidInput(
                 f"Unknown option namespace {namespace!r} (in {key!r}). Known namespaces: "
-                f"{ENV_NAMESPACE}, {', '.join(sorted(NAMESPACES))}."
+                f"{ENV_NAMESPACE}, {staticfiles.NAMESPACE}, {', '.join(sorted(NAMESPACES))}."
             )
         out[key] = _check_value(option, str(value))
     return out
