@@ -17,13 +17,17 @@ import asyncio
 import os
 import shutil
 import sys
+import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from beanpole.adapters import bundles as bundle
-from beanpole.core.errors import BuildError
+from beanpole.adapters.lifecycle import StepRunner, find_hooks
+from beanpole.core.bundle_steps import Kind, Phase, Steps, phase_plan
+from beanpole.core.errors import BeanpoleError, BuildError
 from beanpole.core.platforms import BuildPlan, DependencyStep, detect
 from beanpole.core.settings import ResolvedSettings
 
@@ -77,19 +81,51 @@ class Builder:
                 self._node_version = out.decode().strip()
         return self._node_version
 
-    async def build(self, digest: str, bundle_path: Path, settings: ResolvedSettings) -> Artifact:
-        """Return the artifact for this version, building whatever is missing."""
+    async def build(
+        self,
+        digest: str,
+        bundle_path: Path,
+        settings: ResolvedSettings,
+        steps: Steps | None = None,
+        *,
+        report: Callable[[str, bool], None] = lambda message, warn: None,
+    ) -> Artifact:
+        """Return the artifact for this version, building whatever is missing.
+
+        EB's order: extract, ``.ebextensions`` files and commands, prebuild hooks (once per
+        version: `_prebuild`), then dependencies and the Buildfile. ``report`` names each
+        step in an event (message, is a warning).
+        """
         workdir = self.root / digest
         app_dir = workdir / "app"
+        steps = steps or Steps()
         async with self._locks[digest]:
             if not (workdir / ".extracted").exists():
                 if app_dir.exists():
                     shutil.rmtree(app_dir)
+                for marker in (".prebuild-done", ".buildfile-done", ".done"):
+                    (workdir / marker).unlink(missing_ok=True)
                 workdir.mkdir(parents=True, exist_ok=True)
                 await asyncio.to_thread(bundle.extract, bundle_path, app_dir)
                 (workdir / ".extracted").touch()
-            plan = detect(app_dir, settings, await self.node_version())
             log = workdir / "build.log"
+            if not (workdir / ".prebuild-done").exists():
+                try:
+                    await self._prebuild(app_dir, log, steps, settings, report)
+                except BaseException:
+                    # Half-written files and half-run commands: the next try starts afresh.
+                    (workdir / ".extracted").unlink(missing_ok=True)
+                    raise
+                (workdir / ".prebuild-done").touch()
+            plan = detect(app_dir, settings, await self.node_version())
+            if plan.dependencies is not None and _changes_its_runtime(app_dir, steps):
+                # container_commands and hooks may install into the virtualenv (pip install
+                # -r backend/requirements.txt): a version of its own, never shared with the
+                # running instances of another version.
+                deps = plan.dependencies
+                plan = replace(
+                    plan, dependencies=replace(deps, cache_key=f"{deps.cache_key}-{digest[:16]}")
+                )
             path_prefix: tuple[str, ...] = ()
             env: dict[str, str] = {}
             if plan.dependencies is not None:
@@ -107,6 +143,42 @@ class Builder:
                 (workdir / ".buildfile-done").touch()
             (workdir / ".done").touch()
         return Artifact(app_dir, plan, path_prefix, env)
+
+    def step_spawn(self) -> dict[str, Any]:
+        """The `subprocess` arguments that run a step as the app user."""
+        return {}
+
+    async def _prebuild(
+        self,
+        app_dir: Path,
+        log: Path,
+        steps: Steps,
+        settings: ResolvedSettings,
+        report: Callable[[str, bool], None],
+    ) -> None:
+        """``.ebextensions`` files and commands, then ``.platform/hooks/prebuild``."""
+        hooks = find_hooks(app_dir, Kind.APPLICATION, Phase.PREBUILD)
+        todo, warnings = phase_plan(Phase.PREBUILD, Kind.APPLICATION, steps, hooks)
+        for warning in warnings:
+            report(warning, True)
+        if not todo:
+            return
+        try:  # PORT is the platform's default; the bundle may not tell yet (commands may)
+            port = detect(app_dir, settings, await self.node_version()).default_port
+        except BeanpoleError:
+            port = BuildPlan("", {}).default_port
+        env = Artifact(app_dir, BuildPlan("", {}), (), {}).process_env(settings.env)
+        timeout = settings.int("aws:elasticbeanstalk:command", "Timeout")
+        runner = StepRunner(
+            app_dir,
+            {**env, "PORT": str(port)},
+            log,
+            time.monotonic() + timeout,
+            timeout,
+            self.step_spawn(),
+            report,
+        )
+        await runner.run(todo)
 
     async def _dependencies(
         self, step: DependencyStep, app_dir: Path, log: Path
@@ -210,3 +282,10 @@ async def _run(
             f"{what} failed with exit status {code}. Last {len(tail)} lines of the build "
             "output:\n" + "\n".join(tail)
         )
+
+
+def _changes_its_runtime(app_dir: Path, steps: Steps) -> bool:
+    """Whether a deployment's steps may change the version's dependencies after its build."""
+    return bool(steps.container_commands) or any(
+        (app_dir / ".platform" / folder).is_dir() for folder in ("hooks", "confighooks")
+    )

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from beanpole.core.bundle_steps import Steps
 from beanpole.core.errors import InvalidInput
 
 
@@ -141,6 +142,8 @@ class Version:
     ebextensions: dict[str, str] = field(default_factory=dict)
     ebextensions_warnings: tuple[str, ...] = ()
     id: str = ""  # av-xxxxxxxxxx (`beanpole.core.ids`), for ARNs
+    # Its .ebextensions files, commands and container_commands (issue 8), read at upload.
+    steps: Steps = field(default_factory=Steps)
 
 
 @dataclass(frozen=True)

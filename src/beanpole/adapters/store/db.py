@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from beanpole.adapters.store.upgrades import STEPS
+from beanpole.core.bundle_steps import Steps
 from beanpole.core.errors import Conflict, NotFound
 from beanpole.core.ids import new_application_id, new_environment_id, new_version_id
 from beanpole.core.model import (
@@ -194,6 +195,7 @@ class Store:
         description: str = "",
         ebextensions: dict[str, str] | None = None,
         ebextensions_warnings: Sequence[str] = (),
+        steps: Steps | None = None,
     ) -> Version:
         with self.transaction() as db:
             row = db.execute(
@@ -209,8 +211,8 @@ class Store:
                 )
             db.execute(
                 "INSERT INTO versions (application, label, digest, description, created_at,"
-                " build_status, ebextensions, ebextensions_warnings, id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " build_status, ebextensions, ebextensions_warnings, id, steps)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     application,
                     label,
@@ -221,6 +223,7 @@ class Store:
                     json.dumps(ebextensions or {}),
                     json.dumps(list(ebextensions_warnings)),
                     new_version_id(),
+                    (steps or Steps()).to_json(),
                 ),
             )
         return self.version(application, label)
@@ -693,6 +696,7 @@ def _version(r: sqlite3.Row) -> Version:
         json.loads(r["ebextensions"]),
         tuple(json.loads(r["ebextensions_warnings"])),
         r["id"],
+        Steps.from_json(r["steps"]),
     )
 
 
