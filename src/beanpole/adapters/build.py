@@ -28,7 +28,7 @@ from beanpole.adapters import bundles as bundle
 from beanpole.adapters.lifecycle import StepRunner, find_hooks
 from beanpole.core.bundle_steps import Kind, Phase, Steps, phase_plan
 from beanpole.core.errors import BeanpoleError, BuildError
-from beanpole.core.platforms import BuildPlan, DependencyStep, detect
+from beanpole.core.platforms import BuildPlan, DependencyStep, detect, python
 from beanpole.core.settings import ResolvedSettings
 
 TAIL_LINES = 50
@@ -118,6 +118,8 @@ class Builder:
                     raise
                 (workdir / ".prebuild-done").touch()
             plan = detect(app_dir, settings, await self.node_version())
+            if plan.dependencies is None and plan.platform == "procfile":
+                plan = _with_python_runtime(plan, app_dir, steps)
             if plan.dependencies is not None and _changes_its_runtime(app_dir, steps):
                 # container_commands and hooks may install into the virtualenv (pip install
                 # -r backend/requirements.txt): a version of its own, never shared with the
@@ -289,3 +291,17 @@ def _changes_its_runtime(app_dir: Path, steps: Steps) -> bool:
     return bool(steps.container_commands) or any(
         (app_dir / ".platform" / folder).is_dir() for folder in ("hooks", "confighooks")
     )
+
+
+def _with_python_runtime(plan: BuildPlan, app_dir: Path, steps: Steps) -> BuildPlan:
+    """A Procfile app whose Python code sits in a subfolder (``backend/app.py``) and whose
+    container_commands or hooks install into it (``pip install -r
+    backend/requirements.txt``) gets a virtualenv, so that ``pip`` and ``python`` are the
+    app's, as on EB's Python platform."""
+    if not _changes_its_runtime(app_dir, steps):
+        return plan
+    if not any(p.is_file() for pattern in ("*.py", "*/*.py") for p in app_dir.glob(pattern)):
+        return plan
+    py_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    deps = python.dependency_step(app_dir, py_version, needs_gunicorn=False)
+    return replace(plan, platform="python", dependencies=deps, default_port=8000)
