@@ -117,9 +117,7 @@ class Builder:
                     (workdir / ".extracted").unlink(missing_ok=True)
                     raise
                 (workdir / ".prebuild-done").touch()
-            plan = detect(app_dir, settings, await self.node_version())
-            if plan.dependencies is None and plan.platform == "procfile":
-                plan = _with_python_runtime(plan, app_dir, steps)
+            plan = await self._plan(app_dir, settings, steps)
             if plan.dependencies is not None and _changes_its_runtime(app_dir, steps):
                 # container_commands and hooks may install into the virtualenv (pip install
                 # -r backend/requirements.txt): a version of its own, never shared with the
@@ -146,6 +144,12 @@ class Builder:
             (workdir / ".done").touch()
         return Artifact(app_dir, plan, path_prefix, env)
 
+    async def _plan(self, app_dir: Path, settings: ResolvedSettings, steps: Steps) -> BuildPlan:
+        plan = detect(app_dir, settings, await self.node_version())
+        if plan.dependencies is None and plan.platform == "procfile":
+            plan = _with_python_runtime(plan, app_dir, steps)
+        return plan
+
     def step_spawn(self) -> dict[str, Any]:
         """The `subprocess` arguments that run a step as the app user."""
         return {}
@@ -166,7 +170,7 @@ class Builder:
         if not todo:
             return
         try:  # PORT is the platform's default; the bundle may not tell yet (commands may)
-            port = detect(app_dir, settings, await self.node_version()).default_port
+            port = (await self._plan(app_dir, settings, steps)).default_port
         except BeanpoleError:
             port = BuildPlan("", {}).default_port
         env = Artifact(app_dir, BuildPlan("", {}), (), {}).process_env(settings.env)
@@ -217,8 +221,9 @@ class Builder:
         venv = target / "venv"
         env = {**os.environ, "UV_CACHE_DIR": str(self.cache / "uv")}
         # The venv is built where it will live: its scripts' shebangs hold absolute paths.
+        # --seed: with pip, so that `pip install` in a container_command is the app's.
         await _run(
-            [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
+            [uv, "venv", "--quiet", "--seed", "--python", sys.executable, str(venv)],
             app_dir,
             log,
             env,
