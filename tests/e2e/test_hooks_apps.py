@@ -129,9 +129,7 @@ def test_every_kind_of_step_runs_in_eb_order(beanpole, tmp_path):
     assert "----- output of hook .platform/confighooks/predeploy/01_config.sh -----" in logs
 
 
-def test_a_failing_predeploy_hook_fails_the_deploy_and_the_old_version_serves(
-    beanpole, tmp_path
-):
+def test_a_failing_predeploy_hook_fails_the_deploy_and_the_old_version_serves(beanpole, tmp_path):
     beanpole.cli("create", "hooks", "--app", "hooks", "--source", str(make_app(tmp_path)))
     assert beanpole.get("hooks", "/") == (200, "ok v1")
     two = make_app(tmp_path, "v2")
@@ -204,7 +202,8 @@ def test_flask_app_whose_requirements_are_installed_by_a_container_command(beanp
     (app / "Procfile").write_text("web: gunicorn --bind :8000 backend.app:app\n")
     (app / ".ebextensions").mkdir()
     (app / ".ebextensions" / "01-install.config").write_text(
-        'container_commands:\n  01_install:\n    command: "pip install -r backend/requirements.txt"\n'
+        "container_commands:\n  01_install:\n"
+        '    command: "pip install -r backend/requirements.txt"\n'
     )
     created = beanpole.cli("create", "flask", "--app", "flask", "--source", str(app))
     assert "Running container_commands 01_install (.ebextensions/01-install.config)." in (

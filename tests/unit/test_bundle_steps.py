@@ -208,7 +208,8 @@ def test_steps_of_several_files_keep_the_files_order_and_survive_storage():
             ConfigFile(".ebextensions/02.config", b"container_commands:\n  a: {command: b}\n"),
             ConfigFile(
                 ".ebextensions/03.config",
-                b'files:\n  f: {content: "\\xff", mode: "000600"}\ncommands:\n  c: {command: [x]}\n',
+                b'files:\n  f: {content: "\\xff", mode: "000600"}\n'
+                b"commands:\n  c: {command: [x]}\n",
             ),
         ]
     )
