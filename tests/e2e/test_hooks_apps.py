@@ -138,7 +138,7 @@ def test_a_failing_predeploy_hook_fails_the_deploy_and_the_old_version_serves(be
     assert failed.returncode != 0
     message = (
         "hook .platform/hooks/predeploy/01_predeploy.sh failed with exit status 3. "
-        "Last 1 lines of its output:\nmigration 0042 failed"
+        "Last line of its output:\nmigration 0042 failed"
     )
     assert message in failed.stdout + failed.stderr
     assert "Failed to deploy application." in failed.stdout

@@ -102,7 +102,7 @@ def test_ignore_errors_turns_a_failure_into_a_warning(app):
     assert (app / "next").exists()
     assert (
         "container_commands 01 (.ebextensions/x.config) failed with exit status 2; continuing "
-        "(ignoreErrors: true). Last 1 lines of its output:\noops",
+        "(ignoreErrors: true). Last line of its output:\noops",
         True,
     ) in events
 

@@ -224,7 +224,8 @@ class StepRunner:
         lines = [line for line in text.splitlines()[1:] if line.strip()][-TAIL_LINES:]
         if not lines:
             return "It printed nothing."
-        return f"Last {len(lines)} lines of its output:\n" + "\n".join(lines)
+        counted = "line" if len(lines) == 1 else f"{len(lines)} lines"
+        return f"Last {counted} of its output:\n" + "\n".join(lines)
 
     def _timeout_message(self, what: str) -> str:
         return (
