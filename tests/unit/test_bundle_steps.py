@@ -215,7 +215,7 @@ def test_steps_of_several_files_keep_the_files_order_and_survive_storage():
     )
     assert [c.name for c in found.steps.container_commands] == ["z", "a"]
     assert Steps.from_json(found.steps.to_json()) == found.steps
-    assert Steps.from_json("{}") == Steps()  # versions from before migration 0011
+    assert Steps.from_json("{}") == Steps()  # versions from before migration 0012
 
 
 def test_a_file_whose_option_settings_fail_is_ignored_with_its_commands():

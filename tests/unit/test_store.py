@@ -38,7 +38,8 @@ def test_migrations_run_once(tmp_path):
         "0008_stable_ids",
         "0009_records_by_id",
         "0010_desired_capacity",
-        "0011_version_steps",
+        "0011_environment_platform",
+        "0012_version_steps",
     ]
     s.close()
 

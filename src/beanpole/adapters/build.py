@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -25,10 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from beanpole.adapters import bundles as bundle
+from beanpole.adapters.appuser import can_run, hand_over, reachable, subprocess_kwargs
 from beanpole.adapters.lifecycle import StepRunner, find_hooks
+from beanpole.adapters.runtime import static_server
 from beanpole.core.bundle_steps import Kind, Phase, Steps, phase_plan
 from beanpole.core.errors import BeanpoleError, BuildError
-from beanpole.core.platforms import BuildPlan, DependencyStep, detect, python
+from beanpole.core.platforms import BuildPlan, DependencyStep, detect, node, python
+from beanpole.core.runtime import RunAs
 from beanpole.core.settings import ResolvedSettings
 
 TAIL_LINES = 50
@@ -43,27 +47,50 @@ class Artifact:
     plan: BuildPlan
     path_prefix: tuple[str, ...]  # folders put before PATH (the venv's bin, node_modules/.bin)
     env: dict[str, str]  # extra variables (VIRTUAL_ENV …)
+    run_as: RunAs | None = None  # the app user its commands and processes run as
 
     def process_env(self, properties: Mapping[str, str]) -> dict[str, str]:
         """The environment every process of an instance gets (before PORT and the id)."""
         base = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL", "TZ", "HOME")}
+        if self.run_as is not None:  # root's HOME is not the app user's to use
+            base.update(HOME=str(self.app_dir), USER=self.run_as.name, LOGNAME=self.run_as.name)
         base.setdefault("HOME", str(self.app_dir))
-        path = ":".join((*self.path_prefix, _tool_path()))
+        path = ":".join((*self.path_prefix, _tool_path(self.run_as)))
         return {**base, "PATH": path, "PYTHONUNBUFFERED": "1", **self.env, **properties}
 
 
-def _tool_path() -> str:
-    """The server's PATH keeps node/npm/uv findable; our own interpreter's folder comes first."""
-    return ":".join(
-        dict.fromkeys(
-            [str(Path(sys.executable).parent), *os.environ.get("PATH", _BASE_PATH).split(":")]
-        )
+def _tool_path(run_as: RunAs | None = None) -> str:
+    """The server's PATH keeps node/npm/uv findable; our own interpreter's folder comes first.
+    For the app user, only the folders it can reach (root's own tools may live under /root)."""
+    folders = dict.fromkeys(
+        [str(Path(sys.executable).parent), *os.environ.get("PATH", _BASE_PATH).split(":")]
+    )
+    return ":".join(f for f in folders if f and reachable(Path(f), run_as))
+
+
+def app_python(run_as: RunAs | None) -> str:
+    """The interpreter applications' virtualenvs are made from: Beanpole's own, unless the
+    app user cannot run it (a Python installed under /root); then the system's of the same
+    version (Debian's python3), which every user can run."""
+    ours = Path(sys.executable)
+    if can_run(ours, run_as):
+        return str(ours)
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        if can_run(Path(candidate), run_as):
+            return candidate
+    raise BuildError(
+        f"The application user cannot run Beanpole's Python ({ours.resolve()}) and there is "
+        f"no {version} it can run in /usr/bin or /usr/local/bin. Install one from the "
+        f"distribution (apt-get install {version}) or run Beanpole from a Python outside "
+        "root's home."
     )
 
 
 class Builder:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, run_as: RunAs | None = None) -> None:
         self.root = home / "builds"
+        self.run_as = run_as  # the app user: owns the staged app, runs the bundle's commands
         self.cache = home / "cache"
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._node_version: str | None = None
@@ -86,11 +113,13 @@ class Builder:
         digest: str,
         bundle_path: Path,
         settings: ResolvedSettings,
+        platform: str | None = None,
         steps: Steps | None = None,
         *,
         report: Callable[[str, bool], None] = lambda message, warn: None,
     ) -> Artifact:
-        """Return the artifact for this version, building whatever is missing.
+        """Return the artifact for this version, building whatever is missing; ``platform``
+        is the one the environment names (None: detected from the bundle).
 
         EB's order: extract, ``.ebextensions`` files and commands, prebuild hooks (once per
         version: `_prebuild`), then dependencies and the Buildfile. ``report`` names each
@@ -107,18 +136,24 @@ class Builder:
                     (workdir / marker).unlink(missing_ok=True)
                 workdir.mkdir(parents=True, exist_ok=True)
                 await asyncio.to_thread(bundle.extract, bundle_path, app_dir)
+                # The app's own commands write into it (collectstatic, a SQLite database).
+                await asyncio.to_thread(hand_over, app_dir, self.run_as)
                 (workdir / ".extracted").touch()
+            elif self.run_as is not None and app_dir.stat().st_uid != self.run_as.uid:
+                # extracted before applications had a user of their own
+                await asyncio.to_thread(hand_over, app_dir, self.run_as)
             log = workdir / "build.log"
             if not (workdir / ".prebuild-done").exists():
                 try:
-                    await self._prebuild(app_dir, log, steps, settings, report)
+                    await self._prebuild(app_dir, log, steps, settings, platform, report)
                 except BaseException:
                     # Half-written files and half-run commands: the next try starts afresh.
                     (workdir / ".extracted").unlink(missing_ok=True)
                     raise
                 (workdir / ".prebuild-done").touch()
-            plan = await self._plan(app_dir, settings, steps)
-            if plan.dependencies is not None and _changes_its_runtime(app_dir, steps):
+            plan = await self._plan(app_dir, settings, platform, steps)
+            private = plan.dependencies is not None and _changes_its_runtime(app_dir, steps)
+            if plan.dependencies is not None and private:
                 # container_commands and hooks may install into the virtualenv (pip install
                 # -r backend/requirements.txt): a version of its own, never shared with the
                 # running instances of another version.
@@ -130,8 +165,14 @@ class Builder:
             env: dict[str, str] = {}
             if plan.dependencies is not None:
                 path_prefix, env = await self._dependencies(plan.dependencies, app_dir, log)
+                target = self.root / "deps" / plan.dependencies.kind / plan.dependencies.cache_key
+                if private and self.run_as is not None and target.stat().st_uid != self.run_as.uid:
+                    # the app user's container_commands install into it
+                    await asyncio.to_thread(hand_over, target, self.run_as)
             if plan.buildfile and not (workdir / ".buildfile-done").exists():
-                artifact_env = Artifact(app_dir, plan, path_prefix, env).process_env({})
+                artifact_env = Artifact(app_dir, plan, path_prefix, env, self.run_as).process_env(
+                    {}
+                )
                 for name, command in plan.buildfile.items():
                     await _run(
                         ["/bin/sh", "-c", command],
@@ -139,20 +180,23 @@ class Builder:
                         log,
                         artifact_env,
                         what=f"Buildfile command {name!r}",
+                        run_as=self.run_as,
                     )
                 (workdir / ".buildfile-done").touch()
             (workdir / ".done").touch()
-        return Artifact(app_dir, plan, path_prefix, env)
+        return Artifact(app_dir, plan, path_prefix, env, self.run_as)
 
-    async def _plan(self, app_dir: Path, settings: ResolvedSettings, steps: Steps) -> BuildPlan:
-        plan = detect(app_dir, settings, await self.node_version())
+    async def _plan(
+        self, app_dir: Path, settings: ResolvedSettings, platform: str | None, steps: Steps
+    ) -> BuildPlan:
+        plan = detect(app_dir, settings, await self.node_version(), platform)
         if plan.dependencies is None and plan.platform == "procfile":
             plan = _with_python_runtime(plan, app_dir, steps)
-        return plan
+        return self._runnable(plan)
 
     def step_spawn(self) -> dict[str, Any]:
         """The `subprocess` arguments that run a step as the app user."""
-        return {}
+        return subprocess_kwargs(self.run_as)
 
     async def _prebuild(
         self,
@@ -160,6 +204,7 @@ class Builder:
         log: Path,
         steps: Steps,
         settings: ResolvedSettings,
+        platform: str | None,
         report: Callable[[str, bool], None],
     ) -> None:
         """``.ebextensions`` files and commands, then ``.platform/hooks/prebuild``."""
@@ -170,10 +215,10 @@ class Builder:
         if not todo:
             return
         try:  # PORT is the platform's default; the bundle may not tell yet (commands may)
-            port = (await self._plan(app_dir, settings, steps)).default_port
+            port = (await self._plan(app_dir, settings, platform, steps)).default_port
         except BeanpoleError:
             port = BuildPlan("", {}).default_port
-        env = Artifact(app_dir, BuildPlan("", {}), (), {}).process_env(settings.env)
+        env = Artifact(app_dir, BuildPlan("", {}), (), {}, self.run_as).process_env(settings.env)
         timeout = settings.int("aws:elasticbeanstalk:command", "Timeout")
         runner = StepRunner(
             app_dir,
@@ -185,6 +230,22 @@ class Builder:
             report,
         )
         await runner.run(todo)
+
+    def _runnable(self, plan: BuildPlan) -> BuildPlan:
+        """The plan with commands the app user can run: the static platform's file server is
+        Beanpole's own module, run by Beanpole's Python, which may be out of its reach; then
+        the system's Python runs a copy of the (standard-library only) module."""
+        ours = f"{shlex.quote(sys.executable)} -m {static_server.__name__} "
+        web = plan.processes.get("web", "")
+        if not web.startswith(ours) or can_run(Path(sys.executable), self.run_as):
+            return plan
+        tool = self.root / ".tools" / "static_server.py"
+        tool.parent.mkdir(exist_ok=True)
+        tool.parent.chmod(0o755)
+        shutil.copyfile(static_server.__file__, tool)
+        tool.chmod(0o644)
+        command = f"{shlex.quote(app_python(self.run_as))} {shlex.quote(str(tool))} "
+        return replace(plan, processes={**plan.processes, "web": command + web[len(ours) :]})
 
     async def _dependencies(
         self, step: DependencyStep, app_dir: Path, log: Path
@@ -223,46 +284,59 @@ class Builder:
         # The venv is built where it will live: its scripts' shebangs hold absolute paths.
         # --seed: with pip, so that `pip install` in a container_command is the app's.
         await _run(
-            [uv, "venv", "--quiet", "--seed", "--python", sys.executable, str(venv)],
+            [uv, "venv", "--quiet", "--seed", "--python", app_python(self.run_as), str(venv)],
             app_dir,
             log,
             env,
             what="Creating the virtualenv",
         )
         install = [uv, "pip", "install", "--python", str(venv / "bin" / "python")]
-        if step.manifest:
+        if step.requirements:  # Pipenv's files, converted (`core.platforms.pipfile`)
+            converted = target / f"requirements-from-{step.manifest}.txt"
+            converted.write_text(step.requirements)
+            install += ["-r", str(converted)]
+        elif step.manifest:
             install += ["-r", step.manifest]
         install += list(step.extra)
         if step.manifest or step.extra:
             await _run(install, app_dir, log, env, what="Installing Python dependencies")
 
     async def _node(self, step: DependencyStep, app_dir: Path, target: Path, log: Path) -> None:
-        npm = shutil.which("npm")
-        if npm is None:
-            raise BuildError(
-                "This is a Node.js application but npm is not installed on the "
-                "host. Install Node.js and npm (apt-get install nodejs npm)."
-            )
-        for name in ("package.json", "package-lock.json", ".npmrc"):
-            if (app_dir / name).is_file():
+        lock = step.manifest if step.manifest != "package.json" else ""
+        for name in ("package.json", lock, ".npmrc", ".yarnrc"):
+            if name and (app_dir / name).is_file():
                 shutil.copy2(app_dir / name, target / name)
-        verb = ["ci"] if (target / "package-lock.json").exists() else ["install"]
-        flags = ["--omit=dev"] if "production" in step.extra else []
+        argv = node.install_command(step, shutil.which, has_lock=bool(lock))
+        if step.manager.startswith("pnpm"):
+            argv += ["--store-dir", str(self.cache / "pnpm")]
         env = {
             **os.environ,
             "npm_config_cache": str(self.cache / "npm"),
             "npm_config_update_notifier": "false",
             "npm_config_fund": "false",
             "npm_config_audit": "false",
+            "YARN_CACHE_FOLDER": str(self.cache / "yarn"),
+            "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0",
         }
-        await _run([npm, *verb, *flags, "--no-progress"], target, log, env, what=f"npm {verb[0]}")
+        tool = (step.manager or "npm").partition("@")[0]
+        verb = argv[1] if tool == "npm" else "install"  # npm ci or npm install
+        await _run(argv, target, log, env, what=f"{tool} {verb}")
         (target / "node_modules").mkdir(exist_ok=True)
 
 
 async def _run(
-    argv: Sequence[str], cwd: Path, log: Path, env: Mapping[str, str], *, what: str
+    argv: Sequence[str],
+    cwd: Path,
+    log: Path,
+    env: Mapping[str, str],
+    *,
+    what: str,
+    run_as: RunAs | None = None,
 ) -> None:
-    """Run one build command, appending its output to the build log; fail with its tail."""
+    """Run one build command, appending its output to the build log; fail with its tail.
+
+    ``run_as``: the app user, for the bundle's own commands (Beanpole's installs of the
+    dependencies run as Beanpole)."""
     with log.open("ab") as out:
         out.write(f"$ {' '.join(argv)}\n".encode())
         out.flush()
@@ -274,6 +348,7 @@ async def _run(
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,
+            **subprocess_kwargs(run_as),
         )
         try:
             code = await proc.wait()

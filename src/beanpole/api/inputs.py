@@ -11,6 +11,9 @@ PolicyName = Literal[
     "AllAtOnce", "Rolling", "RollingWithAdditionalBatch", "Immutable", "TrafficSplitting"
 ]
 
+PlatformName = Literal["python", "node", "static", "docker", "procfile"]
+"""What an environment can name as its platform (`beanpole.core.platforms.PLATFORMS`)."""
+
 MAX_INSTANCES = 100
 """The most instances `scale` (and `create --scale`) asks for: one host runs them all."""
 
@@ -35,6 +38,10 @@ class CreateEnvironment(Input):
         ge=0,
         le=MAX_INSTANCES,
         description="Instances to start with, clamped to MinSize..MaxSize (default MinSize)",
+    )
+    platform: PlatformName | None = Field(
+        default=None,
+        description="The platform every version runs on (default: detected from each bundle)",
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from beanpole.core.model import (
     BuildStatus,
@@ -106,6 +106,9 @@ class EnvironmentSummary(View):
     updated_at: float
     environment_variables: list[str]
     desired_capacity: int
+    platform: str | None = Field(
+        default=None, description="The platform it names; null: detected from each bundle"
+    )
 
 
 class EnvironmentView(EnvironmentSummary):

@@ -13,6 +13,7 @@ import time
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import click
 from rich.table import Table
@@ -130,6 +131,12 @@ no_wait_option = click.option("--no-wait", is_flag=True, help="Return at once.")
 @click.option("--scale", type=click.IntRange(0, 100), help="Number of instances (default 1).")
 @click.option("--env", "env_vars", multiple=True, metavar="K=V", help="Environment property.")
 @click.option("--setting", "settings", multiple=True, metavar="NAMESPACE:OPTION=VALUE")
+@click.option(
+    "--platform",
+    type=click.Choice(get_args(inputs.PlatformName)),
+    help="The platform every version runs on (default: detected from each bundle). "
+    "procfile runs the Procfile and installs nothing; docker is not available yet.",
+)
 @no_wait_option
 def create(
     env: str,
@@ -140,13 +147,19 @@ def create(
     scale: int | None,
     env_vars: tuple[str, ...],
     settings: tuple[str, ...],
+    platform: inputs.PlatformName | None,
     no_wait: bool,
 ) -> None:
     """Create an environment running SOURCE and wait until it is Ready."""
     options = dict(parse_assignment(s) for s in settings)
     options.update(_env_pairs(env_vars))
     spec = inputs.CreateEnvironment(
-        name=env, application=application, cname=cname, settings=options, scale=scale
+        name=env,
+        application=application,
+        cname=cname,
+        settings=options,
+        scale=scale,
+        platform=platform,
     )
     client = _client()
     client.check_create(spec)
@@ -223,6 +236,7 @@ def status(env: str, as_json: bool) -> None:
         ("Application name", info.application),
         ("Deployed Version", info.version),
         ("Environment ID", info.id),
+        ("Platform", info.platform or "detected from each version's bundle"),
         ("Deployment ID", info.deployment_id),
         ("Status", info.status),
         ("Health", info.health),

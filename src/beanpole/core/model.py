@@ -167,6 +167,8 @@ class Environment:
     # how many instances it should run, read through `beanpole.core.capacity.desired_count`
     # (clamped to MinSize..MaxSize); None: not decided yet, MinSize
     desired_capacity: int | None = None
+    # the platform it names (`beanpole.core.platforms.PLATFORMS`); None: detected per version
+    platform: str | None = None
 
     def layers(
         self,

@@ -44,6 +44,15 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class RunAs:
+    """The unprivileged user an application's processes and commands run as."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """What to run for one instance; ``env`` is the processes' whole environment except
     ``PORT``, which the runtime sets to the port it allocated."""
@@ -56,6 +65,7 @@ class InstanceSpec:
     log_max_bytes: int = 10 * 1024 * 1024  # 0 never rotates
     log_backups: int = 5
     stop_wait_s: int = 10
+    run_as: RunAs | None = None  # None: as the runtime's own user (Beanpole is not root)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import cast
 
 from beanpole.adapters.store.db import Store
 from beanpole.api import inputs
@@ -185,7 +186,7 @@ class Environments:
         if version is None:
             raise InvalidInput("version_label is required: upload a version first.")
         env = self.store.create_environment(
-            name, spec.application, cname, settings, spec.desired_capacity
+            name, spec.application, cname, settings, spec.desired_capacity, spec.platform
         )
         op = self.ops.create(env, version.label)
         return EnvironmentCreated(operation=op.id, environment=self._view(env.name))
@@ -195,6 +196,14 @@ class Environments:
     ) -> tuple[str, str, dict[str, str], Version | None]:
         name = check_env_name(spec.name)
         check_app_name(spec.application)
+        if spec.platform == "docker":
+            # Refused before anything is uploaded: no bundle can run on it yet.
+            raise InvalidInput(
+                "The docker platform is not available yet: Beanpole has no Docker runtime. "
+                "Create the environment with --platform python, node, static or procfile (or "
+                "no --platform, to detect it from the bundle), with a Procfile whose web line "
+                "starts the app if it has no other platform's files."
+            )
         cname = check_cname(spec.cname or name)
         direct = dict(spec.settings)
         if spec.scale is not None:
@@ -228,6 +237,7 @@ class Environments:
                 cname=spec.cname,
                 version_label=source.version_label,
                 settings=source.settings,
+                platform=cast("inputs.PlatformName | None", source.platform),
             )
         )
 
@@ -320,4 +330,5 @@ class Environments:
             "updated_at": env.updated_at,
             "environment_variables": sorted(resolved.env),
             "desired_capacity": desired_count(resolved, env.desired_capacity),
+            "platform": env.platform,
         }

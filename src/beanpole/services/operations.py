@@ -437,6 +437,7 @@ class Operations:
                 version.digest,
                 self.bundles.path(version.digest),
                 release.settings,
+                env.platform,
                 version.steps,
                 report=lambda message, warn: self._event(
                     env,
@@ -466,6 +467,8 @@ class Operations:
             )
             for note in artifact.plan.notes:
                 self._event(env, note, version=version.label)
+            for warning in artifact.plan.warnings:
+                self._event(env, warning, severity=Severity.WARN, version=version.label)
         return artifact
 
     async def run_phase(

@@ -264,6 +264,7 @@ class Store:
         cname: str,
         settings: dict[str, str],
         desired_capacity: int | None = None,
+        platform: str | None = None,
     ) -> Environment:
         now = time.time()
         with self.transaction() as db:
@@ -285,8 +286,8 @@ class Store:
             env_id = new_environment_id()
             db.execute(
                 "INSERT INTO environments (id, name, application, cname, status, health,"
-                " version_label, settings, created_at, updated_at, desired_capacity)"
-                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+                " version_label, settings, created_at, updated_at, desired_capacity, platform)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
                 (
                     env_id,
                     name,
@@ -298,6 +299,7 @@ class Store:
                     now,
                     now,
                     desired_capacity,
+                    platform,
                 ),
             )
         return self.environment_by_id(env_id)
@@ -721,6 +723,7 @@ def _environment(r: sqlite3.Row) -> Environment:
         version_settings=json.loads(r["version_settings"] or "{}"),
         id=r["id"],
         desired_capacity=r["desired_capacity"],
+        platform=r["platform"],
     )
 
 
