@@ -4,10 +4,13 @@ supervisord. Slow: each builds and starts instances."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
 import pytest
+
+from beanpole.adapters.appuser import app_user
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +58,8 @@ container_commands:
   02_skipped:
     command: echo "never" >> order.txt
     test: test -f no-such-file
+  03_whoami:
+    command: id -u > uid.txt
 packages:
   yum:
     git: []
@@ -104,6 +109,11 @@ def test_every_kind_of_step_runs_in_eb_order(beanpole, tmp_path):
         "predeploy PORT=8000 GREETING=hello",
         "postdeploy PORT=8000 GREETING=hello",
     ]
+    # never as root: as the app user (webapp) when Beanpole is root, else Beanpole's user
+    status, uid = beanpole.get("hooks", "/uid.txt")
+    run_as = app_user()
+    assert (status, int(uid)) == (200, run_as.uid if run_as else os.geteuid())
+    assert int(uid) != 0
     out = created.stdout
     assert "Running commands 01_command (.ebextensions/01-steps.config)." in out
     assert "Running hook .platform/hooks/prebuild/01_prebuild.sh." in out

@@ -15,7 +15,6 @@ import contextlib
 import os
 import signal
 import stat
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,17 +37,12 @@ from beanpole.core.errors import BuildError
 TAIL_LINES = 20
 MAX_HOOKS = 100  # files read per hooks folder
 _DEFAULT_FILE_MODE = 0o644
-# Run by the app user: write stdin to argv[1] with mode argv[2], through a temporary file.
-_WRITER = """
-import os, sys
-path, mode = sys.argv[1], int(sys.argv[2], 8)
-os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-tmp = f"{path}.beanpole-tmp"
-with open(tmp, "wb") as out:
-    out.write(sys.stdin.buffer.read())
-os.chmod(tmp, mode)
-os.replace(tmp, path)
-"""
+# Run by the app user (any user can run the shell): write stdin to $1 with mode $2, through
+# a temporary file.
+_WRITER = (
+    'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.beanpole-tmp" && '
+    'chmod "$2" "$1.beanpole-tmp" && mv -f -- "$1.beanpole-tmp" "$1"'
+)
 
 
 def find_hooks(app_dir: Path, kind: Kind, phase: Phase) -> list[Hook]:
@@ -98,7 +92,7 @@ class StepRunner:
         target = self.app_dir / spec.path if spec.in_app else Path(spec.path)
         mode = _DEFAULT_FILE_MODE if spec.mode is None else spec.mode
         self.report(f"Writing {step.title}, mode {mode:04o}.", False)
-        argv = [sys.executable, "-c", _WRITER, str(target), f"{mode:o}"]
+        argv = ["/bin/sh", "-c", _WRITER, "sh", str(target), f"{mode:o}"]
         code, tail = await self._exec(argv, self.app_dir, self.env, step.title, stdin=spec.content)
         if code != 0:
             raise BuildError(
