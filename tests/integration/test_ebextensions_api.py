@@ -68,8 +68,7 @@ def test_upload_reads_the_layer_once_and_keeps_it_with_the_version(api):
         f"{ENV}:GREETING": "from-ebextensions",
         "aws:elasticbeanstalk:container:python:NumThreads": "4",
     }
-    first, second = version["ebextensions_warnings"]
-    assert first.startswith(".ebextensions/01-env.config: commands is not supported")
+    (second,) = version["ebextensions_warnings"]  # its commands are kept as steps
     assert second.startswith(".ebextensions/02-bad.config is ignored: ")
     assert "'many', which is not a whole number" in second
     listed = client.get("/api/v1/applications/app/versions", headers=auth).json()

@@ -132,24 +132,30 @@ def test_values_are_normalised_by_the_same_validation_as_direct_settings():
 # --- what is ignored, and said so ------------------------------------------------------
 
 
-def test_unsupported_keys_are_ignored_with_one_warning_and_option_settings_still_apply():
+def test_unsupported_keys_are_named_in_one_warning_and_the_rest_applies():
     text = """
 commands:
   01: {command: "echo hi"}
 container_commands:
   01_migrate: {command: "python manage.py migrate"}
 packages:
-  yum: {git: []}
+  yum: {git: [], libpq-devel: []}
+Resources:
+  MyQueue: {Type: "AWS::SQS::Queue"}
 option_settings:
   aws:elasticbeanstalk:application:environment: {GREETING: hi}
 """
     found = layer(files(**{"django.config": text}))
     assert found.settings == {f"{ENV_NAMESPACE}:GREETING": "hi"}
+    assert [c.name for c in found.steps.commands] == ["01"]
+    assert [c.name for c in found.steps.container_commands] == ["01_migrate"]
     (warning,) = found.warnings
-    assert warning.startswith(".ebextensions/django.config: ")
-    assert "commands, container_commands, packages are not supported by Beanpole yet" in warning
-    assert "Buildfile" in warning  # the fix
-    assert "option_settings apply" in warning
+    assert warning == (
+        ".ebextensions/django.config: packages (yum: git, libpq-devel) ignored: Beanpole does "
+        "not install system packages; install them on the host; .ebextensions/django.config: "
+        "Resources (MyQueue) ignored: AWS resources (CloudFormation) have no counterpart on "
+        "Beanpole."
+    )
 
 
 def test_a_misspelt_key_is_named_with_a_suggestion():

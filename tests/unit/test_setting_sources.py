@@ -87,7 +87,11 @@ def test_the_ebextensions_layer_records_the_last_file_that_set_each_option():
                 ".ebextensions/02-b.config",
                 b"option_settings:\n  " + PY.encode() + b":\n    NumThreads: 6\n",
             ),
-            ConfigFile(".ebextensions/03-bad.config", b"option_settings: [1, 2"),
+            # fails validation: ignored entirely
+            ConfigFile(
+                ".ebextensions/03-bad.config",
+                b"option_settings:\n  aws:autoscaling:asg:\n    MinSize: lots\n",
+            ),
         ]
     )
     assert result.origins == {

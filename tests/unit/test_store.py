@@ -41,6 +41,7 @@ def test_migrations_run_once(tmp_path):
         "0011_environment_platform",
         "0012_saved_configurations",
         "0013_version_platform",
+        "0014_version_steps",
     ]
     s.close()
 

@@ -18,16 +18,20 @@ import os
 import shlex
 import shutil
 import sys
+import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from beanpole.adapters import bundles as bundle
 from beanpole.adapters.appuser import can_run, hand_over, reachable, subprocess_kwargs
+from beanpole.adapters.lifecycle import StepRunner, find_hooks
 from beanpole.adapters.runtime import static_server
-from beanpole.core.errors import BuildError
-from beanpole.core.platforms import BuildPlan, DependencyStep, detect, node
+from beanpole.core.bundle_steps import Kind, Phase, Steps, phase_plan
+from beanpole.core.errors import BeanpoleError, BuildError
+from beanpole.core.platforms import BuildPlan, DependencyStep, detect, node, python
 from beanpole.core.runtime import RunAs
 from beanpole.core.settings import ResolvedSettings
 
@@ -110,15 +114,26 @@ class Builder:
         bundle_path: Path,
         settings: ResolvedSettings,
         platform: str | None = None,
+        steps: Steps | None = None,
+        *,
+        report: Callable[[str, bool], None] = lambda message, warn: None,
     ) -> Artifact:
         """Return the artifact for this version, building whatever is missing; ``platform``
-        is the one the environment names (None: detected from the bundle)."""
+        is the one the environment names (None: detected from the bundle).
+
+        EB's order: extract, ``.ebextensions`` files and commands, prebuild hooks (once per
+        version: `_prebuild`), then dependencies and the Buildfile. ``report`` names each
+        step in an event (message, is a warning).
+        """
         workdir = self.root / digest
         app_dir = workdir / "app"
+        steps = steps or Steps()
         async with self._locks[digest]:
             if not (workdir / ".extracted").exists():
                 if app_dir.exists():
                     shutil.rmtree(app_dir)
+                for marker in (".prebuild-done", ".buildfile-done", ".done"):
+                    (workdir / marker).unlink(missing_ok=True)
                 workdir.mkdir(parents=True, exist_ok=True)
                 await asyncio.to_thread(bundle.extract, bundle_path, app_dir)
                 # The app's own commands write into it (collectstatic, a SQLite database).
@@ -127,12 +142,33 @@ class Builder:
             elif self.run_as is not None and app_dir.stat().st_uid != self.run_as.uid:
                 # extracted before applications had a user of their own
                 await asyncio.to_thread(hand_over, app_dir, self.run_as)
-            plan = self._runnable(detect(app_dir, settings, await self.node_version(), platform))
             log = workdir / "build.log"
+            if not (workdir / ".prebuild-done").exists():
+                try:
+                    await self._prebuild(app_dir, log, steps, settings, platform, report)
+                except BaseException:
+                    # Half-written files and half-run commands: the next try starts afresh.
+                    (workdir / ".extracted").unlink(missing_ok=True)
+                    raise
+                (workdir / ".prebuild-done").touch()
+            plan = await self._plan(app_dir, settings, platform, steps)
+            private = plan.dependencies is not None and _changes_its_runtime(app_dir, steps)
+            if plan.dependencies is not None and private:
+                # container_commands and hooks may install into the virtualenv (pip install
+                # -r backend/requirements.txt): a version of its own, never shared with the
+                # running instances of another version.
+                deps = plan.dependencies
+                plan = replace(
+                    plan, dependencies=replace(deps, cache_key=f"{deps.cache_key}-{digest[:16]}")
+                )
             path_prefix: tuple[str, ...] = ()
             env: dict[str, str] = {}
             if plan.dependencies is not None:
                 path_prefix, env = await self._dependencies(plan.dependencies, app_dir, log)
+                target = self.root / "deps" / plan.dependencies.kind / plan.dependencies.cache_key
+                if private and self.run_as is not None and target.stat().st_uid != self.run_as.uid:
+                    # the app user's container_commands install into it
+                    await asyncio.to_thread(hand_over, target, self.run_as)
             if plan.buildfile and not (workdir / ".buildfile-done").exists():
                 artifact_env = Artifact(app_dir, plan, path_prefix, env, self.run_as).process_env(
                     {}
@@ -149,6 +185,51 @@ class Builder:
                 (workdir / ".buildfile-done").touch()
             (workdir / ".done").touch()
         return Artifact(app_dir, plan, path_prefix, env, self.run_as)
+
+    async def _plan(
+        self, app_dir: Path, settings: ResolvedSettings, platform: str | None, steps: Steps
+    ) -> BuildPlan:
+        plan = detect(app_dir, settings, await self.node_version(), platform)
+        if plan.dependencies is None and plan.platform == "procfile":
+            plan = _with_python_runtime(plan, app_dir, steps)
+        return self._runnable(plan)
+
+    def step_spawn(self) -> dict[str, Any]:
+        """The `subprocess` arguments that run a step as the app user."""
+        return subprocess_kwargs(self.run_as)
+
+    async def _prebuild(
+        self,
+        app_dir: Path,
+        log: Path,
+        steps: Steps,
+        settings: ResolvedSettings,
+        platform: str | None,
+        report: Callable[[str, bool], None],
+    ) -> None:
+        """``.ebextensions`` files and commands, then ``.platform/hooks/prebuild``."""
+        hooks = find_hooks(app_dir, Kind.APPLICATION, Phase.PREBUILD)
+        todo, warnings = phase_plan(Phase.PREBUILD, Kind.APPLICATION, steps, hooks)
+        for warning in warnings:
+            report(warning, True)
+        if not todo:
+            return
+        try:  # PORT is the platform's default; the bundle may not tell yet (commands may)
+            port = (await self._plan(app_dir, settings, platform, steps)).default_port
+        except BeanpoleError:
+            port = BuildPlan("", {}).default_port
+        env = Artifact(app_dir, BuildPlan("", {}), (), {}, self.run_as).process_env(settings.env)
+        timeout = settings.int("aws:elasticbeanstalk:command", "Timeout")
+        runner = StepRunner(
+            app_dir,
+            {**env, "PORT": str(port)},
+            log,
+            time.monotonic() + timeout,
+            timeout,
+            self.step_spawn(),
+            report,
+        )
+        await runner.run(todo)
 
     def _runnable(self, plan: BuildPlan) -> BuildPlan:
         """The plan with commands the app user can run: the static platform's file server is
@@ -201,8 +282,9 @@ class Builder:
         venv = target / "venv"
         env = {**os.environ, "UV_CACHE_DIR": str(self.cache / "uv")}
         # The venv is built where it will live: its scripts' shebangs hold absolute paths.
+        # --seed: with pip, so that `pip install` in a container_command is the app's.
         await _run(
-            [uv, "venv", "--quiet", "--python", app_python(self.run_as), str(venv)],
+            [uv, "venv", "--quiet", "--seed", "--python", app_python(self.run_as), str(venv)],
             app_dir,
             log,
             env,
@@ -282,3 +364,24 @@ async def _run(
             f"{what} failed with exit status {code}. Last {len(tail)} lines of the build "
             "output:\n" + "\n".join(tail)
         )
+
+
+def _changes_its_runtime(app_dir: Path, steps: Steps) -> bool:
+    """Whether a deployment's steps may change the version's dependencies after its build."""
+    return bool(steps.container_commands) or any(
+        (app_dir / ".platform" / folder).is_dir() for folder in ("hooks", "confighooks")
+    )
+
+
+def _with_python_runtime(plan: BuildPlan, app_dir: Path, steps: Steps) -> BuildPlan:
+    """A Procfile app whose Python code sits in a subfolder (``backend/app.py``) and whose
+    container_commands or hooks install into it (``pip install -r
+    backend/requirements.txt``) gets a virtualenv, so that ``pip`` and ``python`` are the
+    app's, as on EB's Python platform."""
+    if not _changes_its_runtime(app_dir, steps):
+        return plan
+    if not any(p.is_file() for pattern in ("*.py", "*/*.py") for p in app_dir.glob(pattern)):
+        return plan
+    py_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    deps = python.dependency_step(app_dir, py_version, needs_gunicorn=False)
+    return replace(plan, platform="python", dependencies=deps, default_port=8000)

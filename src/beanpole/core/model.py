@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from beanpole.core.bundle_steps import Steps
 from beanpole.core.errors import InvalidInput
 
 
@@ -165,6 +166,8 @@ class Version:
     # before Beanpole recorded it)
     ebextensions_origins: dict[str, str] = field(default_factory=dict)
     platform: str = ""  # what its build detected ("python" ...); "" until it is built
+    # Its .ebextensions files, commands and container_commands (issue 8), read at upload.
+    steps: Steps = field(default_factory=Steps)
 
 
 @dataclass(frozen=True)

@@ -81,9 +81,16 @@ class Applications:
             digest = await asyncio.to_thread(self.bundles.put, path, limits)
         finally:
             await asyncio.to_thread(path.unlink, missing_ok=True)
-        layer = await asyncio.to_thread(
-            lambda: _read_ebextensions(self.bundles.path(digest), limits)
-        )
+        try:
+            layer = await asyncio.to_thread(
+                lambda: _read_ebextensions(self.bundles.path(digest), limits)
+            )
+        except InvalidInput:
+            # A config file that does not parse refuses the version (EB rejects it too):
+            # the stored zip goes unless another version holds the same contents.
+            if not self.store.digest_in_use(digest):
+                await asyncio.to_thread(self.bundles.path(digest).unlink, missing_ok=True)
+            raise
         proxy = await asyncio.to_thread(lambda: _read_nginx(self.bundles.path(digest), limits))
         self.store.ensure_application(application)
         version = self.store.add_version(
@@ -98,6 +105,7 @@ class Applications:
                 **{key: ".platform/nginx" for key in proxy.settings},
                 **layer.origins,
             },
+            steps=layer.steps,
         )
         await asyncio.to_thread(self._apply_lifecycle, application)
         return version_view(version)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from typing import Any
 from beanpole.adapters.build import Artifact, Builder
 from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.lb.requests import RequestStream
+from beanpole.adapters.lifecycle import StepRunner, find_hooks
 from beanpole.adapters.logs import Logs
 from beanpole.adapters.store.db import Store
+from beanpole.core.bundle_steps import Kind, Phase, phase_plan
 from beanpole.core.capacity import desired_count
 from beanpole.core.deploy.policies import DeployParams, Policy
 from beanpole.core.errors import BeanpoleError, Conflict, unexpected
@@ -92,6 +95,7 @@ class Operations:
         store.event_listeners.append(self._log_event)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.aborts: dict[str, asyncio.Event] = {}
+        self._step_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def busy(self, env_name: str) -> bool:
         task = self.tasks.get(env_name)
@@ -240,6 +244,8 @@ class Operations:
         count = desired_count(release.settings, env.desired_capacity)
         self.store.update_environment(env.name, desired_capacity=count)
         try:
+            artifact = await self.artifact(env, release)
+            await self.run_phase(env, release, artifact, Kind.APPLICATION, Phase.PREDEPLOY)
             await self.bring_up(env, release, count, deployment_id=1)
         except BaseException:
             await self.fleet.stop(self.store.instances(env.name))
@@ -255,6 +261,7 @@ class Operations:
             causes=[],
         )
         self.store.add_release(env.name, 1, label, env.settings)
+        await self._postdeploy(env, release, Kind.APPLICATION)
         self._event(env, f"Successfully launched environment: {env.name}")
 
     async def _deploy(
@@ -283,6 +290,10 @@ class Operations:
             self.aborts.setdefault(name, asyncio.Event()),
         )
         try:
+            # container_commands and predeploy hooks run before any instance of the new
+            # version starts (or any old one stops): a failure leaves the old one serving.
+            artifact = await self.artifact(env, release)
+            await self.run_phase(env, release, artifact, Kind.APPLICATION, Phase.PREDEPLOY)
             await run.run()
         except BaseException:
             self._set_status(name, EnvStatus.READY)
@@ -301,6 +312,7 @@ class Operations:
         # The release's load-balancer settings (its health check) may differ from the ones
         # HAProxy runs with: a rollback restored them in the store and HAProxy kept the newer.
         await self.fleet.sync_lb()
+        await self._postdeploy(env, release, Kind.APPLICATION)
         self._event(
             env, "New application version was deployed to running instances.", version=label
         )
@@ -331,9 +343,13 @@ class Operations:
                     deployment_id,
                     self.aborts.setdefault(name, asyncio.Event()),
                 )
+                artifact = await self.artifact(env, release)
+                for phase in (Phase.PREBUILD, Phase.PREDEPLOY):
+                    await self.run_phase(env, release, artifact, Kind.CONFIGURATION, phase)
                 await run.run()
                 self.store.update_environment(name, deployment_id=deployment_id)
                 self.store.add_release(name, deployment_id, label, new_settings)
+                await self._postdeploy(env, release, Kind.CONFIGURATION)
             else:
                 self.store.update_environment(name, settings=new_settings, desired_capacity=count)
                 await self.fleet.sync_lb()  # health check settings
@@ -430,7 +446,17 @@ class Operations:
         build_log_size = _size(build_log)
         try:
             artifact = await self.builder.build(
-                version.digest, self.bundles.path(version.digest), release.settings, env.platform
+                version.digest,
+                self.bundles.path(version.digest),
+                release.settings,
+                env.platform,
+                version.steps,
+                report=lambda message, warn: self._event(
+                    env,
+                    message,
+                    severity=Severity.WARN if warn else Severity.INFO,
+                    version=version.label,
+                ),
             )
         except BeanpoleError as exc:
             self.store.set_build_status(
@@ -458,6 +484,61 @@ class Operations:
             for warning in artifact.plan.warnings:
                 self._event(env, warning, severity=Severity.WARN, version=version.label)
         return artifact
+
+    async def run_phase(
+        self, env: Environment, release: Release, artifact: Artifact, kind: Kind, phase: Phase
+    ) -> None:
+        """A deployment's steps of one phase in the staged app (`core.bundle_steps`):
+        container_commands and predeploy hooks before the new instances start, postdeploy
+        hooks once they serve; each named in an event, its output in the deploy log."""
+        version = self.store.version(env.application, release.version_label)
+        hooks = await asyncio.to_thread(find_hooks, artifact.app_dir, kind, phase)
+        steps, warnings = phase_plan(phase, kind, version.steps, hooks)
+        label = release.version_label
+        for warning in warnings:
+            self._event(env, warning, severity=Severity.WARN, version=label)
+        if not steps:
+            return
+        timeout = release.settings.int(_CMD, "Timeout")
+        process_env = artifact.process_env(release.settings.env)
+        process_env["PORT"] = str(artifact.plan.default_port)
+        op_id = self._operation_id(env.id)
+
+        def output(title: str, log_file: Path, offset: int) -> None:
+            if op_id is not None:
+                with contextlib.suppress(OSError):
+                    self.logs.append_output(env.name, op_id, f"output of {title}", log_file, offset)
+
+        runner = StepRunner(
+            artifact.app_dir,
+            process_env,
+            self.builder.root / release.digest / "hooks.log",
+            time.monotonic() + timeout,
+            timeout,
+            self.builder.step_spawn(),
+            lambda message, warn: self._event(
+                env, message, severity=Severity.WARN if warn else Severity.INFO, version=label
+            ),
+            output,
+        )
+        # One staged folder per version: two environments deploying it take turns.
+        async with self._step_locks[release.digest]:
+            await runner.run(steps)
+
+    async def _postdeploy(self, env: Environment, release: Release, kind: Kind) -> None:
+        """Postdeploy hooks, once the new instances serve. They cannot undo the deployment:
+        a failure is an ERROR event, and the new version keeps serving."""
+        try:
+            artifact = await self.artifact(env, release)
+            await self.run_phase(env, release, artifact, kind, Phase.POSTDEPLOY)
+        except BeanpoleError as exc:
+            self._event(
+                env,
+                f"{exc.message}\nVersion {release.version_label} is deployed and serving; "
+                "fix the hook and deploy again.",
+                severity=Severity.ERROR,
+                version=release.version_label,
+            )
 
     async def bring_up(
         self,

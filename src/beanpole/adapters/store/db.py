@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from beanpole.adapters.store.upgrades import STEPS
+from beanpole.core.bundle_steps import Steps
 from beanpole.core.errors import Conflict, NotFound
 from beanpole.core.ids import new_application_id, new_environment_id, new_version_id
 from beanpole.core.model import (
@@ -202,6 +203,7 @@ class Store:
         ebextensions: dict[str, str] | None = None,
         ebextensions_warnings: Sequence[str] = (),
         ebextensions_origins: dict[str, str] | None = None,
+        steps: Steps | None = None,
     ) -> Version:
         with self.transaction() as db:
             row = db.execute(
@@ -217,8 +219,9 @@ class Store:
                 )
             db.execute(
                 "INSERT INTO versions (application, label, digest, description, created_at,"
-                " build_status, ebextensions, ebextensions_warnings, id, ebextensions_origins)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " build_status, ebextensions, ebextensions_warnings, id, ebextensions_origins,"
+                " steps)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     application,
                     label,
@@ -230,6 +233,7 @@ class Store:
                     json.dumps(list(ebextensions_warnings)),
                     new_version_id(),
                     json.dumps(ebextensions_origins or {}),
+                    (steps or Steps()).to_json(),
                 ),
             )
         return self.version(application, label)
@@ -788,6 +792,7 @@ def _version(r: sqlite3.Row) -> Version:
         r["id"],
         ebextensions_origins=json.loads(r["ebextensions_origins"]),
         platform=r["platform"],
+        steps=Steps.from_json(r["steps"]),
     )
 
 

@@ -1,4 +1,4 @@
-"""`.ebextensions/*.config` option settings: parse, validate and merge them into a layer (pure).
+"""`.ebextensions/*.config`: option settings merged into a layer, and steps (pure).
 
 Elastic Beanstalk reads every ``.ebextensions/*.config`` file at the root of a bundle, in
 alphabetical order; each is YAML or JSON (JSON is YAML). Beanpole takes their
@@ -15,9 +15,11 @@ alphabetical order; each is YAML or JSON (JSON is YAML). Beanpole takes their
 
 Values become strings as EB writes them: ``true`` is ``"true"``, and numbers keep the text
 they were written with (``3.10`` stays ``"3.10"``, not ``3.1``). Later files win over earlier
-ones. As in EB, a file that fails validation is ignored entirely, with a warning that names
-the file, the problem and the fix; keys Beanpole does not support yet (``commands``,
-``files`` …) are ignored with one warning per file, and the file's option_settings apply.
+ones. A file that is not YAML or JSON refuses the version (as EB does), naming the file,
+the line and the reason; a file whose option settings fail validation is ignored entirely,
+with a warning that names the file, the problem and the fix. ``files``, ``commands`` and
+``container_commands`` are parsed by `beanpole.core.bundle_steps`; keys Beanpole does not
+apply (``packages``, ``Resources`` …) are named in one warning for the bundle.
 
 The caller reads the files (`beanpole.adapters.bundles.read_files`, with `MAX_FILES` and
 `MAX_FILE_BYTES`); the limits here bound what a hostile file can make the parser build.
@@ -32,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from beanpole.core.bundle_steps import Steps, ignored_section, merge, parse_steps
 from beanpole.core.errors import InvalidInput
 from beanpole.core.settings.resolve import ENV_NAMESPACE, validate
 
@@ -41,17 +44,15 @@ MAX_FILES = 64  # config files read per bundle; later ones are ignored with a wa
 MAX_FILE_BYTES = 256 * 1024  # per file: real ones are a few KiB, even with `files:` content
 MAX_OPTIONS = 1000  # option settings per file
 
-# The sections of an .ebextensions file EB knows; Beanpole applies only option_settings.
+# The sections of an .ebextensions file Beanpole applies, and those it ignores with a warning.
+_APPLIED_KEYS = ("option_settings", "files", "commands", "container_commands")
 UNSUPPORTED_KEYS = frozenset(
     {
         "packages",
         "groups",
         "users",
         "sources",
-        "files",
-        "commands",
         "services",
-        "container_commands",
         "Resources",
         "Outputs",
         "Parameters",
@@ -79,32 +80,60 @@ class ConfigFile:
 
 @dataclass(frozen=True)
 class Layer:
-    """A version's settings from .ebextensions, and what was ignored on the way."""
+    """A version's settings and steps from .ebextensions, and what was ignored on the way."""
 
     settings: dict[str, str]
     warnings: tuple[str, ...] = ()
     origins: dict[str, str] = field(default_factory=dict)  # key -> the file that set it
+    steps: Steps = field(default_factory=Steps)
+
+
+class Unreadable(InvalidInput):
+    """A config file that does not parse: the version is refused (EB rejects it too)."""
 
 
 def layer(files: Iterable[ConfigFile]) -> Layer:
-    """Merge the files in the order given (the caller sorts them by name); later ones win."""
+    """Merge the files in the order given (the caller sorts them by name); later ones win.
+
+    Raises `Unreadable`, naming the file, the line and the reason, for a file that is not
+    YAML or JSON, or whose files/commands/container_commands have the wrong shape. A file
+    whose option_settings fail validation is ignored entirely, with a warning. What
+    Beanpole ignores (packages, Resources …) is named in one warning for the whole bundle.
+    """
     settings: dict[str, str] = {}
     origins: dict[str, str] = {}
     warnings: list[str] = []
+    ignored: list[str] = []
+    steps: list[Steps] = []
     for file in files:
         if file.data is None:
             warnings.append(f"{file.path} is ignored: {file.problem}")
             continue
         try:
-            found, ignored_keys = parse(file.data)
+            document = _document(file.data)
+        except InvalidInput as exc:
+            raise Unreadable(
+                f"The configuration file {file.path} in the bundle cannot be read: {exc.message}"
+            ) from None
+        try:
+            found_steps, step_warnings = parse_steps(document, file.path)
+        except InvalidInput as exc:
+            raise Unreadable(
+                f"The configuration file {file.path} in the bundle is refused: {exc.message}"
+            ) from None
+        try:
+            found = _option_settings(document)
         except InvalidInput as exc:
             warnings.append(f"{file.path} is ignored: {exc.message}")
             continue
-        if ignored_keys:
-            warnings.append(_ignored_keys_warning(file.path, ignored_keys))
+        ignored += [f"{file.path}: {text}" for text in _ignored_keys(document)]
+        warnings += step_warnings
+        steps.append(found_steps)
         settings.update(found)
         origins.update(dict.fromkeys(found, file.path))
-    return Layer(settings, tuple(warnings), origins)
+    if ignored:
+        warnings.append("; ".join(ignored) + ".")
+    return Layer(settings, tuple(warnings), origins, merge(steps))
 
 
 def parse(data: bytes) -> tuple[dict[str, str], list[str]]:
@@ -113,6 +142,12 @@ def parse(data: bytes) -> tuple[dict[str, str], list[str]]:
     Raises InvalidInput, saying what is wrong and how to fix it, when the file as a whole
     must be ignored.
     """
+    document = _document(data)
+    ignored = [str(key) for key in document if key not in _APPLIED_KEYS]
+    return _option_settings(document), ignored
+
+
+def _document(data: bytes) -> dict[Any, Any]:
     try:
         document = yaml.load(data, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
@@ -124,23 +159,26 @@ def parse(data: bytes) -> tuple[dict[str, str], list[str]]:
             "it nests too deeply to read. Write option_settings as a flat list or mapping."
         ) from None
     if document is None:
-        return {}, []
+        return {}
     if not isinstance(document, dict):
         raise InvalidInput(
             f"its top level is {_kind(document)}, not a mapping of keys such as "
             "option_settings. Start the file with 'option_settings:'."
         )
-    ignored = [str(key) for key in document if key != "option_settings"]
+    return document
+
+
+def _option_settings(document: dict[Any, Any]) -> dict[str, str]:
     options = document.get("option_settings")
     if options is None:
-        return {}, ignored
+        return {}
     if isinstance(options, list):
         raw = _long_form(options)
     elif isinstance(options, dict):
         raw = _short_form(options)
     else:
         raise InvalidInput(f"option_settings is {_kind(options)}. {_SHAPE_HINT}")
-    return validate(raw), ignored
+    return validate(raw)
 
 
 def _long_form(items: list[Any]) -> dict[str, str]:
@@ -233,21 +271,20 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return str(problem)
 
 
-def _ignored_keys_warning(path: str, keys: list[str]) -> str:
-    unsupported = [k for k in keys if k in UNSUPPORTED_KEYS]
-    unknown = [k for k in keys if k not in UNSUPPORTED_KEYS]
-    parts = []
-    if unsupported:
-        parts.append(
-            f"{', '.join(unsupported)} {'is' if len(unsupported) == 1 else 'are'} not "
-            "supported by Beanpole yet and ignored (run build steps from a Buildfile, "
-            "processes from a Procfile)"
-        )
-    for key in unknown[:5]:
-        close = difflib.get_close_matches(key, ["option_settings", *UNSUPPORTED_KEYS], n=1)
+def _ignored_keys(document: dict[Any, Any]) -> list[str]:
+    """A phrase per top-level key Beanpole does not apply: what it held and why."""
+    out = []
+    for raw_key, value in document.items():
+        key = str(raw_key)
+        if key in _APPLIED_KEYS:
+            continue
+        if key in UNSUPPORTED_KEYS:
+            out.append(ignored_section(key, value))
+            continue
+        close = difflib.get_close_matches(key, [*_APPLIED_KEYS, *UNSUPPORTED_KEYS], n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        parts.append(f"{key[:60]!r} is not an .ebextensions key and is ignored{hint}")
-    return f"{path}: {'; '.join(parts)}. Its option_settings apply."
+        out.append(f"{key[:60]!r} is not an .ebextensions key and is ignored{hint}")
+    return out[:10]
 
 
 class _Loader(yaml.SafeLoader):
