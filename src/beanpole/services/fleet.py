@@ -96,7 +96,7 @@ class Fleet:
             env=env,
             log_dir=self.home.instance_dir(instance.id) / "logs",
             isolate=settings.get("beanpole:instance", "NetworkIsolation") != "none",
-            listen_port=artifact.plan.listen_port,
+            listen_port=artifact.plan.default_port,
         )
 
     async def launch(

@@ -20,11 +20,6 @@ class DependencyStep:
     extra: tuple[str, ...] = ()  # packages Beanpole supplies (gunicorn)
 
 
-#: The port EB's proxy sends each platform's traffic to (what its samples listen on whatever
-#: ``PORT`` says); ``default_port`` for the others.
-EB_PORTS = {"nodejs": 8080, "python": 8000}
-
-
 @dataclass(frozen=True)
 class BuildPlan:
     platform: str  # "python" | "nodejs" | "static" | "procfile"
@@ -69,8 +64,3 @@ class BuildPlan:
             default_port=data["default_port"],
             notes=tuple(data.get("notes", ())),
         )
-
-    @property
-    def listen_port(self) -> int:
-        """The port an instance with a network of its own listens on: its platform's on EB."""
-        return EB_PORTS.get(self.platform, self.default_port)
