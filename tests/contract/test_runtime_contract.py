@@ -141,9 +141,7 @@ FIXED = f"{PY} -m http.server 8080 --bind {{bind}}"
 
 
 @pytest.mark.parametrize("bind", ["127.0.0.1", "0.0.0.0"])
-def test_instances_with_a_network_of_their_own_can_all_bind_one_fixed_port(
-    driver, tmp_path, bind
-):
+def test_instances_with_a_network_of_their_own_can_all_bind_one_fixed_port(driver, tmp_path, bind):
     if not driver.isolated:
         pytest.skip("this backend runs instances on the host's network: one port, one instance")
     endpoints = [
