@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from bench._common import fmt, machine, spread, write_result
+
 from beanpole.adapters.runtime import netns
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.core.runtime import Endpoint, InstanceSpec

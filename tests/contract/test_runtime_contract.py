@@ -10,8 +10,8 @@ import ipaddress
 import shlex
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx

@@ -89,7 +89,10 @@ def running_pid(sup: Supervisor, instance_id: str) -> int:
 
 
 def test_an_instance_gets_a_namespace_that_its_stop_removes(sup, tmp_path):
-    serve = f"echo port=$PORT host=$BEANPOLE_HOST_ADDRESS; exec {PY} -m http.server $PORT --bind 127.0.0.1"
+    serve = (
+        "echo port=$PORT host=$BEANPOLE_HOST_ADDRESS; "
+        f"exec {PY} -m http.server $PORT --bind 127.0.0.1"
+    )
     endpoint = sup.start(spec(tmp_path, "i-ns", serve))
     sandbox = sup.namespaces.sandbox(sup.owner, "i-ns")
     assert sandbox is not None and endpoint.isolated
