@@ -53,6 +53,9 @@ LINK_PREFIX = "bpv"  # bpv16383 is 8 characters: IFNAMSIZ allows 15
 _LINK = re.compile(rf"{LINK_PREFIX}(\d+)\Z")
 _NS = re.compile(rf"{re.escape(NS_PREFIX)}(\d+)\Z")
 _TIMEOUT_S = 20.0
+_CAP_NET_ADMIN = 12
+_CAP_SYS_ADMIN = 21
+FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
 
 HOST_TABLE = f"""\
 table ip beanpole {{}}
@@ -75,6 +78,8 @@ def unavailable() -> str | None:
     """Why instances cannot get a namespace on this machine, or None when they can."""
     if os.geteuid() != 0:
         return "Beanpole does not run as root"
+    if not _capable():
+        return "root here lacks CAP_SYS_ADMIN and CAP_NET_ADMIN (a restricted container)"
     missing = [tool for tool in ("ip", "nft") if shutil.which(tool) is None]
     if missing:
         packages = {"ip": "iproute2", "nft": "nftables"}
@@ -84,6 +89,19 @@ def unavailable() -> str | None:
     if not os.access("/run", os.W_OK):
         return "/run is not writable"
     return None
+
+
+def _capable() -> bool:
+    """Whether this process may make namespaces and interfaces (root in a container may not)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return True  # not Linux's /proc: let the first `ip` say what is wrong
+    match = re.search(r"^CapEff:\s*([0-9a-f]+)$", status, re.MULTILINE)
+    if match is None:
+        return True
+    effective = int(match[1], 16)
+    return all(effective & (1 << bit) for bit in (_CAP_SYS_ADMIN, _CAP_NET_ADMIN))
 
 
 @dataclass(frozen=True)
@@ -137,9 +155,16 @@ table ip beanpole {{
 class Namespaces:
     """Creates, deletes and reclaims instances' namespaces; leases their slots host-wide."""
 
-    def __init__(self, registry: Path = REGISTRY, *, run: Callable[..., None] | None = None):
+    def __init__(
+        self,
+        registry: Path = REGISTRY,
+        *,
+        run: Callable[..., None] | None = None,
+        forwarding: Path = FORWARDING,
+    ):
         self.registry = PortLeases(registry)
         self._run = run or _run
+        self.forwarding = forwarding  # the sysctl switched on for instances' outbound traffic
         self._host_ready = False
 
     # -- one instance -----------------------------------------------------------------------
@@ -195,7 +220,7 @@ class Namespaces:
         if self._host_ready:
             return
         self._run(["nft", "-f", "-"], stdin=HOST_TABLE)
-        forwarding = Path("/proc/sys/net/ipv4/ip_forward")
+        forwarding = self.forwarding
         try:
             if forwarding.read_text().strip() != "1":
                 forwarding.write_text("1\n")
