@@ -145,6 +145,8 @@ def stop_and_check(bp: Beanpole) -> list[str]:
 @contextlib.contextmanager
 def beanpole_home(prefix: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix=f"bp-bench-{prefix}-") as tmp:
+        # As root, applications run as an unprivileged user that must traverse to the home.
+        Path(tmp).chmod(0o711)
         yield Path(tmp)
 
 

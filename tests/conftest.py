@@ -1,5 +1,8 @@
+import os
 import shutil
+import stat
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,17 +15,42 @@ APPS = Path(__file__).parent / "apps"
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
+def _public_root() -> Path:
+    """Where folders the apps must read live: as root, Beanpole runs applications as an
+    unprivileged user, which cannot traverse pytest's temp folders (pytest makes them 0700,
+    and resets its root to 0700 whenever a session starts)."""
+    root = Path(tempfile.gettempdir()) / f"beanpole-tests-{os.getuid()}"
+    root.mkdir(mode=0o711, exist_ok=True)
+    info = root.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise RuntimeError(f"{root} is not a folder of this user's: remove it")
+    root.chmod(0o711)
+    return root
+
+
 @pytest.fixture
-def beanpole(tmp_path_factory):
+def public_tmp():
+    """A fresh folder the applications' user can traverse (files in it: as the test makes
+    them); removed afterwards."""
+    folder = Path(tempfile.mkdtemp(dir=_public_root()))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def beanpole():
     """A running Beanpole server in a fresh BEANPOLE_HOME; everything it started is stopped."""
     if shutil.which("haproxy") is None:
         pytest.skip("HAProxy is not installed (scripts/bootstrap.sh installs it)")
-    bp = Beanpole(tmp_path_factory.mktemp("home"))
+    home = Path(tempfile.mkdtemp(dir=_public_root(), prefix="home"))
+    bp = Beanpole(home)
     try:
         bp.start()
         yield bp
     finally:
         bp.stop_all()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

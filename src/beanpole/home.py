@@ -9,7 +9,17 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-DEFAULT_HOME = Path.home() / ".local" / "share" / "beanpole"
+# root's is a system daemon's folder: applications run as an unprivileged user, which must be
+# able to traverse to their staged folders, and /root is closed to others.
+DEFAULT_HOME = (
+    Path("/var/lib/beanpole")
+    if os.geteuid() == 0
+    else Path.home() / ".local" / "share" / "beanpole"
+)
+# Folders the application user must traverse (its staged app, its instance folder); the rest
+# of the home (state, token, bundles, logs, sockets) is the owner's alone.
+_TRAVERSABLE = ("builds", "instances")
+_PRIVATE = ("bundles", "logs", "haproxy", "supervisor", "cache")
 
 
 def home_dir() -> Path:
@@ -70,9 +80,22 @@ class Home:
         return self.root / "instances" / instance_id
 
     def prepare(self) -> None:
+        """Make the home's folders: traversable (0711, not listable) where applications must
+        reach, private (0700) elsewhere; the state database is the owner's alone (0600)."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for sub in ("bundles", "builds", "instances", "logs", "haproxy", "supervisor", "cache"):
+        self.root.chmod(0o711)
+        for sub in _TRAVERSABLE:
             (self.root / sub).mkdir(exist_ok=True)
+            (self.root / sub).chmod(0o711)
+        for sub in _PRIVATE:
+            (self.root / sub).mkdir(exist_ok=True, mode=0o700)
+            (self.root / sub).chmod(0o700)
+        # SQLite gives its journal and WAL files the database file's mode.
+        fd = os.open(self.db, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+        for private in (self.db, self.config_file, self.server_file):
+            if private.exists():
+                private.chmod(0o600)
 
     def token(self) -> str:
         """The API's bearer token, made at first start, readable by the owner only."""
@@ -96,5 +119,7 @@ class Home:
     def save_config(self, config: ServerConfig) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.config_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(config), indent=2) + "\n")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(asdict(config), indent=2) + "\n")
         tmp.replace(self.config_file)

@@ -191,9 +191,9 @@ def test_invalid_names_are_refused_before_anything_is_made(beanpole, pid_app, en
     assert json.loads(beanpole.cli("list", "--json").stdout) == []
 
 
-def test_an_instance_that_keeps_failing_its_checks_is_replaced(beanpole, pid_app, tmp_path):
+def test_an_instance_that_keeps_failing_its_checks_is_replaced(beanpole, pid_app, public_tmp):
     """Issue #4: replacement, by default, without a dropped request."""
-    faults = tmp_path / "faults"
+    faults = public_tmp / "faults"
     faults.mkdir()
     ns = "aws:elasticbeanstalk:environment:process:default"
     beanpole.cli(

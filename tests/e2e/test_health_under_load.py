@@ -32,9 +32,9 @@ def api(bp, path):
 
 
 def test_an_instance_answering_5xx_is_degraded_with_its_cause_and_recovers(
-    beanpole, pid_app, tmp_path
+    beanpole, pid_app, public_tmp
 ):
-    faults = tmp_path / "faults"
+    faults = public_tmp / "faults"
     faults.mkdir()
     beanpole.cli(
         "create",

@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import shutil
 import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from beanpole.adapters import bundles as bundle
+from beanpole.adapters.appuser import can_run, hand_over, reachable, subprocess_kwargs
+from beanpole.adapters.runtime import static_server
 from beanpole.core.errors import BuildError
 from beanpole.core.platforms import BuildPlan, DependencyStep, detect
+from beanpole.core.runtime import RunAs
 from beanpole.core.settings import ResolvedSettings
 
 TAIL_LINES = 50
@@ -39,27 +43,50 @@ class Artifact:
     plan: BuildPlan
     path_prefix: tuple[str, ...]  # folders put before PATH (the venv's bin, node_modules/.bin)
     env: dict[str, str]  # extra variables (VIRTUAL_ENV …)
+    run_as: RunAs | None = None  # the app user its commands and processes run as
 
     def process_env(self, properties: Mapping[str, str]) -> dict[str, str]:
         """The environment every process of an instance gets (before PORT and the id)."""
         base = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL", "TZ", "HOME")}
+        if self.run_as is not None:  # root's HOME is not the app user's to use
+            base.update(HOME=str(self.app_dir), USER=self.run_as.name, LOGNAME=self.run_as.name)
         base.setdefault("HOME", str(self.app_dir))
-        path = ":".join((*self.path_prefix, _tool_path()))
+        path = ":".join((*self.path_prefix, _tool_path(self.run_as)))
         return {**base, "PATH": path, "PYTHONUNBUFFERED": "1", **self.env, **properties}
 
 
-def _tool_path() -> str:
-    """The server's PATH keeps node/npm/uv findable; our own interpreter's folder comes first."""
-    return ":".join(
-        dict.fromkeys(
-            [str(Path(sys.executable).parent), *os.environ.get("PATH", _BASE_PATH).split(":")]
-        )
+def _tool_path(run_as: RunAs | None = None) -> str:
+    """The server's PATH keeps node/npm/uv findable; our own interpreter's folder comes first.
+    For the app user, only the folders it can reach (root's own tools may live under /root)."""
+    folders = dict.fromkeys(
+        [str(Path(sys.executable).parent), *os.environ.get("PATH", _BASE_PATH).split(":")]
+    )
+    return ":".join(f for f in folders if f and reachable(Path(f), run_as))
+
+
+def app_python(run_as: RunAs | None) -> str:
+    """The interpreter applications' virtualenvs are made from: Beanpole's own, unless the
+    app user cannot run it (a Python installed under /root); then the system's of the same
+    version (Debian's python3), which every user can run."""
+    ours = Path(sys.executable)
+    if can_run(ours, run_as):
+        return str(ours)
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        if can_run(Path(candidate), run_as):
+            return candidate
+    raise BuildError(
+        f"The application user cannot run Beanpole's Python ({ours.resolve()}) and there is "
+        f"no {version} it can run in /usr/bin or /usr/local/bin. Install one from the "
+        f"distribution (apt-get install {version}) or run Beanpole from a Python outside "
+        "root's home."
     )
 
 
 class Builder:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, run_as: RunAs | None = None) -> None:
         self.root = home / "builds"
+        self.run_as = run_as  # the app user: owns the staged app, runs the bundle's commands
         self.cache = home / "cache"
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._node_version: str | None = None
@@ -87,15 +114,22 @@ class Builder:
                     shutil.rmtree(app_dir)
                 workdir.mkdir(parents=True, exist_ok=True)
                 await asyncio.to_thread(bundle.extract, bundle_path, app_dir)
+                # The app's own commands write into it (collectstatic, a SQLite database).
+                await asyncio.to_thread(hand_over, app_dir, self.run_as)
                 (workdir / ".extracted").touch()
-            plan = detect(app_dir, settings, await self.node_version())
+            elif self.run_as is not None and app_dir.stat().st_uid != self.run_as.uid:
+                # extracted before applications had a user of their own
+                await asyncio.to_thread(hand_over, app_dir, self.run_as)
+            plan = self._runnable(detect(app_dir, settings, await self.node_version()))
             log = workdir / "build.log"
             path_prefix: tuple[str, ...] = ()
             env: dict[str, str] = {}
             if plan.dependencies is not None:
                 path_prefix, env = await self._dependencies(plan.dependencies, app_dir, log)
             if plan.buildfile and not (workdir / ".buildfile-done").exists():
-                artifact_env = Artifact(app_dir, plan, path_prefix, env).process_env({})
+                artifact_env = Artifact(app_dir, plan, path_prefix, env, self.run_as).process_env(
+                    {}
+                )
                 for name, command in plan.buildfile.items():
                     await _run(
                         ["/bin/sh", "-c", command],
@@ -103,10 +137,27 @@ class Builder:
                         log,
                         artifact_env,
                         what=f"Buildfile command {name!r}",
+                        run_as=self.run_as,
                     )
                 (workdir / ".buildfile-done").touch()
             (workdir / ".done").touch()
-        return Artifact(app_dir, plan, path_prefix, env)
+        return Artifact(app_dir, plan, path_prefix, env, self.run_as)
+
+    def _runnable(self, plan: BuildPlan) -> BuildPlan:
+        """The plan with commands the app user can run: the static platform's file server is
+        Beanpole's own module, run by Beanpole's Python, which may be out of its reach; then
+        the system's Python runs a copy of the (standard-library only) module."""
+        ours = f"{shlex.quote(sys.executable)} -m {static_server.__name__} "
+        web = plan.processes.get("web", "")
+        if not web.startswith(ours) or can_run(Path(sys.executable), self.run_as):
+            return plan
+        tool = self.root / ".tools" / "static_server.py"
+        tool.parent.mkdir(exist_ok=True)
+        tool.parent.chmod(0o755)
+        shutil.copyfile(static_server.__file__, tool)
+        tool.chmod(0o644)
+        command = f"{shlex.quote(app_python(self.run_as))} {shlex.quote(str(tool))} "
+        return replace(plan, processes={**plan.processes, "web": command + web[len(ours) :]})
 
     async def _dependencies(
         self, step: DependencyStep, app_dir: Path, log: Path
@@ -144,7 +195,7 @@ class Builder:
         env = {**os.environ, "UV_CACHE_DIR": str(self.cache / "uv")}
         # The venv is built where it will live: its scripts' shebangs hold absolute paths.
         await _run(
-            [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
+            [uv, "venv", "--quiet", "--python", app_python(self.run_as), str(venv)],
             app_dir,
             log,
             env,
@@ -181,9 +232,18 @@ class Builder:
 
 
 async def _run(
-    argv: Sequence[str], cwd: Path, log: Path, env: Mapping[str, str], *, what: str
+    argv: Sequence[str],
+    cwd: Path,
+    log: Path,
+    env: Mapping[str, str],
+    *,
+    what: str,
+    run_as: RunAs | None = None,
 ) -> None:
-    """Run one build command, appending its output to the build log; fail with its tail."""
+    """Run one build command, appending its output to the build log; fail with its tail.
+
+    ``run_as``: the app user, for the bundle's own commands (Beanpole's installs of the
+    dependencies run as Beanpole)."""
     with log.open("ab") as out:
         out.write(f"$ {' '.join(argv)}\n".encode())
         out.flush()
@@ -195,6 +255,7 @@ async def _run(
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,
+            **subprocess_kwargs(run_as),
         )
         try:
             code = await proc.wait()

@@ -49,6 +49,15 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class RunAs:
+    """The unprivileged user an application's processes and commands run as."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """What to run for one instance; ``env`` is the processes' whole environment except
     ``PORT``, which the runtime sets to the port it allocated.
@@ -69,6 +78,7 @@ class InstanceSpec:
     stop_wait_s: int = 10
     isolate: bool = True
     listen_port: int = 5000
+    run_as: RunAs | None = None  # None: as the runtime's own user (Beanpole is not root)
 
 
 @dataclass(frozen=True)

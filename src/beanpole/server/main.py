@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
+from beanpole.adapters.appuser import app_user, check_reachable
 from beanpole.adapters.build import Builder
 from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.lb import requests
@@ -50,6 +51,9 @@ def build_context(home: Home) -> Context:
         config = config.with_overrides(log_port=listener.getsockname()[1])
         home.save_config(config)
     store = Store(home.db)
+    # Applications run as an unprivileged user when Beanpole is root; it must reach their folders.
+    run_as = app_user()
+    check_reachable(home.root / "builds", run_as)
     # The backends are chosen here, and only here: services see the ports (beanpole.ports).
     # Ports are leased host-wide (docs/decisions.md), under this home's root as owner.
     # Instances get a network namespace each where the host allows it (docs/decisions.md).
@@ -64,10 +68,10 @@ def build_context(home: Home) -> Context:
         namespaces=netns.Namespaces() if why_not is None else None,
     )
     haproxy = HAProxy(home.root / "haproxy")
-    fleet = Fleet(home, config, store, runtime, haproxy)
+    fleet = Fleet(home, config, store, runtime, haproxy, run_as=run_as)
     bundles = BundleStore(home.root / "bundles")
     monitor = Monitor(home, store, fleet, listener)
-    ops = Operations(store, fleet, Builder(home.root), bundles, requests=monitor.stream)
+    ops = Operations(store, fleet, Builder(home.root, run_as), bundles, requests=monitor.stream)
     return Context(
         home,
         config,

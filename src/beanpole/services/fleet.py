@@ -21,7 +21,13 @@ from beanpole.adapters.store.db import Store
 from beanpole.core.lb.config import LoadBalancerSpec
 from beanpole.core.lb.desired import IN_SERVICE_WEIGHT, desired_spec, health_check
 from beanpole.core.model import Environment, Instance, InstanceState, new_instance_id
-from beanpole.core.runtime import Endpoint, InstanceObservation, InstanceSpec, describe_failure
+from beanpole.core.runtime import (
+    Endpoint,
+    InstanceObservation,
+    InstanceSpec,
+    RunAs,
+    describe_failure,
+)
 from beanpole.core.settings import ResolvedSettings
 from beanpole.home import Home, ServerConfig
 from beanpole.ports import LoadBalancer, Runtime
@@ -47,8 +53,11 @@ class Fleet:
         runtime: Runtime,
         lb: LoadBalancer,
         observer: Observer | None = None,
+        *,
+        run_as: RunAs | None = None,
     ) -> None:
         self.home = home
+        self.run_as = run_as  # the app user instances run as (None: as Beanpole's own)
         self.config = config
         self.store = store
         self.runtime = runtime
@@ -97,6 +106,7 @@ class Fleet:
             log_dir=self.home.instance_dir(instance.id) / "logs",
             isolate=settings.get("beanpole:instance", "NetworkIsolation") != "none",
             listen_port=artifact.plan.default_port,
+            run_as=self.run_as,
         )
 
     async def launch(

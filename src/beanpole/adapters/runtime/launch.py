@@ -8,12 +8,13 @@ environment, working directory and commands to a JSON file, and supervisord runs
 which reads it and replaces itself with ``/bin/sh -c "exec <command>"`` (plain
 ``/bin/sh -c <command>`` for a compound command, see `shell_line`). The shell expands
 ``$PORT`` and friends, and ``exec`` makes the app itself the process supervisord watches and
-signals. Only the standard library's lightest modules are imported: this runs on every
-(re)start of every process.
+signals. When the spec names a user (``run_as``: Beanpole runs as root), the launcher drops
+to it right before ``execve``: the application never runs as root. Only the standard
+library's lightest modules are imported: this runs on every (re)start of every process.
 
 An instance with a network of its own (``"netns"`` in the spec: ``/run/netns/NAME``) is
-entered here, before the command runs (`enter_netns`: ``setns``, which Python 3.11's ``os``
-lacks, through ctypes, imported only then).
+entered first, while the launcher is still root (`enter_netns`: ``setns``, which Python
+3.11's ``os`` lacks, through ctypes, imported only then).
 """
 
 import json
@@ -53,6 +54,15 @@ def enter_netns(path: str) -> None:
         os.close(fd)
 
 
+def drop_privileges(uid: int, gid: int) -> None:
+    """Become ``uid``/``gid`` for good: no supplementary groups, no way back to root."""
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    if os.getuid() != uid or os.geteuid() != uid:  # pragma: no cover (the kernel guarantees it)
+        raise OSError(f"could not drop to uid {uid}")
+
+
 def main(argv: list[str]) -> int:
     """Exec the named process; return an exit status only when that is impossible."""
     if len(argv) != 3:
@@ -69,6 +79,9 @@ def main(argv: list[str]) -> int:
         os.chdir(spec["cwd"])
         if spec.get("netns"):
             enter_netns(spec["netns"])
+        run_as = spec.get("run_as")
+        if run_as is not None:
+            drop_privileges(int(run_as["uid"]), int(run_as["gid"]))
         # Running the app's own Procfile command through a shell is the point of this module.
         os.execve("/bin/sh", ["/bin/sh", "-c", shell_line(command)], env)  # noqa: S606
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -459,6 +459,9 @@ class Supervisor:
                 "netns": None if network is None else str(network.path),
                 "log_dir": str(spec.log_dir.absolute()),
                 "stop_wait_s": spec.stop_wait_s,  # for the deadlines of stop_instance and shutdown
+                "run_as": None
+                if spec.run_as is None
+                else {"uid": spec.run_as.uid, "gid": spec.run_as.gid},
             }
             _write_atomic(spec_file, json.dumps(payload, indent=2))
             _write_atomic(conf, self._program_conf(spec, spec_file))
