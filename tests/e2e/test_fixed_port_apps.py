@@ -118,6 +118,10 @@ def test_python_app_on_fixed_port_8000_survives_a_server_kill(beanpole, tmp_path
         ("in-service", "own", 8000)
     }
     assert pids_served(beanpole, "py8000", 40) == {i["pid"] for i in instances}
+    host_net = Path("/proc/self/ns/net").readlink()
+    for i in instances:  # entered as root, then dropped to the app user: both must hold
+        assert Path(f"/proc/{i['pid']}/ns/net").readlink() != host_net
+        assert Path(f"/proc/{i['pid']}").stat().st_uid != 0
     held = our_namespaces(beanpole.home)
     assert set(held) == {i["id"] for i in instances}
 
