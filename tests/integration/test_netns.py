@@ -110,6 +110,8 @@ def test_an_instance_gets_a_namespace_that_its_stop_removes(sup, tmp_path):
 
     sup.stop("i-ns")
     assert exists(sandbox) == (False, False)
+    # its address goes nowhere now (the blackhole route), not out of the default route
+    assert answers(endpoint.url("/")) is None
     assert "i-ns" not in sup.namespaces.registry.slots(sup.owner)
     assert sup.endpoint("i-ns") is None
 

@@ -98,6 +98,7 @@ def test_create_builds_the_namespace_in_order_and_switches_forwarding_on(tmp_pat
     steps = [c for c in run.commands if not c.startswith(("ip link del", "ip netns del"))]
     assert steps == [
         "nft -f -",  # the host table
+        "ip route replace blackhole 10.213.0.0/16",
         "ip netns add beanpole-1",
         "ip link add bpv1 type veth peer name eth0 netns beanpole-1",
         "ip -batch -",

@@ -17,7 +17,8 @@ Per instance (``slot`` *n*, a /30 out of `NETWORK`, leased host-wide):
 On the host one table (``ip beanpole``, the same for every Beanpole home, replaced
 atomically) drops connections that the host would forward *into* an instance (only the host
 itself, i.e. HAProxy and the probes, opens them; instances do not reach each other) and
-masquerades what instances send to other hosts. Forwarding (``net.ipv4.ip_forward``) is
+masquerades what instances send to other hosts; a blackhole route for `NETWORK` keeps
+packets to a removed instance's address on the host. Forwarding (``net.ipv4.ip_forward``) is
 switched on when it is off, as Docker does, or instances could reach only the host.
 
 Slots are leased in ``/run/beanpole/netns.db`` (the kernel's names are host-wide, so the
@@ -220,6 +221,9 @@ class Namespaces:
         if self._host_ready:
             return
         self._run(["nft", "-f", "-"], stdin=HOST_TABLE)
+        # An address of a removed instance (HAProxy may check it until its `del server`)
+        # goes nowhere rather than out of the default route; live /30s are more specific.
+        self._run(["ip", "route", "replace", "blackhole", str(NETWORK)])
         forwarding = self.forwarding
         try:
             if forwarding.read_text().strip() != "1":
@@ -310,7 +314,7 @@ def _foreign_routes() -> list[ipaddress.IPv4Network]:
         dest = ipaddress.IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
         mask = ipaddress.IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
         network = ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)
-        if network.prefixlen > 0:
+        if network.prefixlen > 0 and network != NETWORK:  # NETWORK: our own blackhole
             routes.append(network)
     return routes
 
