@@ -50,10 +50,11 @@ class Runtime(Protocol):
         """Start again a process that died (the runtime gave up on it); no-op if it runs."""
 
     def log_tail(self, instance_id: str, lines: int, process: str | None = None) -> list[str]:
-        """The last non-blank lines the instance's processes (or one) wrote, stderr first."""
+        """The last non-blank lines the instance's processes (or one) wrote, stdout and stderr
+        in the order written."""
 
     def log_files(self, instance_id: str) -> list[Path]:
-        """The instance's log files (every process's stdout and stderr)."""
+        """The instance's log files (every process's output: stdout and stderr)."""
 
     def reclaim(self, live: set[str]) -> None:
         """Free the endpoints of instances not in ``live`` (after a crash, at adoption)."""

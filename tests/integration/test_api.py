@@ -22,8 +22,8 @@ PUBLIC = {"/api/v1/ping", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
-    ctx = build_context(Home(tmp_path / "home"))
+def client(public_tmp: Path) -> Iterator[tuple[TestClient, str]]:
+    ctx = build_context(Home(public_tmp / "home"))
     try:
         with TestClient(create_app(ctx), raise_server_exceptions=False) as test_client:
             yield test_client, ctx.token
@@ -120,3 +120,35 @@ def test_a_method_a_path_does_not_take_is_405_naming_every_method_it_takes(clien
     assert checked > 10
     settings = test_client.put("/api/v1/environments/x/settings", headers=auth)
     assert settings.headers["allow"] == "GET, PATCH"
+
+
+def test_create_names_a_platform_or_is_refused_naming_it(client):
+    """Issue 8, part 7: `platform` is part of the create body; docker is refused at once
+    (no runtime yet) and an unknown name is a 400 that lists the accepted ones."""
+    test_client, token = client
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"name": "shop-prod", "application": "shop"}
+    docker = test_client.post(
+        "/api/v1/environments",
+        params={"dry_run": "true"},
+        json={**body, "platform": "docker"},
+        headers=auth,
+    )
+    assert_error_shape(docker, 400)
+    assert "docker platform is not available yet" in docker.json()["error"]["message"]
+    ruby = test_client.post(
+        "/api/v1/environments",
+        params={"dry_run": "true"},
+        json={**body, "platform": "ruby"},
+        headers=auth,
+    )
+    assert_error_shape(ruby, 400)
+    assert "platform" in ruby.json()["error"]["message"]
+    assert "procfile" in ruby.json()["error"]["message"]
+    node = test_client.post(
+        "/api/v1/environments",
+        params={"dry_run": "true"},
+        json={**body, "platform": "node"},
+        headers=auth,
+    )
+    assert node.status_code == 202 and node.json() == {"ok": True}, node.text

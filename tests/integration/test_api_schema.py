@@ -35,8 +35,8 @@ def _zip(ctx: schemathesis.SerializationContext, value: object) -> dict[str, byt
     return {"data": str(value).encode()}
 
 
-def test_every_answer_matches_the_document(tmp_path: Path) -> None:
-    ctx = build_context(Home(tmp_path / "home"))
+def test_every_answer_matches_the_document(public_tmp: Path) -> None:
+    ctx = build_context(Home(public_tmp / "home"))
     try:
         schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(ctx))
         auth = {"Authorization": f"Bearer {ctx.token}"}

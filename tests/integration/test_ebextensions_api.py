@@ -30,8 +30,8 @@ BAD = b"option_settings:\n  aws:autoscaling:asg: {MinSize: many}\n"
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[tuple[TestClient, Context, dict[str, str]]]:
-    ctx = build_context(Home(tmp_path / "home"))
+def api(public_tmp: Path) -> Iterator[tuple[TestClient, Context, dict[str, str]]]:
+    ctx = build_context(Home(public_tmp / "home"))
     try:
         with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
             yield client, ctx, {"Authorization": f"Bearer {ctx.token}"}

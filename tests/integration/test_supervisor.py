@@ -151,7 +151,6 @@ def test_instance_serves_http_with_its_env_and_reports_running(
     assert web.pid > 0
     assert web.started_at > time.time() - 60
     assert web.stdout_log == spec.log_dir / "web.stdout.log"
-    assert web.stderr_log == spec.log_dir / "web.stderr.log"
     # exec all the way down: the pid supervisord watches is the app itself, not a shell.
     assert "http.server" in psutil.Process(web.pid).cmdline()
 
@@ -253,7 +252,7 @@ def test_crashing_process_goes_fatal_and_can_be_started_again(
     assert dead.pid == 0
     assert dead.exit_status == 1
     assert dead.spawn_error  # supervisord says "Exited too quickly"
-    assert "boom" in sup.tail(dead.stderr_log)
+    assert "boom" in sup.tail(dead.stdout_log)  # stderr goes to the one log, as written
 
     (spec.cwd / "ok").touch()
     sup.start_process(spec.instance_id, "crash")
@@ -402,6 +401,33 @@ def test_logs_rotate_by_size_with_bounded_backups(sup: Supervisor, tmp_path: Pat
     kept = "".join(p.read_text() for p in logs)
     assert "burst 09" in kept
     assert "burst 00" not in kept  # rotated out and deleted
+
+
+def test_stdout_and_stderr_share_one_log_in_the_order_written(
+    sup: Supervisor, tmp_path: Path
+) -> None:
+    """Issue 8: a crash's traceback (stderr) and what came before it (stdout) read in order,
+    in one file per process, which `log_files` and `log_tail` name alone."""
+    both = python_script(
+        tmp_path,
+        "both.py",
+        """
+        import sys, time
+        for i in range(3):
+            print(f"out {i}", flush=True)
+            print(f"err {i}", file=sys.stderr, flush=True)
+            time.sleep(0.05)
+        time.sleep(1000)
+        """,
+    )
+    spec = make_spec(tmp_path, {"web": both})
+    sup.start_instance(spec)
+    log = spec.log_dir / "web.stdout.log"
+    wait_log(sup, log, "err 2")
+    assert sup.tail(log) == ["out 0", "err 0", "out 1", "err 1", "out 2", "err 2"]
+    assert not (spec.log_dir / "web.stderr.log").exists()
+    assert sup.log_files(spec.instance_id) == [log]
+    assert sup.log_tail(spec.instance_id, 3) == ["err 1", "out 2", "err 2"]
 
 
 def test_tail_reads_the_last_lines(tmp_path: Path) -> None:

@@ -38,6 +38,8 @@ def test_migrations_run_once(tmp_path):
         "0008_stable_ids",
         "0009_records_by_id",
         "0010_desired_capacity",
+        "0011_environment_platform",
+        "0012_saved_configurations",
     ]
     s.close()
 
@@ -64,7 +66,7 @@ def test_a_version_keeps_its_ebextensions_layer_and_its_environment_carries_it(s
     store.update_environment("shop", version_label="v1")
     env = store.environment("shop")
     assert env.version_settings == layer
-    assert env.layers() == (layer, {"aws:autoscaling:asg:MinSize": "2"})
+    assert env.layers() == (layer, {}, {"aws:autoscaling:asg:MinSize": "2"})
     assert store.environments()[0].version_settings == layer
     assert store.update_environment("shop", version_label="v2").version_settings == {}
 

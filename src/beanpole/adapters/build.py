@@ -27,7 +27,7 @@ from beanpole.adapters import bundles as bundle
 from beanpole.adapters.appuser import can_run, hand_over, reachable, subprocess_kwargs
 from beanpole.adapters.runtime import static_server
 from beanpole.core.errors import BuildError
-from beanpole.core.platforms import BuildPlan, DependencyStep, detect
+from beanpole.core.platforms import BuildPlan, DependencyStep, detect, node
 from beanpole.core.runtime import RunAs
 from beanpole.core.settings import ResolvedSettings
 
@@ -104,8 +104,15 @@ class Builder:
                 self._node_version = out.decode().strip()
         return self._node_version
 
-    async def build(self, digest: str, bundle_path: Path, settings: ResolvedSettings) -> Artifact:
-        """Return the artifact for this version, building whatever is missing."""
+    async def build(
+        self,
+        digest: str,
+        bundle_path: Path,
+        settings: ResolvedSettings,
+        platform: str | None = None,
+    ) -> Artifact:
+        """Return the artifact for this version, building whatever is missing; ``platform``
+        is the one the environment names (None: detected from the bundle)."""
         workdir = self.root / digest
         app_dir = workdir / "app"
         async with self._locks[digest]:
@@ -120,7 +127,7 @@ class Builder:
             elif self.run_as is not None and app_dir.stat().st_uid != self.run_as.uid:
                 # extracted before applications had a user of their own
                 await asyncio.to_thread(hand_over, app_dir, self.run_as)
-            plan = self._runnable(detect(app_dir, settings, await self.node_version()))
+            plan = self._runnable(detect(app_dir, settings, await self.node_version(), platform))
             log = workdir / "build.log"
             path_prefix: tuple[str, ...] = ()
             env: dict[str, str] = {}
@@ -202,32 +209,36 @@ class Builder:
             what="Creating the virtualenv",
         )
         install = [uv, "pip", "install", "--python", str(venv / "bin" / "python")]
-        if step.manifest:
+        if step.requirements:  # Pipenv's files, converted (`core.platforms.pipfile`)
+            converted = target / f"requirements-from-{step.manifest}.txt"
+            converted.write_text(step.requirements)
+            install += ["-r", str(converted)]
+        elif step.manifest:
             install += ["-r", step.manifest]
         install += list(step.extra)
         if step.manifest or step.extra:
             await _run(install, app_dir, log, env, what="Installing Python dependencies")
 
     async def _node(self, step: DependencyStep, app_dir: Path, target: Path, log: Path) -> None:
-        npm = shutil.which("npm")
-        if npm is None:
-            raise BuildError(
-                "This is a Node.js application but npm is not installed on the "
-                "host. Install Node.js and npm (apt-get install nodejs npm)."
-            )
-        for name in ("package.json", "package-lock.json", ".npmrc"):
-            if (app_dir / name).is_file():
+        lock = step.manifest if step.manifest != "package.json" else ""
+        for name in ("package.json", lock, ".npmrc", ".yarnrc"):
+            if name and (app_dir / name).is_file():
                 shutil.copy2(app_dir / name, target / name)
-        verb = ["ci"] if (target / "package-lock.json").exists() else ["install"]
-        flags = ["--omit=dev"] if "production" in step.extra else []
+        argv = node.install_command(step, shutil.which, has_lock=bool(lock))
+        if step.manager.startswith("pnpm"):
+            argv += ["--store-dir", str(self.cache / "pnpm")]
         env = {
             **os.environ,
             "npm_config_cache": str(self.cache / "npm"),
             "npm_config_update_notifier": "false",
             "npm_config_fund": "false",
             "npm_config_audit": "false",
+            "YARN_CACHE_FOLDER": str(self.cache / "yarn"),
+            "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0",
         }
-        await _run([npm, *verb, *flags, "--no-progress"], target, log, env, what=f"npm {verb[0]}")
+        tool = (step.manager or "npm").partition("@")[0]
+        verb = argv[1] if tool == "npm" else "install"  # npm ci or npm install
+        await _run(argv, target, log, env, what=f"{tool} {verb}")
         (target / "node_modules").mkdir(exist_ok=True)
 
 

@@ -275,10 +275,18 @@ class Logs:
             removed += self._remove(mine, expired_instances(stopped, now, self.retention), files)
         return removed
 
-    def forget(self, env: str, instances: Iterable[Instance]) -> list[Path]:
-        """Remove every log of a terminated environment (its instances are all stopped)."""
+    def forget(
+        self, env: str, instances: Iterable[Instance], before_operation: int | None = None
+    ) -> list[Path]:
+        """Remove every log of a terminated environment (its instances are all stopped); with
+        ``before_operation``, only the deploy logs of earlier operations (the name's new
+        environment has begun its own)."""
         mine = list(instances)
-        files = [path for _, path in self.deploy_logs(env)]
+        files = [
+            path
+            for op, path in self.deploy_logs(env)
+            if before_operation is None or op < before_operation
+        ]
         files += Stream("access", self.access_log(env)).parts()
         removed = self._remove(mine, [i.id for i in mine], files)
         with contextlib.suppress(OSError):

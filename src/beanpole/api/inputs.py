@@ -11,6 +11,9 @@ PolicyName = Literal[
     "AllAtOnce", "Rolling", "RollingWithAdditionalBatch", "Immutable", "TrafficSplitting"
 ]
 
+PlatformName = Literal["python", "node", "static", "docker", "procfile"]
+"""What an environment can name as its platform (`beanpole.core.platforms.PLATFORMS`)."""
+
 MAX_INSTANCES = 100
 """The most instances `scale` (and `create --scale`) asks for: one host runs them all."""
 
@@ -35,6 +38,15 @@ class CreateEnvironment(Input):
         ge=0,
         le=MAX_INSTANCES,
         description="Instances to start with, clamped to MinSize..MaxSize (default MinSize)",
+    )
+    platform: PlatformName | None = Field(
+        default=None,
+        description="The platform every version runs on (default: detected from each bundle)",
+    )
+    saved_configuration: str | None = Field(
+        default=None,
+        description="Start from this saved configuration of the application (EB's "
+        "TemplateName): its settings apply below the ones given here",
     )
 
 
@@ -65,3 +77,14 @@ class Scale(Input):
 class SettingsChange(Input):
     set: dict[str, str] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
+
+
+class SaveConfiguration(Input):
+    """A saved configuration: ``environment``'s own settings (its saved configuration's and
+    its direct ones, and its platform), with ``settings`` laid over them (EB's
+    CreateConfigurationTemplate with an EnvironmentId and OptionSettings)."""
+
+    name: str
+    environment: str | None = None
+    settings: dict[str, str] = Field(default_factory=dict)
+    description: str = Field(default="", max_length=200)

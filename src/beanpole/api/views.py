@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from beanpole.core.model import (
     BuildStatus,
@@ -22,7 +22,7 @@ from beanpole.core.model import (
 )
 
 Colour = Literal["Grey", "Green", "Yellow", "Red"]
-Source = Literal["direct", "ebextensions", "default"]
+Source = Literal["direct", "saved", "ebextensions", "default"]
 
 
 class View(BaseModel):
@@ -109,6 +109,9 @@ class EnvironmentSummary(View):
     updated_at: float
     environment_variables: list[str]
     desired_capacity: int
+    platform: str | None = Field(
+        default=None, description="The platform it names; null: detected from each bundle"
+    )
 
 
 class EnvironmentView(EnvironmentSummary):
@@ -155,10 +158,23 @@ class ReleaseView(View):
     created_at: float
 
 
+class EffectiveSettingView(View):
+    """One effective option and where its value comes from: ``direct``, ``saved:NAME`` (the
+    saved configuration the environment was created from), ``.ebextensions/FILE`` or
+    ``default``."""
+
+    namespace: str
+    option: str
+    value: str
+    source: str
+
+
 class SettingsView(View):
-    """Each layer and the result: ``direct`` (given with the CLI or API), ``ebextensions``
-    (of the version the environment runs), ``resolved`` over the defaults and, for each
-    resolved option, the layer it comes from (``sources``)."""
+    """Each layer and the result: ``direct`` (given with the CLI or API), ``saved`` (the
+    saved configuration ``saved_configuration`` it was created from, as copied then),
+    ``ebextensions`` (of the version the environment runs), ``resolved`` over the defaults
+    and, for each resolved option, the layer it comes from (``sources``); ``effective``:
+    every option with its precise source, sorted by namespace and option."""
 
     version: str | None
     direct: dict[str, str]
@@ -166,6 +182,27 @@ class SettingsView(View):
     resolved: dict[str, str]
     sources: dict[str, Source]
     environment: dict[str, str]
+    saved_configuration: str | None = None
+    saved: dict[str, str] = Field(default_factory=dict)
+    effective: list[EffectiveSettingView] = Field(default_factory=list)
+
+
+class SavedConfigurationView(View):
+    """A saved configuration (EB's configuration template): the option settings an
+    environment created from it starts with, below its direct settings."""
+
+    application: str
+    name: str
+    description: str
+    platform: str | None
+    environment: str | None  # the environment it was saved from
+    settings: dict[str, str]
+    created_at: float
+
+
+class SavedConfigurationDeleted(View):
+    application: str
+    name: str
 
 
 class EventView(View):

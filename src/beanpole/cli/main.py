@@ -13,13 +13,15 @@ import time
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from beanpole import __version__
 from beanpole.api import inputs
-from beanpole.api.views import EventView, OperationStarted, VersionView
+from beanpole.api.views import EffectiveSettingView, EventView, OperationStarted, VersionView
 from beanpole.cli.console import out
 from beanpole.cli.health import health
 from beanpole.cli.server import server
@@ -27,6 +29,7 @@ from beanpole.client import Client
 from beanpole.client.source import zip_source
 from beanpole.core.errors import BeanpoleError, InvalidInput
 from beanpole.core.settings import ENV_NAMESPACE, parse_assignment
+from beanpole.core.settings.sources import looks_secret
 
 POLL_S = 0.5
 
@@ -130,6 +133,19 @@ no_wait_option = click.option("--no-wait", is_flag=True, help="Return at once.")
 @click.option("--scale", type=click.IntRange(0, 100), help="Number of instances (default 1).")
 @click.option("--env", "env_vars", multiple=True, metavar="K=V", help="Environment property.")
 @click.option("--setting", "settings", multiple=True, metavar="NAMESPACE:OPTION=VALUE")
+@click.option(
+    "--platform",
+    type=click.Choice(get_args(inputs.PlatformName)),
+    help="The platform every version runs on (default: detected from each bundle). "
+    "procfile runs the Procfile and installs nothing; docker is not available yet.",
+)
+@click.option(
+    "--cfg",
+    "saved_configuration",
+    metavar="NAME",
+    help="Start from the application's saved configuration NAME (`beanpole config list`); "
+    "--setting and --env win over it.",
+)
 @no_wait_option
 def create(
     env: str,
@@ -140,13 +156,21 @@ def create(
     scale: int | None,
     env_vars: tuple[str, ...],
     settings: tuple[str, ...],
+    platform: inputs.PlatformName | None,
+    saved_configuration: str | None,
     no_wait: bool,
 ) -> None:
     """Create an environment running SOURCE and wait until it is Ready."""
     options = dict(parse_assignment(s) for s in settings)
     options.update(_env_pairs(env_vars))
     spec = inputs.CreateEnvironment(
-        name=env, application=application, cname=cname, settings=options, scale=scale
+        name=env,
+        application=application,
+        cname=cname,
+        settings=options,
+        scale=scale,
+        platform=platform,
+        saved_configuration=saved_configuration,
     )
     client = _client()
     client.check_create(spec)
@@ -223,6 +247,7 @@ def status(env: str, as_json: bool) -> None:
         ("Application name", info.application),
         ("Deployed Version", info.version),
         ("Environment ID", info.id),
+        ("Platform", info.platform or "detected from each version's bundle"),
         ("Deployment ID", info.deployment_id),
         ("Status", info.status),
         ("Health", info.health),
@@ -319,12 +344,59 @@ def setenv(env: str, pairs: tuple[str, ...], no_wait: bool) -> None:
     _run_op(client, env, no_wait, lambda: client.configure(env, change))
 
 
-@cli.command()
+class _ConfigGroup(click.Group):
+    """`config ENV …` means `config env ENV …`: every word that is not a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["env", *args]
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return ["ENV [NAMESPACE:OPTION=VALUE]... | COMMAND [ARGS]..."]
+
+
+@cli.group(cls=_ConfigGroup)
+def config() -> None:
+    """Show or set ENV's option settings; save, list and delete saved configurations.
+
+    `beanpole config ENV` lists every effective setting with its source, `beanpole config
+    ENV NAMESPACE:OPTION=VALUE...` sets them (an empty value removes a direct setting):
+    both are short for `beanpole config env ENV ...`, which an environment named like a
+    subcommand (list, save, delete) needs.
+    """
+
+
+@config.command("env")
 @click.argument("env")
-@click.argument("assignments", nargs=-1, required=True, metavar="NAMESPACE:OPTION=VALUE...")
+@click.argument("assignments", nargs=-1, metavar="[NAMESPACE:OPTION=VALUE]...")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
+@click.option("--show-secrets", is_flag=True, help="Show values of secret-looking properties.")
 @no_wait_option
-def config(env: str, assignments: tuple[str, ...], no_wait: bool) -> None:
-    """Set option settings; `NAMESPACE:OPTION=` removes a direct setting."""
+def config_env(
+    env: str, assignments: tuple[str, ...], as_json: bool, show_secrets: bool, no_wait: bool
+) -> None:
+    """List ENV's effective settings with their sources, or set option settings.
+
+    Without assignments: every setting, grouped by namespace, with where its value comes
+    from: direct (given with create, config, setenv, scale), saved:NAME (the saved
+    configuration ENV was created from), .ebextensions/FILE (the deployed version's) or
+    default; that is also the precedence, highest first. Environment properties whose names
+    end in PASSWORD, SECRET, TOKEN or KEY are masked unless --show-secrets.
+
+    With NAMESPACE:OPTION=VALUE assignments: sets them; `NAMESPACE:OPTION=` removes a
+    direct setting, so the saved configuration's, .ebextensions' or default value applies
+    again.
+    """
+    if not assignments:
+        _show_settings(env, as_json, show_secrets)
+        return
+    if as_json or show_secrets:
+        form = f"env {env}" if env in config.commands else env
+        raise InvalidInput(
+            "--json and --show-secrets go with listing the settings: run "
+            f"'beanpole config {form}' without assignments to list them."
+        )
     set_: dict[str, str] = {}
     remove: list[str] = []
     for key, value in (parse_assignment(a) for a in assignments):
@@ -332,6 +404,111 @@ def config(env: str, assignments: tuple[str, ...], no_wait: bool) -> None:
     client = _client()
     change = inputs.SettingsChange(set=set_, remove=remove)
     _run_op(client, env, no_wait, lambda: client.configure(env, change))
+
+
+MASK = "********"
+VALUE_COLUMN = 40  # longer values push their source to the right
+
+
+def _show_settings(env: str, as_json: bool, show_secrets: bool) -> None:
+    view = _client().settings(env)
+    masked = {
+        (s.namespace, s.option)
+        for s in view.effective
+        if not show_secrets and s.value and _is_secret(s)
+    }
+    rows = [
+        s.model_copy(update={"value": MASK}) if (s.namespace, s.option) in masked else s
+        for s in view.effective
+    ]
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    about = [f"version {view.version or 'none yet'}"]
+    if view.saved_configuration:
+        about.append(f"created from saved configuration {view.saved_configuration}")
+    click.echo(f"Settings of {env} ({', '.join(about)}):")
+    # Plain aligned text, a block per namespace: a four-column table wraps the long
+    # namespaces and values past reading on an 80-column terminal.
+    option_width = max((len(r.option) for r in rows), default=0)
+    value_width = min(max((len(r.value) for r in rows), default=0), VALUE_COLUMN)
+    namespace = None
+    for row in rows:
+        if row.namespace != namespace:
+            namespace = row.namespace
+            click.echo(f"\n{namespace}")
+        click.echo(f"  {row.option:<{option_width}}  {row.value:<{value_width}}  {row.source}")
+    if masked:
+        out.print(
+            f"{len(masked)} secret-looking value(s) masked; --show-secrets shows them.",
+            markup=False,
+        )
+
+
+def _is_secret(setting: EffectiveSettingView) -> bool:
+    return setting.namespace == ENV_NAMESPACE and looks_secret(setting.option)
+
+
+@config.command("save")
+@click.argument("env")
+@click.argument("name")
+@click.option("--description", default="", help="What the configuration is for.")
+def config_save(env: str, name: str, description: str) -> None:
+    """Save ENV's settings as the saved configuration NAME of its application.
+
+    Saved: ENV's own settings (those of the saved configuration it was created from,
+    overlaid with its direct ones) and its platform, not its version's .ebextensions nor
+    defaults. Create an environment from it with `beanpole create ... --cfg NAME`. NAME: 1 to
+    100 characters, no '/'.
+    """
+    client = _client()
+    application = client.environment(env).application
+    spec = inputs.SaveConfiguration(name=name, environment=env, description=description)
+    saved = client.save_configuration(application, spec)
+    out.print(
+        f"Saved configuration {saved.name} of application {saved.application}: "
+        f"{len(saved.settings)} setting(s) from {env}.",
+        markup=False,
+    )
+
+
+@config.command("list")
+@click.argument("app", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def config_list(app: str | None, as_json: bool) -> None:
+    """List the saved configurations of APP (default: of every application)."""
+    rows = _client().saved_configurations(app)
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    table = Table("application", "name", "settings", "platform", "saved from", "created")
+    for r in rows:
+        table.add_row(
+            Text(r.application),
+            Text(r.name),
+            str(len(r.settings)),
+            Text(r.platform or "-"),
+            Text(r.environment or "-"),
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
+        )
+    out.print(table)
+
+
+@config.command("delete")
+@click.argument("app")
+@click.argument("name")
+def config_delete(app: str, name: str) -> None:
+    """Delete APP's saved configuration NAME.
+
+    Environments created from it keep the settings they got from it (and show them as
+    saved:NAME).
+    """
+    _client().delete_saved_configuration(app, name)
+    out.print(
+        f"Deleted saved configuration {name} of application {app}; environments created "
+        "from it keep its settings.",
+        markup=False,
+    )
 
 
 @cli.command()

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -36,6 +37,8 @@ from beanpole.api.views import (
     Ping,
     ReleaseView,
     RollbackStarted,
+    SavedConfigurationDeleted,
+    SavedConfigurationView,
     ScaleStarted,
     SettingsView,
     SwapResult,
@@ -187,6 +190,30 @@ class Client:
             LifecycleResult, "PUT", f"/applications/{application}/lifecycle", json=_json(body)
         )
 
+    # saved configurations ---------------------------------------------------------------
+
+    def save_configuration(
+        self, application: str, spec: inputs.SaveConfiguration
+    ) -> SavedConfigurationView:
+        return self.call(
+            SavedConfigurationView,
+            "POST",
+            f"/applications/{_segment(application)}/configurations",
+            json=_json(spec),
+        )
+
+    def saved_configurations(self, application: str | None = None) -> list[SavedConfigurationView]:
+        params = {"application": application} if application is not None else {}
+        return self.call(list[SavedConfigurationView], "GET", "/configurations", params=params)
+
+    def saved_configuration(self, application: str, name: str) -> SavedConfigurationView:
+        return self.call(SavedConfigurationView, "GET", _configuration_path(application, name))
+
+    def delete_saved_configuration(self, application: str, name: str) -> SavedConfigurationDeleted:
+        return self.call(
+            SavedConfigurationDeleted, "DELETE", _configuration_path(application, name)
+        )
+
     # environments -----------------------------------------------------------------------
 
     def environments(self) -> list[EnvironmentSummary]:
@@ -282,6 +309,18 @@ class Client:
         """Every log of ``name`` as a zip written to ``dest``; its size."""
         params = {"instance": instance} if instance else {}
         return self.download(f"/environments/{name}/logs/bundle", dest, params=params, timeout=600)
+
+
+def _segment(name: str) -> str:
+    """A name as one path segment: a saved configuration's may hold any character but '/'
+    (spaces, '?', '%', '#'), and '.' or '..' must not be read as a relative path."""
+    if name.strip(".") == "":
+        return name.replace(".", "%2E")
+    return quote(name, safe="")
+
+
+def _configuration_path(application: str, name: str) -> str:
+    return f"/applications/{_segment(application)}/configurations/{_segment(name)}"
 
 
 def _json(model: BaseModel) -> Any:

@@ -116,6 +116,26 @@ def check_label(label: str) -> str:
     return label
 
 
+MAX_CONFIGURATION_NAME = 100
+
+
+def check_configuration_name(name: str) -> str:
+    """EB's rule for a saved configuration (template) name: 1 to 100 characters, no '/'.
+    Control characters are refused too: the name is shown in tables and events."""
+    if (
+        not 1 <= len(name) <= MAX_CONFIGURATION_NAME
+        or "/" in name
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or name != name.strip()
+    ):
+        raise InvalidInput(
+            f"Saved configuration name {name[:120]!r} is not valid. Use 1 to "
+            f"{MAX_CONFIGURATION_NAME} characters without '/', control characters or "
+            "leading or trailing spaces (for example 'prod-baseline')."
+        )
+    return name
+
+
 def new_instance_id() -> str:
     return "i-" + secrets.token_hex(4)
 
@@ -141,6 +161,9 @@ class Version:
     ebextensions: dict[str, str] = field(default_factory=dict)
     ebextensions_warnings: tuple[str, ...] = ()
     id: str = ""  # av-xxxxxxxxxx (`beanpole.core.ids`), for ARNs
+    # which .ebextensions file set each of its option settings (empty for versions uploaded
+    # before Beanpole recorded it)
+    ebextensions_origins: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -164,21 +187,43 @@ class Environment:
     # how many instances it should run, read through `beanpole.core.capacity.desired_count`
     # (clamped to MinSize..MaxSize); None: not decided yet, MinSize
     desired_capacity: int | None = None
+    # the platform it names (`beanpole.core.platforms.PLATFORMS`); None: detected per version
+    platform: str | None = None
+    # The saved configuration it was created from (None: none), and that configuration's
+    # settings as they were then: copied, so deleting the saved configuration changes nothing
+    saved_configuration: str | None = None
+    saved_settings: dict[str, str] = field(default_factory=dict)
+    version_origins: dict[str, str] = field(default_factory=dict)  # of version_settings
 
     def layers(
         self,
         version_settings: Mapping[str, str] | None = None,
         direct: Mapping[str, str] | None = None,
-    ) -> tuple[Mapping[str, str], Mapping[str, str]]:
+    ) -> tuple[Mapping[str, str], Mapping[str, str], Mapping[str, str]]:
         """Its option settings, lowest precedence first, for `beanpole.core.settings.resolve`:
-        the .ebextensions of a version, then the settings given directly (EB's order;
-        saved configurations, between the two, do not exist yet). By default those of its
-        current release; a deployment passes the layer of the version it deploys and the
-        direct settings it deploys with (a rollback: its release's)."""
+        the .ebextensions of a version, the saved configuration it was created from, then the
+        settings given directly (EB's order). By default those of its current release; a
+        deployment passes the layer of the version it deploys and the direct settings it
+        deploys with (a rollback: its release's)."""
         return (
             self.version_settings if version_settings is None else version_settings,
+            self.saved_settings,
             self.settings if direct is None else direct,
         )
+
+
+@dataclass(frozen=True)
+class SavedConfiguration:
+    """Named option settings of an application (EB's configuration template): an
+    environment created from it starts with them, below its direct settings."""
+
+    application: str
+    name: str
+    settings: dict[str, str]
+    created_at: float
+    description: str = ""
+    platform: str | None = None  # the platform of the environment it was saved from
+    environment: str | None = None  # the environment it was saved from (its name then)
 
 
 @dataclass(frozen=True)

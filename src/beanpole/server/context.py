@@ -10,6 +10,7 @@ from beanpole.adapters.store.db import Store
 from beanpole.home import Home, ServerConfig
 from beanpole.ports import Runtime
 from beanpole.services.applications import Applications
+from beanpole.services.configurations import Configurations
 from beanpole.services.environments import Environments
 from beanpole.services.fleet import Fleet
 from beanpole.services.health import HealthService
@@ -39,6 +40,7 @@ class Context:
     environments: Environments
     health: HealthService
     logs: EnvironmentLogs
+    configurations: Configurations
 
     def url(self, cname: str) -> str:
         return environment_url(self.config, cname)

@@ -32,6 +32,7 @@ from beanpole.home import Home, ServerConfig
 from beanpole.server.context import Context, environment_url
 from beanpole.server.rest.app import create_app
 from beanpole.services.applications import Applications
+from beanpole.services.configurations import Configurations
 from beanpole.services.environments import Environments
 from beanpole.services.fleet import Fleet
 from beanpole.services.health import HealthService
@@ -86,6 +87,7 @@ def build_context(home: Home) -> Context:
         environments=Environments(store, ops, functools.partial(environment_url, config)),
         health=HealthService(store, monitor),
         logs=EnvironmentLogs(store, ops.logs, home.logs),
+        configurations=Configurations(store),
     )
 
 

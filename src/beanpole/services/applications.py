@@ -91,6 +91,7 @@ class Applications:
             description,
             layer.settings,
             layer.warnings,
+            ebextensions_origins=layer.origins,
         )
         await asyncio.to_thread(self._apply_lifecycle, application)
         return version_view(version)

@@ -209,11 +209,7 @@ class DeploymentRun:
             abort=self.abort,
         )
         if failures:
-            first_id, cause = next(iter(failures.items()))
-            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-            raise DeploymentFailed(
-                f"Instance {first_id} of version {self.new.version_label} failed: {cause}{more}"
-            )
+            raise DeploymentFailed(failures.message(self.new.version_label))
 
     def _keeps_old(self) -> bool:
         """Whether retired old instances wait on standby for the bake window to close."""

@@ -17,6 +17,7 @@ import asyncio
 import ipaddress
 import time
 from collections.abc import Callable
+from typing import cast
 
 from beanpole.adapters.store.db import Store
 from beanpole.api import inputs
@@ -24,6 +25,7 @@ from beanpole.api.views import (
     AbortRequested,
     Checked,
     Colour,
+    EffectiveSettingView,
     EnvironmentCreated,
     EnvironmentSummary,
     EnvironmentView,
@@ -44,12 +46,20 @@ from beanpole.core.model import (
     Instance,
     InstanceState,
     Operation,
+    SavedConfiguration,
     Version,
     check_app_name,
     check_cname,
     check_env_name,
 )
 from beanpole.core.settings import ResolvedSettings, merge_changes, resolve, validate
+from beanpole.core.settings.sources import (
+    DIRECT,
+    SourcedLayer,
+    ebextensions_layer,
+    explain,
+    saved_source,
+)
 from beanpole.services.operations import Operations
 
 _ASG = "aws:autoscaling:asg"
@@ -155,8 +165,16 @@ class Environments:
         return await asyncio.to_thread(read)
 
     async def settings(self, name: str) -> SettingsView:
+        """Every effective setting of ``name`` with its source, and each layer (what EB's
+        DescribeConfigurationSettings answers for an environment)."""
         env = await asyncio.to_thread(self.store.environment, name)
         resolved = resolve(*env.layers())
+        saved_name = env.saved_configuration or ""
+        effective = explain(
+            ebextensions_layer(env.version_settings, env.version_origins),
+            SourcedLayer(env.saved_settings, saved_source(saved_name)),
+            SourcedLayer(env.settings, DIRECT),
+        )
         return SettingsView(
             version=env.version_label,
             direct=env.settings,
@@ -165,12 +183,22 @@ class Environments:
             sources={
                 key: "direct"
                 if key in env.settings
+                else "saved"
+                if key in env.saved_settings
                 else "ebextensions"
                 if key in env.version_settings
                 else "default"
                 for key in resolved.values
             },
             environment=resolved.env,
+            saved_configuration=env.saved_configuration,
+            saved=env.saved_settings,
+            effective=[
+                EffectiveSettingView(
+                    namespace=s.namespace, option=s.option, value=s.value, source=s.source
+                )
+                for s in effective
+            ],
         )
 
     async def operation(self, op_id: int) -> OperationView:
@@ -180,25 +208,55 @@ class Environments:
 
     async def check_create(self, spec: inputs.CreateEnvironment) -> Checked:
         """Everything that can be checked before the version is uploaded (a dry run)."""
-        self._checked(spec, with_version=False)
+        self._checked(spec, self._saved(spec), with_version=False)
         return Checked(ok=True)
 
     async def create(self, spec: inputs.CreateEnvironment) -> EnvironmentCreated:
-        """Record the environment and start launching its version."""
-        name, cname, settings, version = self._checked(spec, with_version=True)
+        """Record the environment and start launching its version (from a saved
+        configuration when ``spec`` names one)."""
+        return self._create(spec, self._saved(spec))
+
+    def _saved(self, spec: inputs.CreateEnvironment) -> SavedConfiguration | None:
+        if spec.saved_configuration is None:
+            return None
+        return self.store.saved_configuration(spec.application, spec.saved_configuration)
+
+    def _create(
+        self, spec: inputs.CreateEnvironment, saved: SavedConfiguration | None
+    ) -> EnvironmentCreated:
+        name, cname, settings, version = self._checked(spec, saved, with_version=True)
         if version is None:
             raise InvalidInput("version_label is required: upload a version first.")
         env = self.store.create_environment(
-            name, spec.application, cname, settings, spec.desired_capacity
+            name,
+            spec.application,
+            cname,
+            settings,
+            spec.desired_capacity,
+            # EB's saved configuration carries the platform too; a named one wins
+            spec.platform or (saved.platform if saved is not None else None),
+            saved,
         )
         op = self.ops.create(env, version.label)
         return EnvironmentCreated(operation=op.id, environment=self._view(env.name))
 
     def _checked(
-        self, spec: inputs.CreateEnvironment, *, with_version: bool
+        self,
+        spec: inputs.CreateEnvironment,
+        saved: SavedConfiguration | None,
+        *,
+        with_version: bool,
     ) -> tuple[str, str, dict[str, str], Version | None]:
         name = check_env_name(spec.name)
         check_app_name(spec.application)
+        if spec.platform == "docker":
+            # Refused before anything is uploaded: no bundle can run on it yet.
+            raise InvalidInput(
+                "The docker platform is not available yet: Beanpole has no Docker runtime. "
+                "Create the environment with --platform python, node, static or procfile (or "
+                "no --platform, to detect it from the bundle), with a Procfile whose web line "
+                "starts the app if it has no other platform's files."
+            )
         cname = check_cname(spec.cname or name)
         direct = dict(spec.settings)
         if spec.scale is not None:
@@ -208,7 +266,8 @@ class Environments:
         version = None
         if spec.version_label is not None and with_version:
             version = self.store.version(spec.application, spec.version_label)  # NotFound
-        check_sizes(resolve(version.ebextensions if version else {}, settings))
+        layer = version.ebextensions if version else {}
+        check_sizes(resolve(layer, saved.settings if saved else {}, settings))
         if any(e.name == name for e in self.store.environments()):
             raise Conflict(
                 f"Environment {name} already exists. Deploy to it with "
@@ -217,22 +276,33 @@ class Environments:
         return name, cname, settings, version
 
     async def clone(self, name: str, spec: inputs.CloneEnvironment) -> EnvironmentCreated:
-        """A new environment running ``name``'s version with its direct settings
-        (blue/green: deploy to the clone, then swap)."""
+        """A new environment running ``name``'s version with its direct settings and its
+        copy of the saved configuration it was created from (blue/green: deploy to the
+        clone, then swap)."""
         source = self.store.environment(name)
         if source.version_label is None:
             raise InvalidInput(
                 f"Environment {name} runs no version yet, so there is nothing to clone. "
                 "Wait until it is Ready."
             )
-        return await self.create(
+        inherited = None
+        if source.saved_configuration is not None:
+            inherited = SavedConfiguration(
+                source.application,
+                source.saved_configuration,
+                source.saved_settings,
+                source.created_at,
+            )
+        return self._create(
             inputs.CreateEnvironment(
                 name=spec.name,
                 application=source.application,
                 cname=spec.cname,
                 version_label=source.version_label,
                 settings=source.settings,
-            )
+                platform=cast("inputs.PlatformName | None", source.platform),
+            ),
+            inherited,
         )
 
     async def deploy(
@@ -324,4 +394,5 @@ class Environments:
             "updated_at": env.updated_at,
             "environment_variables": sorted(resolved.env),
             "desired_capacity": desired_count(resolved, env.desired_capacity),
+            "platform": env.platform,
         }

@@ -10,17 +10,26 @@ polling it on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import httpx
 
+from beanpole.adapters.appuser import hand_over
 from beanpole.adapters.build import Artifact
 from beanpole.adapters.store.db import Store
-from beanpole.core.lb.config import LoadBalancerSpec
+from beanpole.core.errors import BeanpoleError, NotFound
+from beanpole.core.hints import AppFacts, StartFailure, describe
+from beanpole.core.lb.config import HealthCheck, LoadBalancerSpec
 from beanpole.core.lb.desired import IN_SERVICE_WEIGHT, desired_spec, health_check
 from beanpole.core.model import Environment, Instance, InstanceState, new_instance_id
+from beanpole.core.platforms.python import NAMESPACE as PYTHON
+from beanpole.core.platforms.python import wsgi_target
+from beanpole.core.readiness import Answer, Probing, Verdict, not_ready, observe, wrong_answer
 from beanpole.core.runtime import (
     Endpoint,
     InstanceObservation,
@@ -36,12 +45,100 @@ from beanpole.services.observer import Observer
 PROBE_INTERVAL_S = 0.25  # HealthyThresholdCount 3 passes take 0.5 s after the first
 DRAIN_POLL_S = 0.1
 LOG_TAIL_LINES = 10
+HINT_LINES = 60  # of a crashed instance's output searched for a known cause
+# Once an instance of a batch has failed, how long the others may take to show their own
+# cause before the batch is given up (they are launched together and tend to fail alike):
+# as long again as the first one took to fail, at least FAILURE_GRACE_S, at most
+# FAILURE_GRACE_MAX_S (a slow start under load is slow for all of them).
+FAILURE_GRACE_S = 3.0
+FAILURE_GRACE_MAX_S = 15.0
+_APP_SCAN_DEPTH = 3
+_APP_SCAN_ENTRIES = 5000
+_SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "venv", "env"})
 
 
 @dataclass(frozen=True)
-class Probe:
-    ok: bool
-    detail: str  # why it failed, in words a user can act on
+class StartFailures:
+    """The instances of a batch that did not start (empty: all ready), and what the hints
+    may cite about their application."""
+
+    failures: tuple[StartFailure, ...] = ()
+    facts: AppFacts = field(default_factory=AppFacts)
+
+    def __bool__(self) -> bool:
+        return bool(self.failures)
+
+    def message(self, version: str) -> str:
+        """Every failed instance, one sentence per cause with its fix (`core.hints`)."""
+        return describe(self.failures, version, self.facts)
+
+
+def app_facts(artifact: Artifact, settings: ResolvedSettings) -> AppFacts:
+    """What a hint may cite about the app: its wsgi.py and requirements.txt files (a shallow
+    walk of its folder, bounded), and the WSGI module Beanpole's default command imports."""
+    root = artifact.app_dir
+    wsgi: list[str] = []
+    requirements: list[str] = []
+    seen = 0
+    for folder, dirs, files in os.walk(root):
+        rel = Path(folder).relative_to(root)
+        depth = len(rel.parts)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if depth < _APP_SCAN_DEPTH
+            and not d.startswith(".")
+            and d not in _SKIPPED_DIRS
+            and not (Path(folder) / d / "pyvenv.cfg").exists()
+        )
+        seen += len(files) + len(dirs)
+        for name, found in (("wsgi.py", wsgi), ("requirements.txt", requirements)):
+            if name in files:
+                found.append((rel / name).as_posix())
+        if seen > _APP_SCAN_ENTRIES:
+            break
+    module = None
+    if artifact.plan.platform == "python" and not (root / "Procfile").is_file():
+        with contextlib.suppress(BeanpoleError):
+            module = wsgi_target(settings.get(PYTHON, "WSGIPath")).partition(":")[0]
+    return AppFacts(
+        platform=artifact.plan.platform,
+        wsgi_module=module,
+        wsgi_files=tuple(sorted(wsgi, key=_by_depth)),
+        requirements=tuple(sorted(requirements, key=_by_depth)),
+    )
+
+
+def _restarted(
+    starts: dict[tuple[str, str], float], observed: InstanceObservation | None
+) -> str | None:
+    """The process of ``observed`` that runs under another start than first seen (it died and
+    the runtime started it again between two looks, too fast to be seen dead), if any;
+    records the first start of each process in ``starts``."""
+    if observed is None:
+        return None
+    found = None
+    for process in observed.processes:
+        if not process.started_at:
+            continue
+        first = starts.setdefault((observed.instance_id, process.name), process.started_at)
+        if process.started_at != first and found is None:
+            found = process.name
+    return found
+
+
+def _grace(first_failed_after_s: float) -> float:
+    return min(FAILURE_GRACE_MAX_S, max(FAILURE_GRACE_S, first_failed_after_s))
+
+
+def _make_private_dir(path: Path, run_as: RunAs | None) -> None:
+    """The instance's runtime folder, the app user's alone (it writes its sockets there)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    hand_over(path, run_as)
+
+
+def _by_depth(path: str) -> tuple[int, str]:
+    return path.count("/"), path
 
 
 class Fleet:
@@ -68,6 +165,8 @@ class Fleet:
         # reload keeps it (the monitor also sets it at run time)
         self.sampling: dict[str, int] = {}
         self._http = httpx.AsyncClient(timeout=5.0, trust_env=False)
+        # instance id -> what it runs, while it starts: the hints of a failure cite its files
+        self._apps: dict[str, Artifact] = {}
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -98,6 +197,9 @@ class Fleet:
     ) -> InstanceSpec:
         env = artifact.process_env(settings.env)
         env["BEANPOLE_INSTANCE_ID"] = instance.id  # PORT is the runtime's to set
+        # Per-user runtime files (gunicorn 25+'s control socket, gunicorn.ctl) go under the
+        # instance's folder rather than $HOME, where every instance would share one path.
+        env.setdefault("XDG_RUNTIME_DIR", str(self.home.instance_dir(instance.id) / "run"))
         return InstanceSpec(
             instance_id=instance.id,
             processes=dict(artifact.plan.processes),
@@ -138,34 +240,46 @@ class Fleet:
         self.store.add_instance(instance)
         spec = self.instance_spec(instance, artifact, settings)
         try:
+            await asyncio.to_thread(
+                _make_private_dir, Path(spec.env["XDG_RUNTIME_DIR"]), self.run_as
+            )
             endpoint = await asyncio.to_thread(self.runtime.start, spec)
         except BaseException:
             self.store.update_instance(instance.id, state=InstanceState.STOPPED)
             raise
         self.store.update_instance(instance.id, host=endpoint.host, port=endpoint.port)
+        self._apps[instance.id] = artifact
         return replace(instance, host=endpoint.host, port=endpoint.port)
 
     # probing ---------------------------------------------------------------------
 
-    async def probe(
-        self, instance: Instance, settings: Mapping[str, str], *, listen_only: bool = False
-    ) -> Probe:
-        check = health_check(settings)
+    def check_host(self, instance: Instance) -> str:
+        """The ``Host`` the load balancer's check and clients send: the environment's CNAME
+        host name (`desired_spec`'s first host), so an app that checks host names (Django's
+        ALLOWED_HOSTS) is judged by the probe as clients will see it."""
+        try:
+            env = self.store.environment_by_id(instance.environment_id)
+        except NotFound:
+            return "localhost"
+        return f"{env.cname}.{self.config.domain}".lower()
+
+    async def probe(self, instance: Instance, check: HealthCheck, host: str) -> Answer:
+        """One ``GET <HealthCheckPath>`` straight to the instance, as the load balancer sends it."""
         url = Endpoint(instance.host, instance.port).url(check.path)
         try:
-            response = await self._http.get(url, timeout=check.timeout_s)
+            response = await self._http.get(url, timeout=check.timeout_s, headers={"Host": host})
         except httpx.ConnectError:
-            return Probe(False, f"did not listen on PORT {instance.port}")
+            return Answer(None, problem=f"did not listen on PORT {instance.port}", listening=False)
+        except httpx.TimeoutException:
+            return Answer(
+                None, problem=f"health check GET {check.path} timed out after {check.timeout_s} s"
+            )
         except httpx.HTTPError as exc:
-            if listen_only:
-                return Probe(True, "")
-            return _probe_error(check.path, check.timeout_s, exc)
-        if listen_only or _matches(check.matcher, response.status_code):
-            return Probe(True, "")
-        return Probe(
-            False,
-            f"health check GET {check.path} answered "
-            f"{response.status_code}, expected {check.matcher}",
+            return Answer(None, problem=f"health check GET {check.path} failed: {exc}")
+        return Answer(
+            response.status_code,
+            response.reason_phrase,
+            response.headers.get("location", "") if response.is_redirect else "",
         )
 
     def process_failure(self, observed: InstanceObservation | None) -> str | None:
@@ -180,6 +294,24 @@ class Fleet:
     ) -> list[str]:
         return self.runtime.log_tail(instance_id, lines, process)
 
+    def _crash(
+        self, instance: Instance, observed: InstanceObservation | None, restarted: str | None
+    ) -> StartFailure | None:
+        """A process of the instance died (``restarted``: one was seen running again under a
+        new start, the runtime having restarted it between two looks): how it ended, and the
+        last lines it wrote."""
+        if observed is not None and observed.dead:
+            dead = observed.dead[0]
+            name = dead.name
+            reason = f"{name} {dead.reason or f'exited with status {dead.exit_status}'}"
+        elif restarted is not None:
+            name = restarted
+            reason = f"{name} exited, and was started again"
+        else:
+            return None
+        output = self.tail_logs(instance.id, name, HINT_LINES)
+        return StartFailure(instance.id, reason, tuple(output), instance.port)
+
     async def wait_ready(
         self,
         instances: list[Instance],
@@ -189,46 +321,97 @@ class Fleet:
         start_timeout_s: float,
         listen_only: bool = False,
         abort: asyncio.Event | None = None,
-    ) -> dict[str, str]:
+    ) -> StartFailures:
         """Probe until each instance passes HealthyThresholdCount checks in a row.
 
-        Returns the failures: instance id → cause. An instance fails at once when a
-        process dies for good, or after ``start_timeout_s`` without passing.
+        Returns the failures (empty when all are ready). An instance fails at once when a
+        process dies, or when it gives a definite wrong answer UnhealthyThresholdCount times
+        in a row (`core.readiness`); one that does not answer fails after
+        ``start_timeout_s``. Once one has failed the batch cannot succeed: the others get as
+        long again as it took (`_grace`) to show their own cause (instances of one version
+        tend to fail alike, at about the same time), then those still not ready are reported
+        as such.
         """
-        needed = health_check(settings.values).healthy_threshold
-        passes = {i.id: 0 for i in instances}
-        failures: dict[str, str] = {}
-        last_detail: dict[str, str] = {}
+        check = health_check(settings.values)
+        hosts = {i.id: self.check_host(i) for i in instances}
+        probing = {i.id: Probing() for i in instances}
+        failures: dict[str, StartFailure] = {}
         started = time.monotonic()
+        first_failure: float | None = None
+        starts: dict[tuple[str, str], float] = {}  # (instance, process) -> its first start seen
         while True:
-            pending = [i for i in instances if i.id not in failures and passes[i.id] < needed]
+            pending = [
+                i
+                for i in instances
+                if i.id not in failures and probing[i.id].verdict is not Verdict.READY
+            ]
             if not pending:
-                return failures
-            if abort is not None and abort.is_set():
-                return {**failures, **{i.id: "the deployment was aborted" for i in pending}}
-            snapshot = await self.observer.fresh(PROBE_INTERVAL_S)
-            results = await asyncio.gather(
-                *(self.probe(i, settings.values, listen_only=listen_only) for i in pending)
-            )
+                return self._report(instances, failures, settings)
             now = time.monotonic()
-            for instance, result in zip(pending, results, strict=True):
-                crashed = self.process_failure(snapshot.instances.get(instance.id))
-                if result.ok:
-                    passes[instance.id] += 1
+            if abort is not None and abort.is_set():
+                for i in pending:
+                    failures[i.id] = StartFailure(i.id, "the deployment was aborted", port=i.port)
+                return self._report(instances, failures, settings)
+            if first_failure is not None and now - first_failure >= _grace(first_failure - started):
+                for i in pending:
+                    why = not_ready(probing[i.id].last, i.port)
+                    failures[i.id] = StartFailure(
+                        i.id,
+                        f"stopped before it was ready, when another instance failed "
+                        f"({why} after {now - started:.0f} s)",
+                        port=i.port,
+                    )
+                return self._report(instances, failures, settings)
+            snapshot = await self.observer.fresh(PROBE_INTERVAL_S)
+            answers = await asyncio.gather(*(self.probe(i, check, hosts[i.id]) for i in pending))
+            now = time.monotonic()
+            for instance, answer in zip(pending, answers, strict=True):
+                state = observe(probing[instance.id], answer, check, listen_only=listen_only)
+                probing[instance.id] = state
+                if state.verdict is Verdict.READY:
                     continue
-                passes[instance.id] = 0
-                last_detail[instance.id] = result.detail
-                if crashed is not None:
-                    failures[instance.id] = crashed
-                elif now - started > start_timeout_s or time.time() > deadline:
-                    waited = int(now - started)
-                    failures[instance.id] = f"{result.detail} within {waited} s"
+                observed = snapshot.instances.get(instance.id)
+                restarted = _restarted(starts, observed)
+                failure = (
+                    await asyncio.to_thread(self._crash, instance, observed, restarted)
+                    if restarted is not None or (observed is not None and observed.dead)
+                    else None
+                )
+                if failure is None and state.verdict is Verdict.FAILED:
+                    reason = wrong_answer(check, hosts[instance.id], answer, state.wrong)
+                    failure = StartFailure(instance.id, reason, port=instance.port)
+                elif failure is None and (
+                    now - started > start_timeout_s or time.time() > deadline
+                ):
+                    why = not_ready(state.last, instance.port)
+                    failure = StartFailure(
+                        instance.id, f"{why} within {int(now - started)} s", port=instance.port
+                    )
+                if failure is not None:
+                    failures[instance.id] = failure
+                    first_failure = now if first_failure is None else first_failure
             await asyncio.sleep(PROBE_INTERVAL_S)
+
+    def _report(
+        self,
+        instances: list[Instance],
+        failures: dict[str, StartFailure],
+        settings: ResolvedSettings,
+    ) -> StartFailures:
+        if not failures:
+            return StartFailures()
+        artifact = next((self._apps[i.id] for i in instances if i.id in self._apps), None)
+        ordered = [failures[i.id] for i in instances if i.id in failures]
+        # The instances that failed with a cause come before those stopped because of them.
+        ordered.sort(key=lambda f: f.reason.startswith("stopped before"))
+        facts = AppFacts() if artifact is None else app_facts(artifact, settings)
+        return StartFailures(tuple(ordered), facts)
 
     # traffic ---------------------------------------------------------------------
 
     async def put_in_service(self, instances: Iterable[Instance]) -> None:
         for instance in instances:
+            self._apps.pop(instance.id, None)
             self.store.update_instance(
                 instance.id, state=InstanceState.IN_SERVICE, healthy=True, weight=IN_SERVICE_WEIGHT
             )
@@ -298,6 +481,8 @@ class Fleet:
         """
         if not instances:
             return
+        for instance in instances:
+            self._apps.pop(instance.id, None)
         # HAProxy down: its part of the snapshot is empty, and nothing is in flight through it.
         states = (await self.observer.refresh()).servers
         for instance in instances:
@@ -313,17 +498,3 @@ class Fleet:
                 instance.id, state=InstanceState.STOPPED, pid=0, healthy=False
             )
         await self.sync_lb()
-
-
-def _probe_error(path: str, timeout_s: int, exc: httpx.HTTPError) -> Probe:
-    if isinstance(exc, httpx.TimeoutException):
-        return Probe(False, f"health check GET {path} timed out after {timeout_s} s")
-    return Probe(False, f"health check GET {path} failed: {exc}")
-
-
-def _matches(matcher: str, status: int) -> bool:
-    for part in matcher.split(","):
-        low, _, high = part.strip().partition("-")
-        if int(low) <= status <= int(high or low):
-            return True
-    return False

@@ -95,8 +95,24 @@ class EnvironmentLogs:
 
     def _instances(self, env: str) -> list[Instance]:
         """The environment's instances, stopped ones too, but not those of an earlier
-        environment of the same name."""
-        since = self.store.environment(env).created_at
+        environment of the same name.
+
+        With no live environment of that name, the latest one that ended while its logs are
+        kept: a create that failed (its instances' output says why) until the name is used
+        again or retention removes them. A terminated one (`terminate` removes its logs) is
+        not found."""
+        try:
+            since = self.store.environment(env).created_at
+        except NotFound:
+            ended = [e for e in self.store.environments(include_terminated=True) if e.name == env]
+            if not ended:
+                raise
+            since = max(e.created_at for e in ended)
+            instances = [i for i in self.store.instances(env, live=False) if i.created_at >= since]
+            kept = any(self.logs.instance_dir(i.id).is_dir() for i in instances)
+            if not kept and not self.logs.deploy_logs(env):
+                raise
+            return instances
         return [i for i in self.store.instances(env, live=False) if i.created_at >= since]
 
 

@@ -233,6 +233,7 @@ class Operations:
     # the flows ----------------------------------------------------------------------
 
     async def _create(self, op: Operation, env: Environment, label: str) -> None:
+        await asyncio.to_thread(self._forget_namesake, env, op.id)
         release = await self._release(env, label, env.settings)
         self._report_ebextensions(env, release)
         # EB starts at MinSize unless told otherwise; MinSize may come from the version.
@@ -377,6 +378,17 @@ class Operations:
         # Its logs go with it: nothing can ask for them any more.
         await asyncio.to_thread(self.logs.forget, name, self.store.instances(name, live=False))
 
+    def _forget_namesake(self, env: Environment, op_id: int) -> None:
+        """The logs an earlier environment of this name kept (a create that failed keeps
+        them for `beanpole logs`) go once the name is used again: they are filed by name."""
+        earlier = [
+            i
+            for i in self.store.instances(live=False)
+            if i.environment == env.name and i.environment_id != env.id
+        ]
+        with contextlib.suppress(OSError):
+            self.logs.forget(env.name, earlier, before_operation=op_id)
+
     # steps --------------------------------------------------------------------------
 
     async def _release(
@@ -418,7 +430,7 @@ class Operations:
         build_log_size = _size(build_log)
         try:
             artifact = await self.builder.build(
-                version.digest, self.bundles.path(version.digest), release.settings
+                version.digest, self.bundles.path(version.digest), release.settings, env.platform
             )
         except BeanpoleError as exc:
             self.store.set_build_status(
@@ -441,6 +453,8 @@ class Operations:
             )
             for note in artifact.plan.notes:
                 self._event(env, note, version=version.label)
+            for warning in artifact.plan.warnings:
+                self._event(env, warning, severity=Severity.WARN, version=version.label)
         return artifact
 
     async def bring_up(
@@ -484,11 +498,7 @@ class Operations:
             if abort is not None and abort.is_set():
                 raise OperationFailed("The configuration change was aborted.")
             if failures:
-                first_id, cause = next(iter(failures.items()))
-                raise OperationFailed(
-                    f"Instance {first_id} of version {release.version_label} failed: {cause}"
-                    + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else "")
-                )
+                raise OperationFailed(failures.message(release.version_label))
         except BaseException:
             await self.fleet.stop(new)
             raise

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from beanpole.core.model import Environment
 from beanpole.core.settings import ResolvedSettings, resolve
 
-_Layers = tuple[Mapping[str, str], Mapping[str, str]]
+_Layers = tuple[Mapping[str, str], ...]
 
 
 class ResolvedSettingsCache:

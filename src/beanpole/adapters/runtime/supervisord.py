@@ -386,12 +386,18 @@ class Supervisor:
         if not isinstance(log_dir, str):
             return []
         names = sorted(payload.get("processes") or {})
+        # One file per process, stdout and stderr in the order written (redirect_stderr); an
+        # instance started before that still has its separate stderr file, read first.
         return [
-            Path(log_dir) / f"{n}.{stream}.log" for n in names for stream in ("stderr", "stdout")
+            path
+            for n in names
+            for path in (Path(log_dir) / f"{n}.stderr.log", Path(log_dir) / f"{n}.stdout.log")
+            if path.name.endswith(".stdout.log") or path.exists()
         ]
 
     def log_tail(self, instance_id: str, lines: int, process: str | None = None) -> list[str]:
-        """The last non-blank lines of the instance's (or one process's) stderr, then stdout."""
+        """The last non-blank lines of the instance's (or one process's) output, stdout and
+        stderr in the order written."""
         out: list[str] = []
         for path in self.log_files(instance_id):
             if process is None or path.name.startswith(f"{process}."):
@@ -664,13 +670,10 @@ stopsignal = TERM
 stopwaitsecs = {spec.stop_wait_s}
 stopasgroup = true
 killasgroup = true
-redirect_stderr = false
+redirect_stderr = true
 stdout_logfile = {_ini(str(log / f"{name}.stdout.log"), 2)}
 stdout_logfile_maxbytes = {spec.log_max_bytes}
 stdout_logfile_backups = {spec.log_backups}
-stderr_logfile = {_ini(str(log / f"{name}.stderr.log"), 2)}
-stderr_logfile_maxbytes = {spec.log_max_bytes}
-stderr_logfile_backups = {spec.log_backups}
 """)
         return "; Written by Beanpole for one instance; deleted when it stops.\n\n" + "\n".join(
             sections

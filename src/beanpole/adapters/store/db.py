@@ -28,6 +28,7 @@ from beanpole.core.model import (
     OperationKind,
     OperationStatus,
     Release,
+    SavedConfiguration,
     Severity,
     Version,
 )
@@ -35,7 +36,8 @@ from beanpole.core.model import (
 # An environment comes with the .ebextensions layer of the version it runs, so resolving its
 # settings (`Environment.layers`) needs no second lookup anywhere.
 _ENVIRONMENTS = (
-    "SELECT e.*, v.ebextensions AS version_settings FROM environments e"
+    "SELECT e.*, v.ebextensions AS version_settings,"
+    " v.ebextensions_origins AS version_origins FROM environments e"
     " LEFT JOIN versions v ON v.application = e.application AND v.label = e.version_label"
 )
 # Records carry the environment's id; its name comes from the environment row.
@@ -50,6 +52,11 @@ _EVENTS = (
 _OPERATIONS = (
     "SELECT o.*, e.name AS environment FROM operations o JOIN environments e"
     " ON e.id = o.environment_id"
+)
+# A saved configuration with the name of the environment it was saved from.
+_SAVED = (
+    "SELECT s.*, e.name AS environment FROM saved_configurations s"
+    " LEFT JOIN environments e ON e.id = s.environment_id"
 )
 # The environment row a name means: the live one, else the latest (a live row is always the
 # latest of its name, since a name is free again only once its row is terminated).
@@ -194,6 +201,7 @@ class Store:
         description: str = "",
         ebextensions: dict[str, str] | None = None,
         ebextensions_warnings: Sequence[str] = (),
+        ebextensions_origins: dict[str, str] | None = None,
     ) -> Version:
         with self.transaction() as db:
             row = db.execute(
@@ -209,8 +217,8 @@ class Store:
                 )
             db.execute(
                 "INSERT INTO versions (application, label, digest, description, created_at,"
-                " build_status, ebextensions, ebextensions_warnings, id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " build_status, ebextensions, ebextensions_warnings, id, ebextensions_origins)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     application,
                     label,
@@ -221,6 +229,7 @@ class Store:
                     json.dumps(ebextensions or {}),
                     json.dumps(list(ebextensions_warnings)),
                     new_version_id(),
+                    json.dumps(ebextensions_origins or {}),
                 ),
             )
         return self.version(application, label)
@@ -261,7 +270,11 @@ class Store:
         cname: str,
         settings: dict[str, str],
         desired_capacity: int | None = None,
+        platform: str | None = None,
+        saved: SavedConfiguration | None = None,
     ) -> Environment:
+        """Record a new environment; one created from a saved configuration keeps its name
+        and a copy of its settings."""
         now = time.time()
         with self.transaction() as db:
             clash = db.execute(
@@ -282,8 +295,9 @@ class Store:
             env_id = new_environment_id()
             db.execute(
                 "INSERT INTO environments (id, name, application, cname, status, health,"
-                " version_label, settings, created_at, updated_at, desired_capacity)"
-                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+                " version_label, settings, created_at, updated_at, desired_capacity, platform,"
+                " saved_configuration, saved_settings)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     env_id,
                     name,
@@ -295,6 +309,9 @@ class Store:
                     now,
                     now,
                     desired_capacity,
+                    platform,
+                    saved.name if saved else None,
+                    json.dumps(saved.settings if saved else {}),
                 ),
             )
         return self.environment_by_id(env_id)
@@ -499,6 +516,75 @@ class Store:
                 "DELETE FROM versions WHERE application = ? AND label = ?", (application, label)
             )
 
+    # saved configurations -----------------------------------------------------------
+
+    def add_saved_configuration(
+        self, config: SavedConfiguration, environment_id: str | None = None
+    ) -> SavedConfiguration:
+        """Record a saved configuration; its name is unique within its application."""
+        with self.transaction() as db:
+            if (
+                db.execute(
+                    "SELECT 1 FROM applications WHERE name = ?", (config.application,)
+                ).fetchone()
+                is None
+            ):
+                raise NotFound(f"No application named {config.application!r}.")
+            exists = db.execute(
+                "SELECT 1 FROM saved_configurations WHERE application = ? AND name = ?",
+                (config.application, config.name),
+            ).fetchone()
+            if exists is not None:
+                raise Conflict(
+                    f"Application {config.application} already has a saved configuration "
+                    f"{config.name}. Choose another name, or delete it first with: beanpole "
+                    f"config delete {config.application} {config.name}"
+                )
+            db.execute(
+                "INSERT INTO saved_configurations (application, name, settings, description,"
+                " platform, environment_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    config.application,
+                    config.name,
+                    json.dumps(config.settings),
+                    config.description,
+                    config.platform,
+                    environment_id,
+                    config.created_at,
+                ),
+            )
+        return self.saved_configuration(config.application, config.name)
+
+    def saved_configuration(self, application: str, name: str) -> SavedConfiguration:
+        rows = self._query(f"{_SAVED} WHERE s.application = ? AND s.name = ?", application, name)
+        if not rows:
+            raise NotFound(
+                f"No saved configuration {name} in application {application}. "
+                f"`beanpole config list {application}` shows them."
+            )
+        return _saved(rows[0])
+
+    def saved_configurations(self, application: str | None = None) -> list[SavedConfiguration]:
+        """An application's saved configurations (or every application's), by name."""
+        if application is None:
+            rows = self._query(f"{_SAVED} ORDER BY s.application, s.name")
+        else:
+            rows = self._query(f"{_SAVED} WHERE s.application = ? ORDER BY s.name", application)
+        return [_saved(r) for r in rows]
+
+    def delete_saved_configuration(self, application: str, name: str) -> None:
+        """Delete it; environments created from it keep their copy of its settings."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "DELETE FROM saved_configurations WHERE application = ? AND name = ?",
+                (application, name),
+            )
+        if cur.rowcount == 0:
+            raise NotFound(
+                f"No saved configuration {name} in application {application}. "
+                f"`beanpole config list {application}` shows them."
+            )
+
     # metrics --------------------------------------------------------------------
 
     def add_metrics(
@@ -693,6 +779,7 @@ def _version(r: sqlite3.Row) -> Version:
         json.loads(r["ebextensions"]),
         tuple(json.loads(r["ebextensions_warnings"])),
         r["id"],
+        json.loads(r["ebextensions_origins"]),
     )
 
 
@@ -717,6 +804,22 @@ def _environment(r: sqlite3.Row) -> Environment:
         version_settings=json.loads(r["version_settings"] or "{}"),
         id=r["id"],
         desired_capacity=r["desired_capacity"],
+        platform=r["platform"],
+        saved_configuration=r["saved_configuration"],
+        saved_settings=json.loads(r["saved_settings"]),
+        version_origins=json.loads(r["version_origins"] or "{}"),
+    )
+
+
+def _saved(r: sqlite3.Row) -> SavedConfiguration:
+    return SavedConfiguration(
+        application=r["application"],
+        name=r["name"],
+        settings=json.loads(r["settings"]),
+        created_at=r["created_at"],
+        description=r["description"],
+        platform=r["platform"],
+        environment=r["environment"],
     )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from beanpole.core.errors import BundleError
-from beanpole.core.platforms import node, python, static
-from beanpole.core.platforms.plan import BuildPlan
+from beanpole.core.platforms import docker, node, python, static
+from beanpole.core.platforms.plan import PLATFORM_NAMES, PLATFORMS, BuildPlan
 from beanpole.core.platforms.ports import bind_to_port
 from beanpole.core.procfile import parse_buildfile, parse_procfile
 from beanpole.core.settings import ResolvedSettings
@@ -20,11 +21,21 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def detect(app_dir: Path, settings: ResolvedSettings, node_version: str = "") -> BuildPlan:
-    """Choose the platform the way Elastic Beanstalk does, Procfile first.
+def detect(
+    app_dir: Path,
+    settings: ResolvedSettings,
+    node_version: str = "",
+    platform: str | None = None,
+) -> BuildPlan:
+    """The plan for the environment's ``platform`` (`PLATFORMS`), or, when it names none,
+    the platform the bundle's files say, the way Elastic Beanstalk's would run it.
 
-    A Procfile decides the processes; the language files still decide which
-    dependencies to install. Without a Procfile, the platform's default command runs.
+    A Procfile decides the processes; the language files still decide which dependencies
+    to install: a Python manifest (requirements.txt, Pipfile.lock, Pipfile, pyproject.toml)
+    or application.py, then package.json, then, with a Procfile, ``*.py`` files (a virtualenv
+    with nothing installed, so ``python`` is the app's own). Without a Procfile, the
+    platform's default command runs. Docker's files (Dockerfile, Dockerrun.aws.json) are
+    ignored with a warning when another platform applies, and an error otherwise.
     """
     procfile_text = _read(app_dir / "Procfile")
     buildfile_text = _read(app_dir / "Buildfile")
@@ -43,20 +54,131 @@ def detect(app_dir: Path, settings: ResolvedSettings, node_version: str = "") ->
             notes = (rewrite.note,)
 
     py_version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if python.is_python(app_dir):
-        py_deps = python.dependency_step(app_dir, py_version, needs_gunicorn=procfile is None)
-        processes = procfile or {"web": python.default_command(settings)}
-        return BuildPlan("python", processes, py_deps, buildfile, 8000, notes)
+    if platform is not None:
+        return _named(platform, app_dir, settings, node_version, procfile, buildfile, notes)
+    found_docker = docker.markers(app_dir)
+
+    def warned(plan: BuildPlan, because: str) -> BuildPlan:
+        if not found_docker:
+            return plan
+        warning = docker.ignored(found_docker, PLATFORM_NAMES[plan.platform], because)
+        return replace(plan, warnings=(*plan.warnings, warning))
+
+    manifest = python.manifest(app_dir)
+    if manifest or python.is_python(app_dir):
+        return warned(
+            _python(app_dir, settings, py_version, procfile, buildfile, notes),
+            f"{manifest or 'application.py'} found",
+        )
     if node.is_node(app_dir):
-        deps = node.dependency_step(app_dir, settings, node_version)
-        processes = procfile or {"web": node.default_command(app_dir)}
-        return BuildPlan("nodejs", processes, deps, buildfile, 8080, notes)
+        plan = _node(app_dir, settings, node_version, procfile, buildfile, notes)
+        return warned(plan, "package.json found")
     if procfile is not None:
-        return BuildPlan("procfile", procfile, None, buildfile, notes=notes)
+        if python.has_python_files(app_dir):
+            plan = _python(app_dir, settings, py_version, procfile, buildfile, notes)
+            return warned(plan, "a Procfile and *.py files found")
+        plan = BuildPlan("procfile", procfile, None, buildfile, notes=notes)
+        return warned(plan, "a Procfile found")
     if static.is_static(app_dir):
-        return BuildPlan("static", {"web": static.default_command()}, None, buildfile)
+        plan = BuildPlan("static", {"web": static.default_command()}, None, buildfile)
+        return warned(plan, "index.html found")
+    if found_docker:
+        raise docker.unavailable(found_docker)
     raise BundleError(
         "Beanpole cannot tell which platform this application is: it found no Procfile, "
-        "requirements.txt, pyproject.toml, application.py, package.json or index.html at the "
-        "bundle's root. Add a Procfile with a 'web: <command>' line that listens on $PORT."
+        "requirements.txt, Pipfile, pyproject.toml, application.py, package.json or index.html "
+        "at the bundle's root. Add a Procfile with a 'web: <command>' line that listens on $PORT."
     )
+
+
+def _python(
+    app_dir: Path,
+    settings: ResolvedSettings,
+    py_version: str,
+    procfile: dict[str, str] | None,
+    buildfile: dict[str, str],
+    notes: tuple[str, ...],
+) -> BuildPlan:
+    py_deps = python.dependency_step(app_dir, py_version, needs_gunicorn=procfile is None)
+    processes = procfile or {"web": python.default_command(settings)}
+    return BuildPlan("python", processes, py_deps, buildfile, 8000, notes)
+
+
+def _node(
+    app_dir: Path,
+    settings: ResolvedSettings,
+    node_version: str,
+    procfile: dict[str, str] | None,
+    buildfile: dict[str, str],
+    notes: tuple[str, ...],
+) -> BuildPlan:
+    deps = node.dependency_step(app_dir, settings, node_version)
+    processes = procfile or {"web": node.default_command(app_dir)}
+    return BuildPlan("nodejs", processes, deps, buildfile, 8080, notes)
+
+
+def _named(
+    platform: str,
+    app_dir: Path,
+    settings: ResolvedSettings,
+    node_version: str,
+    procfile: dict[str, str] | None,
+    buildfile: dict[str, str],
+    notes: tuple[str, ...],
+) -> BuildPlan:
+    """The plan for the platform the environment names; an error naming what is missing
+    when the bundle cannot run on it."""
+    if platform == "docker":
+        raise docker.unavailable(docker.markers(app_dir) or ["--platform docker"])
+    if platform == "python":
+        if python.manifest(app_dir) or python.is_python(app_dir) or procfile is not None:
+            py_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+            return _python(app_dir, settings, py_version, procfile, buildfile, notes)
+        missing = (
+            "none of requirements.txt, Pipfile.lock, Pipfile, pyproject.toml or application.py, "
+            "nor a Procfile"
+        )
+        fix = "add one (requirements.txt listing its packages, for example)"
+    elif platform == "node":
+        if node.is_node(app_dir):
+            return _node(app_dir, settings, node_version, procfile, buildfile, notes)
+        missing, fix = "no package.json", "add a package.json (npm init)"
+    elif platform == "static":
+        if static.is_static(app_dir):
+            ignored = ("The Procfile is ignored: the environment's platform is static.",)
+            return BuildPlan(
+                "static",
+                {"web": static.default_command()},
+                None,
+                buildfile,
+                warnings=ignored if procfile is not None else (),
+            )
+        missing, fix = "no index.html", "add the site's index.html"
+    elif platform == "procfile":
+        if procfile is not None:
+            return BuildPlan("procfile", procfile, None, buildfile, notes=notes)
+        missing, fix = "no Procfile", "add a Procfile with a 'web: <command>' line"
+    else:
+        raise BundleError(
+            f"Unknown platform {platform!r}: use one of {', '.join(PLATFORMS)}, or none to "
+            "detect it from the bundle."
+        )
+    raise BundleError(
+        f"The environment's platform is {platform}, but the bundle has {missing} at its root: "
+        f"{fix}, or create the environment with another --platform{_looks_like(app_dir)}."
+    )
+
+
+def _looks_like(app_dir: Path) -> str:
+    """A hint: the platform detection would choose, and the file that says so."""
+    manifest = python.manifest(app_dir)
+    for found, name in (
+        (manifest or ("application.py" if python.is_python(app_dir) else ""), "python"),
+        ("package.json" if node.is_node(app_dir) else "", "node"),
+        ("Procfile" if (app_dir / "Procfile").is_file() else "", "procfile"),
+        ("index.html" if static.is_static(app_dir) else "", "static"),
+        (", ".join(docker.markers(app_dir)), "docker"),
+    ):
+        if found:
+            return f" (this bundle looks like {name}: {found} found)"
+    return ""

@@ -9,6 +9,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+# What `beanpole create --platform` accepts (EB environments name theirs), and what a plan's
+# platform is called there.
+PLATFORMS = ("python", "node", "static", "docker", "procfile")
+PLATFORM_NAMES = {"python": "python", "nodejs": "node", "static": "static", "procfile": "procfile"}
+
 
 @dataclass(frozen=True)
 class DependencyStep:
@@ -18,6 +23,11 @@ class DependencyStep:
     cache_key: str  # hash of what determines the result (lock file, tool versions, flags)
     manifest: str  # the file it installs from, relative to the app (requirements.txt …)
     extra: tuple[str, ...] = ()  # packages Beanpole supplies (gunicorn)
+    # Python: the requirements to install when they are not the manifest itself (Pipfile.lock
+    # converted by `pipfile`); Node.js: the package manager and the version to fetch when the
+    # host has none ("npm", "yarn@1", "pnpm@9"); empty otherwise
+    requirements: str = ""
+    manager: str = ""
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class BuildPlan:
     buildfile: dict[str, str] = field(default_factory=dict)
     default_port: int = 5000  # EB's PORT default; instances get their own PORT anyway
     notes: tuple[str, ...] = ()  # what Beanpole changed or assumed, for the deploy's events
+    warnings: tuple[str, ...] = ()  # what it ignored (a Dockerfile), for WARN events
 
     def to_json(self) -> str:
         return json.dumps(
@@ -41,10 +52,13 @@ class BuildPlan:
                     "cache_key": self.dependencies.cache_key,
                     "manifest": self.dependencies.manifest,
                     "extra": list(self.dependencies.extra),
+                    "requirements": self.dependencies.requirements,
+                    "manager": self.dependencies.manager,
                 },
                 "buildfile": self.buildfile,
                 "default_port": self.default_port,
                 "notes": list(self.notes),
+                "warnings": list(self.warnings),
             }
         )
 
@@ -58,9 +72,15 @@ class BuildPlan:
             dependencies=None
             if deps is None
             else DependencyStep(
-                deps["kind"], deps["cache_key"], deps["manifest"], tuple(deps["extra"])
+                deps["kind"],
+                deps["cache_key"],
+                deps["manifest"],
+                tuple(deps["extra"]),
+                deps.get("requirements", ""),
+                deps.get("manager", ""),
             ),
             buildfile=data["buildfile"],
             default_port=data["default_port"],
             notes=tuple(data.get("notes", ())),
+            warnings=tuple(data.get("warnings", ())),
         )

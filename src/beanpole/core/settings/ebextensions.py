@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -83,11 +83,13 @@ class Layer:
 
     settings: dict[str, str]
     warnings: tuple[str, ...] = ()
+    origins: dict[str, str] = field(default_factory=dict)  # key -> the file that set it
 
 
 def layer(files: Iterable[ConfigFile]) -> Layer:
     """Merge the files in the order given (the caller sorts them by name); later ones win."""
     settings: dict[str, str] = {}
+    origins: dict[str, str] = {}
     warnings: list[str] = []
     for file in files:
         if file.data is None:
@@ -101,7 +103,8 @@ def layer(files: Iterable[ConfigFile]) -> Layer:
         if ignored_keys:
             warnings.append(_ignored_keys_warning(file.path, ignored_keys))
         settings.update(found)
-    return Layer(settings, tuple(warnings))
+        origins.update(dict.fromkeys(found, file.path))
+    return Layer(settings, tuple(warnings), origins)
 
 
 def parse(data: bytes) -> tuple[dict[str, str], list[str]]:

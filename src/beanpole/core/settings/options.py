@@ -122,7 +122,9 @@ _TABLE: tuple[Option, ...] = (
         "UnhealthyThresholdCount",
         "int",
         "5",
-        "Consecutive failing checks before an instance is unhealthy.",
+        "Consecutive failing checks before an instance is unhealthy; a starting instance "
+        "whose answers do not match MatcherHTTPCode this many times in a row fails its start "
+        "at once.",
         Effect.LOAD_BALANCER,
         1,
         10,

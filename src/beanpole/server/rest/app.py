@@ -1,9 +1,10 @@
 """The REST API (FastAPI): the face the CLI, scripts and the console use.
 
 The handlers translate HTTP to service calls and back, nothing more: one router per
-resource (`applications`, `environments`, `logs`, `health`, `operations`), every route
-with its response model and the error statuses it can answer, the bearer scheme declared
-once. Errors are translated in `errors`; the OpenAPI document is finished in `openapi`.
+resource (`applications`, `configurations`, `environments`, `logs`, `health`,
+`operations`), every route with its response model and the error statuses it can answer,
+the bearer scheme declared once. Errors are translated in `errors`; the OpenAPI document
+is finished in `openapi`.
 `tests/integration/test_api.py` walks every route for the error shape, and
 `tests/integration/test_api_schema.py` runs schemathesis against the document.
 """
@@ -17,7 +18,15 @@ from fastapi import FastAPI
 from beanpole import __version__
 from beanpole.api.views import Ping
 from beanpole.server.context import Context
-from beanpole.server.rest import applications, environments, errors, health, logs, operations
+from beanpole.server.rest import (
+    applications,
+    configurations,
+    environments,
+    errors,
+    health,
+    logs,
+    operations,
+)
 from beanpole.server.rest.auth import API, bearer_dependency
 from beanpole.server.rest.openapi import finish_openapi
 
@@ -38,7 +47,7 @@ def create_app(ctx: Context) -> FastAPI:
         """Whether the server answers, its version and pid (no token needed)."""
         return Ping(ok=True, version=__version__, pid=os.getpid())
 
-    for module in (applications, environments, logs, health, operations):
+    for module in (applications, configurations, environments, logs, health, operations):
         app.include_router(module.router(ctx), dependencies=[auth])
     finish_openapi(app)
     return app
