@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what Beanpole needs on a fresh Debian machine, idempotently:
-# HAProxy, Node.js and wrk (the load-balancer benchmark's load generator) from Debian,
+# HAProxy, Node.js, wrk (the load-balancer benchmark's load generator), and iproute2 and
+# nftables (an instance's own network namespace, when Beanpole runs as root) from Debian,
 # Beanpole itself (and its tools) in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,8 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need[*]} from Debian's packages"
   SUDO=""

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
+
+from beanpole.adapters.runtime import netns
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.ports import Runtime
 from beanpole.testing import FakeRuntime
@@ -29,6 +32,7 @@ class Driver:
     runtime: Runtime
     step: Callable[[], None]
     deadline_s: float
+    isolated: bool = False  # instances get a network of their own (same port, no collision)
 
     def wait_for(self, condition: Callable[[], T | None], what: str) -> T:
         """Step until ``condition`` holds; fail naming ``what`` after the deadline."""
@@ -54,6 +58,19 @@ def supervisord(tmp_path: Path) -> Iterator[Driver]:
 
 
 @contextmanager
+def supervisord_netns(tmp_path: Path) -> Iterator[Driver]:
+    """supervisord with a network namespace per instance (root, with ip and nft)."""
+    if (why_not := netns.unavailable()) is not None:
+        pytest.skip(f"network namespaces are not available here: {why_not}")
+    runtime = Supervisor(tmp_path / "sv", namespaces=netns.Namespaces())
+    runtime.ensure_running()
+    try:
+        yield Driver(runtime, lambda: time.sleep(0.05), deadline_s=30.0, isolated=True)
+    finally:
+        runtime.shutdown()
+
+
+@contextmanager
 def fake(tmp_path: Path) -> Iterator[Driver]:
     runtime = FakeRuntime(start_at_once=False)
     yield Driver(runtime, runtime.advance, deadline_s=2.0)
@@ -61,5 +78,6 @@ def fake(tmp_path: Path) -> Iterator[Driver]:
 
 BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Driver]]] = {
     "supervisord": supervisord,
+    "supervisord-netns": supervisord_netns,
     "fake": fake,
 }

@@ -6,12 +6,15 @@ server on ``$PORT``; one that crashes writes a line to stderr and exits 3 at eve
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from beanpole.core.runtime import InstanceSpec, ProcessObservation, ProcessStatus
@@ -54,7 +57,8 @@ def wait_status(driver: Any, instance_id: str, status: ProcessStatus) -> Process
 
 def test_start_returns_an_endpoint_and_observe_shows_it_starting_then_running(driver, tmp_path):
     endpoint = driver.runtime.start(spec(tmp_path, "i-first"))
-    assert endpoint.host == "127.0.0.1" and endpoint.port > 0
+    assert ipaddress.ip_address(endpoint.host) and endpoint.port > 0
+    assert endpoint.isolated is driver.isolated
     assert driver.runtime.endpoint("i-first") == endpoint
     first = web(driver, "i-first")
     assert first is not None and first.status in (ProcessStatus.STARTING, ProcessStatus.RUNNING)
@@ -131,3 +135,33 @@ def test_the_runtime_reports_itself_running(driver, tmp_path):
     assert driver.runtime.is_running()
     driver.runtime.reclaim(set())
     driver.runtime.close()
+
+
+FIXED = f"{PY} -m http.server 8080 --bind {{bind}}"
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.1", "0.0.0.0"])
+def test_instances_with_a_network_of_their_own_can_all_bind_one_fixed_port(driver, tmp_path, bind):
+    if not driver.isolated:
+        pytest.skip("this backend runs instances on the host's network: one port, one instance")
+    endpoints = [
+        driver.runtime.start(
+            replace(spec(tmp_path, f"i-fixed{n}", FIXED.format(bind=bind)), listen_port=8080)
+        )
+        for n in range(2)
+    ]
+    assert [e.port for e in endpoints] == [8080, 8080] and len({e.host for e in endpoints}) == 2
+    for n, endpoint in enumerate(endpoints):
+        wait_status(driver, f"i-fixed{n}", ProcessStatus.RUNNING)
+        answer = driver.wait_for(lambda e=endpoint: _get(e.url("/")), f"{endpoint} to answer")
+        assert answer.status_code == 200
+    driver.runtime.stop("i-fixed0")
+    assert driver.runtime.endpoint("i-fixed0") is None
+    assert _get(endpoints[1].url("/")) is not None  # the other one still serves
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=2.0, trust_env=False)
+    except httpx.HTTPError:
+        return None

@@ -84,6 +84,9 @@ class InstanceView(View):
     health: Colour
     port: int
     pid: int
+    host: str = "127.0.0.1"  # with ``port``, where HAProxy reaches it
+    # "own": a network namespace of its own (fixed ports cannot collide); "host": shared
+    network: Literal["own", "host"] = "host"
     version: str
     deployment_id: int
     causes: list[str]

@@ -30,10 +30,15 @@ DEAD = frozenset({ProcessStatus.EXITED, ProcessStatus.FAILED})
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where an instance answers: the runtime chooses it, the load balancer and probes use it."""
+    """Where an instance answers: the runtime chooses it, the load balancer and probes use it.
+
+    ``isolated``: the instance has a network of its own (a namespace), where its port is
+    its platform's, not one shared with the host's other programs.
+    """
 
     host: str
     port: int
+    isolated: bool = False
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
@@ -55,7 +60,13 @@ class RunAs:
 @dataclass(frozen=True)
 class InstanceSpec:
     """What to run for one instance; ``env`` is the processes' whole environment except
-    ``PORT``, which the runtime sets to the port it allocated."""
+    ``PORT``, which the runtime sets to the port it allocated.
+
+    ``isolate``: give the instance a network of its own when the runtime can
+    (``beanpole:instance:NetworkIsolation``); there ``PORT`` is ``listen_port``, its
+    platform's port on Elastic Beanstalk (8080 Node.js, 8000 Python, 5000 otherwise), so an
+    app that hard-codes that port works as one that reads ``PORT`` does.
+    """
 
     instance_id: str
     processes: Mapping[str, str]
@@ -65,6 +76,8 @@ class InstanceSpec:
     log_max_bytes: int = 10 * 1024 * 1024  # 0 never rotates
     log_backups: int = 5
     stop_wait_s: int = 10
+    isolate: bool = True
+    listen_port: int = 5000
     run_as: RunAs | None = None  # None: as the runtime's own user (Beanpole is not root)
 
 

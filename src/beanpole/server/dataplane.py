@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.adapters.runtime import netns
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.core.errors import BeanpoleError
 from beanpole.home import Home
@@ -39,9 +40,12 @@ class DataPlaneStatus:
 
 def _daemons(home: Home) -> tuple[HAProxy, Supervisor]:
     # The same directories `server.main` gives them, so these objects adopt the running ones.
-    # The same owner too, so stopping supervisord frees the ports its instances leased.
+    # The same owner too, so stopping supervisord frees the ports its instances leased
+    # and removes their network namespaces.
     return HAProxy(home.root / "haproxy"), Supervisor(
-        home.root / "supervisor", owner=str(home.root)
+        home.root / "supervisor",
+        owner=str(home.root),
+        namespaces=netns.Namespaces() if netns.unavailable() is None else None,
     )
 
 
@@ -57,6 +61,9 @@ def stop(home: Home) -> list[str]:
     if supervisor.is_running():
         supervisor.shutdown()
         stopped.append("supervisord")
+    elif supervisor.namespaces is not None:
+        # supervisord died with its instances: their namespaces are left over
+        supervisor.namespaces.reclaim(supervisor.owner, set())
     if haproxy.is_running():
         haproxy.stop()
         stopped.append("haproxy")

@@ -24,6 +24,7 @@ from beanpole.adapters.build import Builder
 from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.lb import requests
 from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.adapters.runtime import netns
 from beanpole.adapters.runtime.ports import PortLeases
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.adapters.store.db import Store
@@ -56,11 +57,16 @@ def build_context(home: Home) -> Context:
     check_reachable(home.root / "builds", run_as)
     # The backends are chosen here, and only here: services see the ports (beanpole.ports).
     # Ports are leased host-wide (docs/decisions.md), under this home's root as owner.
+    # Instances get a network namespace each where the host allows it (docs/decisions.md).
+    why_not = netns.unavailable()
+    if why_not is not None:
+        log.info("instances share the host's network: %s", why_not)
     runtime = Supervisor(
         home.root / "supervisor",
         port_range=config.port_range,
         ports=PortLeases(),
         owner=str(home.root),
+        namespaces=netns.Namespaces() if why_not is None else None,
     )
     haproxy = HAProxy(home.root / "haproxy")
     fleet = Fleet(home, config, store, runtime, haproxy, run_as=run_as)

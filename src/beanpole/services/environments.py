@@ -14,6 +14,7 @@ operation's task is created, and are single-row transactions (docs/decisions.md)
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Callable
 from typing import cast
@@ -87,6 +88,9 @@ def instance_view(i: Instance, now: float) -> InstanceView:
         health=health,
         port=i.port,
         pid=i.pid,
+        host=i.host,
+        # the runtime gives an isolated instance an address of its own, never a loopback one
+        network="host" if ipaddress.ip_address(i.host).is_loopback else "own",
         version=i.version_label,
         deployment_id=i.deployment_id,
         causes=list(i.causes),

@@ -229,6 +229,8 @@ class Fleet:
             cwd=artifact.app_dir,
             env=env,
             log_dir=self.home.instance_dir(instance.id) / "logs",
+            isolate=settings.get("beanpole:instance", "NetworkIsolation") != "none",
+            listen_port=artifact.plan.default_port,
             run_as=self.run_as,
         )
 

@@ -11,6 +11,10 @@ which reads it and replaces itself with ``/bin/sh -c "exec <command>"`` (plain
 signals. When the spec names a user (``run_as``: Beanpole runs as root), the launcher drops
 to it right before ``execve``: the application never runs as root. Only the standard
 library's lightest modules are imported: this runs on every (re)start of every process.
+
+An instance with a network of its own (``"netns"`` in the spec: ``/run/netns/NAME``) is
+entered first, while the launcher is still root (`enter_netns`: ``setns``, which Python
+3.11's ``os`` lacks, through ctypes, imported only then).
 """
 
 import json
@@ -33,6 +37,21 @@ def shell_line(command: str) -> str:
         # `exec X=1 cmd` is not valid sh; `env` sets X and then becomes cmd (same pid).
         return "exec env " + command
     return "exec " + command
+
+
+def enter_netns(path: str) -> None:
+    """Move this process into the network namespace bound at ``path`` (needs root)."""
+    import ctypes  # only namespaced instances pay for it
+
+    clone_newnet = 0x40000000
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, clone_newnet) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"setns into {path}: {os.strerror(errno)}")
+    finally:
+        os.close(fd)
 
 
 def drop_privileges(uid: int, gid: int) -> None:
@@ -58,6 +77,8 @@ def main(argv: list[str]) -> int:
         command = spec["processes"][name]
         env = {str(k): str(v) for k, v in spec["env"].items()}
         os.chdir(spec["cwd"])
+        if spec.get("netns"):
+            enter_netns(spec["netns"])
         run_as = spec.get("run_as")
         if run_as is not None:
             drop_privileges(int(run_as["uid"]), int(run_as["gid"]))

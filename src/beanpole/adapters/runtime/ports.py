@@ -1,4 +1,5 @@
-"""Instance ports leased host-wide, so two Beanpole homes on one host never share one.
+"""Instance ports (and network-namespace slots) leased host-wide, so two Beanpole homes on
+one host never share one.
 
 Probing a port free and letting the app bind it later leaves a gap; when every home scans
 the same range, a second home probes the port the first one just handed out (its app has
@@ -11,6 +12,10 @@ The registry lives in the first of: ``$BEANPOLE_PORT_REGISTRY`` (a file path, fo
 ``/run/beanpole/ports.db`` when ``/run`` is writable (root), ``$XDG_RUNTIME_DIR/beanpole/``,
 or a per-user folder under the system temp dir. Every folder is made 0700: leases are
 shared between the homes of one user (and root's between root's homes).
+
+The same file format holds the slots of instances' network namespaces (``slots``:
+`beanpole.adapters.runtime.netns` keeps them in ``/run/beanpole/netns.db``, whatever
+``$BEANPOLE_PORT_REGISTRY`` says, as the kernel's names they stand for are host-wide).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import socket
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from beanpole.core.errors import ComponentError
@@ -32,6 +37,15 @@ BUSY_TIMEOUT_S = 30.0  # homes wait for each other's short transactions rather t
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS leases (
     port INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    leased_at REAL NOT NULL,
+    UNIQUE (owner, instance_id)
+)
+"""
+_SLOTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS slots (
+    slot INTEGER PRIMARY KEY,
     owner TEXT NOT NULL,
     instance_id TEXT NOT NULL,
     leased_at REAL NOT NULL,
@@ -91,6 +105,7 @@ class PortLeases:
         self.path = path
         with self._transaction() as db:
             db.execute(_SCHEMA)
+            db.execute(_SLOTS_SCHEMA)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -204,6 +219,60 @@ class PortLeases:
                 "SELECT instance_id, port FROM leases WHERE owner = ?", (owner,)
             ).fetchall()
         return {r[0]: int(r[1]) for r in rows}
+
+    # -- network-namespace slots (beanpole.adapters.runtime.netns) ------------------------------
+
+    def lease_slot(
+        self, owner: str, instance_id: str, count: int, usable: Callable[[int], bool]
+    ) -> int:
+        """The lowest slot below ``count`` no one holds and ``usable`` accepts; the same
+        (owner, instance_id) asking again gets its slot back."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT slot FROM slots WHERE owner = ? AND instance_id = ?", (owner, instance_id)
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+            taken = {r[0] for r in db.execute("SELECT slot FROM slots")}
+            for slot in range(count):
+                if slot in taken or not usable(slot):
+                    continue
+                db.execute(
+                    "INSERT INTO slots (slot, owner, instance_id, leased_at) VALUES (?, ?, ?, ?)",
+                    (slot, owner, instance_id, time.time()),
+                )
+                return slot
+        raise ComponentError(
+            f"No free network slot left for a new instance (all {count} are held or overlap "
+            "this host's routes). Terminate unused environments, or set "
+            "beanpole:instance:NetworkIsolation to none."
+        )
+
+    def release_slot(self, owner: str, instance_id: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM slots WHERE owner = ? AND instance_id = ?", (owner, instance_id)
+            )
+
+    def slots(self, owner: str) -> dict[str, int]:
+        """Instance id → slot of one owner's leases."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT instance_id, slot FROM slots WHERE owner = ?", (owner,)
+            ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def all_slots(self) -> list[tuple[str, str, int]]:
+        """(owner, instance id, slot) of every lease, every home's."""
+        with self._transaction() as db:
+            rows = db.execute("SELECT owner, instance_id, slot FROM slots").fetchall()
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    def with_slots(self, action: Callable[[set[int]], None]) -> None:
+        """Call ``action`` with the leased slots while holding the registry's write lock, so
+        no slot is leased meanwhile (a sweep of leftovers must not take a new one's)."""
+        with self._transaction() as db:
+            action({int(r[0]) for r in db.execute("SELECT slot FROM slots")})
 
 
 def _drop_dead_owners(db: sqlite3.Connection, asking: str) -> None:

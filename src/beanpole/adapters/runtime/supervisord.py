@@ -4,6 +4,10 @@
 services see neutral observations, never supervisord's statenames, which stay in this module.
 It also hands out the instances' addresses: ``start`` leases a port on this host's loopback
 (``ports``), writes it into the instance's ``PORT`` and returns the endpoint; ``stop`` frees it.
+With ``namespaces`` (Beanpole runs as root), an instance whose spec asks for it gets a network
+namespace of its own instead (`beanpole.adapters.runtime.netns`): ``PORT`` is its platform's
+port, its endpoint the namespace's address, and the launcher enters the namespace before it
+runs the command.
 Below those, ``start_instance``/``stop_instance``/``instances`` speak supervisord's own terms.
 
 One supervisord per Beanpole data directory runs all instances. It is a daemon of its own, so
@@ -41,6 +45,7 @@ from typing import Any, Protocol
 import psutil
 
 from beanpole.adapters import logs
+from beanpole.adapters.runtime.netns import Namespaces, Sandbox
 from beanpole.adapters.runtime.ports import PortLeases as HostPortLeases
 from beanpole.core.errors import ComponentError, InvalidInput, NotFound
 from beanpole.core.runtime import (
@@ -160,6 +165,7 @@ class Supervisor:
         port_range: tuple[int, int] = DEFAULT_PORT_RANGE,
         ports: PortLeases | None = None,
         owner: str | None = None,
+        namespaces: Namespaces | None = None,
     ) -> None:
         self.directory = directory.absolute()
         self.host = host
@@ -167,6 +173,8 @@ class Supervisor:
         self.owner = owner if owner is not None else str(self.directory)
         # host-wide by default: no other Beanpole home (or test) hands out the same port
         self.ports: PortLeases = ports if ports is not None else HostPortLeases()
+        # None: every instance shares the host's network (not root, no ip/nft)
+        self.namespaces = namespaces
         self.conf_path = self.directory / "supervisord.conf"
         self.socket_path = self.directory / "supervisor.sock"
         self.pid_path = self.directory / "supervisord.pid"
@@ -244,14 +252,19 @@ class Supervisor:
             raise ComponentError(f"supervisord (pid {pid}) did not exit within {timeout:.0f}s")
         # Every instance stopped with it: their ports are free for any home again.
         self.ports.reclaim(self.owner, set())
+        if self.namespaces is not None:
+            self.namespaces.reclaim(self.owner, set())
 
     # -- the Runtime port (beanpole.ports.Runtime) ----------------------------------------------
 
     def start(self, spec: InstanceSpec) -> Endpoint:
-        """Lease a port, start the instance with ``PORT`` set to it, return its endpoint."""
+        """Lease a port, start the instance with ``PORT`` set to it, return its endpoint (or,
+        isolated, give it a namespace where ``PORT`` is ``spec.listen_port``)."""
         existing = self.endpoint(spec.instance_id)
         if existing is not None and spec.instance_id in self._groups():
             return existing
+        if spec.isolate and self.namespaces is not None:
+            return self._start_isolated(spec, self.namespaces)
         port = self.ports.lease(self.owner, spec.instance_id, self.port_range)
         try:
             self.start_instance(replace(spec, env={**spec.env, "PORT": str(port)}))
@@ -260,18 +273,41 @@ class Supervisor:
             raise
         return Endpoint(self.host, port)
 
+    def _start_isolated(self, spec: InstanceSpec, namespaces: Namespaces) -> Endpoint:
+        if not 0 < spec.listen_port < 65536:
+            raise InvalidInput(f"listen_port must be 1-65535, got {spec.listen_port}")
+        sandbox = namespaces.create(self.owner, spec.instance_id, spec.listen_port)
+        env = {
+            **spec.env,
+            "PORT": str(spec.listen_port),
+            # the host as the instance sees it: its 127.0.0.1 is the instance's own
+            "BEANPOLE_HOST_ADDRESS": sandbox.host_address,
+        }
+        try:
+            self.start_instance(replace(spec, env=env), network=sandbox)
+        except BaseException:
+            namespaces.delete(self.owner, spec.instance_id)
+            raise
+        return Endpoint(sandbox.address, spec.listen_port, isolated=True)
+
     def endpoint(self, instance_id: str) -> Endpoint | None:
         """The endpoint recorded in the instance's spec file (it outlives the control plane)."""
         payload = self._spec_payload(instance_id)
         try:
-            return Endpoint(str(payload.get("host") or self.host), int(payload["env"]["PORT"]))
+            return Endpoint(
+                str(payload.get("host") or self.host),
+                int(payload["env"]["PORT"]),
+                isolated=bool(payload.get("netns")),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
     def stop(self, instance_id: str) -> None:
-        """Stop and forget the instance (`stop_instance`), then free its port."""
+        """Stop and forget the instance (`stop_instance`), then free its port or namespace."""
         self.stop_instance(instance_id)
         self.ports.release(self.owner, instance_id)
+        if self.namespaces is not None:
+            self.namespaces.delete(self.owner, instance_id)
 
     def observe(self) -> dict[str, InstanceObservation]:
         """Every group supervisord runs, in the runtime's neutral words.
@@ -371,12 +407,17 @@ class Supervisor:
 
     def reclaim(self, live: set[str]) -> None:
         """Free the leases of instances that are gone, and hold the ports of live ones that
-        have none (a crash between a lease and its spec file, a home from before leases)."""
+        have none (a crash between a lease and its spec file, a home from before leases).
+        Namespaces: those of instances that are gone, and leftovers no lease holds."""
         self.ports.reclaim(self.owner, live)
+        if self.namespaces is not None:
+            self.namespaces.reclaim(self.owner, live)
         for instance_id in live:
             endpoint = self.endpoint(instance_id)
-            if endpoint is not None and not self.ports.adopt(
-                self.owner, instance_id, endpoint.port
+            if (
+                endpoint is not None
+                and not endpoint.isolated
+                and not self.ports.adopt(self.owner, instance_id, endpoint.port)
             ):
                 log.warning(
                     "instance %s runs on port %d, which another instance on this host also "
@@ -403,8 +444,10 @@ class Supervisor:
 
     # -- instances ----------------------------------------------------------------------------
 
-    def start_instance(self, spec: InstanceSpec) -> None:
-        """Add the instance's process group; supervisord starts it. No-op if it already exists."""
+    def start_instance(self, spec: InstanceSpec, *, network: Sandbox | None = None) -> None:
+        """Add the instance's process group; supervisord starts it. No-op if it already exists.
+
+        With ``network``, its processes run in that namespace, answering at its address."""
         _validate(spec)
         self._forget_observation()
         conf = self.programs_dir / f"{spec.instance_id}.conf"
@@ -418,7 +461,8 @@ class Supervisor:
                 "env": dict(spec.env),
                 "cwd": str(spec.cwd.absolute()),
                 "processes": dict(spec.processes),
-                "host": self.host,
+                "host": self.host if network is None else network.address,
+                "netns": None if network is None else str(network.path),
                 "log_dir": str(spec.log_dir.absolute()),
                 "stop_wait_s": spec.stop_wait_s,  # for the deadlines of stop_instance and shutdown
                 "run_as": None
