@@ -68,3 +68,22 @@ def test_a_component_down_is_a_fact_of_the_snapshot_not_an_error():
     snapshot = asyncio.run(Observer(runtime, lb).refresh())
     assert not snapshot.runtime_ok and "not running" in snapshot.runtime_error
     assert not snapshot.lb_ok and snapshot.servers == {}
+
+
+def test_an_idle_reader_may_reuse_the_load_balancers_view_but_never_the_runtimes():
+    runtime, lb = world()
+    clock = Clock()
+    observer = Observer(runtime, lb, clock=clock)
+    first = asyncio.run(observer.refresh())
+    clock.now += 2.0
+    runtime.crash("i-1")  # a process that dies is seen at once
+    second = asyncio.run(observer.refresh(lb_max_age_s=3.0))
+    assert lb.asked == 1 and second.servers is first.servers and second.lb_at == first.lb_at
+    assert second.instances["i-1"].web.dead
+    clock.now += 2.0  # now 4 s old: read again
+    asyncio.run(observer.refresh(lb_max_age_s=3.0))
+    assert lb.asked == 2
+    lb.fail()
+    asyncio.run(observer.refresh())
+    asyncio.run(observer.refresh(lb_max_age_s=3.0))  # a failed read is never reused
+    assert lb.asked == 4

@@ -52,6 +52,9 @@ from beanpole.services.resolved import ResolvedSettingsCache
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+# While no operation runs and no repair is pending, the load balancer's view is read this
+# often rather than every tick (its checks change every HealthCheckInterval, 15 s by default).
+IDLE_LB_POLL_S = 3.0
 LOG_RETENTION_EVERY_S = 60.0
 _ASG = "aws:autoscaling:asg"
 _HEALTH = "beanpole:health"
@@ -165,13 +168,21 @@ class Reconciler:
         observer = self.ops.fleet.observer
         while True:
             try:
-                await self.tick(await observer.refresh())
+                await self.tick(await observer.refresh(lb_max_age_s=self._lb_max_age()))
                 await self.log_retention()
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad tick must not stop the loop; it is logged
                 log.exception("reconcile tick failed")
             await asyncio.sleep(self.tick_s)
+
+    def _lb_max_age(self) -> float:
+        """How old the load balancer's view may be this tick: fresh while anything moves."""
+        if self.memory.backoff or self.memory.failing_since:
+            return 0.0
+        if any(self.ops.busy(name) for name in self.ops.tasks):
+            return 0.0
+        return IDLE_LB_POLL_S
 
     async def log_retention(self) -> None:
         """Once a minute: remove the stopped instances' and operations' logs retention drops."""
