@@ -134,3 +134,59 @@ def test_django_startproject_with_wsgipath_in_ebextensions(beanpole, tmp_path, d
         assert "The install worked successfully! Congratulations!" in body
     # HAProxy's own checks (Host: django.localhost) pass too
     wait_for(lambda: beanpole.status("django")["health"] == "Green", 60, "health Green")
+
+
+DJANGO_CONFIG = """\
+option_settings:
+  aws:elasticbeanstalk:container:python:
+    WSGIPath: mysite.wsgi:application
+container_commands:
+  01_migrate:
+    command: "python manage.py migrate --noinput"
+    leader_only: true
+  02_collectstatic:
+    command: "python manage.py collectstatic --noinput"
+"""
+
+
+@pytest.mark.slow
+def test_django_with_migrate_and_collectstatic_in_container_commands(beanpole, tmp_path, django):
+    """As EB's Django tutorial has it: migrations (leader only) and collectstatic run by
+    container_commands, /static served from the `static` folder by the proxy (EB's Python
+    default), a production settings file that allows only the environment's host name."""
+    python, version = django
+    app = tmp_path / "mysite"
+    app.mkdir()
+    subprocess.run(
+        [str(python), "-m", "django", "startproject", "mysite", str(app)], check=True, timeout=120
+    )
+    settings = app / "mysite" / "settings.py"
+    text = settings.read_text().replace("DEBUG = True", "DEBUG = False")
+    text = text.replace("ALLOWED_HOSTS = []", "ALLOWED_HOSTS = ['shop.localhost']")
+    settings.write_text(text + "\nSTATIC_ROOT = BASE_DIR / 'static'\n")
+    urls = app / "mysite" / "urls.py"
+    urls.write_text(
+        urls.read_text()
+        + "\nfrom django.contrib.auth.models import User\n"
+        + "from django.http import HttpResponse\n"
+        + "urlpatterns.append(path('', lambda request: HttpResponse("
+        + "f'users={User.objects.count()}')))\n"
+    )
+    (app / "requirements.txt").write_text(f"Django=={version}\n")
+    (app / ".ebextensions").mkdir()
+    (app / ".ebextensions" / "django.config").write_text(DJANGO_CONFIG)
+
+    beanpole.cli("create", "shop", "--app", "mysite", "--source", str(app), "--scale", "2")
+    status, body = beanpole.get("shop", "/")
+    assert (status, body) == (200, "users=0")  # the tables exist: migrate ran
+    status, css = beanpole.get("shop", "/static/admin/css/base.css")
+    assert status == 200 and "body" in css  # collected, and served though DEBUG is False
+    status, _ = beanpole.get("shop", "/static/admin/css/missing.css")
+    assert status == 404
+    status, _ = beanpole.get("other-name", "/")
+    assert status == 404  # (not routed) and Django itself would refuse the host
+    events = beanpole.cli("events", "shop").stdout
+    assert events.count("01_migrate") >= 1 and "02_collectstatic" in events
+    # the database belongs to the app user (never root), in the staged app folder
+    (database,) = (beanpole.home / "builds").glob("*/app/db.sqlite3")
+    assert database.stat().st_uid != 0
