@@ -174,10 +174,10 @@ def test_abort_returns_to_the_previous_release(beanpole, pid_app, tmp_path):
     assert versions_served(beanpole) == {"v1"}
 
 
-def test_abort_during_a_scale_stops_it_and_restores_the_count(beanpole, pid_app, tmp_path):
+def test_abort_during_a_scale_stops_it_and_restores_the_count(beanpole, pid_app, public_tmp):
     """Issue #7: abort during a scale said it rolled back, exited 0, and the scale finished
     anyway. Now the instances being started stop and the previous settings come back."""
-    delay = tmp_path / "start-delay"
+    delay = public_tmp / "start-delay"  # the app (its own user) must read it
     beanpole.cli(
         "create", "shop", "--app", "shop", "--source", str(pid_app),
         "--env", f"START_DELAY_FILE={delay}", *FAST,

@@ -223,7 +223,9 @@ def test_a_hard_coded_port_that_is_taken_names_it_and_the_port_given(beanpole, t
                 """,
             },
         )
-        message, elapsed = create_fails(beanpole, "express", app, "--scale", "2")
+        # Without network namespaces: with them (as root) the app's port is its own.
+        isolation = ("--setting", "beanpole:instance:NetworkIsolation=none")
+        message, elapsed = create_fails(beanpole, "express", app, "--scale", "2", *isolation)
     finally:
         taken.close()
     assert "Instances i-" in message
@@ -235,3 +237,28 @@ def test_a_hard_coded_port_that_is_taken_names_it_and_the_port_given(beanpole, t
     assert elapsed < 40, elapsed
     print(f"\n[port] {elapsed:.1f} s: {message}")
     wait_for(lambda: "listen on process.env.PORT" in events(beanpole, "express"), 10, "event")
+
+
+def test_an_app_listening_on_another_port_than_port_fails_within_seconds(beanpole, tmp_path):
+    """It binds a port of its own choosing and never PORT: nothing collides (in its own
+    network namespace, as root, nothing can), but the load balancer would never reach it.
+    It fails within seconds, naming both ports, not after StartTimeout (60 s)."""
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    app = write_app(
+        tmp_path / "elsewhere",
+        {
+            "Procfile": "web: python3 server.py\n",
+            "server.py": f"""\
+                from http.server import BaseHTTPRequestHandler, HTTPServer
+                HTTPServer(("0.0.0.0", {port}), BaseHTTPRequestHandler).serve_forever()
+            """,
+        },
+    )
+    message, elapsed = create_fails(beanpole, "elsewhere", app)
+    assert f"the app listens on {port} but PORT is " in message
+    assert "listen on $PORT (os.environ['PORT'])" in message
+    assert elapsed < 30, elapsed
+    print(f"\n[elsewhere] {elapsed:.1f} s: {message}")

@@ -18,6 +18,7 @@ the load balancer's check will send: ``GET <HealthCheckPath>`` with the environm
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -106,6 +107,18 @@ def wrong_answer(check: HealthCheck, host: str, answer: Answer, times: int) -> s
         f"GET {check.path} answered {got} {times} times (Host: {host}): the health check "
         f"expects {expected}. Make the app answer {expected} on that path, or set "
         f"{PROCESS_NAMESPACE} HealthCheckPath (or MatcherHTTPCode)."
+    )
+
+
+def wrong_port(listening: Iterable[int], port: int, platform: str) -> str:
+    """Why an app that listens, but not on ``PORT``, cannot be reached."""
+    where = " and ".join(str(p) for p in sorted(listening))
+    listen = {"nodejs": "process.env.PORT", "python": "$PORT (os.environ['PORT'])"}.get(
+        platform, "$PORT"
+    )
+    return (
+        f"the app listens on {where} but PORT is {port}: listen on {listen} (Elastic "
+        "Beanstalk's proxy sends requests to PORT too)"
     )
 
 

@@ -21,6 +21,7 @@ import httpx
 
 from beanpole.adapters.appuser import hand_over
 from beanpole.adapters.build import Artifact
+from beanpole.adapters.runtime.usage import listening_ports
 from beanpole.adapters.store.db import Store
 from beanpole.core.errors import BeanpoleError, NotFound
 from beanpole.core.hints import AppFacts, StartFailure, describe
@@ -34,7 +35,15 @@ from beanpole.core.lb.desired import (
 from beanpole.core.model import Environment, Instance, InstanceState, Version, new_instance_id
 from beanpole.core.platforms.python import NAMESPACE as PYTHON
 from beanpole.core.platforms.python import wsgi_target
-from beanpole.core.readiness import Answer, Probing, Verdict, not_ready, observe, wrong_answer
+from beanpole.core.readiness import (
+    Answer,
+    Probing,
+    Verdict,
+    not_ready,
+    observe,
+    wrong_answer,
+    wrong_port,
+)
 from beanpole.core.runtime import (
     Endpoint,
     InstanceObservation,
@@ -48,6 +57,9 @@ from beanpole.ports import LoadBalancer, Runtime
 from beanpole.services.observer import Observer
 
 PROBE_INTERVAL_S = 0.25  # HealthyThresholdCount 3 passes take 0.5 s after the first
+# A live app that has refused connections on PORT this long while it listens on another
+# port will not change its mind: the start fails, naming both ports (not after StartTimeout).
+WRONG_PORT_AFTER_S = 5.0
 DRAIN_POLL_S = 0.1
 LOG_TAIL_LINES = 10
 HINT_LINES = 60  # of a crashed instance's output searched for a known cause
@@ -362,6 +374,8 @@ class Fleet:
         started = time.monotonic()
         first_failure: float | None = None
         starts: dict[tuple[str, str], float] = {}  # (instance, process) -> its first start seen
+        refused_since: dict[str, float] = {}  # instance -> since when nothing listens on PORT
+        ports_looked: dict[str, float] = {}  # instance -> when its listening ports were read
         while True:
             pending = [
                 i
@@ -403,9 +417,11 @@ class Fleet:
                 if failure is None and state.verdict is Verdict.FAILED:
                     reason = wrong_answer(check, hosts[instance.id], answer, state.wrong)
                     failure = StartFailure(instance.id, reason, port=instance.port)
-                elif failure is None and (
-                    now - started > start_timeout_s or time.time() > deadline
-                ):
+                if failure is None:
+                    failure = await self._listening_elsewhere(
+                        instance, observed, answer, refused_since, ports_looked
+                    )
+                if failure is None and (now - started > start_timeout_s or time.time() > deadline):
                     why = not_ready(state.last, instance.port)
                     failure = StartFailure(
                         instance.id, f"{why} within {int(now - started)} s", port=instance.port
@@ -414,6 +430,36 @@ class Fleet:
                     failures[instance.id] = failure
                     first_failure = now if first_failure is None else first_failure
             await asyncio.sleep(PROBE_INTERVAL_S)
+
+    async def _listening_elsewhere(
+        self,
+        instance: Instance,
+        observed: InstanceObservation | None,
+        answer: Answer,
+        refused_since: dict[str, float],
+        looked: dict[str, float],
+    ) -> StartFailure | None:
+        """A live app that has refused connections on PORT for `WRONG_PORT_AFTER_S` while
+        it listens on another port (AWS's Express sample hard-codes 8080) fails now, naming
+        both, rather than after StartTimeout. Its sockets are read at most once a second."""
+        now = time.monotonic()
+        if answer.listening:
+            refused_since.pop(instance.id, None)
+            return None
+        since = refused_since.setdefault(instance.id, now)
+        if (
+            observed is None
+            or now - since < WRONG_PORT_AFTER_S
+            or now - looked.get(instance.id, 0.0) < 1.0
+        ):
+            return None
+        looked[instance.id] = now
+        ports = await asyncio.to_thread(listening_ports, observed.pids)
+        if not ports or instance.port in ports:
+            return None
+        app = self._apps.get(instance.id)
+        reason = wrong_port(ports, instance.port, "" if app is None else app.plan.platform)
+        return StartFailure(instance.id, reason, port=instance.port)
 
     def _report(
         self,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psutil
@@ -138,3 +140,49 @@ class HostSampler:
 def load_average() -> tuple[float, float]:
     one, five, _ = os.getloadavg()
     return round(one, 2), round(five, 2)
+
+
+def listening_ports(pids: Iterable[int]) -> set[int]:
+    """The TCP ports these processes and their children listen on, in their own network.
+
+    Read from ``/proc/<pid>/net/tcp{,6}``, which show the process's network namespace
+    (psutil reads ``/proc/net``, the caller's, and so misses a namespaced instance's)."""
+    ports: set[int] = set()
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            processes = [root.pid, *(child.pid for child in root.children(recursive=True))]
+        except psutil.Error:
+            continue
+        for process in processes:
+            ports |= _listening(process)
+    return ports
+
+
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's st column
+
+
+def _listening(pid: int) -> set[int]:
+    inodes: set[str] = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    except OSError:
+        return set()
+    if not inodes:
+        return set()
+    ports: set[int] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}", encoding="ascii") as f:
+                next(f, None)  # the header
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 9 and fields[3] == _LISTEN and fields[9] in inodes:
+                        ports.add(int(fields[1].rpartition(":")[2], 16))
+        except OSError:
+            continue
+    return ports
