@@ -192,7 +192,7 @@ def _files(value: Any, source: str, warnings: list[str]) -> list[FileSpec]:
         return []
     if not isinstance(value, dict):
         raise InvalidInput(
-            f"files is {_kind(value)}, not a mapping of path to {{content, mode}}. "
+            f"files is {kind_of(value)}, not a mapping of path to {{content, mode}}. "
             'Write \'"/path/to/file": {content: ..., mode: "000644"}\' entries under it.'
         )
     if len(value) > MAX_STEPS:
@@ -201,7 +201,7 @@ def _files(value: Any, source: str, warnings: list[str]) -> list[FileSpec]:
     for raw_path, spec in value.items():
         where = f"files entry {str(raw_path)[:80]!r}"
         if not isinstance(spec, dict):
-            raise InvalidInput(f"{where} is {_kind(spec)}, not a mapping with content and mode.")
+            raise InvalidInput(f"{where} is {kind_of(spec)}, not a mapping with content and mode.")
         unknown = sorted(str(k) for k in spec if k not in _FILE_KEYS)
         if unknown:
             raise InvalidInput(
@@ -271,7 +271,7 @@ def _content(value: Any, encoding: Any, where: str) -> bytes:
     elif isinstance(value, bool):
         text = "true" if value else "false"
     else:
-        raise InvalidInput(f"{where} has content that is {_kind(value)}. Quote it.")
+        raise InvalidInput(f"{where} has content that is {kind_of(value)}. Quote it.")
     if encoding in (None, "plain"):
         return text.encode()
     if encoding == "base64":
@@ -306,7 +306,7 @@ def _commands(value: Any, source: str, section: str) -> list[Command]:
         return []
     if not isinstance(value, dict):
         raise InvalidInput(
-            f"{section} is {_kind(value)}, not a mapping of name to {{command: ...}}. "
+            f"{section} is {kind_of(value)}, not a mapping of name to {{command: ...}}. "
             f"Write '01_name: {{command: \"...\"}}' entries under {section}:."
         )
     if len(value) > MAX_STEPS:
@@ -319,7 +319,7 @@ def _commands(value: Any, source: str, section: str) -> list[Command]:
         # a plain string is tolerated as the command itself: `01_x: "echo hi"`
         spec = {"command": raw_spec} if isinstance(raw_spec, str) else raw_spec
         if not isinstance(spec, dict):
-            raise InvalidInput(f"{where} is {_kind(spec)}, not a mapping with a command.")
+            raise InvalidInput(f"{where} is {kind_of(spec)}, not a mapping with a command.")
         unknown = sorted(str(k) for k in spec if k not in keys)
         if unknown:
             raise InvalidInput(
@@ -349,7 +349,7 @@ def _command(value: Any, where: str) -> str | tuple[str, ...]:
     if value is None:
         raise InvalidInput(f'{where} has no command. Give it as command: "...".')
     raise InvalidInput(
-        f"{where} has a command that is {_kind(value)}; give a string (run by /bin/sh) or a "
+        f"{where} has a command that is {kind_of(value)}; give a string (run by /bin/sh) or a "
         "list of strings (run without a shell)."
     )
 
@@ -358,11 +358,11 @@ def _env(value: Any, where: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidInput(f"the env of {where} is {_kind(value)}, not a mapping of NAME: value.")
+        raise InvalidInput(f"the env of {where} is {kind_of(value)}, not a mapping of NAME: value.")
     out = {}
     for key, raw in value.items():
         if isinstance(raw, dict | list):
-            raise InvalidInput(f"the env variable {key} of {where} is {_kind(raw)}; quote it.")
+            raise InvalidInput(f"the env variable {key} of {where} is {kind_of(raw)}; quote it.")
         out[str(key)] = "" if raw is None else _text(raw, f"the env variable {key} of {where}")
     return out
 
@@ -374,7 +374,7 @@ def _text(value: Any, what: str) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
-    raise InvalidInput(f"{what} is {_kind(value)}; give a string.")
+    raise InvalidInput(f"{what} is {kind_of(value)}; give a string.")
 
 
 def _flag(value: Any, what: str) -> bool:
@@ -384,10 +384,11 @@ def _flag(value: Any, what: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise InvalidInput(f"{what} is {_kind(value)}; write true or false.")
+    raise InvalidInput(f"{what} is {kind_of(value)}; write true or false.")
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in words, without printing it (it may be huge)."""
     if value is None:
         return "empty"
     if isinstance(value, bool):

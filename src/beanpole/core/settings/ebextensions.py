@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from beanpole.core.bundle_steps import Steps, ignored_section, merge, parse_steps
+from beanpole.core.bundle_steps import Steps, ignored_section, kind_of, merge, parse_steps
 from beanpole.core.errors import InvalidInput
 from beanpole.core.settings.resolve import ENV_NAMESPACE, validate
 
@@ -162,7 +162,7 @@ def _document(data: bytes) -> dict[Any, Any]:
         return {}
     if not isinstance(document, dict):
         raise InvalidInput(
-            f"its top level is {_kind(document)}, not a mapping of keys such as "
+            f"its top level is {kind_of(document)}, not a mapping of keys such as "
             "option_settings. Start the file with 'option_settings:'."
         )
     return document
@@ -177,7 +177,7 @@ def _option_settings(document: dict[Any, Any]) -> dict[str, str]:
     elif isinstance(options, dict):
         raw = _short_form(options)
     else:
-        raise InvalidInput(f"option_settings is {_kind(options)}. {_SHAPE_HINT}")
+        raise InvalidInput(f"option_settings is {kind_of(options)}. {_SHAPE_HINT}")
     return validate(raw)
 
 
@@ -188,7 +188,7 @@ def _long_form(items: list[Any]) -> dict[str, str]:
     for number, item in enumerate(items, start=1):
         where = f"option_settings entry {number}"
         if not isinstance(item, dict):
-            raise InvalidInput(f"{where} is {_kind(item)}, not a mapping. {_SHAPE_HINT}")
+            raise InvalidInput(f"{where} is {kind_of(item)}, not a mapping. {_SHAPE_HINT}")
         unknown = [str(k) for k in item if k not in _LONG_FORM_KEYS]
         if unknown:
             raise InvalidInput(
@@ -212,7 +212,7 @@ def _short_form(namespaces: dict[Any, Any]) -> dict[str, str]:
             continue
         if not isinstance(options, dict):
             raise InvalidInput(
-                f"option_settings namespace {namespace} holds {_kind(options)}, not a mapping "
+                f"option_settings namespace {namespace} holds {kind_of(options)}, not a mapping "
                 "of option to value. Write 'OptionName: value' lines under it."
             )
         for raw_name, value in options.items():
@@ -225,7 +225,7 @@ def _short_form(namespaces: dict[Any, Any]) -> dict[str, str]:
 
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{what} is {_kind(value)}; it must be a name. Quote it if needed.")
+        raise InvalidInput(f"{what} is {kind_of(value)}; it must be a name. Quote it if needed.")
     return value.strip()
 
 
@@ -238,23 +238,8 @@ def _text(value: Any, key: str) -> str:
     if isinstance(value, str):
         return value
     raise InvalidInput(
-        f"the value of {key} is {_kind(value)}; option values are strings. Quote the value."
+        f"the value of {key} is {kind_of(value)}; option values are strings. Quote the value."
     )
-
-
-def _kind(value: Any) -> str:
-    """What a YAML value is, in words, without printing it (it may be huge)."""
-    if value is None:
-        return "empty"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return f"the text {value[:40]!r}" if len(value) <= 40 else "a long text"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return f"a {type(value).__name__} value"
 
 
 def _too_many() -> InvalidInput:
