@@ -142,6 +142,30 @@ def stop_and_check(bp: Beanpole) -> list[str]:
     return leaked
 
 
+WRK_REPORT = ROOT / "bench" / "wrk_report.lua"  # prints one WRK_JSON line at the end
+
+
+def wrk_argv(
+    wrk: str, url: str, *, seconds: float, threads: int, connections: int, headers: list[str]
+) -> list[str]:
+    """wrk's command line for ``url`` with the JSON report (`wrk_report.lua`)."""
+    return [
+        wrk,
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds:g}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(WRK_REPORT),
+        *headers,
+        url,
+    ]
+
+
 @contextlib.contextmanager
 def beanpole_home(prefix: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix=f"bp-bench-{prefix}-") as tmp:

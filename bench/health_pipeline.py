@@ -80,14 +80,14 @@ def bare_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
 class BareHAProxy:
     """A second HAProxy on its own port, serving the same instances, logging nothing."""
 
-    def __init__(self, directory: Path, instances: list[tuple[str, int, int]]) -> None:
+    def __init__(self, directory: Path, instances: list[tuple[str, str, int, int]]) -> None:
         from harness import free_port
 
         directory.mkdir(parents=True, exist_ok=True)
         self.paths = HAProxyPaths.under(directory)
         self.port = free_port()
         check = HealthCheck(interval_s=15, timeout_s=5, healthy_threshold=3)
-        servers = tuple(Server(i, "127.0.0.1", port, 100) for i, port, _ in instances)
+        servers = tuple(Server(i, host, port, 100) for i, host, port, _ in instances)
         self.spec = LoadBalancerSpec(
             "127.0.0.1", self.port, (Backend(ENV, (f"{ENV}.localhost",), check, servers),)
         )
@@ -186,10 +186,13 @@ def _instructions_per_request(cfg: Path, port: int, out: Path) -> int:
     return (totals[1] - totals[0]) // 3000
 
 
-def instructions(instance_port: int, log_port: int, log: Any) -> dict[str, int] | None:
+def instructions(instance: str, log_port: int, log: Any) -> dict[str, int] | None:
     """Instructions per request of HAProxy with the request log and sampling rules (at the
-    1:32 a busy environment gets) and without: a deterministic figure, whatever the noise."""
+    1:32 a busy environment gets) and without: a deterministic figure, whatever the noise.
+    ``instance``: the "host:port" of one instance."""
     import shutil
+
+    instance_host, _, instance_port = instance.rpartition(":")
 
     if shutil.which("valgrind") is None:
         log("  (valgrind not installed: no instruction counts; apt-get install valgrind)")
@@ -207,7 +210,7 @@ def instructions(instance_port: int, log_port: int, log: Any) -> dict[str, int] 
                 ENV,
                 (f"{ENV}.localhost",),
                 check,
-                (Server("i-1", "127.0.0.1", instance_port, 100),),
+                (Server("i-1", instance_host, int(instance_port), 100),),
                 sample_ratio=32,
             )
             spec = LoadBalancerSpec("127.0.0.1", port, (backend,), log_port=log_port)
@@ -302,12 +305,14 @@ def environment(log: Any) -> Iterator[tuple[Beanpole, PipelineTarget]]:
             bp.start()
             bp.cli("create", ENV, "--app", "tiny", "--source", str(APP), "--scale", str(INSTANCES))
             instances = [
-                (i["id"], int(i["port"]), int(i["pid"])) for i in bp.status(ENV)["instances"]
+                # a namespaced instance has an address of its own
+                (i["id"], i.get("host") or "127.0.0.1", int(i["port"]), int(i["pid"]))
+                for i in bp.status(ENV)["instances"]
             ]
             bare = BareHAProxy(tmp / "bare", instances)
             bare.start()
             target = PipelineTarget(bp, bare)
-            check_routing(bp, {i for i, _, _ in instances})
+            check_routing(bp, {i for i, _, _, _ in instances})
             log(f"  {INSTANCES} instances; Beanpole's HAProxy :{bp.lb_port}, bare :{bare.port}")
             yield bp, target
         finally:
@@ -367,8 +372,7 @@ def run(
                     )
                     + (f"  ERRORS {row['errors']}" if row["error_count"] else "")
                 )
-        instance_port = target.instances[0][1]
-        result["instructions"] = instructions(instance_port, bp_log_port(bp), log)
+        result["instructions"] = instructions(target.instances[0][1], bp_log_port(bp), log)
     result["line_cost_us"] = [round(line_cost_us(), 2) for _ in range(3)]
     result["summary"] = summarize(result["runs"], result["line_cost_us"])
     return result

@@ -45,10 +45,10 @@ from bench._common import (
     wait_for,
     with_children,
     write_result,
+    wrk_argv,
 )
 
 APP = ROOT / "bench" / "apps" / "tiny"
-LUA = ROOT / "bench" / "wrk_report.lua"
 ENV = "lbbench"
 INSTANCES = 3
 MODES = ("lb", "direct1", "direct3")
@@ -78,7 +78,11 @@ class Target:
     def __init__(self, bp: Beanpole) -> None:
         self.bp = bp
         info = bp.status(ENV)
-        self.instances = [(i["id"], int(i["port"]), int(i["pid"])) for i in info["instances"]]
+        # (id, "host:port" — a namespaced instance has an address of its own —, pid)
+        self.instances = [
+            (i["id"], f"{i.get('host') or '127.0.0.1'}:{i['port']}", int(i["pid"]))
+            for i in info["instances"]
+        ]
         if len(self.instances) != INSTANCES:
             raise RuntimeError(f"expected {INSTANCES} instances, status shows {info['instances']}")
         self.server_pid = bp.server_pid()
@@ -99,10 +103,10 @@ class Target:
                 [],
                 ["-H", f"Host: {ENV}.localhost:{self.bp.lb_port}"],
             )
-        ports = [port for _, port, _ in self.instances]
+        addresses = [address for _, address, _ in self.instances]
         if mode == "direct1":
-            return f"http://127.0.0.1:{ports[0]}/", [], []
-        return f"http://127.0.0.1:{ports[0]}/", [f"127.0.0.1:{p}" for p in ports], []
+            return f"http://{addresses[0]}/", [], []
+        return f"http://{addresses[0]}/", addresses, []
 
 
 def run_wrk(
@@ -114,21 +118,9 @@ def run_wrk(
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.run(
-        [
-            wrk,
-            "-t",
-            str(threads),
-            "-c",
-            str(connections),
-            "-d",
-            f"{seconds:g}s",
-            "--timeout",
-            "5s",
-            "-s",
-            str(LUA),
-            *headers,
-            url,
-        ],
+        wrk_argv(
+            wrk, url, seconds=seconds, threads=threads, connections=connections, headers=headers
+        ),
         env={**os.environ, "WRK_TARGETS": ",".join(targets)},
         capture_output=True,
         text=True,

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import (
-    ROOT,
     Beanpole,
     beanpole_home,
     machine,
@@ -32,10 +31,10 @@ from bench._common import (
     stamp,
     stop_and_check,
     write_result,
+    wrk_argv,
 )
 
 ENV = "files-bench"
-LUA = ROOT / "bench" / "wrk_report.lua"
 MODES = {"files": "/assets/bench.css", "app": "/static/bench.css"}
 CSS = ("body { font-family: sans-serif; color: #222; margin: 0 auto; }\n" * 32)[:2048]
 
@@ -62,22 +61,14 @@ def run_wrk(bp: Beanpole, path: str, seconds: float, threads: int, connections: 
     if wrk is None:
         raise SystemExit("bench: needs wrk (apt-get install wrk; scripts/bootstrap.sh does)")
     proc = subprocess.run(
-        [
+        wrk_argv(
             wrk,
-            "-t",
-            str(threads),
-            "-c",
-            str(connections),
-            "-d",
-            f"{seconds:g}s",
-            "--timeout",
-            "5s",
-            "-s",
-            str(LUA),
-            "-H",
-            f"Host: {ENV}.localhost:{bp.lb_port}",
             f"http://127.0.0.1:{bp.lb_port}{path}",
-        ],
+            seconds=seconds,
+            threads=threads,
+            connections=connections,
+            headers=["-H", f"Host: {ENV}.localhost:{bp.lb_port}"],
+        ),
         capture_output=True,
         text=True,
         timeout=seconds + 60,
