@@ -371,11 +371,16 @@ def test_kill_9_of_the_server_mid_deploy_ends_ready_on_one_version(beanpole, pid
 
 
 def test_after_kill_9_mid_rolling_deploy_status_is_updating_until_one_version_serves(
-    beanpole, pid_app, tmp_path
+    beanpole, pid_app, tmp_path, public_tmp
 ):
     """Issue #7: after a kill -9 in the middle of a Rolling deploy, `status` said Ready at
     once while instances of two versions ran and the recorded release was being restored."""
-    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2", *FAST)
+    delay = public_tmp / "start-delay"  # the app (its own user) must read it
+    beanpole.cli(
+        "create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2",
+        "--env", f"START_DELAY_FILE={delay}", *FAST,
+        "--setting", "beanpole:instance:StartTimeout=30",
+    )  # fmt: skip
     new = variant(pid_app, tmp_path, "new")
     # batch 2 then takes 3 s to start: the kill lands before the deployment completes
     (new / "Procfile").write_text("web: START_DELAY=3 python3 server.py\n")
@@ -386,6 +391,10 @@ def test_after_kill_9_mid_rolling_deploy_status_is_updating_until_one_version_se
             30,
             "the first batch in service",
         )
+        # every instance started from now on (batch 2, the recovery's) takes 5 s more, so the
+        # first `status` after the restart finds the recovery still running however slow the
+        # machine is
+        delay.write_text("5")
         beanpole.kill_server()
         beanpole.start()
         seen = []
