@@ -118,27 +118,32 @@ def asg_sizes(bp, env):
 
 
 def test_scale_up_and_down(beanpole, pid_app):
-    """Issue 7, part 4: scale sets the desired count; MinSize/MaxSize (1 and 4 by default)
-    move only when the count lies outside them, and the output says so."""
+    """Issue 9, part 1: `scale ENV N` pins the environment at N (MinSize = MaxSize = N, as
+    `eb scale`); `--min/--max` set the bounds and the desired count is clamped into them."""
     beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app))
     assert beanpole.status("shop")["desired_capacity"] == 1  # starts at MinSize, as EB
     up = beanpole.cli("scale", "shop", "3").stdout
-    assert "MinSize" not in up and "MaxSize" not in up
-    assert asg_sizes(beanpole, "shop") == (1, 4)  # within the bounds: no setting changed
+    assert "Pinned at 3 instance(s): MinSize 3, MaxSize 3." in up
+    assert asg_sizes(beanpole, "shop") == (3, 3)
     assert len(served_pids(beanpole, "shop")) == 3
     status = beanpole.status("shop")
     assert status["desired_capacity"] == 3 and len(status["instances"]) == 3
-    beyond = beanpole.cli("scale", "shop", "5").stdout
-    assert "Raised MaxSize from 4 to 5 so that 5 instance(s) can run." in beyond
-    assert asg_sizes(beanpole, "shop") == (1, 5)
-    assert len(beanpole.status("shop")["instances"]) == 5
     beanpole.cli("scale", "shop", "1")
+    assert asg_sizes(beanpole, "shop") == (1, 1)
     assert len(beanpole.status("shop")["instances"]) == 1
-    beanpole.cli("config", "shop", "aws:autoscaling:asg:MinSize=2")  # re-clamps the count
-    status = beanpole.status("shop")
+    bounds = beanpole.cli("scale", "shop", "--min", "2", "--max", "5").stdout
+    assert "Auto scaling moves between MinSize 2 and MaxSize 5." in bounds
+    status = beanpole.status("shop")  # re-clamped into the new bounds
     assert status["desired_capacity"] == 2 and len(status["instances"]) == 2
-    below = beanpole.cli("scale", "shop", "0", "--no-wait").stdout
-    assert "Lowered MinSize from 2 to 0 so that 0 instance(s) can run." in below
+    assert asg_sizes(beanpole, "shop") == (2, 5)
+    crossed = beanpole.cli("scale", "shop", "--min", "6", check=False)
+    assert crossed.returncode != 0
+    assert "MinSize 6 would be above MaxSize 5. Give --max too" in crossed.stderr
+    beanpole.cli("config", "shop", "aws:autoscaling:asg:MinSize=3")  # re-clamps the count
+    status = beanpole.status("shop")
+    assert status["desired_capacity"] == 3 and len(status["instances"]) == 3
+    zero = beanpole.cli("scale", "shop", "0", "--no-wait").stdout
+    assert "Operation" in zero
 
 
 def test_setenv_and_printenv_roll_new_instances(beanpole, pid_app):

@@ -178,8 +178,8 @@ def test_a_misspelt_key_is_named_with_a_suggestion():
         ("option_settings:\n  - {option_name: A}\n", "entry 1 has no value"),
         ("option_settings:\n  - {value: A}\n", "entry 1 has no option_name"),
         (
-            "option_settings:\n  - {option_name: A, value: 1, resource_name: X}\n",
-            "key 'resource_name', which Beanpole does not support",
+            "option_settings:\n  - {option_name: A, value: 1, condition: X}\n",
+            "key 'condition', which Beanpole does not support",
         ),
         ("option_settings:\n  - {option_name: [A], value: 1}\n", "option_name of option_settings"),
         (
@@ -340,3 +340,22 @@ def test_a_hostile_bundle_is_refused_before_anything_is_read(tmp_path):
     bundle = make_zip(tmp_path / "b.zip", {"../evil": b"x", ".ebextensions/a.config": b"A"})
     with pytest.raises(BundleError, match="climbs out"):
         read(bundle)
+
+
+def test_a_scheduled_action_in_the_long_form_takes_its_resource_name():
+    """EB's documented form for scheduled actions: resource_name names the action."""
+    text = """option_settings:
+  - namespace: aws:autoscaling:scheduledaction
+    resource_name: ScaleUpMornings
+    option_name: MinSize
+    value: '3'
+  - namespace: aws:autoscaling:scheduledaction
+    resource_name: ScaleUpMornings
+    option_name: Recurrence
+    value: 0 9 * * MON-FRI
+"""
+    layer, _ = parse(text.encode())
+    assert layer == {
+        "aws:autoscaling:scheduledaction:ScaleUpMornings:MinSize": "3",
+        "aws:autoscaling:scheduledaction:ScaleUpMornings:Recurrence": "0 9 * * MON-FRI",
+    }

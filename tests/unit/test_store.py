@@ -42,6 +42,7 @@ def test_migrations_run_once(tmp_path):
         "0012_saved_configurations",
         "0013_version_platform",
         "0014_version_steps",
+        "0015_autoscaling",
     ]
     s.close()
 

@@ -71,7 +71,12 @@ class Swap(Input):
 
 
 class Scale(Input):
-    count: int = Field(ge=0, le=MAX_INSTANCES)
+    """``count`` pins the environment (MinSize = MaxSize = count); ``min_size`` and
+    ``max_size`` set the bounds auto scaling moves within. One or the other."""
+
+    count: int | None = Field(default=None, ge=0, le=MAX_INSTANCES)
+    min_size: int | None = Field(default=None, ge=0, le=MAX_INSTANCES)
+    max_size: int | None = Field(default=None, ge=1, le=MAX_INSTANCES)
 
 
 class SettingsChange(Input):

@@ -94,6 +94,39 @@ class InstanceView(View):
     uptime_s: float
 
 
+class ScheduledFiringView(View):
+    action: str
+    at: float
+    description: str
+
+
+class ScalingDecisionView(View):
+    at: float
+    message: str
+
+
+class AutoscalingView(View):
+    """An environment's auto scaling: bounds, the policy in force, the measure now, the
+    latest verdict (a change, or why the count holds) and the scheduled actions to come."""
+
+    min_size: int
+    max_size: int
+    desired_capacity: int
+    bounds_source: str = Field(description='"settings", or "scheduled action NAME"')
+    policy: str = Field(description="The policy in force, in words")
+    measure: str
+    unit: str
+    value: float | None = Field(default=None, description="The measure now, in ``unit``")
+    current: ScalingDecisionView | None = Field(
+        default=None, description="The latest verdict: a change, or why the count holds"
+    )
+    last_decision: ScalingDecisionView | None = Field(
+        default=None, description="The latest change of the desired count"
+    )
+    last_activity_at: float | None = None
+    upcoming: list[ScheduledFiringView] = Field(default_factory=list)
+
+
 class EnvironmentSummary(View):
     id: str
     name: str
@@ -112,6 +145,7 @@ class EnvironmentSummary(View):
     platform: str | None = Field(
         default=None, description="The platform it names; null: detected from each bundle"
     )
+    autoscaling: AutoscalingView | None = None
 
 
 class EnvironmentView(EnvironmentSummary):
@@ -244,6 +278,7 @@ class WindowView(View):
     latency_ms: dict[str, float]  # percentile ("99.0") -> ms
     lines: int = 0
     requests_per_s: float
+    latency_mean_ms: float = 0.0
 
 
 class HostView(View):
@@ -288,6 +323,7 @@ class HealthView(View):
     sampling: int
     host: HostView | None
     instances: list[InstanceHealth]
+    autoscaling: AutoscalingView | None = None  # the desired count, bounds, last decision
 
 
 class MetricsView(View):

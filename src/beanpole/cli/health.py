@@ -117,9 +117,20 @@ def render(data: dict[str, Any]) -> Group:
         f"  requests sampled 1:{sampling} (counts are estimates)" if sampling > 1 else "",
         style="bright_black",
     )
+    scaling = data.get("autoscaling")
+    scaling_line = Text("")
+    if scaling:
+        last = scaling.get("last_decision")
+        scaling_line = Text(
+            f"  instances: {scaling['desired_capacity']} desired, MinSize "
+            f"{scaling['min_size']}, MaxSize {scaling['max_size']}"
+            + (f"; last decision: {last['message']}" if last else ""),
+            style="bright_black",
+        )
     return Group(
         header,
         summary,
+        scaling_line,
         causes,
         Text(""),
         status,

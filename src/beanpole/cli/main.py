@@ -21,7 +21,13 @@ from rich.text import Text
 
 from beanpole import __version__
 from beanpole.api import inputs
-from beanpole.api.views import EffectiveSettingView, EventView, OperationStarted, VersionView
+from beanpole.api.views import (
+    AutoscalingView,
+    EffectiveSettingView,
+    EventView,
+    OperationStarted,
+    VersionView,
+)
 from beanpole.cli.console import out
 from beanpole.cli.health import health
 from beanpole.cli.server import server
@@ -262,6 +268,54 @@ def status(env: str, as_json: bool) -> None:
             i.id, i.state, i.health, str(i.port), str(i.pid), i.version, f"{i.uptime_s:.0f} s"
         )
     out.print(table)
+    if info.autoscaling is not None:
+        _print_autoscaling(info.autoscaling, brief=True)
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def autoscale(env: str, as_json: bool) -> None:
+    """Show ENV's auto scaling: bounds, the policy in force, its measure now against the
+    thresholds, the latest decision and the scheduled actions to come."""
+    view = _client().autoscaling(env)
+    if as_json:
+        click.echo(view.model_dump_json(indent=2))
+        return
+    _print_autoscaling(view, brief=False)
+
+
+def _print_autoscaling(view: AutoscalingView, *, brief: bool) -> None:
+    out.print("Auto scaling:")
+    source = "" if view.bounds_source == "settings" else f" (from {view.bounds_source})"
+    lines = [
+        f"  Instances: {view.desired_capacity} desired, MinSize {view.min_size}, "
+        f"MaxSize {view.max_size}{source}",
+    ]
+    if not brief:
+        lines.append(f"  Policy: {view.policy}")
+    if view.current is not None:
+        lines.append(f"  Now ({_ago(view.current.at)}): {view.current.message}")
+    if view.last_decision is not None:
+        lines.append(
+            f"  Last decision ({_ago(view.last_decision.at)}): {view.last_decision.message}"
+        )
+    if not brief:
+        for firing in view.upcoming:
+            lines.append(f"  Scheduled: {firing.description}")
+        if not view.upcoming:
+            lines.append("  Scheduled: none to come")
+    for line in lines:
+        out.print(line, markup=False)
+
+
+def _ago(at: float) -> str:
+    seconds = max(0.0, time.time() - at)
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
 
 
 @cli.command("list")
@@ -309,15 +363,23 @@ def versions(app: str, as_json: bool, keep: int | None) -> None:
 
 @cli.command()
 @click.argument("env")
-@click.argument("count", type=click.IntRange(0, 100))
+@click.argument("count", type=click.IntRange(0, 100), required=False)
+@click.option("--min", "min_size", type=click.IntRange(0, 100), help="MinSize: fewest instances.")
+@click.option("--max", "max_size", type=click.IntRange(1, 100), help="MaxSize: most instances.")
 @no_wait_option
-def scale(env: str, count: int, no_wait: bool) -> None:
-    """Run COUNT instances: sets the desired capacity. MinSize or MaxSize change only when
-    COUNT is outside them, and the output says so."""
+def scale(
+    env: str, count: int | None, min_size: int | None, max_size: int | None, no_wait: bool
+) -> None:
+    """Pin ENV at COUNT instances (MinSize = MaxSize = COUNT, as `eb scale`), or with
+    --min/--max set the bounds auto scaling moves within."""
+    if count is None and min_size is None and max_size is None:
+        raise click.UsageError(
+            "Give a COUNT to pin the environment at, or --min and/or --max for auto scaling."
+        )
     client = _client()
 
     def start() -> OperationStarted:
-        started = client.scale(env, count)
+        started = client.scale(env, count, min_size=min_size, max_size=max_size)
         if no_wait:  # else the events that say the same are printed as they come
             for note in started.notes:
                 out.print(note, markup=False)

@@ -22,6 +22,7 @@ from beanpole.api import inputs
 from beanpole.api.views import (
     AbortRequested,
     ApplicationView,
+    AutoscalingView,
     Checked,
     EnvironmentCreated,
     EnvironmentSummary,
@@ -254,9 +255,19 @@ class Client:
     def rollback(self, name: str) -> RollbackStarted:
         return self.call(RollbackStarted, "POST", f"/environments/{name}/rollback")
 
-    def scale(self, name: str, count: int) -> ScaleStarted:
-        body = inputs.Scale(count=count)
+    def scale(
+        self,
+        name: str,
+        count: int | None = None,
+        *,
+        min_size: int | None = None,
+        max_size: int | None = None,
+    ) -> ScaleStarted:
+        body = inputs.Scale(count=count, min_size=min_size, max_size=max_size)
         return self.call(ScaleStarted, "POST", f"/environments/{name}/scale", json=_json(body))
+
+    def autoscaling(self, name: str) -> AutoscalingView:
+        return self.call(AutoscalingView, "GET", f"/environments/{name}/autoscaling")
 
     def configure(self, name: str, change: inputs.SettingsChange) -> OperationStarted:
         return self.call(

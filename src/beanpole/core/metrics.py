@@ -53,6 +53,7 @@ class WindowStats:
     status_5xx: int
     latency_ms: dict[float, float]  # percentile -> ms (nearest rank); empty when no requests
     lines: int = 0  # request lines behind the counts (= requests unless sampled)
+    latency_mean_ms: float = 0.0  # over every line (weighted), not only the kept sample
 
     @property
     def requests_per_s(self) -> float:
@@ -113,6 +114,7 @@ class _Open:
     classes: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # 2xx, 3xx, 4xx, 5xx
     seen: int = 0  # samples offered to the reservoir (unweighted)
     reservoir: list[tuple[float, int]] = field(default_factory=list)  # (latency_ms, weight)
+    latency_total_ms: float = 0.0  # weighted, for the mean
 
 
 _Key = tuple[str, str | None]  # (env, instance or None for the environment)
@@ -172,6 +174,7 @@ class Windows:
         if 2 <= status_class <= 5:
             window.classes[status_class - 2] += sample.weight
         window.seen += 1
+        window.latency_total_ms += sample.latency_ms * sample.weight
         if len(window.reservoir) < self.max_samples:
             window.reservoir.append((sample.latency_ms, sample.weight))
         else:
@@ -214,6 +217,7 @@ class Windows:
             status_5xx=window.classes[3],
             latency_ms={p: percentile(values, p, weights) for p in PERCENTILES} if kept else {},
             lines=window.seen,
+            latency_mean_ms=window.latency_total_ms / window.requests if window.requests else 0.0,
         )
 
     def latest(self, env: str, instance: str | None) -> WindowStats | None:

@@ -13,7 +13,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
+from beanpole.core.autoscaling.bounds import Override
 from beanpole.core.bundle_steps import Steps
 from beanpole.core.errors import InvalidInput
 
@@ -198,6 +200,10 @@ class Environment:
     saved_configuration: str | None = None
     saved_settings: dict[str, str] = field(default_factory=dict)
     version_origins: dict[str, str] = field(default_factory=dict)  # of version_settings
+    # the bounds a scheduled action set when it fired (None: the settings' own)
+    scheduled_bounds: Override | None = None
+    # the autoscaler's memory (`services.autoscaler`): last decision, last activity, firing
+    scaling: dict[str, Any] = field(default_factory=dict)
 
     def layers(
         self,

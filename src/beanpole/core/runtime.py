@@ -141,6 +141,8 @@ class ServerState:
     responses: int = 0  # responses since it joined
     responses_5xx: int = 0
     healthy: bool = False  # in service by the balancer's account and its latest check passed
+    bytes_in: int = 0  # since it joined: requests' bytes sent to it (auto scaling's NetworkIn)
+    bytes_out: int = 0  # its responses' bytes (NetworkOut)
 
     @property
     def down(self) -> bool:

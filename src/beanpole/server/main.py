@@ -33,6 +33,7 @@ from beanpole.home import Home, ServerConfig
 from beanpole.server.context import Context, environment_url
 from beanpole.server.rest.app import create_app
 from beanpole.services.applications import Applications
+from beanpole.services.autoscaler import Autoscaler
 from beanpole.services.configurations import Configurations
 from beanpole.services.environments import Environments
 from beanpole.services.fleet import Fleet
@@ -74,6 +75,9 @@ def build_context(home: Home) -> Context:
     bundles = BundleStore(home.root / "bundles")
     monitor = Monitor(home, store, fleet, listener)
     ops = Operations(store, fleet, Builder(home.root, run_as), bundles, requests=monitor.stream)
+    autoscaler = Autoscaler(ops)
+    monitor.autoscaler = autoscaler
+    environments = Environments(store, ops, functools.partial(environment_url, config), autoscaler)
     return Context(
         home,
         config,
@@ -85,8 +89,8 @@ def build_context(home: Home) -> Context:
         runtime,
         monitor,
         applications=Applications(store, bundles, home.root),
-        environments=Environments(store, ops, functools.partial(environment_url, config)),
-        health=HealthService(store, monitor),
+        environments=environments,
+        health=HealthService(store, monitor, environments),
         logs=EnvironmentLogs(store, ops.logs, home.logs),
         configurations=Configurations(store),
     )

@@ -93,7 +93,9 @@ class DeploymentRun:
             (i for i in live if i.state is InstanceState.IN_SERVICE),
             key=lambda i: (i.created_at, i.id),
         )
-        capacity = desired_count(self.settings, self.env.desired_capacity)
+        capacity = desired_count(
+            self.settings, self.env.desired_capacity, self.env.scheduled_bounds
+        )
         steps = plan([i.id for i in old], capacity, self.params)
         by_id = {i.id: i for i in old}
         self._event(
@@ -318,7 +320,9 @@ class DeploymentRun:
         live = [i for i in store.instances(self.env.name) if i.state is InstanceState.IN_SERVICE]
         old_serving = [i for i in live if i.release_key == self.old.key]
         new_serving = [i for i in live if i.release_key != self.old.key]
-        capacity = desired_count(self.old.settings, self.env.desired_capacity)
+        capacity = desired_count(
+            self.old.settings, self.env.desired_capacity, self.env.scheduled_bounds
+        )
         old_serving += await self._reinstate(capacity - len(old_serving))
         await fleet.set_weights({i.id: 100 for i in old_serving})
         missing = capacity - len(old_serving)

@@ -23,6 +23,7 @@ from beanpole.adapters.store.db import Store
 from beanpole.api import inputs
 from beanpole.api.views import (
     AbortRequested,
+    AutoscalingView,
     Checked,
     Colour,
     EffectiveSettingView,
@@ -36,9 +37,14 @@ from beanpole.api.views import (
     ReleaseView,
     RollbackStarted,
     ScaleStarted,
+    ScalingDecisionView,
+    ScheduledFiringView,
     SettingsView,
     SwapResult,
 )
+from beanpole.core.autoscaling import schedule
+from beanpole.core.autoscaling.measures import MEASURES
+from beanpole.core.autoscaling.policy import check_policy, policy_from
 from beanpole.core.capacity import bounds, desired_count, plan_scale
 from beanpole.core.errors import Conflict, InvalidInput
 from beanpole.core.model import (
@@ -60,6 +66,7 @@ from beanpole.core.settings.sources import (
     explain,
     saved_source,
 )
+from beanpole.services.autoscaler import Autoscaler
 from beanpole.services.operations import Operations
 
 _ASG = "aws:autoscaling:asg"
@@ -71,6 +78,8 @@ def capacity_settings(count: int) -> dict[str, str]:
 
 
 def check_sizes(resolved: ResolvedSettings) -> None:
+    """What no single option can be checked for alone: the bounds, the trigger's units and
+    thresholds, and each scheduled action as a whole."""
     low = resolved.int(_ASG, "MinSize")
     high = resolved.int(_ASG, "MaxSize")
     if low > high:
@@ -78,6 +87,8 @@ def check_sizes(resolved: ResolvedSettings) -> None:
             f"aws:autoscaling:asg MinSize ({low}) is above MaxSize ({high}). "
             "Raise MaxSize too, or lower MinSize."
         )
+    check_policy(resolved.values)
+    schedule.actions_from(resolved.values)
 
 
 def instance_view(i: Instance, now: float) -> InstanceView:
@@ -113,10 +124,17 @@ def operation_view(op: Operation) -> OperationView:
 
 
 class Environments:
-    def __init__(self, store: Store, ops: Operations, url: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ops: Operations,
+        url: Callable[[str], str],
+        autoscaler: Autoscaler | None = None,
+    ) -> None:
         self.store = store
         self.ops = ops
         self.url = url  # an environment's URL from its CNAME prefix
+        self.autoscaler = autoscaler or Autoscaler(ops)
 
     # views --------------------------------------------------------------------------
 
@@ -337,16 +355,29 @@ class Environments:
         op = self.ops.deploy(env, previous.version_label, settings=previous.settings)
         return RollbackStarted(operation=op.id, version=previous.version_label)
 
-    async def scale(self, name: str, count: int) -> ScaleStarted:
-        """Set the desired capacity; MinSize or MaxSize move only if ``count`` is outside
-        them, and the notes say so (events too)."""
+    async def scale(
+        self,
+        name: str,
+        count: int | None = None,
+        *,
+        min_size: int | None = None,
+        max_size: int | None = None,
+    ) -> ScaleStarted:
+        """``count``: pin the environment at it (MinSize = MaxSize = count, as `eb scale`);
+        ``min_size``/``max_size``: the bounds auto scaling moves within (the desired count
+        is clamped into them). The notes say what changed (events too)."""
         env = self.store.environment(name)
-        change = plan_scale(bounds(resolve(*env.layers())), count)
-        settings = validate({**env.settings, **change.settings})
-        op = self.ops.configure(env, settings, desired=change.desired, notes=change.notes)
-        return ScaleStarted(
-            operation=op.id, desired_capacity=change.desired, notes=list(change.notes)
+        change = plan_scale(
+            bounds(resolve(*env.layers())), count, min_size=min_size, max_size=max_size
         )
+        settings = validate({**env.settings, **change.settings})
+        resolved = resolve(*env.layers(direct=settings))
+        check_sizes(resolved)
+        op = self.ops.configure(env, settings, desired=change.desired, notes=change.notes)
+        desired = desired_count(
+            resolved, env.desired_capacity if change.desired is None else change.desired
+        )
+        return ScaleStarted(operation=op.id, desired_capacity=desired, notes=list(change.notes))
 
     async def configure(self, name: str, change: inputs.SettingsChange) -> OperationStarted:
         """Set and remove direct settings; the result is checked before anything runs."""
@@ -393,6 +424,53 @@ class Environments:
             "created_at": env.created_at,
             "updated_at": env.updated_at,
             "environment_variables": sorted(resolved.env),
-            "desired_capacity": desired_count(resolved, env.desired_capacity),
+            "desired_capacity": desired_count(resolved, env.desired_capacity, env.scheduled_bounds),
             "platform": env.platform,
+            "autoscaling": self._autoscaling(env, resolved),
         }
+
+    async def autoscaling(self, name: str) -> AutoscalingView:
+        def read() -> AutoscalingView:
+            env = self.store.environment(name)
+            return self._autoscaling(env, resolve(*env.layers()))
+
+        return await asyncio.to_thread(read)
+
+    def _autoscaling(self, env: Environment, resolved: ResolvedSettings) -> AutoscalingView:
+        now = time.time()
+        override = env.scheduled_bounds
+        limits = bounds(resolved, override)
+        verdict = self.autoscaler.verdict(env.name)
+        policy = verdict.policy
+        if policy is None:
+            explicit = {*env.version_settings, *env.saved_settings, *env.settings}
+            policy = policy_from(resolved.values, explicit)
+        actions = schedule.actions_from(resolved.values)
+        memory = env.scaling
+        decided_at, decided = memory.get("decided_at"), memory.get("decision")
+        current = verdict.decision
+        return AutoscalingView(
+            min_size=limits.min_size,
+            max_size=limits.max_size,
+            desired_capacity=desired_count(resolved, env.desired_capacity, override),
+            bounds_source=f"scheduled action {override.action}" if override else "settings",
+            policy=policy.describe(),
+            measure=policy.measure,
+            unit=MEASURES[policy.measure].unit,
+            value=current.value if current else None,
+            current=(
+                ScalingDecisionView(at=verdict.decided_at, message=current.message)
+                if current
+                else None
+            ),
+            last_decision=(
+                ScalingDecisionView(at=float(decided_at), message=str(decided))
+                if decided_at is not None and decided
+                else None
+            ),
+            last_activity_at=memory.get("activity_at"),
+            upcoming=[
+                ScheduledFiringView(action=f.action.name, at=f.at, description=schedule.describe(f))
+                for f in schedule.upcoming(actions, now)
+            ],
+        )

@@ -18,6 +18,7 @@ from beanpole.adapters.store.db import Store
 from beanpole.api.views import HealthView, MetricsView, WindowView
 from beanpole.core.errors import BeanpoleError, InvalidInput
 from beanpole.core.model import Environment, Instance
+from beanpole.services.environments import Environments
 from beanpole.services.monitor import Monitor
 
 HOUR_S = 3600.0
@@ -27,9 +28,12 @@ Resolution = Literal["auto", "10", "300"]
 
 
 class HealthService:
-    def __init__(self, store: Store, monitor: Monitor) -> None:
+    def __init__(
+        self, store: Store, monitor: Monitor, environments: Environments | None = None
+    ) -> None:
         self.store = store
         self.monitor = monitor
+        self.environments = environments  # for the auto scaling summary
 
     async def health(self, name: str) -> HealthView:
         env = await asyncio.to_thread(self.store.environment, name)
@@ -42,8 +46,13 @@ class HealthService:
         if data is None:  # no verdict could be made (supervisord not answering)
             at = 0.0
             data = _stored(env, await asyncio.to_thread(self.store.instances, name))
+        scaling = None
+        if self.environments is not None:
+            with contextlib.suppress(BeanpoleError):
+                scaling = await self.environments.autoscaling(name)
         return HealthView.model_validate(
             {
+                "autoscaling": scaling,
                 "name": name,
                 "environment_status": env.status,
                 "version": env.version_label,

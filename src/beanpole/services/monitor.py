@@ -47,6 +47,7 @@ from beanpole.core.health import (
 from beanpole.core.metrics import WINDOW_S, Sample, Windows, WindowStats
 from beanpole.core.model import Environment, Health, Instance, OperationKind, Severity
 from beanpole.home import Home
+from beanpole.services.autoscaler import Autoscaler
 from beanpole.services.fleet import Fleet
 from beanpole.services.resolved import ResolvedSettingsCache
 
@@ -99,6 +100,7 @@ class Monitor:
         self._evaluating = asyncio.Lock()
         self.settings = ResolvedSettingsCache()
         self._last_tick = time.monotonic()
+        self.autoscaler: Autoscaler | None = None  # told of every closed window
 
     async def start(self) -> None:
         self.listener.start()
@@ -142,7 +144,11 @@ class Monitor:
             # Told again every 10 s: a reload between a spec and its worker, or a restarted
             # HAProxy, may have left the old ratios.
             self._applied = None
-            await self.evaluate(self.windows.close_until(until), self.rollups.close_until(until))
+            await self.evaluate(
+                self.windows.close_until(until),
+                self.rollups.close_until(until),
+                window_start=(index - 1) * WINDOW_S,
+            )
 
     # sampling ------------------------------------------------------------------------
 
@@ -177,17 +183,26 @@ class Monitor:
 
     # evaluation ----------------------------------------------------------------------
 
-    async def evaluate(self, closed: list[WindowStats], rolled: list[WindowStats]) -> None:
+    async def evaluate(
+        self,
+        closed: list[WindowStats],
+        rolled: list[WindowStats],
+        *,
+        window_start: float | None = None,
+    ) -> None:
         """Judge every environment now and store the windows that closed (one at a time:
-        the API may ask for a verdict while the 10 s one runs)."""
+        the API may ask for a verdict while the 10 s one runs). ``window_start``: the 10 s
+        window that just closed, whose figures go to auto scaling too."""
         async with self._evaluating:
-            await self._evaluate(closed, rolled)
+            await self._evaluate(closed, rolled, window_start)
 
     async def refresh(self) -> None:
         """A verdict now, from the latest windows, for an environment that has none yet."""
         await self.evaluate([], [])
 
-    async def _evaluate(self, closed: list[WindowStats], rolled: list[WindowStats]) -> None:
+    async def _evaluate(
+        self, closed: list[WindowStats], rolled: list[WindowStats], window_start: float | None
+    ) -> None:
         store = self.store
         # The reconciler's snapshot of this second, or a new one if it is older.
         observed = await self.fleet.observer.fresh(SNAPSHOT_MAX_AGE_S)
@@ -234,8 +249,10 @@ class Monitor:
                     name=env.name,
                     expected_version=env.version_label or "",
                     expected_deployment_id=env.deployment_id,
-                    min_size=bounds(settings).min_size,
-                    desired_capacity=desired_count(settings, env.desired_capacity),
+                    min_size=bounds(settings, env.scheduled_bounds).min_size,
+                    desired_capacity=desired_count(
+                        settings, env.desired_capacity, env.scheduled_bounds
+                    ),
                     deployment=None if last is None else (last.started_at, last.finished_at),
                     window=self.windows.latest(env.name, None),
                     instances=tuple(inputs),
@@ -253,6 +270,17 @@ class Monitor:
                 env.name, instances[env.name], verdict, per_instance, now
             )
         self.snapshot = snapshot
+        if self.autoscaler is not None and window_start is not None:
+            self.autoscaler.on_window(
+                window_start,
+                closed,
+                self.last_usage,
+                servers,
+                environments,
+                instances,
+                {e.name: self.settings.get(e) for e in environments},
+                now,
+            )
 
     def _forget_departed(self, instances: dict[str, list[Instance]]) -> None:
         """Drop what is kept per instance or environment once it is gone: memory and
@@ -339,6 +367,7 @@ def window_json(w: WindowStats) -> dict[str, Any]:
     data = asdict(w)
     data["latency_ms"] = {str(k): round(v, 2) for k, v in w.latency_ms.items()}
     data["requests_per_s"] = round(w.requests_per_s, 2)
+    data["latency_mean_ms"] = round(w.latency_mean_ms, 2)
     return data
 
 

@@ -25,7 +25,7 @@ from beanpole.adapters.lifecycle import StepRunner, find_hooks
 from beanpole.adapters.logs import Logs
 from beanpole.adapters.store.db import Store
 from beanpole.core.bundle_steps import Kind, Phase, phase_plan
-from beanpole.core.capacity import desired_count
+from beanpole.core.capacity import MAX_SIZE_KEY, MIN_SIZE_KEY, desired_count
 from beanpole.core.deploy.policies import DeployParams, Policy
 from beanpole.core.errors import BeanpoleError, Conflict, unexpected
 from beanpole.core.model import (
@@ -94,12 +94,25 @@ class Operations:
         self.logs = logs or Logs(fleet.home)
         store.event_listeners.append(self._log_event)
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        # auto scaling activities: the environment stays Ready; an operation waits for one
+        self.activities: dict[str, asyncio.Task[None]] = {}
         self.aborts: dict[str, asyncio.Event] = {}
         self._step_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def busy(self, env_name: str) -> bool:
+        """An operation, a repair or a scaling activity holds the environment."""
+        return self.operating(env_name) or self.scaling(env_name)
+
+    def operating(self, env_name: str) -> bool:
         task = self.tasks.get(env_name)
         return task is not None and not task.done()
+
+    def scaling(self, env_name: str) -> bool:
+        task = self.activities.get(env_name)
+        return task is not None and not task.done()
+
+    def busy_environments(self) -> list[str]:
+        return sorted(name for name in {*self.tasks, *self.activities} if self.busy(name))
 
     async def wait_idle(self) -> None:
         pending = [t for t in self.tasks.values() if not t.done()]
@@ -149,7 +162,7 @@ class Operations:
         acknowledged and then finished anyway.
         """
         event = self.aborts.get(env.name)
-        if not self.busy(env.name):
+        if not self.operating(env.name):
             raise Conflict(f"Environment {env.name} has no operation in progress to abort.")
         running = [op for op in self.store.running_operations() if op.environment == env.name]
         kind = running[0].kind if running else "operation"
@@ -218,7 +231,7 @@ class Operations:
             )
 
     def terminate(self, env: Environment) -> Operation:
-        if env.status in (EnvStatus.LAUNCHING, EnvStatus.UPDATING) and self.busy(env.name):
+        if env.status in (EnvStatus.LAUNCHING, EnvStatus.UPDATING) and self.operating(env.name):
             raise Conflict(
                 f"Environment {env.name} is {env.status}; wait until it is Ready, then "
                 "terminate it."
@@ -241,7 +254,7 @@ class Operations:
         release = await self._release(env, label, env.settings)
         self._report_ebextensions(env, release)
         # EB starts at MinSize unless told otherwise; MinSize may come from the version.
-        count = desired_count(release.settings, env.desired_capacity)
+        count = desired_count(release.settings, env.desired_capacity, env.scheduled_bounds)
         self.store.update_environment(env.name, desired_capacity=count)
         try:
             artifact = await self.artifact(env, release)
@@ -306,7 +319,9 @@ class Operations:
             settings=new_settings,
             causes=[],
             # a rollback's settings may bound it differently
-            desired_capacity=desired_count(release.settings, env.desired_capacity),
+            desired_capacity=desired_count(
+                release.settings, env.desired_capacity, env.scheduled_bounds
+            ),
         )
         self.store.add_release(name, deployment_id, label, new_settings)
         # The release's load-balancer settings (its health check) may differ from the ones
@@ -325,15 +340,23 @@ class Operations:
         label = env.version_label or ""
         old_release = await self._release(env, label, env.settings, build=False)
         release = await self._release(env, label, new_settings)
+        # Bounds set directly replace what a scheduled action set (as in an Auto Scaling
+        # group: the latest change wins); any other change keeps the action's bounds.
+        direct_bounds = desired is not None or any(
+            new_settings.get(k) != env.settings.get(k) for k in (MIN_SIZE_KEY, MAX_SIZE_KEY)
+        )
+        override = None if direct_bounds else env.scheduled_bounds
         count = desired_count(
-            release.settings, env.desired_capacity if desired is None else desired
+            release.settings, env.desired_capacity if desired is None else desired, override
         )
         live = [i for i in self.store.instances(name) if i.state is not InstanceState.STOPPED]
         try:
             if release.key != old_release.key:
                 # Settings the processes see changed: roll out a new release of the same version.
                 deployment_id = env.deployment_id + 1
-                self.store.update_environment(name, settings=new_settings, desired_capacity=count)
+                self.store.update_environment(
+                    name, settings=new_settings, desired_capacity=count, scheduled_bounds=override
+                )
                 run = DeploymentRun(
                     self,
                     env,
@@ -351,7 +374,9 @@ class Operations:
                 self.store.add_release(name, deployment_id, label, new_settings)
                 await self._postdeploy(env, release, Kind.CONFIGURATION)
             else:
-                self.store.update_environment(name, settings=new_settings, desired_capacity=count)
+                self.store.update_environment(
+                    name, settings=new_settings, desired_capacity=count, scheduled_bounds=override
+                )
                 await self.fleet.sync_lb()  # health check settings
                 await self._scale(env, release, live, count)
         except BaseException:
@@ -359,6 +384,7 @@ class Operations:
                 name,
                 settings=env.settings,
                 desired_capacity=env.desired_capacity,
+                scheduled_bounds=env.scheduled_bounds,
                 status=EnvStatus.READY,
             )
             await self.fleet.sync_lb()
@@ -593,12 +619,79 @@ class Operations:
         )
         return new
 
+    # auto scaling --------------------------------------------------------------------
+
+    def autoscale(self, env: Environment, desired: int, message: str) -> None:
+        """Carry out an auto scaling decision (``message`` is its event): start instances of
+        the current release and put them in service, or drain and stop the surplus. The
+        environment stays Ready meanwhile (as EB's does); a deployment or configuration
+        change that arrives starts once the activity ends, and nothing else decides until
+        then (`busy`)."""
+        if self.busy(env.name):
+            raise Conflict(f"Environment {env.name} is busy; the decision waits.")
+        self._event(env, message)
+        previous = env.desired_capacity
+        self.store.update_environment(env.name, desired_capacity=desired)
+        self.activities[env.name] = asyncio.create_task(
+            self._autoscale(env.name, previous, desired), name=f"autoscale-{env.name}"
+        )
+
+    async def _autoscale(self, name: str, previous: int | None, desired: int) -> None:
+        env = self.store.environment(name)
+        try:
+            if env.version_label is None:
+                return
+            release = await self._release(env, env.version_label, env.settings, build=False)
+            live = [
+                i
+                for i in self.store.instances(name)
+                if i.state is InstanceState.IN_SERVICE and i.release_key == release.key
+            ]
+            if len(live) < desired:
+                new = await self.bring_up(
+                    env, release, desired - len(live), deployment_id=env.deployment_id
+                )
+                self._event(
+                    env,
+                    f"Added {len(new)} instance(s) ({', '.join(i.id for i in new)}); now "
+                    f"{desired} in service.",
+                )
+            elif len(live) > desired:
+                leaving = scale_in_order(live)[: len(live) - desired]
+                await self.fleet.retire(leaving, release.settings.int(_PROC, "DeregistrationDelay"))
+                self._event(
+                    env,
+                    f"Removed {len(leaving)} instance(s) ({', '.join(i.id for i in leaving)}) "
+                    f"after draining them; now {desired} in service.",
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the count goes back; the next decision may try again
+            if not isinstance(exc, BeanpoleError):
+                log.error("auto scaling of %s failed", name, exc_info=exc)
+            with contextlib.suppress(BeanpoleError):
+                self.store.update_environment(name, desired_capacity=previous)
+            self._event(
+                env,
+                f"Auto scaling could not reach {desired} instance(s): {unexpected(exc)}",
+                severity=Severity.WARN,
+            )
+
+    async def _after_scaling(self, name: str) -> None:
+        """An operation waits for a scaling activity in progress to end (seconds: a start,
+        or a drain of at most DeregistrationDelay)."""
+        activity = self.activities.get(name)
+        if activity is not None and not activity.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(activity)
+
     # bookkeeping ---------------------------------------------------------------------
 
     def _spawn(self, op: Operation, flow: Coroutine[Any, Any, None]) -> None:
         async def run() -> None:
             env = self.store.environment_by_id(op.environment_id)
             try:
+                await self._after_scaling(op.environment)
                 await flow
             except asyncio.CancelledError:
                 self.store.finish_operation(
@@ -634,7 +727,7 @@ class Operations:
 
     def require_ready(self, env: Environment) -> None:
         """Refuse to start an operation while another runs (a deploy's dry run asks too)."""
-        if env.status is not EnvStatus.READY or self.busy(env.name):
+        if env.status is not EnvStatus.READY or self.operating(env.name):
             raise Conflict(
                 f"Environment {env.name} is {env.status}, not Ready: another operation is in "
                 f"progress. Wait for it (beanpole events {env.name} -f), then try again."
@@ -682,11 +775,21 @@ class Operations:
         )
 
     async def cancel_all(self) -> None:
-        for task in self.tasks.values():
+        tasks = [*self.tasks.values(), *self.activities.values()]
+        for task in tasks:
             task.cancel()
-        for task in self.tasks.values():
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def scale_in_order(instances: list[Instance]) -> list[Instance]:
+    """Which instances a scale-in removes first: those not healthy, then the newest (the
+    oldest have served longest and are known good; `core.repairs` retires the same way)."""
+    return sorted(
+        instances,
+        key=lambda i: (i.health_status in ("Ok", "Info"), -i.created_at, i.id),
+    )
 
 
 def _size(path: Path) -> int:
@@ -708,7 +811,7 @@ class Repairs:
         self.ops = ops
 
     def needed(self, env: Environment, release_key: str, instances: list[Instance]) -> bool:
-        count = desired_count(resolve(*env.layers()), env.desired_capacity)
+        count = desired_count(resolve(*env.layers()), env.desired_capacity, env.scheduled_bounds)
         return plan_repair(instances, release_key, count).needed
 
     def start(self, env: Environment) -> None:
@@ -733,7 +836,7 @@ class Repairs:
         if env.version_label is None:
             return
         release = await ops._release(env, env.version_label, env.settings)
-        count = desired_count(release.settings, env.desired_capacity)
+        count = desired_count(release.settings, env.desired_capacity, env.scheduled_bounds)
         instances = {i.id: i for i in ops.store.instances(name)}
         # Standby instances of the release (a deployment's bake window that a restart
         # interrupted) go back in service as they are: nothing to start, nothing dropped.

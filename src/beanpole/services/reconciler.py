@@ -180,7 +180,7 @@ class Reconciler:
         """How old the load balancer's view may be this tick: fresh while anything moves."""
         if self.memory.backoff or self.memory.failing_since:
             return 0.0
-        if any(self.ops.busy(name) for name in self.ops.tasks):
+        if self.ops.busy_environments():
             return 0.0
         return IDLE_LB_POLL_S
 
@@ -224,7 +224,7 @@ class Reconciler:
         runtime's answer (the same object while supervisord's is reused), the load
         balancer's view, and which environments are busy. An idle tick that finds them all
         unchanged ends here; it was most of the idle server's remaining CPU."""
-        busy = tuple(sorted(name for name in self.ops.tasks if self.ops.busy(name)))
+        busy = tuple(self.ops.busy_environments())
         return _Inputs(self.store.change_stamp(), snapshot.instances, snapshot.servers, busy)
 
     async def _facts(self, snapshot: Snapshot) -> list[EnvFacts]:
@@ -254,7 +254,7 @@ class Reconciler:
                     instances=tuple(instances),
                     busy=self.ops.busy(env.name),
                     release_key=key,
-                    desired=desired_count(settings, env.desired_capacity),
+                    desired=desired_count(settings, env.desired_capacity, env.scheduled_bounds),
                     replace_unhealthy=settings.get(_HEALTH, "ReplaceUnhealthy") == "true",
                     replace_after_s=settings.int(_HEALTH, "ReplaceAfter"),
                 )

@@ -27,6 +27,10 @@ class Handler(BaseHTTPRequestHandler):
     wbufsize = 65536  # one write per response: unbuffered writes stall behind a proxy
 
     def do_GET(self):
+        if self.path == "/burn":  # tests of auto scaling: 20 ms of CPU per request
+            end = time.process_time() + 0.02
+            while time.process_time() < end:
+                pass
         if self.path.startswith("/log/"):  # tests of `beanpole logs`: a marker on each stream
             marker = self.path.removeprefix("/log/")
             print(f"stdout {marker}", flush=True)

@@ -314,9 +314,9 @@ class HAProxy:
         if "pxname" not in column or "svname" not in column:
             return {}
         px, sv = column["pxname"], column["svname"]
-        status_at, check_at, weight_at, scur_at, err_at = (
+        status_at, check_at, weight_at, scur_at, err_at, bin_at, bout_at = (
             column.get(name, -1)
-            for name in ("status", "check_status", "weight", "scur", "hrsp_5xx")
+            for name in ("status", "check_status", "weight", "scur", "hrsp_5xx", "bin", "bout")
         )
         classes_at = [column.get(f"hrsp_{c}", -1) for c in _RESPONSE_CLASSES]
 
@@ -344,6 +344,8 @@ class HAProxy:
                 sessions=_int(field(row, scur_at)),
                 responses=sum(_int(field(row, i)) for i in classes_at),
                 responses_5xx=_int(field(row, err_at)),
+                bytes_in=_int(field(row, bin_at)),
+                bytes_out=_int(field(row, bout_at)),
             )
         return states
 

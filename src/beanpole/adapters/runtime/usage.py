@@ -15,6 +15,9 @@ class Usage:
     cpu_percent: float  # of one core, summed over the tree (200 = two cores busy)
     rss_bytes: int
     processes: int
+    # False on an instance's first sample: psutil's first reading of a process is 0.0, which
+    # is no measurement (auto scaling must not read it as an idle instance)
+    cpu_measured: bool = True
 
 
 class UsageSampler:
@@ -27,11 +30,13 @@ class UsageSampler:
         """``pids``: instance id → the pids the runtime runs for it (each a tree root)."""
         seen: set[int] = set()
         out: dict[str, Usage] = {}
+        before = set(self._procs)  # processes read at an earlier sample
         children = _ChildrenOf()
         for instance, roots in pids.items():
-            cpu, rss, count = 0.0, 0, 0
+            cpu, rss, count, known = 0.0, 0, 0, False
             for root in roots:
                 for proc in self._tree(root, children):
+                    known = known or proc.pid in before
                     try:
                         with proc.oneshot():
                             cpu += proc.cpu_percent(None)
@@ -40,7 +45,7 @@ class UsageSampler:
                         seen.add(proc.pid)
                     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                         continue
-            out[instance] = Usage(round(cpu, 1), rss, count)
+            out[instance] = Usage(round(cpu, 1), rss, count, known)
         for pid in set(self._procs) - seen:
             del self._procs[pid]
         return out

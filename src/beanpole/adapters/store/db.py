@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from beanpole.adapters.store.upgrades import STEPS
+from beanpole.core.autoscaling.bounds import Override
 from beanpole.core.bundle_steps import Steps
 from beanpole.core.errors import Conflict, NotFound
 from beanpole.core.ids import new_application_id, new_environment_id, new_version_id
@@ -364,12 +365,21 @@ class Store:
             "causes",
             "health_status",
             "desired_capacity",
+            "scheduled_bounds",
+            "scaling",
         }
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {unknown}")
+        if isinstance(fields.get("scheduled_bounds"), Override):
+            fields["scheduled_bounds"] = fields["scheduled_bounds"].as_dict()
         encoded = {
-            k: json.dumps(list(v) if k == "causes" else v) if k in ("settings", "causes") else v
+            k: (
+                json.dumps(list(v) if k == "causes" else v)
+                if k in ("settings", "causes", "scaling")
+                or (k == "scheduled_bounds" and v is not None)
+                else v
+            )
             for k, v in fields.items()
         }
         assignments = ", ".join(f"{k} = ?" for k in encoded)
@@ -821,6 +831,10 @@ def _environment(r: sqlite3.Row) -> Environment:
         saved_configuration=r["saved_configuration"],
         saved_settings=json.loads(r["saved_settings"]),
         version_origins=json.loads(r["version_origins"] or "{}"),
+        scheduled_bounds=(
+            Override.from_dict(json.loads(r["scheduled_bounds"])) if r["scheduled_bounds"] else None
+        ),
+        scaling=json.loads(r["scaling"] or "{}"),
     )
 
 

@@ -62,7 +62,7 @@ UNSUPPORTED_KEYS = frozenset(
         "Description",
     }
 )
-_LONG_FORM_KEYS = ("namespace", "option_name", "value")
+_LONG_FORM_KEYS = ("namespace", "option_name", "value", "resource_name")
 _SHAPE_HINT = (
     "Use a list of {namespace, option_name, value} entries or a mapping of namespace "
     "to {option: value}."
@@ -193,13 +193,18 @@ def _long_form(items: list[Any]) -> dict[str, str]:
         if unknown:
             raise InvalidInput(
                 f"{where} has the key {unknown[0]!r}, which Beanpole does not support; "
-                "use namespace, option_name and value."
+                "use namespace, option_name and value (and resource_name for a scheduled "
+                "action)."
             )
         if "option_name" not in item or "value" not in item:
             missing = "option_name" if "option_name" not in item else "value"
             raise InvalidInput(f"{where} has no {missing}. Give namespace, option_name and value.")
         namespace = _name(item.get("namespace", ENV_NAMESPACE), f"the namespace of {where}")
         name = _name(item["option_name"], f"the option_name of {where}")
+        if "resource_name" in item:
+            # aws:autoscaling:scheduledaction's actions: the resource name joins the key
+            resource = _name(item["resource_name"], f"the resource_name of {where}")
+            namespace = f"{namespace}:{resource}"
         out[f"{namespace}:{name}"] = _text(item["value"], f"{namespace}:{name}")
     return out
 

@@ -23,7 +23,7 @@ class Effect(StrEnum):
 class Option:
     namespace: str
     name: str
-    kind: str  # "int", "bool", "str", "enum"
+    kind: str  # "int", "number" (a decimal), "bool", "str", "enum"
     default: str
     help: str
     effect: Effect
@@ -44,6 +44,7 @@ _PY = "aws:elasticbeanstalk:container:python"
 _PROC = "aws:elasticbeanstalk:environment:process:default"
 _CMD = "aws:elasticbeanstalk:command"
 _ASG = "aws:autoscaling:asg"
+_TRIGGER = "aws:autoscaling:trigger"
 _NODE = "aws:elasticbeanstalk:container:nodejs"
 
 _TABLE: tuple[Option, ...] = (
@@ -406,6 +407,154 @@ _TABLE: tuple[Option, ...] = (
         Effect.SCALE,
         1,
         100,
+    ),
+    Option(
+        _ASG,
+        "Cooldown",
+        "int",
+        "360",
+        "Seconds after a scaling activity before a trigger may scale again. Beanpole's "
+        "default policy (no aws:autoscaling:trigger option set) uses it only when set.",
+        Effect.AT_ONCE,
+        0,
+        86400,
+    ),
+    Option(
+        "beanpole:autoscaling",
+        "TargetCPU",
+        "int",
+        "50",
+        "Beanpole's default policy: the average CPUUtilization (% of one core per instance) "
+        "it sizes the environment for, scaling out and in.",
+        Effect.AT_ONCE,
+        1,
+        1000,
+    ),
+    Option(
+        "beanpole:autoscaling",
+        "ScaleOutCPU",
+        "int",
+        "70",
+        "Beanpole's default policy: a 10 s window whose average CPUUtilization is above this "
+        "scales out. Must be above TargetCPU (the gap keeps it from flapping).",
+        Effect.AT_ONCE,
+        1,
+        1000,
+    ),
+    Option(
+        "beanpole:autoscaling",
+        "ScaleInAfter",
+        "int",
+        "120",
+        "Beanpole's default policy: seconds of low enough CPU before it scales in.",
+        Effect.AT_ONCE,
+        10,
+        86400,
+    ),
+    Option(
+        _TRIGGER,
+        "MeasureName",
+        "enum",
+        "NetworkOut",
+        "The measure the trigger watches. Setting any aws:autoscaling:trigger option "
+        "replaces Beanpole's default policy (CPU, in seconds) with EB's trigger.",
+        Effect.AT_ONCE,
+        choices=(
+            "CPUUtilization",
+            "NetworkIn",
+            "NetworkOut",
+            "RequestCount",
+            "Latency",
+            "TargetResponseTime",
+            "HealthyHostCount",
+            "UnhealthyHostCount",
+        ),
+    ),
+    Option(
+        _TRIGGER,
+        "Statistic",
+        "enum",
+        "Average",
+        "How the measure's data points of a period combine: across instances, or across "
+        "the period's 10 s windows for the host counts.",
+        Effect.AT_ONCE,
+        choices=("Minimum", "Maximum", "Sum", "Average"),
+    ),
+    Option(
+        _TRIGGER,
+        "Unit",
+        "str",
+        "",
+        "Unit of the thresholds: Percent, Count, Seconds, Milliseconds, Microseconds, Bytes, "
+        "Kilobytes, Megabytes, Gigabytes, Bits, Kilobits, Megabits, Gigabits. Empty: the "
+        "measure's own (Bytes for NetworkIn/Out, as EB's default).",
+        Effect.AT_ONCE,
+    ),
+    Option(
+        _TRIGGER,
+        "Period",
+        "int",
+        "5",
+        "Minutes in one evaluation period.",
+        Effect.AT_ONCE,
+        1,
+        1440,
+    ),
+    Option(
+        _TRIGGER,
+        "EvaluationPeriods",
+        "int",
+        "1",
+        "Consecutive periods that must breach a threshold.",
+        Effect.AT_ONCE,
+        1,
+        600,
+    ),
+    Option(
+        _TRIGGER,
+        "BreachDuration",
+        "int",
+        "5",
+        "Minutes the measure must stay past a threshold before the trigger fires.",
+        Effect.AT_ONCE,
+        1,
+        1440,
+    ),
+    Option(
+        _TRIGGER,
+        "UpperThreshold",
+        "number",
+        "6000000",
+        "Above this (in Unit), the trigger scales out.",
+        Effect.AT_ONCE,
+    ),
+    Option(
+        _TRIGGER,
+        "LowerThreshold",
+        "number",
+        "2000000",
+        "Below this (in Unit), the trigger scales in.",
+        Effect.AT_ONCE,
+    ),
+    Option(
+        _TRIGGER,
+        "UpperBreachScaleIncrement",
+        "int",
+        "1",
+        "Instances to add when the upper threshold is breached.",
+        Effect.AT_ONCE,
+        1,
+        100,
+    ),
+    Option(
+        _TRIGGER,
+        "LowerBreachScaleIncrement",
+        "int",
+        "-1",
+        "Instances to add (a negative number removes) when the lower threshold is breached.",
+        Effect.AT_ONCE,
+        -100,
+        -1,
     ),
 )
 

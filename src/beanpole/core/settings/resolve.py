@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from beanpole.core import staticfiles
+from beanpole.core.autoscaling import schedule
+from beanpole.core.autoscaling.measures import UNITS
 from beanpole.core.errors import InvalidInput
 from beanpole.core.settings.options import NAMESPACES, OPTIONS, Effect, Option, option_key
 
@@ -42,6 +45,8 @@ def _check_value(option: Option, value: str) -> str:
                 f"Option {option.key} has value {number}; it must be between {low} and {high}."
             )
         return str(number)
+    if option.kind == "number":
+        return _check_number(option.key, value)
     if option.kind == "bool":
         lowered = value.strip().lower()
         if lowered not in ("true", "false"):
@@ -53,6 +58,8 @@ def _check_value(option: Option, value: str) -> str:
         )
     if option.key.endswith(":MatcherHTTPCode"):
         _check_matcher(value)
+    if option.key == "aws:autoscaling:trigger:Unit":
+        _check_unit(option.key, value)
     if option.key == "beanpole:proxy:GzipTypes":
         return " ".join(_check_content_types(option.key, value))
     if option.key.endswith(":HealthCheckPath") and not value.startswith("/"):
@@ -72,6 +79,27 @@ def _check_content_types(key: str, value: str) -> list[str]:
                 "'text/html text/css application/json', separated by spaces."
             )
     return list(dict.fromkeys(types))
+
+
+def _check_number(key: str, value: str) -> str:
+    try:
+        decimal = float(value)
+    except ValueError:
+        decimal = math.nan
+    if not math.isfinite(decimal) or decimal < 0:
+        raise InvalidInput(
+            f"Option {key} has value {value!r}; it must be a number of 0 or more "
+            "(for example 70 or 0.5)."
+        )
+    return value.strip()
+
+
+def _check_unit(key: str, value: str) -> None:
+    if value and value not in UNITS:
+        raise InvalidInput(
+            f"Option {key} has value {value!r}; choose one of {', '.join(UNITS)} "
+            "(or leave it empty for the measure's own unit)."
+        )
 
 
 def _check_matcher(value: str) -> None:
@@ -110,8 +138,19 @@ def validate(settings: Mapping[str, str]) -> dict[str, str]:
             path, folder = staticfiles.check_mapping(name, str(value))
             out[f"{namespace}:{path}"] = folder
             continue
+        if namespace.startswith(schedule.NAMESPACE + ":"):
+            # A scheduled action: NAMESPACE:RESOURCE:Option, EB's ResourceName in the key.
+            resource = namespace.removeprefix(schedule.NAMESPACE + ":")
+            out[key] = schedule.check_option(resource, name, str(value))
+            continue
         option = OPTIONS.get(key)
         if option is None:
+            if namespace == schedule.NAMESPACE:
+                raise InvalidInput(
+                    f"Scheduled action option {key!r} names no action. Write "
+                    f"{schedule.NAMESPACE}:NAME:{name}, NAME being the action's resource name "
+                    "(for example ScaleUpMornings)."
+                )
             if namespace in NAMESPACES:
                 known = sorted(o.name for o in OPTIONS.values() if o.namespace == namespace)
                 raise InvalidInput(
@@ -120,7 +159,8 @@ def validate(settings: Mapping[str, str]) -> dict[str, str]:
                 )
             raise InvalidInput(
                 f"Unknown option namespace {namespace!r} (in {key!r}). Known namespaces: "
-                f"{ENV_NAMESPACE}, {staticfiles.NAMESPACE}, {', '.join(sorted(NAMESPACES))}."
+                f"{ENV_NAMESPACE}, {staticfiles.NAMESPACE}, {schedule.NAMESPACE}:NAME, "
+                f"{', '.join(sorted(NAMESPACES))}."
             )
         out[key] = _check_value(option, str(value))
     return out

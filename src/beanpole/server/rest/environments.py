@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from beanpole.api import inputs
 from beanpole.api.views import (
     AbortRequested,
+    AutoscalingView,
     Checked,
     EnvironmentCreated,
     EnvironmentSummary,
@@ -81,7 +82,13 @@ def router(ctx: Context) -> APIRouter:
 
     @api.post("/{name}/scale", status_code=202, responses=responses(400, 401, 404, 405, 409))
     async def scale(name: str, body: inputs.Scale) -> ScaleStarted:
-        return await envs.scale(name, body.count)
+        return await envs.scale(name, body.count, min_size=body.min_size, max_size=body.max_size)
+
+    @api.get("/{name}/autoscaling", responses=responses(401, 404, 405))
+    async def autoscaling(name: str) -> AutoscalingView:
+        """The bounds, the policy in force, its measure now, the latest decision and the
+        scheduled actions to come."""
+        return await envs.autoscaling(name)
 
     @api.patch("/{name}/settings", status_code=202, responses=responses(400, 401, 404, 405, 409))
     async def change_settings(name: str, body: inputs.SettingsChange) -> OperationStarted:
