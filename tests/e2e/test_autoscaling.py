@@ -69,7 +69,7 @@ def test_a_saturated_environment_scales_out_then_back_in_without_a_failed_reques
     failures = watcher.failures + [f for b in burners for f in b.failures]
     assert failures == []
     assert info["autoscaling"]["last_decision"]["message"].startswith(
-        "Scaling in from 2 to 1 instance(s): average CPUUtilization at most"
+        "Scaling in from 2 to 1 instance(s): the instances' CPUUtilization added up to"
     )
     events = beanpole.cli("events", "busy", "-n", "50").stdout
     assert "Scaling out from 1 to 2 instance(s)" in events

@@ -71,7 +71,24 @@ def test_scaling_in_needs_two_minutes_of_low_load_and_goes_straight_to_what_is_n
     assert not d.changed  # 110 s is not 120 s
     d = decide(DEFAULT, Bounds(1, 4), steady(4), low, end_of(low))
     assert (d.desired, d.changed) == (1, True)
-    assert d.message.startswith("Scaling in from 4 to 1 instance(s): average CPUUtilization")
+    assert d.message == (
+        "Scaling in from 4 to 1 instance(s): the instances' CPUUtilization added up to at "
+        "most 12 % for 120 s (about 12 % each on 1, under 50 %)."
+    )
+
+
+def test_scaling_in_counts_the_demand_across_a_change_of_the_fleet():
+    """The CPU the instances add up to does not depend on how many carried it: after
+    scaling in from 3 to 2, the calm before the change still counts for going on to 1."""
+    three = windows([4] * 9, instances=("a", "b", "c"))
+    two = windows([6] * 3, start=three[-1].end, instances=("a", "b"))
+    history = three + two
+    fleet = steady(2, settled_at=two[0].start)
+    d = decide(DEFAULT, Bounds(1, 4), fleet, history, end_of(history))
+    assert (d.desired, d.changed) == (1, True)
+    # the span ends with the latest window: a busy window before it keeps the count
+    busy = windows([40] * 3, start=three[-1].end, instances=("a", "b"))
+    assert not decide(DEFAULT, Bounds(1, 4), fleet, three + busy, end_of(busy)).changed
 
 
 def test_scaling_in_respects_min_size():

@@ -9,7 +9,9 @@ closes a window) and carries a changed count out. The rules, in order:
    ``MinSize..MaxSize`` moves inside.
 3. Instances still starting are capacity to come: no decision on the load until every
    instance of the desired count is in service, and only windows that began after that
-   (``settled_at``) count, so the load of a smaller fleet never scales a grown one again.
+   (``settled_at``) count, so the load of a smaller fleet never scales a grown one again
+   (the default policy's scale-in reads the demand, the CPU added up, which any fleet
+   measures alike).
 4. ``Cooldown`` after an activity, when the policy has one.
 5. The policy (`policy.Policy`): EB's trigger, or Beanpole's default target tracking.
 
@@ -120,7 +122,7 @@ def decide(  # noqa: PLR0911 (one return per rule, in the docstring's order)
         if left > 0:
             return Decision(n, False, f"Cooldown: {left:.0f} s left before the next activity.")
     if policy.trigger is None:
-        return _default(policy.default, limits, n, settled, now)
+        return _default(policy.default, limits, n, settled, history, now)
     return _trigger(policy.trigger, limits, n, settled)
 
 
@@ -134,11 +136,19 @@ def _change(n: int, target: int, because: str) -> Decision:
 # Beanpole's default policy -------------------------------------------------------------
 
 
-def _default(
-    rules: DefaultPolicy, limits: Bounds, n: int, windows: Sequence[Window], now: float
+def _default(  # noqa: PLR0911 (waiting, at MaxSize, out, holding twice, in)
+    rules: DefaultPolicy,
+    limits: Bounds,
+    n: int,
+    settled: Sequence[Window],
+    history: Sequence[Window],
+    now: float,
 ) -> Decision:
-    averages = [_mean_cpu(w) for w in windows]
-    if not windows or averages[-1] is None:
+    """Out from the settled fleet's average; in from the demand (the instances' CPU added
+    up), which does not depend on how many instances carried it, so a scale-in may follow
+    another without waiting for a new span of calm."""
+    averages = [_mean_cpu(w) for w in settled]
+    if not settled or averages[-1] is None:
         return Decision(n, False, "Waiting for CPU figures of every in-service instance.")
     latest = averages[-1]
     assert latest is not None
@@ -162,30 +172,42 @@ def _default(
             f"{WINDOW_S:.0f} s.",
             latest,
         )
-    span = _recent_span(windows, rules.scale_in_after_s, now)
-    if span is None or any(averages[i] is None for i in span):
-        return Decision(
-            n, False, f"Holding: average CPUUtilization {show('CPUUtilization', latest)}.", latest
-        )
-    peak = max(a for i in span if (a := averages[i]) is not None)
-    target = max(limits.min_size, math.ceil(n * peak / rules.target - 1e-9))
+    holding = Decision(
+        n, False, f"Holding: average CPUUtilization {show('CPUUtilization', latest)}.", latest
+    )
+    span = _recent_span(history, rules.scale_in_after_s, now)
+    if span is None:
+        return holding
+    totals = [_total_cpu(history[i]) for i in span]
+    if any(t is None for t in totals):
+        return holding
+    peak = max(t for t in totals if t is not None)
+    target = max(limits.min_size, math.ceil(peak / rules.target - 1e-9))
     if target >= n:
         return Decision(
             n,
             False,
-            f"Holding: average CPUUtilization {show('CPUUtilization', latest)}, within "
-            f"{rules.target:.0f}-{rules.scale_out_above:.0f} % or too high to run fewer.",
+            f"Holding: average CPUUtilization {show('CPUUtilization', latest)}, too high to "
+            f"run fewer than {n} under {rules.target:.0f} %.",
             latest,
         )
-    projected = n * peak / target if target else 0.0
+    projected = peak / target if target else 0.0
     return Decision(
         target,
         True,
-        f"Scaling in from {n} to {target} instance(s): average CPUUtilization at most "
-        f"{show('CPUUtilization', peak)} for {rules.scale_in_after_s:.0f} s (about "
-        f"{show('CPUUtilization', projected)} on {target}, under {rules.target:.0f} %).",
+        f"Scaling in from {n} to {target} instance(s): the instances' CPUUtilization added up "
+        f"to at most {show('CPUUtilization', peak)} for {rules.scale_in_after_s:.0f} s "
+        f"(about {show('CPUUtilization', projected)} each on {target}, under "
+        f"{rules.target:.0f} %).",
         latest,
     )
+
+
+def _total_cpu(w: Window) -> float | None:
+    values = [s.cpu_percent for s in w.instances.values()]
+    if any(v is None for v in values):
+        return None
+    return sum(v for v in values if v is not None)
 
 
 def _mean_cpu(w: Window) -> float | None:

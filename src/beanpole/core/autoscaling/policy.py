@@ -47,10 +47,11 @@ class DefaultPolicy:
     """Beanpole's own: average CPUUtilization of the in-service instances, per 10 s window.
 
     Out: one window above ``scale_out_above`` → enough instances to bring the average to
-    ``target`` (at least one more). In: every window of the last ``scale_in_after_s`` low
-    enough that fewer instances would still stay at or under ``target`` at that span's
-    peak → that many. The gap between ``target`` and ``scale_out_above`` is what keeps it
-    from flapping: after scaling in, the projected average is at most ``target``.
+    ``target`` (at least one more). In: the instances' CPU added up stayed, in every window
+    of the last ``scale_in_after_s``, low enough for fewer instances to run at or under
+    ``target`` at that span's peak → that many. The gap between ``target`` and
+    ``scale_out_above`` is what keeps it from flapping: after scaling in, the projected
+    average is at most ``target``.
     """
 
     target: float = 50.0
