@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from harness import Beanpole, free_port, wait_for  # noqa: E402
 
-__all__ = ["ROOT", "Beanpole", "free_port", "wait_for"]
+__all__ = ["ROOT", "Background", "Beanpole", "free_port", "wait_for"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -209,3 +210,23 @@ def write_result(name: str, stamp: str, data: dict[str, Any]) -> Path:
 
 def stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
+
+
+class Background:
+    """A daemon thread running ``_run`` until `stop` (probes, pollers); subclasses share
+    ``_lock`` with it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        raise NotImplementedError

@@ -30,7 +30,6 @@ import http.client
 import json
 import shutil
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +38,7 @@ from typing import Any
 
 from bench._common import (
     ROOT,
+    Background,
     Beanpole,
     beanpole_home,
     fmt,
@@ -108,25 +108,16 @@ class Api:
         return found
 
 
-class Probe:
+class Probe(Background):
     """One GET /ping at a time through HAProxy (a new connection each), every ``interval``
     s: (time, instance or None, "200" or what failed). /ping costs the app no work, so the
     probe adds no load, but it waits in the same queue for the instance as wrk's requests."""
 
     def __init__(self, port: int, host: str) -> None:
+        super().__init__()
         self.port, self.host = port, host
         self.interval = PROBE_IDLE_S
         self.answers: list[tuple[float, str | None, str]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
     def snapshot(self) -> list[tuple[float, str | None, str]]:
         with self._lock:
@@ -160,26 +151,17 @@ class Probe:
             self._stop.wait(next_at - now)
 
 
-class Poller:
+class Poller(Background):
     """The environment once a second: in-service count, desired capacity, instance states and
     the autoscaler's last decision (``autoscaling.last_decision.message``), if reported."""
 
     def __init__(self, api: Api, name: str) -> None:
+        super().__init__()
         self.api, self.name = api, name
         self.samples: list[dict[str, Any]] = []  # {"t", "in_service", "desired", "states"}
         self.decisions: dict[str, float] = {}  # message -> when first seen (monotonic)
         self.autoscaling_field = False  # whether the server reports `autoscaling` at all
         self.errors: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -36,13 +36,13 @@ import json
 import re
 import shutil
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from bench._common import (
     ROOT,
+    Background,
     Beanpole,
     beanpole_home,
     fmt,
@@ -76,7 +76,7 @@ METRICS = (
 )
 
 
-class Probe:
+class Probe(Background):
     """One keep-alive GET through the load balancer every 10 ms; each answer with its time.
 
     An answer is (time, the version the app reports or ``FAIL:<why>``, the instance id that
@@ -84,18 +84,9 @@ class Probe:
     """
 
     def __init__(self, port: int, host: str, max_seconds: float = 3600) -> None:
+        super().__init__()
         self.port, self.host, self.max_seconds = port, host, max_seconds
         self.answers: list[tuple[float, str, str]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
     def window(self, start: float, end: float) -> list[tuple[float, str, str]]:
         with self._lock:

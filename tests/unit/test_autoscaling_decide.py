@@ -229,6 +229,8 @@ def test_increments_apply_and_stay_within_the_bounds():
     d = decide(policy, Bounds(2, 6), steady(3), quiet, end_of(quiet))
     assert d.desired == 2  # 3 - 2 = 1, but MinSize is 2
     assert d.message.startswith("Scaling in from 3 to 2 instance(s): sum RequestCount 0 < 10")
+    d = decide(policy, Bounds(2, 6), steady(2), quiet, end_of(quiet))
+    assert not d.changed and d.message == "At MinSize (2): sum RequestCount 0 is below 10."
 
 
 def test_latency_with_no_request_is_missing_not_zero():

@@ -235,9 +235,7 @@ def _recent_span(windows: Sequence[Window], span_s: float, now: float) -> list[i
 # EB's trigger ---------------------------------------------------------------------------
 
 
-def _trigger(  # noqa: PLR0911 (waiting, out, in, holding: each says why)
-    t: Trigger, limits: Bounds, n: int, windows: Sequence[Window]
-) -> Decision:
+def _trigger(t: Trigger, limits: Bounds, n: int, windows: Sequence[Window]) -> Decision:
     per_period = max(1, round(t.period_s / WINDOW_S))
     needed = t.periods * per_period
     if len(windows) < needed:
@@ -260,32 +258,24 @@ def _trigger(  # noqa: PLR0911 (waiting, out, in, holding: each says why)
     stat = t.statistic.lower()
     shown = show(t.measure, latest)
     duration = _span(t.period_s * t.periods)
-    if all(v > t.upper for v in values):
-        if n >= limits.max_size:
+    sides = (
+        ("out", ">", "above", t.upper, t.upper_increment, "MaxSize", limits.max_size),
+        ("in", "<", "below", t.lower, t.lower_increment, "MinSize", limits.min_size),
+    )
+    for way, sign, side, threshold, step, bound_name, bound in sides:
+        if not all(v > threshold if way == "out" else v < threshold for v in values):
+            continue
+        target = limits.clamp(n + step)
+        if target == n:
             return Decision(
-                n, False, f"At MaxSize ({limits.max_size}): {stat} {t.measure} {shown} is "
-                f"above {show(t.measure, t.upper)}.", latest
+                n, False, f"At {bound_name} ({bound}): {stat} {t.measure} {shown} is {side} "
+                f"{show(t.measure, threshold)}.", latest
             )  # fmt: skip
-        target = limits.clamp(n + t.upper_increment)
         return Decision(
             target,
             True,
-            f"Scaling out from {n} to {target} instance(s): {stat} {t.measure} {shown} > "
-            f"{show(t.measure, t.upper)} for {duration}.",
-            latest,
-        )
-    if all(v < t.lower for v in values):
-        if n <= limits.min_size:
-            return Decision(
-                n, False, f"At MinSize ({limits.min_size}): {stat} {t.measure} {shown} is "
-                f"below {show(t.measure, t.lower)}.", latest
-            )  # fmt: skip
-        target = limits.clamp(n + t.lower_increment)
-        return Decision(
-            target,
-            True,
-            f"Scaling in from {n} to {target} instance(s): {stat} {t.measure} {shown} < "
-            f"{show(t.measure, t.lower)} for {duration}.",
+            f"Scaling {way} from {n} to {target} instance(s): {stat} {t.measure} {shown} "
+            f"{sign} {show(t.measure, threshold)} for {duration}.",
             latest,
         )
     return Decision(

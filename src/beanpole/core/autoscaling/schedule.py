@@ -34,7 +34,7 @@ OPTIONS = (
     "Suspend",
 )
 
-SIZE_LIMIT = 10000
+SIZE_LIMIT = 100  # as aws:autoscaling:asg MaxSize (core/settings/options.py)
 """The largest MinSize, MaxSize or DesiredCapacity an action may set."""
 
 SEARCH_YEARS = 8
