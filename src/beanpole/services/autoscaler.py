@@ -54,7 +54,6 @@ class EnvScaling:
     verdict: Decision | None = None
     verdict_at: float = 0.0
     policy: Policy | None = None
-    was_scaling: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,12 +171,7 @@ class Autoscaler:
         ops = self.ops
         explicit = {*env.version_settings, *env.saved_settings, *env.settings}
         state.policy = policy = policy_from(settings.values, explicit)
-        scaling = ops.scaling(env.name)
         memory = dict(env.scaling)
-        if state.was_scaling and not scaling:
-            memory["activity_at"] = now
-            self.store.update_environment(env.name, scaling=memory)
-        state.was_scaling = scaling
         busy = self._busy(env)
         override = env.scheduled_bounds
         scheduled = None
@@ -216,7 +210,6 @@ class Autoscaler:
             return
         ops.autoscale(env, decision.desired, decision.message)
         state.settled_at = None
-        state.was_scaling = True
         memory.update(decision=decision.message, decided_at=now)
         self.store.update_environment(env.name, scaling=memory)
 

@@ -129,12 +129,12 @@ class Environments:
         store: Store,
         ops: Operations,
         url: Callable[[str], str],
-        autoscaler: Autoscaler | None = None,
+        autoscaler: Autoscaler,
     ) -> None:
         self.store = store
         self.ops = ops
         self.url = url  # an environment's URL from its CNAME prefix
-        self.autoscaler = autoscaler or Autoscaler(ops)
+        self.autoscaler = autoscaler  # its latest verdicts, for the views
 
     # views --------------------------------------------------------------------------
 

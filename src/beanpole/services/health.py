@@ -28,9 +28,7 @@ Resolution = Literal["auto", "10", "300"]
 
 
 class HealthService:
-    def __init__(
-        self, store: Store, monitor: Monitor, environments: Environments | None = None
-    ) -> None:
+    def __init__(self, store: Store, monitor: Monitor, environments: Environments) -> None:
         self.store = store
         self.monitor = monitor
         self.environments = environments  # for the auto scaling summary
@@ -47,9 +45,8 @@ class HealthService:
             at = 0.0
             data = _stored(env, await asyncio.to_thread(self.store.instances, name))
         scaling = None
-        if self.environments is not None:
-            with contextlib.suppress(BeanpoleError):
-                scaling = await self.environments.autoscaling(name)
+        with contextlib.suppress(BeanpoleError):
+            scaling = await self.environments.autoscaling(name)
         return HealthView.model_validate(
             {
                 "autoscaling": scaling,

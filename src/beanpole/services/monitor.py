@@ -223,8 +223,9 @@ class Monitor:
         self._forget_departed(instances)
         self.settings.retain(set(instances))
         snapshot = Snapshot(at=now)
+        resolved = {}
         for env in environments:
-            settings = self.settings.get(env)
+            settings = resolved[env.name] = self.settings.get(env)
             inputs = []
             for i in instances[env.name]:
                 server = servers.get((env.name, i.id))
@@ -278,7 +279,7 @@ class Monitor:
                 servers,
                 environments,
                 instances,
-                {e.name: self.settings.get(e) for e in environments},
+                resolved,
                 now,
             )
 

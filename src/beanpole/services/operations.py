@@ -676,6 +676,12 @@ class Operations:
                 f"Auto scaling could not reach {desired} instance(s): {unexpected(exc)}",
                 severity=Severity.WARN,
             )
+        finally:
+            # when it ended: the trigger's Cooldown counts from here
+            with contextlib.suppress(BeanpoleError):
+                memory = dict(self.store.environment(name).scaling)
+                memory["activity_at"] = time.time()
+                self.store.update_environment(name, scaling=memory)
 
     async def _after_scaling(self, name: str) -> None:
         """An operation waits for a scaling activity in progress to end (seconds: a start,
