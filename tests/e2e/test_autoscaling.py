@@ -110,6 +110,17 @@ def test_a_scheduled_action_sets_the_bounds_when_it_fires_and_a_direct_change_wi
     info = beanpole.status("sched")
     assert info["autoscaling"]["bounds_source"] == "settings"
     assert len(in_service(info)) == 1
+    # and the firing, carried out once, is not carried out again by a later decision
+    after = time.time()
+    info = wait_for(
+        lambda: (i := beanpole.status("sched"))["autoscaling"]["current"]["at"] > after + 10 and i,
+        60,
+        "two auto scaling verdicts after the scale",
+    )
+    assert info["autoscaling"]["bounds_source"] == "settings"
+    assert len(in_service(info)) == 1
+    events = beanpole.cli("events", "sched", "-n", "100").stdout
+    assert events.count("Scheduled action Rush sets MinSize 2") == 1
 
 
 def test_scale_with_bounds_and_bad_triggers_are_answered_clearly(beanpole, pid_app):

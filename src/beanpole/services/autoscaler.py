@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from beanpole.adapters.runtime.usage import Usage
 from beanpole.adapters.store.db import Store
@@ -176,7 +177,7 @@ class Autoscaler:
         override = env.scheduled_bounds
         scheduled = None
         if busy is None:
-            override, scheduled = self._scheduled(env, settings, now)
+            override, scheduled = self._scheduled(env, settings, now, memory)
         limits = bounds(settings, override)
         desired = env.desired_capacity
         if desired is None:
@@ -223,18 +224,16 @@ class Autoscaler:
         return None
 
     def _scheduled(
-        self, env: Environment, settings: ResolvedSettings, now: float
+        self, env: Environment, settings: ResolvedSettings, now: float, memory: dict[str, Any]
     ) -> tuple[Override | None, Scheduled | None]:
         """The bounds in force, and a new firing's DesiredCapacity: a scheduled action that
-        fired since the last one carried out replaces the bounds (the ones it names)."""
+        fired since the last one carried out replaces the bounds (the ones it names).
+        ``memory`` is the step's copy of the stored memory: the firing is recorded in it, so
+        the step's own write keeps it."""
         actions = schedule.actions_from(settings.values)
-        memory = dict(env.scaling)
-        last = memory.get("firing_at")
-        if last is None:
-            # First sight of this environment: firings before now are not news.
-            memory["firing_at"] = now
-            self.store.update_environment(env.name, scaling=memory)
-            return env.scheduled_bounds, None
+        # Firings from before the environment existed are not news; any since are (one
+        # missed while the server was down, or while an operation ran, is carried out now).
+        last = memory.get("firing_at", env.created_at)
         firing = schedule.in_force(actions, now)
         if firing is None or firing.at <= last:
             return env.scheduled_bounds, None
