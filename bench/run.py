@@ -29,6 +29,7 @@ BENCHMARKS = (
     "idle_control_plane",  # issue 7: the idle server's CPU and memory, 20 x 3 and 100 x 3
     "instance_start",  # issue 8: an instance's start with and without a network namespace
     "autoscale",  # issue 9: idle to one saturated instance and back, MinSize 1 MaxSize 4
+    "eb_api",  # issue 10: EB's API and S3 face beside the REST API: CPU/call, uploads, deploy
 )
 
 

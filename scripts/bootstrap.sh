@@ -2,7 +2,7 @@
 # Install what Beanpole needs on a fresh Debian machine, idempotently:
 # HAProxy, Node.js, wrk (the load-balancer benchmark's load generator), and iproute2 and
 # nftables (an instance's own network namespace, when Beanpole runs as root) from Debian,
-# Beanpole itself (and its tools) in .venv.
+# Beanpole itself (and its tools) in .venv, and the eb CLI in .venv-ebcli.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,4 +33,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
+fi
+
+# The eb CLI (awsebcli pins its own botocore) in a virtualenv of its own, for the tests that
+# drive it against Beanpole's Elastic Beanstalk endpoint (tests/e2e/test_eb_cli.py).
+if [ ! -x .venv-ebcli/bin/eb ]; then
+  echo "bootstrap: installing the eb CLI (awsebcli) into .venv-ebcli"
+  "$PYTHON" -m venv .venv-ebcli
+  .venv-ebcli/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv-ebcli/bin/pip install -q awsebcli
 fi

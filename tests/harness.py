@@ -56,6 +56,7 @@ class Beanpole:
     home: Path
     lb_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
+    eb_port: int = field(default_factory=free_port)
 
     @property
     def env(self) -> dict[str, str]:
@@ -91,7 +92,14 @@ class Beanpole:
             "127.0.0.1",
             "--api-port",
             str(self.api_port),
+            "--eb-port",
+            str(self.eb_port),
         )
+
+    @property
+    def eb_endpoint(self) -> str:
+        """Elastic Beanstalk's API and the S3 subset (`beanpole server status --json`)."""
+        return f"http://127.0.0.1:{self.eb_port}"
 
     def server_pid(self) -> int | None:
         try:

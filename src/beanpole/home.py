@@ -37,6 +37,13 @@ class ServerConfig:
     domain: str = "localhost"
     port_range: tuple[int, int] = (20000, 29999)
     log_port: int = 0  # UDP on 127.0.0.1 for HAProxy's request lines; chosen at first start
+    eb_port: int = 4181  # Elastic Beanstalk's query API and the S3 subset, on api_host
+    region: str = "us-east-1"  # the region EB's API names (CNAMEs, ARNs)
+
+    @property
+    def eb_domain(self) -> str:
+        """EB's form of an environment's CNAME is ``<prefix>.<eb_domain>``."""
+        return f"{self.region}.elasticbeanstalk.com"
 
     def with_overrides(self, **overrides: Any) -> ServerConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})

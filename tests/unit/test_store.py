@@ -43,6 +43,9 @@ def test_migrations_run_once(tmp_path):
         "0013_version_platform",
         "0014_version_steps",
         "0015_autoscaling",
+        "0016_eb_api",
+        "0017_access_keys",
+        "0018_s3_objects",
     ]
     s.close()
 

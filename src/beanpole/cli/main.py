@@ -30,6 +30,7 @@ from beanpole.api.views import (
 )
 from beanpole.cli.console import out
 from beanpole.cli.health import health
+from beanpole.cli.keys import keys
 from beanpole.cli.server import server
 from beanpole.client import Client
 from beanpole.client.source import zip_source
@@ -52,6 +53,7 @@ def cli() -> None:
 
 cli.add_command(server)
 cli.add_command(health)
+cli.add_command(keys)
 
 
 def _client() -> Client:

@@ -87,18 +87,32 @@ def server() -> None:
 @click.option("--api-port", type=int, help="Port of the REST API on 127.0.0.1 (4180).")
 @click.option("--api-host", help="Address the REST API binds (127.0.0.1).")
 @click.option("--domain", help="Environments are served at <cname>.<domain> (localhost).")
+@click.option(
+    "--eb-port",
+    type=int,
+    help="Port of Elastic Beanstalk's API and the S3 subset, on the API's address (4181).",
+)
+@click.option("--region", help="The region Elastic Beanstalk's API names (us-east-1).")
 def start(
     lb_port: int | None,
     lb_host: str | None,
     api_port: int | None,
     api_host: str | None,
     domain: str | None,
+    eb_port: int | None,
+    region: str | None,
 ) -> None:
     """Start the server (and HAProxy and supervisord if they are not running)."""
     home = Home.default()
     home.prepare()
     config = home.load_config().with_overrides(
-        lb_port=lb_port, lb_host=lb_host, api_port=api_port, api_host=api_host, domain=domain
+        lb_port=lb_port,
+        lb_host=lb_host,
+        api_port=api_port,
+        api_host=api_host,
+        domain=domain,
+        eb_port=eb_port,
+        region=region,
     )
     pid = running_pid(home)
     if pid is not None:
@@ -145,6 +159,7 @@ def start(
         f"  Load balancer: port {config.lb_port}, environments at "
         f"http://<name>.{config.domain}:{config.lb_port}"
     )
+    click.echo(f"  EB API and S3: http://{config.api_host}:{config.eb_port} (beanpole keys create)")
     click.echo(f"  Home:          {home.root}")
 
 
@@ -179,14 +194,36 @@ def stop(everything: bool) -> None:
 
 
 @server.command("status")
-def status() -> None:
-    """Say whether the server, HAProxy and supervisord are running."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with eb_endpoint).")
+def status(as_json: bool) -> None:
+    """Say whether the server, HAProxy and supervisord are running, and where they answer."""
     home = Home.default()
     pid = running_pid(home)
     daemons = _data_plane(home, "status")
-    click.echo(f"server:      {f'running (pid {pid})' if pid else 'stopped'}")
-    click.echo(f"haproxy:     {'running' if daemons['haproxy'] else 'stopped'}")
-    click.echo(f"supervisord: {'running' if daemons['supervisord'] else 'stopped'}")
-    click.echo(f"home:        {home.root}")
+    config = home.load_config()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "server": pid is not None,
+                    "pid": pid,
+                    "haproxy": daemons["haproxy"],
+                    "supervisord": daemons["supervisord"],
+                    "home": str(home.root),
+                    "api_url": f"http://{config.api_host}:{config.api_port}/api/v1",
+                    "lb_port": config.lb_port,
+                    # what Terraform's endpoints {} block, AWS_ENDPOINT_URL and boto3 take
+                    "eb_endpoint": f"http://{config.api_host}:{config.eb_port}",
+                    "region": config.region,
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(f"server:      {f'running (pid {pid})' if pid else 'stopped'}")
+        click.echo(f"haproxy:     {'running' if daemons['haproxy'] else 'stopped'}")
+        click.echo(f"supervisord: {'running' if daemons['supervisord'] else 'stopped'}")
+        click.echo(f"eb endpoint: http://{config.api_host}:{config.eb_port}")
+        click.echo(f"home:        {home.root}")
     if pid is None:
         click.get_current_context().exit(3)

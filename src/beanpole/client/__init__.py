@@ -19,6 +19,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from beanpole.api import inputs
+from beanpole.api.keys import AccessKeyCreated, AccessKeyRevoked, AccessKeyView
 from beanpole.api.views import (
     AbortRequested,
     ApplicationView,
@@ -320,6 +321,19 @@ class Client:
         """Every log of ``name`` as a zip written to ``dest``; its size."""
         params = {"instance": instance} if instance else {}
         return self.download(f"/environments/{name}/logs/bundle", dest, params=params, timeout=600)
+
+    # access keys (the Elastic Beanstalk and S3 faces' credentials) ---------------------
+
+    def create_key(self, description: str = "") -> AccessKeyCreated:
+        # Checked by the server, whose refusal the CLI shows as any other error.
+        body = {"description": description}
+        return self.call(AccessKeyCreated, "POST", "/keys", json=body)
+
+    def keys(self) -> list[AccessKeyView]:
+        return self.call(list[AccessKeyView], "GET", "/keys")
+
+    def revoke_key(self, key_id: str) -> AccessKeyRevoked:
+        return self.call(AccessKeyRevoked, "DELETE", f"/keys/{_segment(key_id)}")
 
 
 def _segment(name: str) -> str:

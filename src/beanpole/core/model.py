@@ -278,6 +278,7 @@ class Event:
     version_label: str | None
     message: str
     environment_id: str | None = None  # `environment` is its name (None with it)
+    request_id: str | None = None  # the API call whose operation it belongs to (`core.requests`)
 
 
 @dataclass(frozen=True)
@@ -293,3 +294,4 @@ class Operation:
     finished_at: float | None
     params: dict[str, object] = field(default_factory=dict)
     environment_id: str = ""  # `environment` is its name
+    request_id: str | None = None  # the API call that started it (`core.requests`)

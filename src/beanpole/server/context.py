@@ -14,6 +14,7 @@ from beanpole.services.configurations import Configurations
 from beanpole.services.environments import Environments
 from beanpole.services.fleet import Fleet
 from beanpole.services.health import HealthService
+from beanpole.services.keys import AccessKeys
 from beanpole.services.logs import EnvironmentLogs
 from beanpole.services.monitor import Monitor
 from beanpole.services.operations import Operations
@@ -41,6 +42,7 @@ class Context:
     health: HealthService
     logs: EnvironmentLogs
     configurations: Configurations
+    keys: AccessKeys
 
     def url(self, cname: str) -> str:
         return environment_url(self.config, cname)

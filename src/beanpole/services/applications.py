@@ -19,7 +19,7 @@ from beanpole.adapters.bundles import BundleStore, Limits, read_files
 from beanpole.adapters.store.db import Store
 from beanpole.api.views import ApplicationView, LifecycleResult, VersionView
 from beanpole.core import nginx
-from beanpole.core.errors import InvalidInput
+from beanpole.core.errors import Conflict, InvalidInput
 from beanpole.core.lifecycle import versions_to_delete
 from beanpole.core.model import Version, check_app_name, check_label
 from beanpole.core.settings import ebextensions
@@ -109,6 +109,41 @@ class Applications:
         )
         await asyncio.to_thread(self._apply_lifecycle, application)
         return version_view(version)
+
+    async def create(self, name: str) -> ApplicationView:
+        """An application with no version yet (EB's CreateApplication); a name in use is a
+        conflict."""
+        check_app_name(name)
+        if any(a.name == name for a in self.store.applications()):
+            raise Conflict(f"Application {name} already exists. Choose another name.")
+        app = self.store.ensure_application(name)
+        return ApplicationView(id=app.id, name=app.name, created_at=app.created_at)
+
+    async def delete(self, name: str) -> list[str]:
+        """Delete an application, its versions (and their bundles unless another version
+        holds the same contents) and saved configurations; refused while it has live
+        environments. Returns the labels deleted."""
+        versions = self.store.delete_application(name)
+        for version in versions:
+            if not self.store.digest_in_use(version.digest):
+                await asyncio.to_thread(self.bundles.path(version.digest).unlink, missing_ok=True)
+                await asyncio.to_thread(
+                    shutil.rmtree, self.builds / version.digest, ignore_errors=True
+                )
+        return [v.label for v in versions]
+
+    async def delete_version(self, application: str, label: str) -> None:
+        """Delete a version that no live environment runs (EB refuses those too)."""
+        version = self.store.version(application, label)
+        if label in self.store.deployed_labels(application):
+            raise InvalidInput(
+                f"Unable to delete application version {label} because it is being used by "
+                "an environment. Deploy another version first."
+            )
+        self.store.delete_version(application, label)
+        if not self.store.digest_in_use(version.digest):
+            await asyncio.to_thread(self.bundles.path(version.digest).unlink, missing_ok=True)
+            await asyncio.to_thread(shutil.rmtree, self.builds / version.digest, ignore_errors=True)
 
     async def set_lifecycle(self, application: str, max_versions: int) -> LifecycleResult:
         self.store.set_max_versions(application, max_versions)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import cast
 
 from beanpole.adapters.store.db import Store
@@ -53,12 +53,15 @@ from beanpole.core.model import (
     InstanceState,
     Operation,
     SavedConfiguration,
+    Severity,
     Version,
     check_app_name,
     check_cname,
     check_env_name,
 )
 from beanpole.core.settings import ResolvedSettings, merge_changes, resolve, validate
+from beanpole.core.settings.inert import inert_keys
+from beanpole.core.settings.options import OPTIONS
 from beanpole.core.settings.sources import (
     DIRECT,
     SourcedLayer,
@@ -256,7 +259,21 @@ class Environments:
             saved,
         )
         op = self.ops.create(env, version.label)
+        self._report_inert(env, {}, settings)
         return EnvironmentCreated(operation=op.id, environment=self._view(env.name))
+
+    def _report_inert(
+        self, env: Environment, before: Mapping[str, str], after: Mapping[str, str]
+    ) -> None:
+        """Say once which of EB's options given mean nothing here (`settings.inert`)."""
+        new = [k for k in inert_keys(dict(after), frozenset(OPTIONS)) if k not in before]
+        if new:
+            self.store.add_event(
+                f"Beanpole keeps these options as set but gives them no meaning: {', '.join(new)}.",
+                severity=Severity.WARN,
+                environment_id=env.id,
+                application=env.application,
+            )
 
     def _checked(
         self,
@@ -385,6 +402,30 @@ class Environments:
         merged = merge_changes(env.settings, change.set, change.remove)
         check_sizes(resolve(*env.layers(direct=merged)))
         op = self.ops.configure(env, merged)
+        return OperationStarted(operation=op.id)
+
+    async def update(
+        self,
+        name: str,
+        *,
+        version_label: str | None = None,
+        set_: dict[str, str] | None = None,
+        remove: list[str] | None = None,
+    ) -> OperationStarted | None:
+        """EB's UpdateEnvironment: a new version, settings changes, or both in one
+        deployment (through the environment's deployment policy). None: nothing to do."""
+        env = self.store.environment(name)
+        merged = merge_changes(env.settings, set_ or {}, remove or [])
+        if version_label is None or version_label == env.version_label:
+            if merged == env.settings:
+                return None
+            check_sizes(resolve(*env.layers(direct=merged)))
+            op = self.ops.configure(env, merged)
+        else:
+            version = self.store.version(env.application, version_label)
+            check_sizes(resolve(*env.layers(version.ebextensions, merged)))
+            op = self.ops.deploy(env, version_label, settings=merged)
+        self._report_inert(env, env.settings, merged)
         return OperationStarted(operation=op.id)
 
     async def swap(self, name: str, other: str) -> SwapResult:

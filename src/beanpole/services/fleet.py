@@ -203,6 +203,7 @@ class Fleet:
             sampling=self.sampling,
             versions=self._serving_versions(environments, instances),
             builds=str(self.home.root / "builds"),
+            eb_domain=self.config.eb_domain,
         )
 
     def _serving_versions(

@@ -266,16 +266,14 @@ class Operations:
             await self.fleet.sync_lb()
             raise
         self.store.update_environment(
-            env.name,
-            status=EnvStatus.READY,
-            version_label=label,
-            deployment_id=1,
-            health=Health.GREEN,
-            causes=[],
+            env.name, version_label=label, deployment_id=1, health=Health.GREEN, causes=[]
         )
         self.store.add_release(env.name, 1, label, env.settings)
-        await self._postdeploy(env, release, Kind.APPLICATION)
-        self._event(env, f"Successfully launched environment: {env.name}")
+        try:
+            await self._postdeploy(env, release, Kind.APPLICATION)
+            self._event(env, f"Successfully launched environment: {env.name}")
+        finally:  # Ready last: a client that sees it finds every event of the launch
+            self._set_status(env.name, EnvStatus.READY)
 
     async def _deploy(
         self,
@@ -313,7 +311,6 @@ class Operations:
             raise
         self.store.update_environment(
             name,
-            status=EnvStatus.READY,
             version_label=label,
             deployment_id=deployment_id,
             settings=new_settings,
@@ -326,12 +323,15 @@ class Operations:
         self.store.add_release(name, deployment_id, label, new_settings)
         # The release's load-balancer settings (its health check) may differ from the ones
         # HAProxy runs with: a rollback restored them in the store and HAProxy kept the newer.
-        await self.fleet.sync_lb()
-        await self._postdeploy(env, release, Kind.APPLICATION)
-        self._event(
-            env, "New application version was deployed to running instances.", version=label
-        )
-        self._event(env, "Environment update completed successfully.", version=label)
+        try:
+            await self.fleet.sync_lb()
+            await self._postdeploy(env, release, Kind.APPLICATION)
+            self._event(
+                env, "New application version was deployed to running instances.", version=label
+            )
+            self._event(env, "Environment update completed successfully.", version=label)
+        finally:  # Ready last: a client that sees it finds every event of the update
+            self._set_status(name, EnvStatus.READY)
 
     async def _configure(
         self, op: Operation, name: str, new_settings: dict[str, str], desired: int | None
@@ -389,8 +389,10 @@ class Operations:
             )
             await self.fleet.sync_lb()
             raise
-        self.store.update_environment(name, status=EnvStatus.READY, causes=[])
+        # The event first: a client that sees Ready must find the completion (and any ERROR)
+        # among the events already (Terraform reads them right after its Ready wait).
         self._event(env, "Environment update completed successfully.")
+        self.store.update_environment(name, status=EnvStatus.READY, causes=[])
 
     async def _scale(
         self, env: Environment, release: Release, live: list[Instance], count: int

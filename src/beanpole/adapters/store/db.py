@@ -34,6 +34,7 @@ from beanpole.core.model import (
     Severity,
     Version,
 )
+from beanpole.core.requests import current_request
 
 # An environment comes with the .ebextensions layer of the version it runs, so resolving its
 # settings (`Environment.layers`) needs no second lookup anywhere.
@@ -95,6 +96,8 @@ class Store:
         self._migrate()
         # Called with each event once it is stored (the operations' deploy logs).
         self.event_listeners: list[Callable[[Event], None]] = []
+        last = self._db.execute("SELECT MAX(time) FROM events").fetchone()[0]
+        self._last_event_time: float = float(last or 0.0)
 
     def close(self) -> None:
         with self._lock, self._readers_lock:
@@ -531,11 +534,45 @@ class Store:
         )
         return {r[0] for r in rows}
 
+    def set_version_description(self, application: str, label: str, description: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE versions SET description = ? WHERE application = ? AND label = ?",
+                (description, application, label),
+            )
+
     def delete_version(self, application: str, label: str) -> None:
         with self.transaction() as db:
             db.execute(
                 "DELETE FROM versions WHERE application = ? AND label = ?", (application, label)
             )
+
+    def delete_application(self, name: str) -> list[Version]:
+        """Delete an application with its versions, saved configurations and the records of
+        its terminated environments; refused while one of its environments is live.
+        Returns the versions deleted (their bundles are the caller's to remove)."""
+        with self.transaction() as db:
+            live = db.execute(
+                "SELECT name FROM environments WHERE application = ? AND status != 'Terminated'",
+                (name,),
+            ).fetchall()
+            if live:
+                names = ", ".join(r[0] for r in live)
+                raise Conflict(
+                    f"Unable to delete application {name} because it has running environments "
+                    f"({names}). Terminate them first."
+                )
+            versions = [
+                _version(r)
+                for r in db.execute("SELECT * FROM versions WHERE application = ?", (name,))
+            ]
+            found = db.execute("SELECT 1 FROM applications WHERE name = ?", (name,)).fetchone()
+            if found is None:
+                raise NotFound(f"No Application named {name!r} found.")
+            for table in ("versions", "saved_configurations", "environments"):
+                db.execute(f"DELETE FROM {table} WHERE application = ?", (name,))  # noqa: S608
+            db.execute("DELETE FROM applications WHERE name = ?", (name,))
+        return versions
 
     # saved configurations -----------------------------------------------------------
 
@@ -678,16 +715,20 @@ class Store:
         """Record an event of the environment ``environment_id``, or else of the one the
         name ``environment`` means now. Callers that hold the environment pass its id: an
         event that comes late (after a terminate) must not land on a re-created namesake."""
-        now = time.time()
         if environment_id is not None:
             environment = self.environment_by_id(environment_id).name
         elif environment is not None:
             environment_id = self._environment_id(environment)
+        request_id = current_request.get()
         with self.transaction() as db:
+            # Distinct milliseconds: EB's clients page events by "after the last one's time
+            # + 1 ms", and would never see a second event stamped in the same millisecond.
+            now = max(time.time(), self._last_event_time + 0.001)
+            self._last_event_time = now
             cur = db.execute(
                 "INSERT INTO events (time, severity, environment_id, application, version_label,"
-                " message) VALUES (?, ?, ?, ?, ?, ?)",
-                (now, severity, environment_id, application, version_label, message),
+                " message, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (now, severity, environment_id, application, version_label, message, request_id),
             )
             event_id = cur.lastrowid or 0
         event = Event(
@@ -699,6 +740,7 @@ class Store:
             version_label,
             message,
             environment_id,
+            request_id,
         )
         for listener in self.event_listeners:
             listener(event)
@@ -721,6 +763,43 @@ class Store:
                 limit,
             )
         return [_event(r) for r in reversed(rows)]
+
+    def find_events(
+        self,
+        *,
+        application: str | None = None,
+        environment_id: str | None = None,
+        version_label: str | None = None,
+        request_id: str | None = None,
+        severities: tuple[str, ...] = (),
+        start: float | None = None,
+        end: float | None = None,
+        before_id: int | None = None,
+        limit: int = 1000,
+    ) -> list[Event]:
+        """Events matching every filter given, newest first (EB's DescribeEvents)."""
+        where, args = ["1 = 1"], []
+        for clause, value in (
+            ("ev.application = ?", application),
+            ("ev.environment_id = ?", environment_id),
+            ("ev.version_label = ?", version_label),
+            ("ev.request_id = ?", request_id),
+            ("ev.time >= ?", start),
+            ("ev.time < ?", end),
+            ("ev.id < ?", before_id),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        if severities:
+            where.append(f"ev.severity IN ({', '.join('?' for _ in severities)})")
+            args.extend(severities)
+        rows = self._query(
+            f"{_EVENTS} WHERE {' AND '.join(where)} ORDER BY ev.id DESC LIMIT ?",
+            *args,
+            limit,
+        )
+        return [_event(r) for r in rows]
 
     # operations -----------------------------------------------------------------
 
@@ -747,7 +826,8 @@ class Store:
                 )
             cur = db.execute(
                 "INSERT INTO operations (environment_id, kind, status, target_version,"
-                " previous_version, params, started_at) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                " previous_version, params, started_at, request_id)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
                 (
                     env_id,
                     kind,
@@ -755,6 +835,7 @@ class Store:
                     previous_version,
                     json.dumps(params or {}),
                     time.time(),
+                    current_request.get(),
                 ),
             )
             op_id = cur.lastrowid or 0
@@ -880,6 +961,7 @@ def _event(r: sqlite3.Row) -> Event:
         r["version_label"],
         r["message"],
         r["environment_id"],
+        r["request_id"],
     )
 
 
@@ -896,4 +978,5 @@ def _operation(r: sqlite3.Row) -> Operation:
         finished_at=r["finished_at"],
         params=json.loads(r["params"]),
         environment_id=r["environment_id"],
+        request_id=r["request_id"],
     )

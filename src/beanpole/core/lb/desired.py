@@ -51,9 +51,12 @@ def desired_spec(
     sampling: Mapping[str, int] | None = None,
     versions: Mapping[tuple[str, str], Version] | None = None,
     builds: str = "",
+    eb_domain: str = "",
 ) -> LoadBalancerSpec:
     """``versions`` (application, label) -> version, for the versions the environments run
-    or serve, and ``builds``, the folder of their builds: where static files are found."""
+    or serve, and ``builds``, the folder of their builds: where static files are found.
+    With ``eb_domain``, an environment also answers on its CNAME in Elastic Beanstalk's
+    form, ``<prefix>.<region>.elasticbeanstalk.com`` (what EB's API reports)."""
     by_env: dict[str, list[Instance]] = {}
     for instance in instances:
         if instance.state in _IN_LOAD_BALANCER:
@@ -69,7 +72,7 @@ def desired_spec(
         backends.append(
             Backend(
                 name=env.name,
-                hosts=(f"{env.cname}.{domain}".lower(),),
+                hosts=tuple(f"{env.cname}.{d}".lower() for d in (domain, eb_domain) if d),
                 check=health_check(resolve(*env.layers()).values),
                 servers=servers,
                 sample_ratio=(sampling or {}).get(env.name, 1),

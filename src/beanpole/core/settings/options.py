@@ -256,6 +256,26 @@ _TABLE: tuple[Option, ...] = (
         choices=("Ok", "Warning", "Degraded", "Severe"),
     ),
     Option(
+        "aws:elasticbeanstalk:environment",
+        "EnvironmentType",
+        "enum",
+        "LoadBalanced",
+        "Accepted for EB compatibility: every Beanpole environment is behind the load "
+        "balancer, even with one instance (the `eb` CLI reads this option).",
+        Effect.AT_ONCE,
+        choices=("LoadBalanced", "SingleInstance"),
+    ),
+    Option(
+        "aws:elasticbeanstalk:healthreporting:system",
+        "SystemType",
+        "enum",
+        "enhanced",
+        "Accepted for EB compatibility: Beanpole always reports enhanced health (statuses, "
+        "causes, request and latency figures); 'basic' changes nothing.",
+        Effect.AT_ONCE,
+        choices=("basic", "enhanced"),
+    ),
+    Option(
         "beanpole:deploy",
         "BakeTime",
         "int",

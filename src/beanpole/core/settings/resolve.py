@@ -13,6 +13,7 @@ from beanpole.core import staticfiles
 from beanpole.core.autoscaling import schedule
 from beanpole.core.autoscaling.measures import UNITS
 from beanpole.core.errors import InvalidInput
+from beanpole.core.settings import inert
 from beanpole.core.settings.options import NAMESPACES, OPTIONS, Effect, Option, option_key
 
 ENV_NAMESPACE = "aws:elasticbeanstalk:application:environment"
@@ -144,6 +145,9 @@ def validate(settings: Mapping[str, str]) -> dict[str, str]:
             out[key] = schedule.check_option(resource, name, str(value))
             continue
         option = OPTIONS.get(key)
+        if option is None and inert.is_inert(key):
+            out[key] = str(value)  # EB's, meaningless here: kept verbatim (`inert`)
+            continue
         if option is None:
             if namespace == schedule.NAMESPACE:
                 raise InvalidInput(

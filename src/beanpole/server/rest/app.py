@@ -24,6 +24,7 @@ from beanpole.server.rest import (
     environments,
     errors,
     health,
+    keys,
     logs,
     operations,
 )
@@ -47,7 +48,7 @@ def create_app(ctx: Context) -> FastAPI:
         """Whether the server answers, its version and pid (no token needed)."""
         return Ping(ok=True, version=__version__, pid=os.getpid())
 
-    for module in (applications, configurations, environments, logs, health, operations):
+    for module in (applications, configurations, environments, logs, health, operations, keys):
         app.include_router(module.router(ctx), dependencies=[auth])
     finish_openapi(app)
     return app

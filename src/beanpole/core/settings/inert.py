@@ -1,0 +1,90 @@
+"""Elastic Beanstalk's options that mean nothing on Beanpole: VPCs and subnets, instance
+types, IAM roles, key pairs, CloudWatch, managed updates, classic load balancers...
+
+Terraform files and saved EB configurations set them, so they are accepted, kept exactly as
+given and echoed back (a second `terraform plan` must find nothing to change), and an event
+says once that they were ignored. A misspelt option of a namespace Beanpole implements is
+still refused: only EB's real option names are inert there.
+"""
+
+from __future__ import annotations
+
+# Namespaces none of whose options Beanpole implements: any option name is kept.
+_NAMESPACES = frozenset(
+    {
+        "aws:autoscaling:launchconfiguration",
+        "aws:autoscaling:launchtemplate",
+        "aws:ec2:instances",
+        "aws:ec2:vpc",
+        "aws:elasticbeanstalk:application",
+        "aws:elasticbeanstalk:cloudwatch:logs",
+        "aws:elasticbeanstalk:cloudwatch:logs:health",
+        "aws:elasticbeanstalk:control",
+        "aws:elasticbeanstalk:customoption",
+        "aws:elasticbeanstalk:environment:proxy",
+        "aws:elasticbeanstalk:hostmanager",
+        "aws:elasticbeanstalk:managedactions",
+        "aws:elasticbeanstalk:managedactions:platformupdate",
+        "aws:elasticbeanstalk:monitoring",
+        "aws:elasticbeanstalk:sns:topics",
+        "aws:elasticbeanstalk:sqsd",
+        "aws:elasticbeanstalk:xray",
+        "aws:elasticbeanstalk:container:python:staticfiles",
+        "aws:elb:healthcheck",
+        "aws:elb:loadbalancer",
+        "aws:elb:listener",
+        "aws:elb:policies",
+        "aws:elbv2:loadbalancer",
+        "aws:rds:dbinstance",
+    }
+)
+# Families of namespaces (a listener per port, a policy or process per name).
+_PREFIXES = (
+    "aws:elb:listener:",
+    "aws:elb:policies:",
+    "aws:elbv2:listener:",
+    "aws:elbv2:listenerrule:",
+    "aws:elasticbeanstalk:environment:process:",
+)
+# EB's options in namespaces Beanpole implements in part.
+_OPTIONS = frozenset(
+    {
+        "aws:autoscaling:asg:Availability Zones",
+        "aws:autoscaling:asg:Custom Availability Zones",
+        "aws:autoscaling:asg:EnableCapacityRebalancing",
+        "aws:autoscaling:updatepolicy:rollingupdate:PauseTime",
+        "aws:autoscaling:updatepolicy:rollingupdate:Timeout",
+        "aws:elasticbeanstalk:environment:LoadBalancerIsShared",
+        "aws:elasticbeanstalk:environment:LoadBalancerType",
+        "aws:elasticbeanstalk:environment:ServiceRole",
+        "aws:elasticbeanstalk:environment:process:default:Port",
+        "aws:elasticbeanstalk:environment:process:default:Protocol",
+        "aws:elasticbeanstalk:environment:process:default:StickinessEnabled",
+        "aws:elasticbeanstalk:environment:process:default:StickinessLBCookieDuration",
+        "aws:elasticbeanstalk:environment:process:default:StickinessType",
+        "aws:elasticbeanstalk:healthreporting:system:ConfigDocument",
+        "aws:elasticbeanstalk:healthreporting:system:EnhancedHealthAuthEnabled",
+        "aws:elasticbeanstalk:container:nodejs:NodeCommand",
+        "aws:elasticbeanstalk:container:nodejs:NodeVersion",
+        "aws:elasticbeanstalk:container:nodejs:GzipCompression",
+        "aws:elasticbeanstalk:container:nodejs:ProxyServer",
+        "aws:elasticbeanstalk:container:python:PythonPath",
+    }
+)
+
+
+def is_inert(key: str, known: frozenset[str] | None = None) -> bool:
+    """Whether ``namespace:Option`` is one of EB's options Beanpole keeps without meaning.
+    ``known``: the option keys Beanpole implements, which are never inert."""
+    if known is not None and key in known:
+        return False
+    namespace = key.rpartition(":")[0]
+    if key in _OPTIONS or namespace in _NAMESPACES:
+        return True
+    return any(
+        namespace.startswith(prefix) and namespace != prefix + "default" for prefix in _PREFIXES
+    )
+
+
+def inert_keys(settings: dict[str, str], known: frozenset[str]) -> list[str]:
+    return sorted(k for k in settings if is_inert(k, known))
