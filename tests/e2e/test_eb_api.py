@@ -439,9 +439,18 @@ def test_swap_restart_and_abort(beanpole):
     s3.create_bucket(Bucket="bundles")
     _version(eb, s3, "shop", "v1")
     ids = {}
+    greeting = {
+        "Namespace": "aws:elasticbeanstalk:application:environment",
+        "OptionName": "GREETING",
+        "Value": "Blue",
+    }
     for name in ("shop-blue", "shop-green"):
         ids[name] = eb.create_environment(
-            ApplicationName="shop", EnvironmentName=name, CNAMEPrefix=name, VersionLabel="v1"
+            ApplicationName="shop",
+            EnvironmentName=name,
+            CNAMEPrefix=name,
+            VersionLabel="v1",
+            OptionSettings=[greeting] if name == "shop-blue" else [],
         )["EnvironmentId"]
     for env_id in ids.values():
         _wait_status(eb, env_id, "Ready")
@@ -478,3 +487,19 @@ def test_swap_restart_and_abort(beanpole):
         for e in eb.describe_events(RequestId=restart["ResponseMetadata"]["RequestId"])["Events"]
     ]
     assert "Environment update completed successfully." in messages
+
+    # `eb clone`: a new environment from another's settings. The eb CLI's own service model
+    # has TemplateSpecification, botocore's has not: add it to the form as eb sends it.
+    def clone_of_blue(request, **_):
+        request.data["TemplateSpecification.TemplateSource.EnvironmentName"] = "shop-blue"
+
+    eb.meta.events.register("before-sign.elastic-beanstalk.CreateEnvironment", clone_of_blue)
+    eb.create_environment(
+        ApplicationName="shop", EnvironmentName="shop-copy", VersionLabel="v1", OptionSettings=[]
+    )
+    (copy,) = eb.describe_configuration_settings(
+        ApplicationName="shop", EnvironmentName="shop-copy"
+    )["ConfigurationSettings"]
+    assert greeting in [
+        {k: o[k] for k in ("Namespace", "OptionName", "Value")} for o in copy["OptionSettings"]
+    ]

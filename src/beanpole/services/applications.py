@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -145,8 +146,14 @@ class Applications:
             await asyncio.to_thread(self.bundles.path(version.digest).unlink, missing_ok=True)
             await asyncio.to_thread(shutil.rmtree, self.builds / version.digest, ignore_errors=True)
 
-    async def set_lifecycle(self, application: str, max_versions: int) -> LifecycleResult:
+    async def set_lifecycle(
+        self, application: str, max_versions: int, max_age_days: int | None = None
+    ) -> LifecycleResult:
+        """Keep the newest ``max_versions`` (0: all) and, when given, none older than
+        ``max_age_days`` (0: any age); deployed versions always stay."""
         self.store.set_max_versions(application, max_versions)
+        if max_age_days is not None:
+            self.store.set_max_age_days(application, max_age_days)
         deleted = await asyncio.to_thread(self._apply_lifecycle, application)
         return LifecycleResult(max_versions=max_versions, deleted=deleted)
 
@@ -186,19 +193,28 @@ class Applications:
             self.store.versions(application),
             self.store.max_versions(application),
             self.store.deployed_labels(application),
+            self.store.max_age_days(application),
+            time.time(),
         )
+        rule = _rule(self.store.max_versions(application), self.store.max_age_days(application))
         for version in doomed:
             self.store.delete_version(application, version.label)
             if not self.store.digest_in_use(version.digest):
                 self.bundles.path(version.digest).unlink(missing_ok=True)
                 shutil.rmtree(self.builds / version.digest, ignore_errors=True)
             self.store.add_event(
-                f"Deleted application version {version.label} (lifecycle: keep "
-                f"{self.store.max_versions(application)}).",
+                f"Deleted application version {version.label} (lifecycle: {rule}).",
                 application=application,
                 version_label=version.label,
             )
         return [v.label for v in doomed]
+
+
+def _rule(keep: int, max_age_days: int) -> str:
+    parts = [f"keep {keep}"] if keep > 0 else []
+    if max_age_days > 0:
+        parts.append(f"none older than {max_age_days} days")
+    return ", ".join(parts)
 
 
 def _discard(out: BinaryIO, path: Path) -> None:

@@ -187,6 +187,16 @@ class Store:
             if cur.rowcount == 0:
                 raise NotFound(f"No application named {application!r}.")
 
+    def set_max_age_days(self, application: str, days: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE applications SET max_age_days = ? WHERE name = ?", (days, application)
+            )
+
+    def max_age_days(self, application: str) -> int:
+        rows = self._query("SELECT max_age_days FROM applications WHERE name = ?", application)
+        return int(rows[0][0]) if rows else 0
+
     def max_versions(self, application: str) -> int:
         rows = self._query("SELECT max_versions FROM applications WHERE name = ?", application)
         return int(rows[0][0]) if rows else 0

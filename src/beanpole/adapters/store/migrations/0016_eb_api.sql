@@ -4,6 +4,7 @@
 ALTER TABLE events ADD COLUMN request_id TEXT;
 CREATE INDEX events_request ON events(request_id);
 ALTER TABLE operations ADD COLUMN request_id TEXT;
+ALTER TABLE applications ADD COLUMN max_age_days INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE resource_meta (
     kind TEXT NOT NULL,          -- application, version, environment, template
     key TEXT NOT NULL,           -- the record's id (a template: "application/name")

@@ -128,13 +128,15 @@ def _lifecycle_view(lifecycle: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _apply_lifecycle(eb: EB, name: str, app_id: str, lifecycle: dict[str, Any]) -> None:
-    """The count rule is Beanpole's own version limit; the age rule is kept and reported."""
+    """Both rules are Beanpole's version lifecycle (deployed versions always stay); the
+    bundles in S3 are the client's (DeleteSourceFromS3 is kept and echoed)."""
     rules = _lifecycle_view(lifecycle)["VersionLifecycleConfig"]
-    count = rules["MaxCountRule"]
+    count, age = rules["MaxCountRule"], rules["MaxAgeRule"]
     keep = int(count["MaxCount"]) if count["Enabled"] else 0
-    if keep < 0:
-        raise invalid("MaxCount must be 0 or more.")
-    await eb.ctx.applications.set_lifecycle(name, keep)
+    days = int(age["MaxAgeInDays"]) if age["Enabled"] else 0
+    if keep < 0 or days < 0:
+        raise invalid("MaxCount and MaxAgeInDays must be 0 or more.")
+    await eb.ctx.applications.set_lifecycle(name, keep, days)
     eb.meta.update("application", app_id, extra={"lifecycle": lifecycle})
 
 

@@ -43,6 +43,14 @@ async def create_environment(eb: EB, p: Params) -> Result:
     platform = stacks.platform_of(named) if named else None
     given = options.given_settings(p)
     settings = options.checked(given)
+    # `eb clone` names the environment to copy: its direct settings (and its platform)
+    # under the ones given here, as `beanpole clone` does
+    source_name = p.struct("TemplateSpecification").get("TemplateSource.EnvironmentName")
+    if source_name:
+        source = find_environment(eb, Params({"EnvironmentName": source_name}))
+        settings = {**source.settings, **settings}
+        platform = platform or source.platform
+        given = {**eb.meta.get("environment", source.id).extra.get("given", {}), **given}
     for key in options.removals(p):
         settings.pop(key, None)
     spec = inputs.CreateEnvironment(
