@@ -180,10 +180,7 @@ async def describe_environment_resources(eb: EB, p: Params) -> Result:
 
 async def check_dns_availability(eb: EB, p: Params) -> Result:
     prefix = p.required("CNAMEPrefix")
-    try:
-        cname = check_cname(prefix)
-    except Exception as exc:  # an invalid prefix is simply not available
-        raise invalid(str(exc)) from None
+    cname = check_cname(prefix)  # an invalid one: InvalidParameterValue (app.translate)
     taken = any(e.cname == cname for e in eb.ctx.store.environments())
     return {"Available": not taken, "FullyQualifiedCNAME": eb.eb_cname(cname)}
 
