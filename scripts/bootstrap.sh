@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what Beanpole needs on a fresh Debian machine, idempotently:
-# HAProxy, Node.js, wrk (the load-balancer benchmark's load generator), and iproute2 and
-# nftables (an instance's own network namespace, when Beanpole runs as root) from Debian,
-# Beanpole itself (and its tools) in .venv, and the eb CLI in .venv-ebcli.
+# HAProxy, Node.js, wrk (the load-balancer benchmark's load generator), iproute2 and
+# nftables (an instance's own network namespace, when Beanpole runs as root) and chromium
+# (the console's browser tests) from Debian, Beanpole itself (and its tools) in .venv, the
+# web console's libraries (Preact, htm, uPlot) from npm, and the eb CLI in .venv-ebcli.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,9 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+# The web console's browser tests drive Debian's chromium through Playwright (no browser is
+# downloaded: Playwright is pointed at /usr/bin/chromium).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need[*]} from Debian's packages"
   SUDO=""
@@ -33,6 +37,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
+fi
+
+# The web console's libraries, at the versions package-lock.json pins; served by the server
+# from src/beanpole/console/node_modules (nothing is fetched by a browser from elsewhere).
+console=src/beanpole/console
+if [ ! -f "$console/node_modules/.package-lock.json" ] || \
+   [ "$console/package-lock.json" -nt "$console/node_modules/.package-lock.json" ]; then
+  echo "bootstrap: installing the web console's libraries (npm ci)"
+  (cd "$console" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
 # The eb CLI (awsebcli pins its own botocore) in a virtualenv of its own, for the tests that

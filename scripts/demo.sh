@@ -14,5 +14,9 @@ else
 fi
 url=$(beanpole status demo --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["url"])')
 code=$(curl -s -o /dev/null -w '%{http_code}' "$url/")
+console=$(beanpole server status --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["console_url"])')
 echo
 echo "Demo environment is Ready: $url  (HTTP $code)"
+echo "Web console: $console"
+echo "  sign in with the API token: $(cat "$(beanpole server status --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["token_file"])')")"
+echo "  (or add a user with a password: .venv/bin/beanpole user add NAME)"

@@ -65,7 +65,7 @@ class Beanpole:
         return env
 
     def cli(
-        self, *args: str, check: bool = True, timeout: float = 600
+        self, *args: str, check: bool = True, timeout: float = 600, input_text: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "beanpole.cli.main", *args],
@@ -74,6 +74,7 @@ class Beanpole:
             text=True,
             timeout=timeout,
             check=False,
+            input=input_text,
         )
         if check and proc.returncode != 0:
             raise AssertionError(

@@ -18,7 +18,14 @@ from beanpole.home import Home
 from beanpole.server.main import build_context
 from beanpole.server.rest.app import create_app
 
-PUBLIC = {"/api/v1/ping", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/oauth2-redirect"}
+# /api/v1/session signs in (tests/integration/test_console_api.py checks it): no token needed.
+PUBLIC = {
+    "/api/v1/ping",
+    "/api/v1/openapi.json",
+    "/api/v1/docs",
+    "/api/v1/docs/oauth2-redirect",
+    "/api/v1/session",
+}
 
 
 @pytest.fixture

@@ -42,6 +42,10 @@ def test_every_answer_matches_the_document(public_tmp: Path) -> None:
         auth = {"Authorization": f"Bearer {ctx.token}"}
         operations = [result.ok() for result in schema.get_all_operations()]
         assert len(operations) > 20  # the whole API, not an empty document
+        # Event streams never end by themselves: they are walked against a real server in
+        # tests/integration/test_console_api.py, not here, where each case would wait out
+        # the stream.
+        operations = [o for o in operations if not o.path.endswith("/stream")]
 
         started = time.monotonic()
         for operation in operations:

@@ -46,6 +46,7 @@ def test_migrations_run_once(tmp_path):
         "0016_eb_api",
         "0017_access_keys",
         "0018_s3_objects",
+        "0019_console",
     ]
     s.close()
 

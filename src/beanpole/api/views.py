@@ -142,6 +142,7 @@ class EnvironmentSummary(View):
     updated_at: float
     environment_variables: list[str]
     desired_capacity: int
+    in_service: int = Field(default=0, description="Instances in service now")
     platform: str | None = Field(
         default=None, description="The platform it names; null: detected from each bundle"
     )
@@ -279,6 +280,11 @@ class WindowView(View):
     lines: int = 0
     requests_per_s: float
     latency_mean_ms: float = 0.0
+    instances: int | None = Field(
+        default=None,
+        description="The environment's InService instances when the window closed "
+        "(environment points only; a window with no request is stored with 0 requests)",
+    )
 
 
 class HostView(View):

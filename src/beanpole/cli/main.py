@@ -32,6 +32,7 @@ from beanpole.cli.console import out
 from beanpole.cli.health import health
 from beanpole.cli.keys import keys
 from beanpole.cli.server import server
+from beanpole.cli.users import user
 from beanpole.client import Client
 from beanpole.client.source import zip_source
 from beanpole.core.errors import BeanpoleError, InvalidInput
@@ -54,6 +55,7 @@ def cli() -> None:
 cli.add_command(server)
 cli.add_command(health)
 cli.add_command(keys)
+cli.add_command(user)
 
 
 def _client() -> Client:

@@ -16,7 +16,7 @@ import psutil
 
 from beanpole.client import Client
 from beanpole.core.errors import BeanpoleError, ComponentError
-from beanpole.home import Home
+from beanpole.home import Home, ServerConfig
 
 START_TIMEOUT_S = 60.0
 # supervisord stops each instance with TERM, a bounded wait and KILL: minutes at worst.
@@ -160,7 +160,17 @@ def start(
         f"http://<name>.{config.domain}:{config.lb_port}"
     )
     click.echo(f"  EB API and S3: http://{config.api_host}:{config.eb_port} (beanpole keys create)")
+    click.echo(f"  Web console:   {_console_url(config)}  ({_sign_in_hint(home)})")
     click.echo(f"  Home:          {home.root}")
+
+
+def _console_url(config: ServerConfig) -> str:
+    host = "127.0.0.1" if config.api_host in ("0.0.0.0", "::") else config.api_host
+    return f"http://{host}:{config.api_port}/"
+
+
+def _sign_in_hint(home: Home) -> str:
+    return f"sign in with the token in {home.token_file}, or a user: beanpole user add NAME"
 
 
 @server.command("stop")
@@ -215,6 +225,8 @@ def status(as_json: bool) -> None:
                     # what Terraform's endpoints {} block, AWS_ENDPOINT_URL and boto3 take
                     "eb_endpoint": f"http://{config.api_host}:{config.eb_port}",
                     "region": config.region,
+                    "console_url": _console_url(config),
+                    "token_file": str(home.token_file),
                 },
                 indent=2,
             )
@@ -224,6 +236,7 @@ def status(as_json: bool) -> None:
         click.echo(f"haproxy:     {'running' if daemons['haproxy'] else 'stopped'}")
         click.echo(f"supervisord: {'running' if daemons['supervisord'] else 'stopped'}")
         click.echo(f"eb endpoint: http://{config.api_host}:{config.eb_port}")
+        click.echo(f"console:     {_console_url(config)}  ({_sign_in_hint(home)})")
         click.echo(f"home:        {home.root}")
     if pid is None:
         click.get_current_context().exit(3)

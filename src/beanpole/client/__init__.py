@@ -20,6 +20,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from beanpole.api import inputs
 from beanpole.api.keys import AccessKeyCreated, AccessKeyRevoked, AccessKeyView
+from beanpole.api.users import UserRemoved, UserView
 from beanpole.api.views import (
     AbortRequested,
     ApplicationView,
@@ -334,6 +335,15 @@ class Client:
 
     def revoke_key(self, key_id: str) -> AccessKeyRevoked:
         return self.call(AccessKeyRevoked, "DELETE", f"/keys/{_segment(key_id)}")
+
+    def add_user(self, name: str, password: str) -> UserView:
+        return self.call(UserView, "POST", "/users", json={"name": name, "password": password})
+
+    def users(self) -> list[UserView]:
+        return self.call(list[UserView], "GET", "/users")
+
+    def remove_user(self, name: str) -> UserRemoved:
+        return self.call(UserRemoved, "DELETE", f"/users/{_segment(name)}")
 
 
 def _segment(name: str) -> str:

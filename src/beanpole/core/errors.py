@@ -54,6 +54,16 @@ class Unauthorized(BeanpoleError):
     code = "unauthorized"
 
 
+class Forbidden(BeanpoleError):
+    """Authenticated, but this request may not do that (a change without the CSRF token)."""
+
+    code = "forbidden"
+
+
+class Throttled(BeanpoleError):
+    code = "throttled"
+
+
 class ComponentError(BeanpoleError, RuntimeError):
     code = "component_failed"
 
@@ -66,6 +76,8 @@ ERRORS: tuple[type[BeanpoleError], ...] = (
     Conflict,
     BuildError,
     Unauthorized,
+    Forbidden,
+    Throttled,
     ComponentError,
 )
 """Every class of the tree: a face that receives a code (the client) rebuilds the error."""

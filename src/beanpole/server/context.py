@@ -11,6 +11,7 @@ from beanpole.home import Home, ServerConfig
 from beanpole.ports import Runtime
 from beanpole.services.applications import Applications
 from beanpole.services.configurations import Configurations
+from beanpole.services.console import ConsolePages, Feed
 from beanpole.services.environments import Environments
 from beanpole.services.fleet import Fleet
 from beanpole.services.health import HealthService
@@ -18,6 +19,7 @@ from beanpole.services.keys import AccessKeys
 from beanpole.services.logs import EnvironmentLogs
 from beanpole.services.monitor import Monitor
 from beanpole.services.operations import Operations
+from beanpole.services.users import Users
 
 
 def environment_url(config: ServerConfig, cname: str) -> str:
@@ -43,6 +45,9 @@ class Context:
     logs: EnvironmentLogs
     configurations: Configurations
     keys: AccessKeys
+    users: Users
+    console: ConsolePages
+    feed: Feed
 
     def url(self, cname: str) -> str:
         return environment_url(self.config, cname)

@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import FrameType
 
 import uvicorn
@@ -32,6 +32,7 @@ from beanpole.adapters.store.db import Store
 from beanpole.adapters.store.keys import AccessKeyStore
 from beanpole.adapters.store.meta import ResourceMeta
 from beanpole.adapters.store.objects import ObjectIndex
+from beanpole.adapters.store.users import UserStore
 from beanpole.home import Home, ServerConfig
 from beanpole.server.coalesce import CoalescingH11Protocol
 from beanpole.server.context import Context, environment_url
@@ -42,6 +43,7 @@ from beanpole.services.applications import Applications
 from beanpole.services.autoscaler import Autoscaler
 from beanpole.services.buckets import Buckets
 from beanpole.services.configurations import Configurations
+from beanpole.services.console import ConsolePages, Feed
 from beanpole.services.environments import Environments
 from beanpole.services.fleet import Fleet
 from beanpole.services.health import HealthService
@@ -50,6 +52,7 @@ from beanpole.services.logs import EnvironmentLogs
 from beanpole.services.monitor import Monitor
 from beanpole.services.operations import Operations
 from beanpole.services.reconciler import Reconciler
+from beanpole.services.users import Users
 
 log = logging.getLogger("beanpole.server")
 
@@ -86,22 +89,28 @@ def build_context(home: Home) -> Context:
     autoscaler = Autoscaler(ops)
     monitor.autoscaler = autoscaler
     environments = Environments(store, ops, functools.partial(environment_url, config), autoscaler)
+    applications = Applications(store, bundles, home.root)
+    health = HealthService(store, monitor, environments)
+    token = home.token()
     return Context(
         home,
         config,
-        home.token(),
+        token,
         store,
         bundles,
         fleet,
         ops,
         runtime,
         monitor,
-        applications=Applications(store, bundles, home.root),
+        applications=applications,
         environments=environments,
-        health=HealthService(store, monitor, environments),
+        health=health,
         logs=EnvironmentLogs(store, ops.logs, home.logs),
         configurations=Configurations(store),
         keys=AccessKeys(AccessKeyStore(store)),
+        users=Users(UserStore(store), token),
+        console=ConsolePages(store, config, applications, environments, health),
+        feed=Feed(store, environments, health, monitor),
     )
 
 
@@ -155,6 +164,7 @@ async def serve(home: Home) -> None:
                     "url": f"http://{ctx.config.api_host}:{ctx.config.api_port}",
                     "lb_port": ctx.config.lb_port,
                     "eb_endpoint": f"http://{ctx.config.api_host}:{ctx.config.eb_port}",
+                    "console": f"http://{ctx.config.api_host}:{ctx.config.api_port}/",
                 }
             )
         )
@@ -167,6 +177,7 @@ async def serve(home: Home) -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             monitor.close()
+            ctx.feed.close()
             await ctx.ops.cancel_all()
             await ctx.fleet.close()
             ctx.runtime.close()
@@ -196,8 +207,12 @@ async def serve(home: Home) -> None:
         lifespan="on",
         http=CoalescingH11Protocol,  # each answer in one write (server/coalesce.py)
     )
-    # uvicorn turns SIGTERM and SIGINT into a graceful exit, which runs the lifespan's cleanup.
-    await _ApiServer(config).serve(sockets=sockets)
+    # uvicorn turns SIGTERM and SIGINT into a graceful exit, which runs the lifespan's cleanup
+    # once every connection is done: the console's streams are ended first, or they would
+    # hold the exit up for ever.
+    server = _ApiServer(config)
+    server.on_exit = ctx.feed.close
+    await server.serve(sockets=sockets)
 
 
 def build_eb(ctx: Context) -> EB:
@@ -240,11 +255,14 @@ class _ApiServer(uvicorn.Server):
 
     _wake: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    on_exit: Callable[[], None] | None = None  # run in the loop when an exit is asked for
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if self._wake is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
+            if self.on_exit is not None:
+                self._loop.call_soon_threadsafe(self.on_exit)
 
     async def main_loop(self) -> None:
         self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()

@@ -49,6 +49,7 @@ from beanpole.core.capacity import bounds, desired_count, plan_scale
 from beanpole.core.errors import Conflict, InvalidInput
 from beanpole.core.model import (
     Environment,
+    Event,
     Instance,
     InstanceState,
     Operation,
@@ -113,6 +114,18 @@ def instance_view(i: Instance, now: float) -> InstanceView:
     )
 
 
+def event_view(e: Event) -> EventView:
+    return EventView(
+        id=e.id,
+        time=e.time,
+        severity=e.severity,
+        environment=e.environment,
+        environment_id=e.environment_id,
+        version=e.version_label,
+        message=e.message,
+    )
+
+
 def operation_view(op: Operation) -> OperationView:
     return OperationView(
         id=op.id,
@@ -142,8 +155,15 @@ class Environments:
     # views --------------------------------------------------------------------------
 
     async def list_all(self) -> list[EnvironmentSummary]:
-        envs = await asyncio.to_thread(self.store.environments)
-        return [self._summary(e) for e in envs]
+        def read() -> list[EnvironmentSummary]:
+            envs = self.store.environments()
+            in_service: dict[str, int] = {}
+            for i in self.store.instances():  # one read for all, not one per environment
+                if i.state is InstanceState.IN_SERVICE:
+                    in_service[i.environment] = in_service.get(i.environment, 0) + 1
+            return [self._summary(e, in_service.get(e.name, 0)) for e in envs]
+
+        return await asyncio.to_thread(read)
 
     async def get(self, name: str) -> EnvironmentView:
         return await asyncio.to_thread(self._view, name)
@@ -170,18 +190,7 @@ class Environments:
                 e.name == name for e in self.store.environments(include_terminated=True)
             ):
                 self.store.environment(name)  # NotFound, with its advice
-            return [
-                EventView(
-                    id=e.id,
-                    time=e.time,
-                    severity=e.severity,
-                    environment=e.environment,
-                    environment_id=e.environment_id,
-                    version=e.version_label,
-                    message=e.message,
-                )
-                for e in found
-            ]
+            return [event_view(e) for e in found]
 
         return await asyncio.to_thread(read)
 
@@ -431,8 +440,7 @@ class Environments:
     async def swap(self, name: str, other: str) -> SwapResult:
         env, peer = self.store.environment(name), self.store.environment(other)
         await self.ops.swap(env, peer)
-        envs = [self.store.environment(n) for n in (name, other)]
-        return SwapResult(environments=[self._summary(e) for e in envs])
+        return SwapResult(environments=[self._view(n) for n in (name, other)])
 
     async def terminate(self, name: str) -> OperationStarted:
         op = self.ops.terminate(self.store.environment(name))
@@ -440,14 +448,18 @@ class Environments:
 
     # views, built in the calling thread -----------------------------------------------
 
-    def _summary(self, env: Environment) -> EnvironmentSummary:
-        return EnvironmentSummary.model_validate(self._fields(env))
+    def _summary(self, env: Environment, in_service: int) -> EnvironmentSummary:
+        return EnvironmentSummary.model_validate({**self._fields(env), "in_service": in_service})
 
     def _view(self, name: str) -> EnvironmentView:
         env = self.store.environment(name)
         now = time.time()
-        instances = [instance_view(i, now) for i in self.store.instances(env.name)]
-        return EnvironmentView.model_validate({**self._fields(env), "instances": instances})
+        live = self.store.instances(env.name)
+        in_service = sum(i.state is InstanceState.IN_SERVICE for i in live)
+        instances = [instance_view(i, now) for i in live]
+        return EnvironmentView.model_validate(
+            {**self._fields(env), "in_service": in_service, "instances": instances}
+        )
 
     def _fields(self, env: Environment) -> dict[str, object]:
         resolved = resolve(*env.layers())

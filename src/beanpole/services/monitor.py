@@ -45,7 +45,14 @@ from beanpole.core.health import (
     transition_event,
 )
 from beanpole.core.metrics import WINDOW_S, Sample, Windows, WindowStats
-from beanpole.core.model import Environment, Health, Instance, OperationKind, Severity
+from beanpole.core.model import (
+    Environment,
+    Health,
+    Instance,
+    InstanceState,
+    OperationKind,
+    Severity,
+)
 from beanpole.home import Home
 from beanpole.services.autoscaler import Autoscaler
 from beanpole.services.fleet import Fleet
@@ -213,13 +220,23 @@ class Monitor:
         lb_answering = observed.lb_ok
         if not lb_answering:  # the verdicts say so rather than keep the last ones
             log.warning("HAProxy did not answer for health: %s", observed.lb_error)
-        store.add_metrics(_rows(closed), METRICS_KEEP_S, _rows(rolled), ROLLUP_KEEP_S)
         now = time.time()
         environments = store.environments()
         instances: dict[str, list[Instance]] = {e.name: [] for e in environments}
         for instance in store.instances():  # one read for all, not one per environment
             if instance.environment in instances:
                 instances[instance.environment].append(instance)
+        if window_start is not None:
+            in_service = {
+                env: sum(i.state is InstanceState.IN_SERVICE for i in members)
+                for env, members in instances.items()
+            }
+            store.add_metrics(
+                _rows(closed, in_service, window_start, WINDOW_S),
+                METRICS_KEEP_S,
+                _rows(rolled, in_service, _closing_rollup(window_start), ROLLUP_S),
+                ROLLUP_KEEP_S,
+            )
         self._forget_departed(instances)
         self.settings.retain(set(instances))
         snapshot = Snapshot(at=now)
@@ -380,8 +397,39 @@ def _requests(w: WindowStats | None, now: float) -> dict[str, Any]:
     }
 
 
-def _rows(windows: list[WindowStats]) -> list[tuple[str, str, float, str]]:
-    return [(w.env, w.instance or "", w.start, json.dumps(window_json(w))) for w in windows]
+def _closing_rollup(window_start: float) -> float | None:
+    """The start of the 5 min roll-up that closes with the 10 s window at ``window_start``
+    (None: this window is not a roll-up's last)."""
+    end = window_start + WINDOW_S
+    if end % ROLLUP_S:
+        return None
+    return end - ROLLUP_S
+
+
+def _rows(
+    windows: list[WindowStats],
+    in_service: dict[str, int],
+    start: float | None,
+    duration_s: float,
+) -> list[tuple[str, str, float, str]]:
+    """The rows to store: each closed window, each environment's carrying its InService
+    count; an environment with no request in the window that closed at ``start`` gets an
+    empty one, so its series (and its instance count) has no gap while the monitor ran."""
+    rows = []
+    seen = set()
+    for w in windows:
+        data = window_json(w)
+        if w.instance is None:
+            data["instances"] = in_service.get(w.env)
+            seen.add(w.env)
+        rows.append((w.env, w.instance or "", w.start, json.dumps(data)))
+    if start is not None:
+        for env, count in in_service.items():
+            if env not in seen:
+                idle = WindowStats(env, None, start, duration_s, 0, 0, 0, 0, 0, {})
+                data = window_json(idle) | {"instances": count}
+                rows.append((env, "", start, json.dumps(data)))
+    return rows
 
 
 __all__ = ["Monitor", "Snapshot", "window_json"]

@@ -2,9 +2,10 @@
 
 The handlers translate HTTP to service calls and back, nothing more: one router per
 resource (`applications`, `configurations`, `environments`, `logs`, `health`,
-`operations`), every route with its response model and the error statuses it can answer,
-the bearer scheme declared once. Errors are translated in `errors`; the OpenAPI document
-is finished in `openapi`.
+`operations`, `keys`, `users`, `session`, `console`), every route with its response model
+and the error statuses it can answer, the bearer and console-session schemes declared once
+(`auth`); the console's own files are served by `site`. Errors are translated in
+`errors`; the OpenAPI document is finished in `openapi`.
 `tests/integration/test_api.py` walks every route for the error shape, and
 `tests/integration/test_api_schema.py` runs schemathesis against the document.
 """
@@ -21,14 +22,18 @@ from beanpole.server.context import Context
 from beanpole.server.rest import (
     applications,
     configurations,
+    console,
     environments,
     errors,
     health,
     keys,
     logs,
     operations,
+    session,
+    site,
+    users,
 )
-from beanpole.server.rest.auth import API, bearer_dependency
+from beanpole.server.rest.auth import API, auth_dependency
 from beanpole.server.rest.openapi import finish_openapi
 
 
@@ -41,15 +46,18 @@ def create_app(ctx: Context) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    auth = bearer_dependency(ctx.token)
+    auth = auth_dependency(ctx.token, ctx.users)
 
     @app.get(f"{API}/ping", responses=errors.responses(405))
     async def ping() -> Ping:
         """Whether the server answers, its version and pid (no token needed)."""
         return Ping(ok=True, version=__version__, pid=os.getpid())
 
-    for module in (applications, configurations, environments, logs, health, operations, keys):
+    modules = (applications, configurations, environments, logs, health, operations, keys)
+    for module in (*modules, users, console):
         app.include_router(module.router(ctx), dependencies=[auth])
+    app.include_router(session.router(ctx))  # signing in needs no token; it checks its own
+    app.include_router(site.router())  # the console's page and files: no secret in them
     finish_openapi(app)
     return app
 

@@ -25,8 +25,10 @@ from beanpole.core.errors import (
     BundleError,
     ComponentError,
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
+    Throttled,
     Unauthorized,
     unexpected,
 )
@@ -37,6 +39,8 @@ STATUS: dict[str, int] = {
     InvalidInput.code: 400,
     BundleError.code: 400,
     Unauthorized.code: 401,
+    Forbidden.code: 403,
+    Throttled.code: 429,
     NotFound.code: 404,
     Conflict.code: 409,
     BuildError.code: 422,
@@ -47,10 +51,12 @@ STATUS: dict[str, int] = {
 DESCRIPTION = {
     400: "Invalid input: a name, a setting, a body or a query that is not valid",
     401: "Missing or wrong bearer token",
+    403: "Forbidden: a change from a console session without its X-CSRF-Token header",
     404: "Not found: the environment, application, version or operation does not exist",
     405: "Method not allowed: the `Allow` header lists the methods the path takes",
     409: "Conflict: the name is taken, or another operation is in progress",
     422: "The application's build failed",
+    429: "Too many failed sign-ins from this address: wait a minute",
     503: "HAProxy, supervisord or a tool the server runs did not answer as it should",
 }
 

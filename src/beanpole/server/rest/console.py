@@ -1,0 +1,91 @@
+"""The web console's reads: one view per page, the live stream, an environment's logs live."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from beanpole.api.console import EnvironmentPage, MetricsRange, OverviewPage
+from beanpole.api.views import MetricsView
+from beanpole.server.context import Context
+from beanpole.server.rest.auth import API
+from beanpole.server.rest.errors import responses
+
+EVENT_STREAM = {
+    "description": "A server-sent event stream: named events whose data is JSON",
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "type": "object",
+                "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+            }
+        }
+    },
+}
+_STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def router(ctx: Context) -> APIRouter:
+    api = APIRouter(prefix=API, tags=["console"])
+    pages, feed = ctx.console, ctx.feed
+
+    @api.get("/console/overview", responses=responses(401, 405))
+    async def overview() -> OverviewPage:
+        """Applications, their environments and versions, each environment's last event."""
+        return await pages.overview()
+
+    @api.get("/console/environments/{name}", responses=responses(401, 404, 405))
+    async def environment(name: str) -> EnvironmentPage:
+        """Everything the environment page shows: view, health, the last hour's metrics,
+        events, releases, settings with the options' meanings, versions, the running
+        operation."""
+        return await pages.environment(name)
+
+    @api.get("/console/metrics/{name}", responses=responses(400, 401, 404, 405))
+    async def metrics(name: str, range: Annotated[MetricsRange, Query()] = "1h") -> MetricsView:
+        """The environment's points over the last hour, 3 hours, day or two weeks."""
+        return await pages.metrics(name, range)
+
+    @api.get(
+        "/console/stream",
+        response_class=StreamingResponse,
+        responses=responses(401, 404, 405, ok=EVENT_STREAM),
+    )
+    async def stream(
+        environment: Annotated[str | None, Query(description="Also its own changes")] = None,
+    ) -> StreamingResponse:
+        """Server-sent events: ``environments`` (at once and on change), ``events`` (new
+        ones), and with ``environment``: ``environment``, ``health``, ``metrics`` (new
+        points), ``operation`` and ``gone``."""
+        events = feed.listen(environment)
+        first = await anext(events)  # NotFound answers 404 here, before the stream starts
+        return StreamingResponse(
+            _prepend(first, events), media_type="text/event-stream", headers=_STREAM_HEADERS
+        )
+
+    @api.get(
+        "/environments/{name}/logs/stream",
+        response_class=StreamingResponse,
+        responses=responses(400, 401, 404, 405, ok=EVENT_STREAM),
+        tags=["logs"],
+    )
+    async def logs_stream(
+        name: str, instance: Annotated[str | None, Query()] = None
+    ) -> StreamingResponse:
+        """Server-sent events: ``lines``, each a list of log lines, as they are written."""
+        lines = feed.follow_logs(ctx.logs, name, instance)
+        first = await anext(lines)
+        return StreamingResponse(
+            _prepend(first, lines), media_type="text/event-stream", headers=_STREAM_HEADERS
+        )
+
+    return api
+
+
+async def _prepend(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
+    yield first
+    async for item in rest:
+        yield item
