@@ -303,12 +303,18 @@ def test_console_by_keyboard_and_on_a_phone(beanpole, browser):
         page.keyboard.type(token)
         page.keyboard.press("Enter")
         page.get_by_role("button", name="Sign out").wait_for()
+        # a page load shows its data after one API request: the page carries the session
+        tab.requests.clear()
+        page.reload()
+        page.get_by_role("heading", name="No environments yet").wait_for()
+        api = [u for u in tab.requests if "/api/v1/" in u and "/stream" not in u]
+        assert [u.removeprefix(tab.base) for u in api] == ["/api/v1/console/overview"]
         for route in ["#/", "#/create"]:
             page.goto(f"{tab.base}/{route}")
             page.get_by_role("heading", level=1).first.wait_for()
             width = page.evaluate("document.scrollingElement.scrollWidth")
             assert width <= 375, f"{route} is {width} px wide on a 375 px screen"
-            tab.shot("phone-" + route.strip("#/").replace("/", "-") or "phone-overview")
+            tab.shot("phone-" + (route.strip("#/").replace("/", "-") or "overview"))
         # sign-out ends the session: a reload shows the sign-in page again
         page.get_by_role("button", name="Sign out").click()
         page.get_by_role("heading", name="Sign in").wait_for()

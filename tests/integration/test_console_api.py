@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 import sqlite3
 import threading
@@ -63,6 +64,19 @@ def test_page_and_files_are_served_with_a_strict_policy(beanpole):
         "/console/vendor/left-pad.js",
     ]:
         assert httpx.get(_url(beanpole) + bad, timeout=10).status_code == 404, bad
+
+
+def test_the_page_carries_the_session_only_when_signed_in(beanpole):
+    page = httpx.get(_url(beanpole) + "/", timeout=10)
+    assert "beanpole-session" not in page.text
+    client, csrf = _signed_in(beanpole)
+    signed = client.get("/")
+    assert signed.headers["cache-control"] == "no-store"
+    meta = re.search(r'<meta name="beanpole-session" content="([^"]*)">', signed.text)
+    assert meta is not None
+    assert csrf in html.unescape(meta.group(1))
+    stale = httpx.get(_url(beanpole) + "/", cookies={"beanpole_session": "made-up"}, timeout=10)
+    assert "beanpole-session" not in stale.text
 
 
 def test_token_sign_in_sets_a_strict_cookie_and_changes_need_the_csrf_token(beanpole):

@@ -1,5 +1,6 @@
-// The console's entry: asks the server who is signed in (one GET /session), then shows the
-// sign-in page or the console: the top bar and the page the hash names.
+// The console's entry: learns who is signed in from the page itself (the server puts the
+// session in a meta element), then shows the sign-in page or the console: the top bar and
+// the page the hash names.
 //
 // Routes: #/ overview, #/signin, #/create, #/environments/NAME[/TAB].
 import { html, render, useState, useEffect, useRef, api, setCsrf, navigate, ApiError } from "./lib.js";
@@ -109,7 +110,18 @@ function App() {
     }
   }
 
-  useEffect(() => { checkSession(); }, []);
+  // The page comes with the session in a meta element when the browser is signed in (no
+  // request needed to know it); without one, the sign-in page. A 401 later brings it back.
+  useEffect(() => {
+    const meta = document.querySelector('meta[name="beanpole-session"]');
+    if (!meta) { setSession(null); return; }
+    try {
+      const view = JSON.parse(meta.content);
+      setCsrf(view.csrf_token);
+      setSession(view);
+    } catch { checkSession(); }
+    meta.remove(); // read once: a later sign-in must not find a stale one
+  }, []);
 
   // Any 401 (the session expired, the server forgot it) brings the sign-in page back.
   useEffect(() => {

@@ -57,7 +57,7 @@ def create_app(ctx: Context) -> FastAPI:
     for module in (*modules, users, console):
         app.include_router(module.router(ctx), dependencies=[auth])
     app.include_router(session.router(ctx))  # signing in needs no token; it checks its own
-    app.include_router(site.router())  # the console's page and files: no secret in them
+    app.include_router(site.router(ctx.users))  # the console: page (with the session), files
     finish_openapi(app)
     return app
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from beanpole.api.users import SessionView
 from beanpole.core.errors import NotFound
+from beanpole.server.rest.auth import session_of
+from beanpole.services.users import Users
 
 CONSOLE = Path(__file__).resolve().parents[2] / "console"
 STATIC = CONSOLE / "static"
@@ -64,17 +68,29 @@ def content_security_policy(page: str) -> str:
     )
 
 
-def router() -> APIRouter:
+def with_session(page: str, session: SessionView | None) -> str:
+    """The page with the signed-in session (its user and CSRF token) in a meta element, so
+    the console's first page needs no request to learn it; none when signed out."""
+    if session is None:
+        return page
+    meta = f'<meta name="beanpole-session" content="{html.escape(session.model_dump_json())}">'
+    return page.replace("</head>", f"{meta}\n</head>", 1)
+
+
+def router(users: Users) -> APIRouter:
     api = APIRouter(include_in_schema=False)
 
     @api.get("/")
-    def index() -> Response:
+    def index(request: Request) -> Response:
         """The console's page; its scripts route by the URL's fragment (#/...)."""
         if not (MODULES / "preact").is_dir():
             return HTMLResponse(MISSING, status_code=503, headers=_BASE_HEADERS)
         page = (STATIC / "index.html").read_text()
-        headers = dict(_BASE_HEADERS) | {"Content-Security-Policy": content_security_policy(page)}
-        return HTMLResponse(page, headers=headers)
+        headers = dict(_BASE_HEADERS) | {
+            "Content-Security-Policy": content_security_policy(page),
+            "Cache-Control": "no-store",  # it carries the session's CSRF token
+        }
+        return HTMLResponse(with_session(page, session_of(request, users)), headers=headers)
 
     @api.get("/console/static/{path:path}")
     def static(path: str) -> Response:
