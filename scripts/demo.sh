@@ -20,3 +20,7 @@ echo "Demo environment is Ready: $url  (HTTP $code)"
 echo "Web console: $console"
 echo "  sign in with the API token: $(cat "$(beanpole server status --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["token_file"])')")"
 echo "  (or add a user with a password: .venv/bin/beanpole user add NAME)"
+# The example as a zip, for the console's Create environment page (it takes zips).
+mkdir -p build
+.venv/bin/python -c 'import shutil; shutil.make_archive("build/demo-python", "zip", "examples/python")'
+echo "  to create an environment from the console, upload $PWD/build/demo-python.zip"
