@@ -232,9 +232,12 @@ def test_console_end_to_end(beanpole, browser, public_tmp):
         field = page.get_by_label("MaxSize", exact=True)
         field.fill("500")
         page.get_by_role("button", name="Apply changes").click()
-        error = page.locator("[aria-invalid='true']")
-        expect(error).to_have_count(1)
-        expect(page.locator("body")).to_contain_text("MaxSize")
+        expect(page.locator("[aria-invalid='true']")).to_have_count(1)
+        # the server's reason, shown inline at the option (not only as a banner)
+        inline = page.locator(".field-error")
+        expect(inline).to_have_count(1)
+        expect(inline).to_contain_text("MaxSize")
+        expect(inline).to_contain_text("100")
         tab.shot("settings-error")
         page.get_by_role("button", name="Cancel").click()
         settings = bp.cli("config", "show", "shop-web", check=False).stdout
@@ -268,7 +271,7 @@ def test_console_end_to_end(beanpole, browser, public_tmp):
             120,
             "the environment to be terminated",
         )
-        page.goto(tab.base + "/#/")
+        # the page follows the end live: back to the overview, which is empty again
         expect(page.get_by_role("heading", name="No environments yet")).to_be_visible(
             timeout=UI_TIMEOUT_MS
         )

@@ -209,3 +209,84 @@ def test_metrics_ranges_are_checked(beanpole):
         r = client.get("/api/v1/console/metrics/nope", params={"range": span})
         assert r.status_code == 404, span
     assert client.get("/api/v1/console/metrics/nope", params={"range": "5y"}).status_code == 400
+
+
+class _Stream:
+    """An event stream read in a thread: the events as (name, data) in arrival order."""
+
+    def __init__(self, bp, path: str, cookies: httpx.Cookies) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.ended = threading.Event()
+        self._client = httpx.Client(base_url=_url(bp), cookies=cookies, timeout=60)
+        self._thread = threading.Thread(target=self._read, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _read(self, path: str) -> None:
+        name = ""
+        try:
+            with self._client.stream("GET", path) as r:
+                for line in r.iter_lines():
+                    if line.startswith("event: "):
+                        name = line[7:]
+                    elif line.startswith("data: "):
+                        self.events.append((name, line[6:]))
+        except httpx.HTTPError:
+            pass
+        self.ended.set()
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.events]
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def test_an_environment_s_stream_reports_its_operations_and_its_end(beanpole, pid_app):
+    beanpole.cli("create", "feed-env", "--app", "feed", "--source", str(pid_app))
+    client, _ = _signed_in(beanpole)
+    # a change with the cookie but no CSRF token is refused on every kind of route
+    refused = client.patch(
+        "/api/v1/environments/feed-env/settings", json={"set": {"aws:autoscaling:asg:MaxSize": "3"}}
+    )
+    assert refused.status_code == 403
+    stream = _Stream(beanpole, "/api/v1/console/stream?environment=feed-env", client.cookies)
+    try:
+        # at once: the list, and the environment's own state as it is now
+        wait_for(
+            lambda: (
+                {"environments", "environment", "health", "events", "operation"}
+                <= set(stream.names())
+            ),
+            15,
+            "the environment's current state on the stream",
+        )
+        seen = len(stream.events)
+        beanpole.cli("setenv", "feed-env", "GREETING=hello")
+        wait_for(
+            lambda: any(
+                n == "operation" and '"status":"succeeded"' in d and '"kind":"configure"' in d
+                for n, d in stream.events[seen:]
+            ),
+            60,
+            "the configure operation's end on the stream",
+        )
+        # the operation's events came too, as they were written
+        assert any(
+            n == "events" and '"environment":"feed-env"' in d for n, d in stream.events[seen:]
+        )
+        beanpole.cli("terminate", "feed-env")
+        wait_for(lambda: "gone" in stream.names(), 60, "the environment's end on the stream")
+    finally:
+        stream.close()
+
+
+def test_a_stream_ends_with_its_console_session(beanpole):
+    client, csrf = _signed_in(beanpole)
+    stream = _Stream(beanpole, "/api/v1/console/stream", client.cookies)
+    try:
+        wait_for(lambda: "environments" in stream.names(), 10, "the first event")
+        assert client.delete("/api/v1/session", headers={"X-CSRF-Token": csrf}).status_code == 200
+        # checked at the next keep-alive (15 s)
+        assert stream.ended.wait(30), "the stream outlived its session"
+    finally:
+        stream.close()

@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,18 +31,19 @@ from beanpole.api.console import (
 )
 from beanpole.api.views import EventView, MetricsView, View
 from beanpole.core.errors import NotFound
-from beanpole.core.model import OperationKind, OperationStatus
+from beanpole.core.model import OperationKind
 from beanpole.core.settings.options import OPTIONS
 from beanpole.home import ServerConfig
 from beanpole.services.applications import Applications
 from beanpole.services.environments import Environments, event_view, operation_view
-from beanpole.services.health import HealthService
+from beanpole.services.health import HealthService, Resolution
 from beanpole.services.logs import EnvironmentLogs
 from beanpole.services.monitor import Monitor
 
 log = logging.getLogger(__name__)
 
 HOUR_S = 3600.0
+DAY_S = 24 * HOUR_S
 RANGES: dict[str, float] = {
     "1h": HOUR_S,
     "3h": 3 * HOUR_S,
@@ -135,7 +136,9 @@ class ConsolePages:
     async def metrics(self, name: str, span: MetricsRange) -> MetricsView:
         """The environment's points over the range: 10 s ones up to a day, 5 min beyond."""
         now = time.time()
-        return await self.health.metrics(name, since=now - RANGES[span])
+        # 10 s points up to a day, 5 min roll-ups beyond, whatever the clock did meanwhile.
+        resolution: Resolution = "300" if RANGES[span] > DAY_S else "10"
+        return await self.health.metrics(name, since=now - RANGES[span], resolution=resolution)
 
 
 def _newest_first(versions: list[Any]) -> list[Any]:
@@ -171,6 +174,22 @@ class Listener:
         return True
 
 
+def _end(listener: Listener) -> None:
+    """Tell the listener's stream to end, even when its queue is full."""
+    with contextlib.suppress(asyncio.QueueEmpty):
+        if listener.queue.full():
+            listener.queue.get_nowait()
+    listener.queue.put_nowait(None)
+
+
+Allowed = Callable[[], Awaitable[bool]]
+"""Whether a stream's client may still listen (its console session is still live)."""
+
+
+async def always() -> bool:
+    return True
+
+
 def _json(value: Any) -> str:
     if isinstance(value, View):
         return value.model_dump_json()
@@ -194,18 +213,22 @@ class Feed:
         self._watched: dict[str, _Watch] = {}
         self._closing = asyncio.Event()
 
-    async def listen(self, environment: str | None) -> AsyncIterator[str]:
-        """The server-sent event stream of one listener: the environment list at once,
-        ``environment``'s latest events, then every change until the client leaves."""
+    async def listen(
+        self, environment: str | None, allowed: Allowed = always
+    ) -> AsyncIterator[str]:
+        """The server-sent event stream of one listener: the environment list at once and,
+        with ``environment``, its view, health, latest events, recent metric points and
+        latest operation (the page may hold some already: listeners take repeats), then
+        every change, until the client leaves, ``allowed`` says no more (its console
+        session ended; asked every `KEEPALIVE_S`) or the server stops."""
         if environment is not None:
             await self.environments.get(environment)  # NotFound before the stream starts
         listener = Listener(environment)
         summaries = await self.environments.list_all()
         listener.put("environments", _json(summaries))
         if environment is not None:
-            # Its latest events, which the page may hold already (listeners dedupe by id):
-            # none made between the page's read and this connection is lost.
-            listener.put("events", _json(await self.environments.events(environment, limit=50)))
+            # What changed between the page's read and this connection is not lost.
+            await self._current(environment, listener)
         if self._last_event == 0:
             latest = await asyncio.to_thread(self.store.events, None, 0, 1)
             self._last_event = latest[-1].id if latest else 0
@@ -215,25 +238,39 @@ class Feed:
         self._ensure_running()
         try:
             yield ": connected\n\n"
-            while True:
+            checked = time.monotonic()
+            while not self._closing.is_set():
                 try:
                     item = await asyncio.wait_for(listener.queue.get(), KEEPALIVE_S)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
+                    item = ("", "")
                 if item is None:  # dropped, or the server is stopping
                     return
+                if time.monotonic() - checked >= KEEPALIVE_S:
+                    if not await allowed():
+                        return
+                    checked = time.monotonic()
                 name, data = item
-                yield f"event: {name}\ndata: {data}\n\n"
+                yield f"event: {name}\ndata: {data}\n\n" if name else ": keep-alive\n\n"
         finally:
             self.listeners.discard(listener)
+
+    async def _current(self, name: str, listener: Listener) -> None:
+        listener.put("environment", _json(await self.environments.get(name)))
+        listener.put("health", _json(await self.health.health(name)))
+        listener.put("events", _json(await self.environments.events(name, limit=50)))
+        points = await self.health.metrics(name, since=time.time() - WINDOW_LAG_S)
+        if points.points:
+            listener.put("metrics", _json(points.points))
+        op = await asyncio.to_thread(self.store.last_operation, name, _ALL_KINDS)
+        if op is not None:
+            listener.put("operation", _json(operation_view(op)))
 
     def close(self) -> None:
         """End every stream (the server is stopping: an open stream must not hold it up)."""
         self._closing.set()
         for listener in list(self.listeners):
-            with contextlib.suppress(asyncio.QueueFull):
-                listener.queue.put_nowait(None)
+            _end(listener)
         if self._task is not None:
             self._task.cancel()
 
@@ -250,9 +287,12 @@ class Feed:
                 raise
             except Exception:  # one bad tick must not end the feed; it is logged
                 log.exception("console feed tick failed")
-        self._summaries, self._watched = "", {}
+        self._summaries, self._watched, self._last_event = "", {}, 0
 
     async def tick(self) -> None:
+        # Who watches what, before any read: a listener that joins meanwhile is seen next
+        # tick, never judged against a list read before its environment existed.
+        watched = {x.environment for x in self.listeners if x.environment is not None}
         summaries = await self.environments.list_all()
         text = _json(summaries)
         if text != self._summaries:
@@ -263,7 +303,6 @@ class Feed:
             self._last_event = events[-1].id
             self._send(None, "events", _json([event_view(e) for e in events]))
         live = {s.name for s in summaries}
-        watched = {x.environment for x in self.listeners if x.environment is not None}
         for name in list(self._watched):
             if name not in watched:
                 del self._watched[name]
@@ -277,7 +316,6 @@ class Feed:
                 self._send(name, "gone", json.dumps({"environment": name}))
 
     async def _environment(self, name: str, seen: _Watch) -> None:
-        first = seen.view == ""
         view = await self.environments.get(name)
         # Compared without the instances' uptimes, which change every second by themselves.
         stable = view.model_dump_json(exclude={"instances": {"__all__": {"uptime_s"}}})
@@ -299,15 +337,18 @@ class Feed:
         op = await asyncio.to_thread(self.store.last_operation, name, _ALL_KINDS)
         if op is not None and (op.id, op.status) != seen.operation:
             seen.operation = (op.id, op.status)
-            # A new listener's page already holds an operation that ended before it came.
-            if not first or op.status == OperationStatus.RUNNING:
-                self._send(name, "operation", _json(operation_view(op)))
+            self._send(name, "operation", _json(operation_view(op)))
 
     async def follow_logs(
-        self, logs: EnvironmentLogs, environment: str, instance: str | None
+        self,
+        logs: EnvironmentLogs,
+        environment: str,
+        instance: str | None,
+        allowed: Allowed = always,
     ) -> AsyncIterator[str]:
         """A server-sent event stream of an environment's log lines from now on: ``lines``
-        events, each a list of `LogLine`, until the client leaves or the server stops."""
+        events, each a list of `LogLine`, until the client leaves, ``allowed`` says no more
+        or the server stops."""
         page = await logs.follow(environment, instance, None)  # NotFound before the stream
         cursor = page.cursor
         yield ": connected\n\n"
@@ -325,6 +366,8 @@ class Feed:
             quiet += LOG_POLL_S
             if quiet >= KEEPALIVE_S:
                 quiet = 0.0
+                if not await allowed():
+                    return
                 yield ": keep-alive\n\n"
 
     def _send(self, environment: str | None, name: str, data: str) -> None:
@@ -335,6 +378,4 @@ class Feed:
             if not listener.put(name, data):
                 log.info("console listener dropped: it fell %d messages behind", QUEUE_MAX)
                 self.listeners.discard(listener)
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    listener.queue.get_nowait()
-                listener.queue.put_nowait(None)
+                _end(listener)

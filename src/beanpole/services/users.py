@@ -56,10 +56,16 @@ class SignInThrottle:
             wait = int(_FAILURE_WINDOW_S - (now - recent[0])) + 1
             raise Throttled(f"Too many failed sign-ins from {client}. Try again in {wait} s.")
 
-    def failed(self, client: str, now: float) -> None:
+    def attempt(self, client: str, now: float) -> None:
+        """Count an attempt as failed before it is checked (so parallel attempts cannot all
+        pass `check`); `succeeded` takes it back."""
         self._failures.setdefault(client, []).append(now)
         if len(self._failures) > 10_000:  # a bounded table, whatever the clients do
             self._failures.pop(next(iter(self._failures)))
+
+    def succeeded(self, client: str, now: float) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._failures[client].remove(now)
 
 
 class Users:
@@ -110,6 +116,7 @@ class Users:
         """A new session for valid credentials: its id (for the cookie) and its view."""
         now = time.time()
         self.throttle.check(client, now)
+        self.throttle.attempt(client, now)
         if given.token is not None and (given.user is not None or given.password is not None):
             raise InvalidInput("Sign in with the token or with a user and password, not both.")
         if given.token is not None:
@@ -121,12 +128,12 @@ class Users:
         else:
             raise InvalidInput("Give the API token, or a user and a password.")
         if not ok:
-            self.throttle.failed(client, now)
             what = "API token" if method == "token" else "user name or password"
             raise Unauthorized(
                 f"Wrong {what}. The token is in the server's BEANPOLE_HOME/token file; an "
                 "operator adds users with: beanpole user add NAME"
             )
+        self.throttle.succeeded(client, now)
         session_id = secrets.token_urlsafe(32)
         record = SessionRecord(
             id_hash=_digest(session_id),

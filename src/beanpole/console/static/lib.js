@@ -19,7 +19,7 @@ export class ApiError extends Error {
 // One call to the REST API. `body`: an object (sent as JSON), a Blob/File (sent as is,
 // application/zip), or undefined. Answers the parsed JSON (or null for an empty body);
 // throws ApiError with the server's {error: {code, message}} on any non-2xx.
-export async function api(method, path, body) {
+export async function api(method, path, body, retried = false) {
   const headers = {};
   let payload;
   if (body instanceof Blob) { headers["Content-Type"] = "application/zip"; payload = body; }
@@ -32,6 +32,13 @@ export async function api(method, path, body) {
   if (!res.ok) {
     const err = data && data.error ? data.error : { code: String(res.status), message: text || res.statusText };
     if (res.status === 401) window.dispatchEvent(new CustomEvent("beanpole:signed-out"));
+    // A stale CSRF token (this browser signed in again in another tab, which made a new
+    // session): learn the current session's token and try the change once more.
+    if (res.status === 403 && err.code === "forbidden" && !retried) {
+      const session = await api("GET", "/session");
+      setCsrf(session.csrf_token);
+      return api(method, path, body, true);
+    }
     throw new ApiError(res.status, err.code, err.message);
   }
   return data;
@@ -41,13 +48,29 @@ export async function api(method, path, body) {
 // Answers a function that closes the stream. The browser reconnects on its own.
 // Two names are the connection's own, called with the raw Event: `open` (connected, again
 // after each reconnect: the moment to fetch what may have been missed) and `error`.
+//
+// The browser reconnects by itself after a network error, but not after a refusal (the
+// session ended: 401; the environment is gone: 404): then the session is asked for (a 401
+// brings the sign-in page back) and the stream is opened again a few seconds later.
 export function stream(path, handlers) {
-  const source = new EventSource(API + path, { withCredentials: true });
-  for (const [name, fn] of Object.entries(handlers)) {
-    if (name === "open" || name === "error") source.addEventListener(name, fn);
-    else source.addEventListener(name, (e) => fn(JSON.parse(e.data)));
-  }
-  return () => source.close();
+  let source = null;
+  let timer = null;
+  let closed = false;
+  const connect = () => {
+    source = new EventSource(API + path, { withCredentials: true });
+    for (const [name, fn] of Object.entries(handlers)) {
+      if (name === "open" || name === "error") source.addEventListener(name, fn);
+      else source.addEventListener(name, (e) => fn(JSON.parse(e.data)));
+    }
+    source.addEventListener("error", () => {
+      if (closed || source.readyState !== EventSource.CLOSED) return;
+      api("GET", "/session")
+        .then(() => { if (!closed) timer = setTimeout(connect, 3000); })
+        .catch(() => {}); // signed out: the sign-in page takes over
+    });
+  };
+  connect();
+  return () => { closed = true; clearTimeout(timer); source.close(); };
 }
 
 export function navigate(hash) { if (location.hash !== hash) location.hash = hash; }

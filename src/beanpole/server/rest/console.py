@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from beanpole.api.console import EnvironmentPage, MetricsRange, OverviewPage
 from beanpole.api.views import MetricsView
 from beanpole.server.context import Context
-from beanpole.server.rest.auth import API
+from beanpole.server.rest.auth import API, SESSION_COOKIE
 from beanpole.server.rest.errors import responses
+from beanpole.services.console import Allowed, always
 
 EVENT_STREAM = {
     "description": "A server-sent event stream: named events whose data is JSON",
@@ -55,12 +57,13 @@ def router(ctx: Context) -> APIRouter:
         responses=responses(401, 404, 405, ok=EVENT_STREAM),
     )
     async def stream(
+        request: Request,
         environment: Annotated[str | None, Query(description="Also its own changes")] = None,
     ) -> StreamingResponse:
         """Server-sent events: ``environments`` (at once and on change), ``events`` (new
         ones), and with ``environment``: ``environment``, ``health``, ``metrics`` (new
-        points), ``operation`` and ``gone``."""
-        events = feed.listen(environment)
+        points), ``operation`` and ``gone``. A console session's stream ends with it."""
+        events = feed.listen(environment, still_allowed(request))
         first = await anext(events)  # NotFound answers 404 here, before the stream starts
         return StreamingResponse(
             _prepend(first, events), media_type="text/event-stream", headers=_STREAM_HEADERS
@@ -73,14 +76,26 @@ def router(ctx: Context) -> APIRouter:
         tags=["logs"],
     )
     async def logs_stream(
-        name: str, instance: Annotated[str | None, Query()] = None
+        request: Request, name: str, instance: Annotated[str | None, Query()] = None
     ) -> StreamingResponse:
         """Server-sent events: ``lines``, each a list of log lines, as they are written."""
-        lines = feed.follow_logs(ctx.logs, name, instance)
+        lines = feed.follow_logs(ctx.logs, name, instance, still_allowed(request))
         first = await anext(lines)
         return StreamingResponse(
             _prepend(first, lines), media_type="text/event-stream", headers=_STREAM_HEADERS
         )
+
+    def still_allowed(request: Request) -> Allowed:
+        """For a console session's stream, whether the session still lives (signing out,
+        removing the user or its expiry end the stream); a bearer token's, always."""
+        if "authorization" in request.headers:
+            return always
+        session_id = request.cookies.get(SESSION_COOKIE, "")
+
+        async def live() -> bool:
+            return await asyncio.to_thread(ctx.users.session, session_id) is not None
+
+        return live
 
     return api
 

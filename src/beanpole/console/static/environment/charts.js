@@ -56,7 +56,7 @@ export function Charts({ name, range, setRange, metrics, onLoaded }) {
 
   // A range not loaded yet: one GET (the hour came with the page).
   useEffect(() => {
-    if (view) return;
+    if (view) { setLoading(false); return; }
     let cancelled = false;
     setLoading(true);
     setError(null);
@@ -89,7 +89,7 @@ export function Charts({ name, range, setRange, metrics, onLoaded }) {
         yRange=${fromZero(1)} />
       <${Chart} span=${current.seconds} title="Latency (ms)" unit="ms" words=${words}
         data=${[cols.x, cols.p50, cols.p99]} now=${last(cols.p99)} nowLabel="p99" digits=${0}
-        series=${[{ label: "p50", stroke: "#2563eb" }, { label: "p99", stroke: "#d97706" }]}
+        series=${[{ label: "p50", stroke: "#2563eb" }, { label: "p99", stroke: "#d97706", dash: [6, 4] }]}
         yRange=${fromZero(1)} />
       <${Chart} span=${current.seconds} title="5xx share (%)" unit="%" words=${words}
         data=${[cols.x, cols.share]} now=${last(cols.share)} digits=${1}

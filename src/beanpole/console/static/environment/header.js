@@ -69,9 +69,9 @@ export function OperationBanner({ env, operation, hideAbort }) {
       setAsked(true);
     } catch (e) { setError(e); }
   };
-  return html`<div class="card env-banner" role="status">
+  return html`<div class="card env-banner">
     <span class="spinner" aria-hidden="true"></span>
-    <span><strong>${KIND_WORDS[operation.kind] || "Operation in progress"}</strong>
+    <span role="status"><strong>${KIND_WORDS[operation.kind] || "Operation in progress"}</strong>
       ${operation.message ? html` — ${operation.message}` : ""}
       <span class="muted"> (operation ${operation.id})</span></span>
     ${operation.kind === "deploy" && !hideAbort ? html`<button type="button" class="btn btn-danger"

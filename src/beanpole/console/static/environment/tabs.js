@@ -29,7 +29,7 @@ export function Tabs({ name, current }) {
   };
   return html`<div class="tabs env-tabs" role="tablist" aria-label="Environment sections">
     ${TABS.map(([id, label], i) => html`<button type="button" role="tab" id=${"env-tab-" + id}
-      aria-selected=${id === current} aria-controls=${"env-panel-" + id} tabindex=${id === current ? 0 : -1}
+      aria-selected=${id === current} aria-controls=${id === current ? "env-panel-" + id : undefined} tabindex=${id === current ? 0 : -1}
       class=${id === current ? "active" : ""}
       ref=${(el) => { refs.current[id] = el; }} onClick=${() => go(id)} onKeyDown=${(e) => onKey(e, i)}>${label}</button>`)}
   </div>`;

@@ -101,6 +101,7 @@ function PropertyRows({ rows, setRows, errors }) {
       <label><span class="visually-hidden">Property ${i + 1} name</span>
         <input type="text" value=${row.key} placeholder="NAME" spellcheck=${false} autocapitalize="off"
           data-row=${row.id} aria-invalid=${errors.props ? "true" : undefined}
+          aria-describedby=${errors.props ? "create-props-error" : "create-props-hint"}
           onInput=${(e) => update(row.id, { key: e.currentTarget.value })} /></label>
       <label><span class="visually-hidden">Property ${i + 1} value</span>
         <input type="text" value=${row.value} placeholder="value" spellcheck=${false}

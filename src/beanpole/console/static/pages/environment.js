@@ -102,7 +102,11 @@ export function EnvironmentPage({ name, tab, session }) {
           setMetrics((m) => {
             const n = {};
             for (const [id, view] of Object.entries(m)) {
-              n[id] = { ...view, points: mergePoints(view.points, fresh, rangeSeconds(id)) };
+              // Live points are 10 s windows: they join the 10 s series only (the 2 weeks'
+              // 5 min roll-ups stay as read; a reload of the page reads them anew).
+              n[id] = view.resolution_s === 10
+                ? { ...view, points: mergePoints(view.points, fresh, rangeSeconds(id)) }
+                : view;
             }
             return n;
           });

@@ -121,7 +121,7 @@ export function OverviewPage() {
   return html`
     <div class="page-header">
       <h1>Overview</h1>
-      ${data.environments.length > 0 && html`<div class="summary-counts" aria-label="Environments by health">
+      ${data.environments.length > 0 && html`<div class="summary-counts" role="group" aria-label="Environments by health">
         ${["Green", "Yellow", "Red", "Grey"].filter((c) => counts[c]).map((c) => html`<span key=${c}>${counts[c]} <${HealthPill} colour=${c} /></span>`)}
       </div>`}
     </div>
