@@ -3,8 +3,8 @@
 demo:            ## install what is missing, start Beanpole, deploy examples/python, print its URL
 	scripts/demo.sh
 
-test:            ## the whole suite (what CI runs)
-	scripts/bootstrap.sh
+test:            ## the whole suite (what CI runs), with Docker's engine for the Docker tests
+	scripts/bootstrap.sh --docker
 	.venv/bin/python -m pytest -q
 
 test-fast:       ## skip the slow end-to-end tests

@@ -167,6 +167,16 @@ def wrk_argv(
     ]
 
 
+def wrk_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The report `wrk_report.lua` printed (one ``WRK_JSON`` line), or an error with wrk's
+    output."""
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed: {proc.stdout}\n{proc.stderr}")
+    report: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
+    return report
+
+
 @contextlib.contextmanager
 def beanpole_home(prefix: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix=f"bp-bench-{prefix}-") as tmp:

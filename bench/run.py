@@ -31,6 +31,7 @@ BENCHMARKS = (
     "autoscale",  # issue 9: idle to one saturated instance and back, MinSize 1 MaxSize 4
     "eb_api",  # issue 10: EB's API and S3 face beside the REST API: CPU/call, uploads, deploy
     "console",  # issue 11: the console's page reads and its live streams on an idle host
+    "docker_runtime",  # issue 12: one Python app on supervisord and on Docker, side by side
 )
 
 

@@ -14,7 +14,6 @@ way, the median of the rounds, and files/app.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from bench._common import (
     stop_and_check,
     write_result,
     wrk_argv,
+    wrk_json,
 )
 
 ENV = "files-bench"
@@ -74,10 +74,7 @@ def run_wrk(bp: Beanpole, path: str, seconds: float, threads: int, connections: 
         timeout=seconds + 60,
         check=False,
     )
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if proc.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed: {proc.stdout}\n{proc.stderr}")
-    report = json.loads(line.removeprefix("WRK_JSON "))
+    report = wrk_json(proc)
     return {
         "requests": report["requests"],
         "errors": report["errors"],

@@ -4,8 +4,21 @@
 # nftables (an instance's own network namespace, when Beanpole runs as root) and chromium
 # (the console's browser tests) from Debian, Beanpole itself (and its tools) in .venv, the
 # web console's libraries (Preact, htm, uPlot) from npm, and the eb CLI in .venv-ebcli.
+#
+# --docker: also Docker's engine (docker.io, from Debian), started when it does not run, for
+# the Docker runtime (`beanpole server start --runtime docker`, docs/docker.md). `make test`
+# asks for it, so the Docker tests run; where the engine cannot start here, they are skipped
+# with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+with_docker=0
+for arg in "$@"; do
+  case "$arg" in
+    --docker) with_docker=1 ;;
+    *) echo "usage: scripts/bootstrap.sh [--docker]" >&2; exit 2 ;;
+  esac
+done
 
 need=()
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
@@ -18,6 +31,10 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The web console's browser tests drive Debian's chromium through Playwright (no browser is
 # downloaded: Playwright is pointed at /usr/bin/chromium).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ "$with_docker" = 1 ]; then
+  command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need[*]} from Debian's packages"
   SUDO=""
@@ -55,4 +72,32 @@ if [ ! -x .venv-ebcli/bin/eb ]; then
   "$PYTHON" -m venv .venv-ebcli
   .venv-ebcli/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv-ebcli/bin/pip install -q awsebcli
+fi
+
+# Docker's engine, started here when it is installed but not running (there is no init
+# system to do it on these machines; where there is one, it has started it already).
+if [ "$with_docker" = 1 ]; then
+  engine_up() { .venv/bin/python -c 'import sys; from beanpole.adapters.runtime import docker; why = docker.unavailable(); print(why or "", file=sys.stderr); sys.exit(why is not None)' 2>/dev/null; }
+  if ! engine_up; then
+    if [ "$(id -u)" -eq 0 ] && command -v dockerd >/dev/null 2>&1; then
+      echo "bootstrap: starting Docker's engine (dockerd; its log: /var/log/beanpole-dockerd.log)"
+      setsid dockerd </dev/null >>/var/log/beanpole-dockerd.log 2>&1 &
+      for _ in $(seq 1 60); do engine_up && break; sleep 0.5; done
+    fi
+    engine_up || echo "bootstrap: Docker's engine is not running here; the Docker tests will be skipped (see /var/log/beanpole-dockerd.log)" >&2
+  fi
+  # A Debian base image made from Debian's packages (no registry is needed or reached):
+  # beanpole/debian:bookworm, with python3, for Dockerfiles to start FROM (docs/docker.md).
+  if engine_up && ! docker image inspect beanpole/debian:bookworm >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    echo "bootstrap: making the base image beanpole/debian:bookworm from Debian's packages (debootstrap, about a minute)"
+    rootfs=$(mktemp -d /var/tmp/beanpole-rootfs.XXXXXX)
+    if debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$rootfs" http://deb.debian.org/debian >"$rootfs.log" 2>&1; then
+      rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+      tar -C "$rootfs" -c . | docker import - beanpole/debian:bookworm >/dev/null
+      rm -f "$rootfs.log"
+    else
+      echo "bootstrap: debootstrap failed (see $rootfs.log); the tests that build Dockerfiles will be skipped" >&2
+    fi
+    rm -rf "$rootfs"
+  fi
 fi

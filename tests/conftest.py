@@ -38,19 +38,34 @@ def public_tmp():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def beanpole():
+def _running(runtime: str | None = None):
     """A running Beanpole server in a fresh BEANPOLE_HOME; everything it started is stopped."""
     if shutil.which("haproxy") is None:
         pytest.skip("HAProxy is not installed (scripts/bootstrap.sh installs it)")
     home = Path(tempfile.mkdtemp(dir=_public_root(), prefix="home"))
-    bp = Beanpole(home)
+    bp = Beanpole(home, runtime=runtime)
     try:
         bp.start()
         yield bp
     finally:
         bp.stop_all()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def beanpole():
+    """A running Beanpole server (supervisord, the default runtime)."""
+    yield from _running()
+
+
+@pytest.fixture
+def beanpole_docker():
+    """A running Beanpole server with the Docker runtime (skipped where no engine answers)."""
+    from beanpole.adapters.runtime import docker
+
+    if (why_not := docker.unavailable()) is not None:
+        pytest.skip(f"no Docker engine here ({why_not}): scripts/bootstrap.sh --docker")
+    yield from _running("docker")
 
 
 @pytest.fixture

@@ -57,6 +57,7 @@ class Beanpole:
     lb_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
     eb_port: int = field(default_factory=free_port)
+    runtime: str | None = None  # `server start --runtime` (None: the default)
 
     @property
     def env(self) -> dict[str, str]:
@@ -95,6 +96,7 @@ class Beanpole:
             str(self.api_port),
             "--eb-port",
             str(self.eb_port),
+            *(("--runtime", self.runtime) if self.runtime else ()),
         )
 
     @property

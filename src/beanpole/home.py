@@ -39,6 +39,7 @@ class ServerConfig:
     log_port: int = 0  # UDP on 127.0.0.1 for HAProxy's request lines; chosen at first start
     eb_port: int = 4181  # Elastic Beanstalk's query API and the S3 subset, on api_host
     region: str = "us-east-1"  # the region EB's API names (CNAMEs, ARNs)
+    runtime: str = "supervisord"  # what runs instances: supervisord or docker (docs/docker.md)
 
     @property
     def eb_domain(self) -> str:

@@ -63,6 +63,18 @@ class Runtime(Protocol):
         """Release what this client holds; the instances and the runtime keep running."""
 
 
+class Images(Protocol):
+    """Makes and finds container images (the Docker platform's versions)."""
+
+    def build_image(self, context: Path, tag: str, log: Path) -> tuple[str, int | None]:
+        """Build ``context``'s Dockerfile as ``tag``, its output appended to ``log``; return
+        the image and the first port it exposes. A failed build raises `BuildError` with
+        the output's last lines."""
+
+    def ensure_image(self, name: str, log: Path) -> tuple[str, int | None]:
+        """The image ``name`` from this host, else pulled; its first exposed port."""
+
+
 class LoadBalancer(Protocol):
     """Routes each environment's requests to its in-service instances and checks them."""
 

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import pytest
 
+from beanpole.adapters.runtime import docker as docker_runtime
 from beanpole.adapters.runtime import netns
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.ports import Runtime
@@ -71,6 +72,21 @@ def supervisord_netns(tmp_path: Path) -> Iterator[Driver]:
 
 
 @contextmanager
+def docker(tmp_path: Path) -> Iterator[Driver]:
+    """Containers on the Docker engine (root, with the engine running: `make docker`)."""
+    if (why_not := docker_runtime.unavailable()) is not None:
+        pytest.skip(f"no Docker engine here: {why_not}")
+    runtime = docker_runtime.Docker(f"contract:{tmp_path}")
+    runtime.ensure_running()
+    try:
+        # the engine restarts a crashing process 3 times (100 ms, 200 ms, 400 ms apart)
+        yield Driver(runtime, lambda: time.sleep(0.05), deadline_s=30.0, isolated=True)
+    finally:
+        runtime.shutdown()
+        runtime.close()
+
+
+@contextmanager
 def fake(tmp_path: Path) -> Iterator[Driver]:
     runtime = FakeRuntime(start_at_once=False)
     yield Driver(runtime, runtime.advance, deadline_s=2.0)
@@ -79,5 +95,6 @@ def fake(tmp_path: Path) -> Iterator[Driver]:
 BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Driver]]] = {
     "supervisord": supervisord,
     "supervisord-netns": supervisord_netns,
+    "docker": docker,
     "fake": fake,
 }

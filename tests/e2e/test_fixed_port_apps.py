@@ -25,21 +25,7 @@ pytestmark = [
     ),
 ]
 
-EXPRESS_PACKAGE = {
-    "name": "fixed-port-express",
-    "version": "1.0.0",
-    "private": True,
-    "scripts": {"start": "node app.js"},
-    "dependencies": {"express": "^4.21.2"},
-}
-# As AWS's sample does: the port is hard-coded, PORT is never read.
-EXPRESS_APP = """\
-const express = require('express');
-const app = express();
-const port = 8080;
-app.get('/', (req, res) => res.json({ pid: process.pid }));
-app.listen(port, () => console.log(`listening on ${port}`));
-"""
+EXPRESS_8080 = Path(__file__).parent.parent / "apps" / "express8080"  # AWS's sample, in short
 PYTHON_APP = """\
 import json, os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -88,9 +74,7 @@ def pids_served(bp, env: str, requests: int = 60) -> set[int]:
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
 def test_express_app_on_fixed_port_8080_with_three_instances(beanpole, tmp_path):
     app = tmp_path / "express-8080"
-    app.mkdir()
-    (app / "package.json").write_text(json.dumps(EXPRESS_PACKAGE, indent=2))
-    (app / "app.js").write_text(EXPRESS_APP)
+    shutil.copytree(EXPRESS_8080, app)
     beanpole.cli("create", "fixed", "--app", "fixed", "--source", str(app), "--scale", "3")
     instances = beanpole.status("fixed")["instances"]
     assert [i["state"] for i in instances] == ["in-service"] * 3, instances

@@ -26,10 +26,10 @@ def test_named_docker_platform_is_refused_before_anything_is_uploaded(beanpole, 
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert flat(result.stderr) == (
-        "Error: The docker platform is not available yet: Beanpole has no Docker runtime. "
-        "Create the environment with --platform python, node, static or procfile (or no "
-        "--platform, to detect it from the bundle), with a Procfile whose web line starts "
-        "the app if it has no other platform's files."
+        "Error: The docker platform needs a server that runs containers: start it with "
+        "`beanpole server start --runtime docker` (scripts/bootstrap.sh --docker installs "
+        "Docker's engine). Or create the environment with --platform python, node, static or "
+        "procfile (or no --platform, to detect it from the bundle)."
     )
     assert elapsed < 10
     assert json.loads(beanpole.cli("list", "--json").stdout) == []
@@ -46,11 +46,12 @@ def test_a_dockerfile_only_bundle_fails_within_seconds_with_what_to_do(beanpole,
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert (
-        "This bundle is for the Docker platform (Dockerfile found). Beanpole's Docker runtime "
-        "is not available yet: add a Procfile whose web line starts the app on $PORT, or the "
-        "files of a platform Beanpole runs at the bundle's root (requirements.txt, Pipfile or "
-        "pyproject.toml for Python; package.json for Node.js; index.html for a static site), "
-        "and deploy again."
+        "This bundle is for the Docker platform (Dockerfile found), and this server does not "
+        "run containers: start it with `beanpole server start --runtime docker` "
+        "(scripts/bootstrap.sh --docker installs Docker's engine; docs/docker.md). Or add a "
+        "Procfile whose web line starts the app on $PORT, or the files of a platform Beanpole "
+        "runs at the bundle's root (requirements.txt, Pipfile or pyproject.toml for Python; "
+        "package.json for Node.js; index.html for a static site), and deploy again."
     ) in flat(result.stderr)
     assert elapsed < 15
 
@@ -63,8 +64,10 @@ def test_a_dockerfile_beside_python_files_is_ignored_with_a_warning(beanpole, pi
     assert status == 200
     events = flat(beanpole.cli("events", "site", "-n", "100").stdout)
     assert (
-        "WARN Dockerfile ignored: Beanpole's Docker runtime is not available yet, so the app "
-        "runs on the python platform (requirements.txt found)."
+        "WARN Dockerfile ignored: this server does not run containers: start it with "
+        "`beanpole server start --runtime docker` (scripts/bootstrap.sh --docker installs "
+        "Docker's engine; docs/docker.md); the app runs on the python platform "
+        "(requirements.txt found)."
     ) in events
     assert "Built version" in events and "(python)" in events
 

@@ -142,7 +142,9 @@ def test_create_names_a_platform_or_is_refused_naming_it(client):
         headers=auth,
     )
     assert_error_shape(docker, 400)
-    assert "docker platform is not available yet" in docker.json()["error"]["message"]
+    assert (
+        "docker platform needs a server that runs containers" in (docker.json()["error"]["message"])
+    )
     ruby = test_client.post(
         "/api/v1/environments",
         params={"dry_run": "true"},

@@ -2,6 +2,7 @@
 files, yarn and pnpm locks, engines.node, and Docker bundles Beanpole cannot run yet."""
 
 import json
+import re
 from typing import get_args
 
 import pytest
@@ -345,9 +346,10 @@ def test_dockerfile_only_bundle_says_what_to_do(tmp_path):
     with pytest.raises(BundleError) as caught:
         detect(tmp_path, resolve())
     assert caught.value.message.startswith(
-        "This bundle is for the Docker platform (Dockerfile found). Beanpole's Docker runtime "
-        "is not available yet: add a Procfile whose web line starts the app on $PORT"
+        "This bundle is for the Docker platform (Dockerfile found), and this server does not "
+        "run containers: start it with `beanpole server start --runtime docker`"
     )
+    assert "Or add a Procfile whose web line starts the app on $PORT" in caught.value.message
 
 
 def test_dockerrun_json_only_bundle_is_refused_too(tmp_path):
@@ -356,9 +358,9 @@ def test_dockerrun_json_only_bundle_is_refused_too(tmp_path):
         detect(tmp_path, resolve())
 
 
-def test_named_docker_is_refused_whatever_the_bundle(tmp_path):
+def test_named_docker_is_refused_where_the_server_runs_no_containers(tmp_path):
     write(tmp_path, {"requirements.txt": "flask\n", "application.py": ""})
-    with pytest.raises(BundleError, match="Docker runtime is not available yet"):
+    with pytest.raises(BundleError, match="does not run containers"):
         detect(tmp_path, resolve(), platform="docker")
 
 
@@ -367,10 +369,69 @@ def test_dockerfile_beside_requirements_runs_python_with_a_warning(tmp_path):
     plan = detect(tmp_path, resolve())
     assert plan.platform == "python" and plan.notes == ()
     assert plan.warnings == (
-        "Dockerfile ignored: Beanpole's Docker runtime is not available yet, so the app runs "
-        "on the python platform (requirements.txt found).",
+        "Dockerfile ignored: this server does not run containers: start it with `beanpole "
+        "server start --runtime docker` (scripts/bootstrap.sh --docker installs Docker's "
+        "engine; docs/docker.md); the app runs on the python platform (requirements.txt found).",
     )
     assert type(plan).from_json(plan.to_json()) == plan
+
+
+def test_with_containers_a_dockerfile_chooses_docker_and_its_exposed_port(tmp_path):
+    write(
+        tmp_path,
+        {"Dockerfile": "FROM x\nEXPOSE 3000/tcp 9000\n", "requirements.txt": "flask\n"},
+    )
+    plan = detect(tmp_path, resolve(), containers=True)
+    assert (plan.platform, plan.processes, plan.default_port) == ("docker", {"web": ""}, 3000)
+    assert plan.docker is not None and plan.docker.build and plan.docker.port == 3000
+    assert type(plan).from_json(plan.to_json()) == plan
+    # the environment's platform still decides when it names one
+    assert detect(tmp_path, resolve(), platform="python", containers=True).platform == "python"
+
+
+def test_a_dockerfile_without_expose_leaves_the_port_to_the_image(tmp_path):
+    write(tmp_path, {"Dockerfile": "FROM x\n"})
+    plan = detect(tmp_path, resolve(), containers=True)
+    assert plan.docker.port == 0 and plan.default_port == 8080
+
+
+def test_dockerrun_names_the_image_and_its_port(tmp_path):
+    run = {
+        "AWSEBDockerrunVersion": "1",
+        "Image": {"Name": "nginx:1.27", "Update": "true"},
+        "Ports": [{"ContainerPort": "80", "HostPort": "8080"}],
+        "Volumes": [{"HostDirectory": "/var/app/data", "ContainerDirectory": "/data"}],
+    }
+    write(tmp_path, {"Dockerrun.aws.json": json.dumps(run)})
+    plan = detect(tmp_path, resolve(), containers=True)
+    assert (plan.docker.build, plan.docker.image, plan.default_port) == (False, "nginx:1.27", 80)
+    assert plan.warnings == ("Dockerrun.aws.json's Volumes is not supported yet and was ignored.",)
+
+
+@pytest.mark.parametrize(
+    ("files", "words"),
+    [
+        ({"Dockerrun.aws.json": "{"}, "not valid JSON: Expecting property name"),
+        ({"Dockerrun.aws.json": '{"AWSEBDockerrunVersion": 2}'}, "version 2"),
+        ({"Dockerrun.aws.json": '{"AWSEBDockerrunVersion": "1"}'}, "names no image"),
+        (
+            {"Dockerrun.aws.json": '{"Image": {"Name": "a"}, "Ports": [{"ContainerPort": "x"}]}'},
+            "ContainerPort is 'x'",
+        ),
+        ({"Dockerfile": "FROM x\nEXPOSE 99999\n"}, "EXPOSE is '99999'"),
+        ({"docker-compose.yml": "services: {}\n"}, "docker-compose.yml bundles are not"),
+    ],
+)
+def test_docker_files_that_cannot_run_name_the_file_and_the_fix(tmp_path, files, words):
+    write(tmp_path, files)
+    with pytest.raises(BundleError, match=re.escape(words)):
+        detect(tmp_path, resolve(), containers=True)
+
+
+def test_named_docker_without_docker_files_says_what_to_add(tmp_path):
+    write(tmp_path, {"requirements.txt": "flask\n"})
+    with pytest.raises(BundleError, match=r"no Dockerfile or Dockerrun\.aws\.json"):
+        detect(tmp_path, resolve(), platform="docker", containers=True)
 
 
 def test_dockerfile_beside_a_procfile_runs_the_procfile_with_a_warning(tmp_path):

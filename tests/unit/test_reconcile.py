@@ -20,6 +20,7 @@ from beanpole.core.reconcile import (
     Repair,
     Replace,
     Restart,
+    Restarted,
     Vanished,
     decide,
 )
@@ -210,4 +211,21 @@ def test_an_updating_environment_no_operation_holds_is_repaired_then_ready():
 def test_memory_of_instances_that_left_is_dropped():
     memory = Memory(backoff={"i-gone": Backoff(2, 5.0)}, failing_since={"i-gone": 1.0})
     serving = InstanceFacts(record(), running(), server())
-    assert decide([facts(serving)], memory, 2.0).memory == Memory()
+    assert decide([facts(serving)], memory, 2.0).memory == Memory(restarts={("i-1", "web"): 0})
+
+
+def test_a_restart_the_runtime_made_between_two_looks_is_told_with_how_it_died():
+    def with_restarts(count: int, how: str = "") -> InstanceFacts:
+        (web,) = running().processes
+        observed = InstanceObservation("i-1", (replace(web, restarts=count, last_exit=how),))
+        return InstanceFacts(record(), observed, server())
+
+    # the first look only learns the count: restarts before it were told already
+    first = decide([facts(with_restarts(2))], Memory(), 0.0)
+    assert first.actions == () and first.memory.restarts == {("i-1", "web"): 2}
+    oom = "OOM: exceeded 64 MiB (killed, exit status 137)"
+    second = decide([facts(with_restarts(3, oom))], first.memory, 1.0)
+    assert second.actions == (Restarted("i-1", "shop", "web", oom, 3),)
+    assert decide([facts(with_restarts(3, oom))], second.memory, 2.0).actions == ()
+    # an instance that left leaves nothing behind
+    assert decide([facts()], second.memory, 3.0).memory.restarts == {}

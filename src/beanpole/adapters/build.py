@@ -34,6 +34,7 @@ from beanpole.core.errors import BeanpoleError, BuildError
 from beanpole.core.platforms import BuildPlan, DependencyStep, detect, node, python
 from beanpole.core.runtime import RunAs
 from beanpole.core.settings import ResolvedSettings
+from beanpole.ports import Images
 
 TAIL_LINES = 50
 _BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -48,6 +49,7 @@ class Artifact:
     path_prefix: tuple[str, ...]  # folders put before PATH (the venv's bin, node_modules/.bin)
     env: dict[str, str]  # extra variables (VIRTUAL_ENV …)
     run_as: RunAs | None = None  # the app user its commands and processes run as
+    image: str = ""  # the Docker platform: the image its instances run
 
     def process_env(self, properties: Mapping[str, str]) -> dict[str, str]:
         """The environment every process of an instance gets (before PORT and the id)."""
@@ -88,9 +90,13 @@ def app_python(run_as: RunAs | None) -> str:
 
 
 class Builder:
-    def __init__(self, home: Path, run_as: RunAs | None = None) -> None:
+    def __init__(
+        self, home: Path, run_as: RunAs | None = None, images: Images | None = None
+    ) -> None:
         self.root = home / "builds"
         self.run_as = run_as  # the app user: owns the staged app, runs the bundle's commands
+        # where versions of the Docker platform get their image (None: no containers here)
+        self.images = images
         self.cache = home / "cache"
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._node_version: str | None = None
@@ -183,13 +189,42 @@ class Builder:
                         run_as=self.run_as,
                     )
                 (workdir / ".buildfile-done").touch()
+            image = ""
+            if plan.docker is not None:
+                plan, image = await self._image(plan, digest, app_dir, log, report)
             (workdir / ".done").touch()
-        return Artifact(app_dir, plan, path_prefix, env, self.run_as)
+        return Artifact(app_dir, plan, path_prefix, env, self.run_as, image)
+
+    async def _image(
+        self,
+        plan: BuildPlan,
+        digest: str,
+        app_dir: Path,
+        log: Path,
+        report: Callable[[str, bool], None],
+    ) -> tuple[BuildPlan, str]:
+        """The version's image: its Dockerfile built once (the image is kept by the engine,
+        named by the bundle's digest), or the image its Dockerrun.aws.json names. The port
+        the files named, else the image's first EXPOSE, else 8080."""
+        source = plan.docker
+        assert source is not None and self.images is not None
+        if source.build:
+            tag = f"beanpole/version:{digest[:32]}"
+            if not (app_dir.parent / ".image-built").exists():
+                report("Building the Docker image (docker build).", False)
+            image, exposed = await asyncio.to_thread(self.images.build_image, app_dir, tag, log)
+            (app_dir.parent / ".image-built").touch()
+        else:
+            image, exposed = await asyncio.to_thread(self.images.ensure_image, source.image, log)
+        port = source.port or exposed or plan.default_port
+        return replace(plan, default_port=port), image
 
     async def _plan(
         self, app_dir: Path, settings: ResolvedSettings, platform: str | None, steps: Steps
     ) -> BuildPlan:
-        plan = detect(app_dir, settings, await self.node_version(), platform)
+        plan = detect(
+            app_dir, settings, await self.node_version(), platform, self.images is not None
+        )
         if plan.dependencies is None and plan.platform == "procfile":
             plan = _with_python_runtime(plan, app_dir, steps)
         return self._runnable(plan)

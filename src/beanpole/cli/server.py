@@ -93,6 +93,12 @@ def server() -> None:
     help="Port of Elastic Beanstalk's API and the S3 subset, on the API's address (4181).",
 )
 @click.option("--region", help="The region Elastic Beanstalk's API names (us-east-1).")
+@click.option(
+    "--runtime",
+    type=click.Choice(["supervisord", "docker"]),
+    help="What runs the instances: processes under supervisord (the default), or Docker "
+    "containers (docs/docker.md). Remembered for the next start.",
+)
 def start(
     lb_port: int | None,
     lb_host: str | None,
@@ -101,8 +107,9 @@ def start(
     domain: str | None,
     eb_port: int | None,
     region: str | None,
+    runtime: str | None,
 ) -> None:
-    """Start the server (and HAProxy and supervisord if they are not running)."""
+    """Start the server (and HAProxy and supervisord or Docker if they are not running)."""
     home = Home.default()
     home.prepare()
     config = home.load_config().with_overrides(
@@ -113,6 +120,7 @@ def start(
         domain=domain,
         eb_port=eb_port,
         region=region,
+        runtime=runtime,
     )
     pid = running_pid(home)
     if pid is not None:
@@ -161,6 +169,7 @@ def start(
     )
     click.echo(f"  EB API and S3: http://{config.api_host}:{config.eb_port} (beanpole keys create)")
     click.echo(f"  Web console:   {_console_url(config)}  ({_sign_in_hint(home)})")
+    click.echo(f"  Runtime:       {config.runtime}")
     click.echo(f"  Home:          {home.root}")
 
 
@@ -199,6 +208,8 @@ def stop(everything: bool) -> None:
         stopped = _data_plane(home, "stop")["stopped"]
         if "supervisord" in stopped:
             click.echo("Stopped supervisord and every instance.")
+        if "docker" in stopped:
+            click.echo("Stopped and removed every instance's containers.")
         if "haproxy" in stopped:
             click.echo("Stopped HAProxy.")
 
@@ -219,6 +230,8 @@ def status(as_json: bool) -> None:
                     "pid": pid,
                     "haproxy": daemons["haproxy"],
                     "supervisord": daemons["supervisord"],
+                    "runtime": config.runtime,
+                    "docker": daemons["docker"],
                     "home": str(home.root),
                     "api_url": f"http://{config.api_host}:{config.api_port}/api/v1",
                     "lb_port": config.lb_port,
@@ -235,6 +248,9 @@ def status(as_json: bool) -> None:
         click.echo(f"server:      {f'running (pid {pid})' if pid else 'stopped'}")
         click.echo(f"haproxy:     {'running' if daemons['haproxy'] else 'stopped'}")
         click.echo(f"supervisord: {'running' if daemons['supervisord'] else 'stopped'}")
+        if config.runtime == "docker":
+            click.echo(f"docker:      {'running' if daemons['docker'] else 'not answering'}")
+        click.echo(f"runtime:     {config.runtime}")
         click.echo(f"eb endpoint: http://{config.api_host}:{config.eb_port}")
         click.echo(f"console:     {_console_url(config)}  ({_sign_in_hint(home)})")
         click.echo(f"home:        {home.root}")

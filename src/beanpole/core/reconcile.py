@@ -36,6 +36,8 @@ class Memory:
 
     backoff: Mapping[str, Backoff] = field(default_factory=dict)
     failing_since: Mapping[str, float] = field(default_factory=dict)
+    # (instance id, process) -> the runtime's restart count last seen
+    restarts: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,17 @@ class Restart:
 
 
 @dataclass(frozen=True)
+class Restarted:
+    """The runtime restarted a process on its own since the last look: say how it died."""
+
+    instance_id: str
+    environment: str
+    process: str
+    how: str  # how its last death ended ("" when the runtime does not say)
+    count: int  # restarts so far
+
+
+@dataclass(frozen=True)
 class Replace:
     """Stop an in-service instance that kept failing; the repair starts its successor."""
 
@@ -123,7 +136,7 @@ class Recovered:
     version: str
 
 
-Action = Record | Restart | Replace | Vanished | Repair | Recovered
+Action = Record | Restart | Restarted | Replace | Vanished | Repair | Recovered
 
 
 @dataclass(frozen=True)
@@ -137,11 +150,13 @@ def decide(environments: Iterable[EnvFacts], memory: Memory, now: float) -> Deci
     actions: list[Action] = []
     backoff = dict(memory.backoff)
     failing_since = dict(memory.failing_since)
+    restarts = dict(memory.restarts)
     seen: set[str] = set()
     for env in environments:
         replaced = False
         for facts in env.instances:
             seen.add(facts.record.id)
+            _restarts(facts, restarts, actions)
             replaced |= _instance(env, facts, now, backoff, failing_since, actions)
         if replaced:
             continue
@@ -155,7 +170,32 @@ def decide(environments: Iterable[EnvFacts], memory: Memory, now: float) -> Deci
         del backoff[instance_id]
     for instance_id in set(failing_since) - seen:
         del failing_since[instance_id]
-    return Decision(tuple(actions), Memory(backoff, failing_since))
+    for key in [k for k in restarts if k[0] not in seen]:
+        del restarts[key]
+    return Decision(tuple(actions), Memory(backoff, failing_since, restarts))
+
+
+def _restarts(
+    facts: InstanceFacts, restarts: dict[tuple[str, str], int], actions: list[Action]
+) -> None:
+    """A restart count that grew since the last look is news; the first look only learns
+    the count (restarts before a server restart were told by the server before)."""
+    if facts.observed is None or facts.record.state is InstanceState.STOPPED:
+        return
+    for process in facts.observed.processes:
+        key = (facts.record.id, process.name)
+        before = restarts.get(key)
+        restarts[key] = process.restarts
+        if before is not None and process.restarts > before:
+            actions.append(
+                Restarted(
+                    facts.record.id,
+                    facts.record.environment,
+                    process.name,
+                    process.last_exit,
+                    process.restarts,
+                )
+            )
 
 
 def repair_needed(env: EnvFacts) -> bool:

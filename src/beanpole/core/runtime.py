@@ -66,6 +66,8 @@ class InstanceSpec:
     (``beanpole:instance:NetworkIsolation``); there ``PORT`` is ``listen_port``, its
     platform's port on Elastic Beanstalk (8080 Node.js, 8000 Python, 5000 otherwise), so an
     app that hard-codes that port works as one that reads ``PORT`` does.
+
+    ``image``: only a container runtime runs it (the Docker platform); the others refuse it.
     """
 
     instance_id: str
@@ -79,6 +81,11 @@ class InstanceSpec:
     isolate: bool = True
     listen_port: int = 5000
     run_as: RunAs | None = None  # None: as the runtime's own user (Beanpole is not root)
+    # A container image to run (the Docker platform): its own command, user and files;
+    # ``processes`` then maps "web" to "" (the image's command) and ``cwd`` is unused.
+    image: str = ""
+    memory_limit_mib: int = 0  # 0: none (a container runtime enforces it)
+    cpu_limit_percent: int = 0  # of one core; 0: none
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,10 @@ class ProcessObservation:
     exit_status: int = 0
     reason: str = ""
     started_at: float = 0.0
+    # Times the runtime restarted it on its own, and how the last of those deaths ended
+    # (``OOM: exceeded 64 MiB …``): a restart quicker than a look is seen only here.
+    restarts: int = 0
+    last_exit: str = ""
 
     @property
     def dead(self) -> bool:

@@ -1,12 +1,15 @@
-"""The data plane's daemons on this host (HAProxy, supervisord): are they up, stop them.
+"""The data plane's daemons on this host (HAProxy, supervisord or Docker): up? stop them.
 
 `beanpole server status` and `beanpole server stop --all` ask these questions, but the CLI
 talks to Beanpole only through the client and never imports an adapter (see the Layers
 section of docs/architecture.md). The server package owns the adapters, so it answers them,
 as a small command the CLI runs in a child process::
 
-    python -m beanpole.server.dataplane status   # {"haproxy": true, "supervisord": false}
+    python -m beanpole.server.dataplane status   # {"haproxy": true, "supervisord": false, …}
     python -m beanpole.server.dataplane stop     # {"stopped": ["supervisord", "haproxy"]}
+
+With the Docker runtime (``runtime`` in the home's config), ``docker`` says whether the
+engine answers, and ``stop`` also removes this home's containers and network.
 
 Both read ``BEANPOLE_HOME`` like the server does and print one JSON object on stdout; a
 failure prints ``Error: …`` on stderr and exits 1. Neither needs the control plane to run:
@@ -23,6 +26,7 @@ from dataclasses import asdict, dataclass
 
 from beanpole.adapters.lb.haproxy import HAProxy
 from beanpole.adapters.runtime import netns
+from beanpole.adapters.runtime.docker import Docker
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.core.errors import BeanpoleError
 from beanpole.home import Home
@@ -36,6 +40,7 @@ class DataPlaneStatus:
 
     haproxy: bool
     supervisord: bool
+    docker: bool  # the engine answers (asked only when the home's runtime is docker)
 
 
 def _daemons(home: Home) -> tuple[HAProxy, Supervisor]:
@@ -51,13 +56,31 @@ def _daemons(home: Home) -> tuple[HAProxy, Supervisor]:
 
 def status(home: Home) -> DataPlaneStatus:
     haproxy, supervisor = _daemons(home)
-    return DataPlaneStatus(haproxy=haproxy.is_running(), supervisord=supervisor.is_running())
+    engine = docker_runtime(home)
+    return DataPlaneStatus(
+        haproxy=haproxy.is_running(),
+        supervisord=supervisor.is_running(),
+        docker=engine is not None and engine.is_running(),
+    )
+
+
+def docker_runtime(home: Home) -> Docker | None:
+    """The home's Docker runtime, when its config chose Docker."""
+    if home.load_config().runtime != "docker":
+        return None
+    return Docker(str(home.root), directory=home.root / "docker")
 
 
 def stop(home: Home) -> list[str]:
-    """Stop supervisord (and with it every instance), then HAProxy; name what was stopped."""
+    """Stop supervisord (and with it every instance) or remove the home's containers, then
+    HAProxy; name what was stopped."""
     haproxy, supervisor = _daemons(home)
     stopped: list[str] = []
+    engine = docker_runtime(home)
+    if engine is not None and engine.is_running():
+        engine.shutdown()
+        engine.close()
+        stopped.append("docker")
     if supervisor.is_running():
         supervisor.shutdown()
         stopped.append("supervisord")

@@ -25,7 +25,8 @@ from beanpole.adapters.build import Builder
 from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.lb import requests
 from beanpole.adapters.lb.haproxy import HAProxy
-from beanpole.adapters.runtime import netns
+from beanpole.adapters.runtime import docker, netns
+from beanpole.adapters.runtime.docker import Docker
 from beanpole.adapters.runtime.ports import PortLeases
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.adapters.store.db import Store
@@ -33,7 +34,9 @@ from beanpole.adapters.store.keys import AccessKeyStore
 from beanpole.adapters.store.meta import ResourceMeta
 from beanpole.adapters.store.objects import ObjectIndex
 from beanpole.adapters.store.users import UserStore
+from beanpole.core.errors import InvalidInput
 from beanpole.home import Home, ServerConfig
+from beanpole.ports import Runtime
 from beanpole.server.coalesce import CoalescingH11Protocol
 from beanpole.server.context import Context, environment_url
 from beanpole.server.eb.app import EBApp, Receive, Scope, Send
@@ -71,24 +74,23 @@ def build_context(home: Home) -> Context:
     # The backends are chosen here, and only here: services see the ports (beanpole.ports).
     # Ports are leased host-wide (docs/decisions.md), under this home's root as owner.
     # Instances get a network namespace each where the host allows it (docs/decisions.md).
-    why_not = netns.unavailable()
-    if why_not is not None:
-        log.info("instances share the host's network: %s", why_not)
-    runtime = Supervisor(
-        home.root / "supervisor",
-        port_range=config.port_range,
-        ports=PortLeases(),
-        owner=str(home.root),
-        namespaces=netns.Namespaces() if why_not is None else None,
-    )
+    runtime = choose_runtime(home, config)
     haproxy = HAProxy(home.root / "haproxy")
     fleet = Fleet(home, config, store, runtime, haproxy, run_as=run_as)
     bundles = BundleStore(home.root / "bundles")
     monitor = Monitor(home, store, fleet, listener)
-    ops = Operations(store, fleet, Builder(home.root, run_as), bundles, requests=monitor.stream)
+    images = runtime if isinstance(runtime, Docker) else None  # the Docker platform's
+    builder = Builder(home.root, run_as, images)
+    ops = Operations(store, fleet, builder, bundles, requests=monitor.stream)
     autoscaler = Autoscaler(ops)
     monitor.autoscaler = autoscaler
-    environments = Environments(store, ops, functools.partial(environment_url, config), autoscaler)
+    environments = Environments(
+        store,
+        ops,
+        functools.partial(environment_url, config),
+        autoscaler,
+        containers=images is not None,
+    )
     applications = Applications(store, bundles, home.root)
     health = HealthService(store, monitor, environments)
     token = home.token()
@@ -111,6 +113,44 @@ def build_context(home: Home) -> Context:
         users=Users(UserStore(store), token),
         console=ConsolePages(store, config, applications, environments, health),
         feed=Feed(store, environments, health, monitor),
+    )
+
+
+def choose_runtime(home: Home, config: ServerConfig) -> Runtime:
+    """The runtime the home's config names: supervisord (the default) or Docker.
+
+    Switching runtimes while instances run under the other one would leave them running
+    unseen, so it is refused with what to do."""
+    supervisor = Supervisor(
+        home.root / "supervisor",
+        port_range=config.port_range,
+        ports=PortLeases(),
+        owner=str(home.root),
+        namespaces=netns.Namespaces() if netns.unavailable() is None else None,
+    )
+    if config.runtime == "supervisord":
+        engine = Docker(str(home.root)) if docker.unavailable() is None else None
+        if engine is not None and (running := engine.observe()):
+            raise InvalidInput(_switch_refused("docker", "supervisord", len(running)))
+        why_not = netns.unavailable()
+        if why_not is not None:
+            log.info("instances share the host's network: %s", why_not)
+        return supervisor
+    if config.runtime != "docker":
+        raise InvalidInput(
+            f"Unknown runtime {config.runtime!r} in {home.config_file}: "
+            "use supervisord or docker (beanpole server start --runtime …)."
+        )
+    if supervisor.is_running() and (running := supervisor.observe()):
+        raise InvalidInput(_switch_refused("supervisord", "docker", len(running)))
+    return Docker(str(home.root), directory=home.root / "docker", shared=(home.root / "builds",))
+
+
+def _switch_refused(current: str, wanted: str, count: int) -> str:
+    return (
+        f"{count} instance(s) of this home run under {current}, and the server was asked to "
+        f"use {wanted}. Terminate the environments (or `beanpole server stop --all`) "
+        f"before switching, or start the server with --runtime {current}."
     )
 
 

@@ -146,11 +146,14 @@ class Environments:
         ops: Operations,
         url: Callable[[str], str],
         autoscaler: Autoscaler,
+        *,
+        containers: bool = False,
     ) -> None:
         self.store = store
         self.ops = ops
         self.url = url  # an environment's URL from its CNAME prefix
         self.autoscaler = autoscaler  # its latest verdicts, for the views
+        self.containers = containers  # the server runs containers: the docker platform runs
 
     # views --------------------------------------------------------------------------
 
@@ -293,13 +296,13 @@ class Environments:
     ) -> tuple[str, str, dict[str, str], Version | None]:
         name = check_env_name(spec.name)
         check_app_name(spec.application)
-        if spec.platform == "docker":
-            # Refused before anything is uploaded: no bundle can run on it yet.
+        if spec.platform == "docker" and not self.containers:
+            # Refused before anything is uploaded: no bundle can run on it here.
             raise InvalidInput(
-                "The docker platform is not available yet: Beanpole has no Docker runtime. "
-                "Create the environment with --platform python, node, static or procfile (or "
-                "no --platform, to detect it from the bundle), with a Procfile whose web line "
-                "starts the app if it has no other platform's files."
+                "The docker platform needs a server that runs containers: start it with "
+                "`beanpole server start --runtime docker` (scripts/bootstrap.sh --docker "
+                "installs Docker's engine). Or create the environment with --platform python, "
+                "node, static or procfile (or no --platform, to detect it from the bundle)."
             )
         cname = check_cname(spec.cname or name)
         direct = dict(spec.settings)

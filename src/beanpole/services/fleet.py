@@ -231,11 +231,15 @@ class Fleet:
     def instance_spec(
         self, instance: Instance, artifact: Artifact, settings: ResolvedSettings
     ) -> InstanceSpec:
-        env = artifact.process_env(settings.env)
-        env["BEANPOLE_INSTANCE_ID"] = instance.id  # PORT is the runtime's to set
-        # Per-user runtime files (gunicorn 25+'s control socket, gunicorn.ctl) go under the
-        # instance's folder rather than $HOME, where every instance would share one path.
-        env.setdefault("XDG_RUNTIME_DIR", str(self.home.instance_dir(instance.id) / "run"))
+        if artifact.image:
+            # an image brings its own PATH, HOME and user: only the properties are added
+            env = {**settings.env, "BEANPOLE_INSTANCE_ID": instance.id}
+        else:
+            env = artifact.process_env(settings.env)
+            env["BEANPOLE_INSTANCE_ID"] = instance.id  # PORT is the runtime's to set
+            # Per-user runtime files (gunicorn 25+'s control socket, gunicorn.ctl) go under
+            # the instance's folder rather than $HOME, where every instance would share one.
+            env.setdefault("XDG_RUNTIME_DIR", str(self.home.instance_dir(instance.id) / "run"))
         return InstanceSpec(
             instance_id=instance.id,
             processes=dict(artifact.plan.processes),
@@ -245,6 +249,9 @@ class Fleet:
             isolate=settings.get("beanpole:instance", "NetworkIsolation") != "none",
             listen_port=artifact.plan.default_port,
             run_as=self.run_as,
+            image=artifact.image,
+            memory_limit_mib=settings.int("beanpole:instance", "MemoryLimit"),
+            cpu_limit_percent=settings.int("beanpole:instance", "CPULimit"),
         )
 
     async def launch(
@@ -276,9 +283,8 @@ class Fleet:
         self.store.add_instance(instance)
         spec = self.instance_spec(instance, artifact, settings)
         try:
-            await asyncio.to_thread(
-                _make_private_dir, Path(spec.env["XDG_RUNTIME_DIR"]), self.run_as
-            )
+            if runtime_dir := spec.env.get("XDG_RUNTIME_DIR"):
+                await asyncio.to_thread(_make_private_dir, Path(runtime_dir), self.run_as)
             endpoint = await asyncio.to_thread(self.runtime.start, spec)
         except BaseException:
             self.store.update_instance(instance.id, state=InstanceState.STOPPED)

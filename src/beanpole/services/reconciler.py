@@ -40,6 +40,7 @@ from beanpole.core.reconcile import (
     Repair,
     Replace,
     Restart,
+    Restarted,
     Vanished,
     decide,
 )
@@ -274,6 +275,24 @@ class Reconciler:
         self._keys[env.name] = (env.version_label, settings, key)
         return settings, key
 
+    async def _restart(self, action: Restart) -> None:
+        for process in action.processes:
+            try:
+                await asyncio.to_thread(self.ops.fleet.runtime.restart, action.instance_id, process)
+            except BeanpoleError as exc:
+                log.info("restart of %s/%s failed: %s", action.instance_id, process, exc)
+
+    def _tell_restart(self, action: Restarted) -> None:
+        env = self.store.environment(action.environment)
+        how = f" ({action.how})" if action.how else ""
+        self.store.add_event(
+            f"Instance {action.instance_id}: {action.process} died{how} and was restarted by "
+            f"the runtime ({action.count} time(s) so far).",
+            severity=Severity.WARN,
+            environment_id=env.id,
+            application=env.application,
+        )
+
     async def _carry_out(self, action: Action) -> None:
         store, fleet = self.store, self.ops.fleet
         if isinstance(action, Record):
@@ -281,11 +300,9 @@ class Reconciler:
                 action.instance_id, pid=action.pid, healthy=action.healthy, causes=action.causes
             )
         elif isinstance(action, Restart):
-            for process in action.processes:
-                try:
-                    await asyncio.to_thread(fleet.runtime.restart, action.instance_id, process)
-                except BeanpoleError as exc:
-                    log.info("restart of %s/%s failed: %s", action.instance_id, process, exc)
+            await self._restart(action)
+        elif isinstance(action, Restarted):
+            self._tell_restart(action)
         elif isinstance(action, Vanished | Replace):
             instance = next((i for i in store.instances() if i.id == action.instance_id), None)
             if instance is None:

@@ -746,6 +746,11 @@ def _observation(state: ProcessState) -> ProcessObservation:
 
 def _validate(spec: InstanceSpec) -> None:
     _check_instance_id(spec.instance_id)
+    if spec.image:
+        raise InvalidInput(
+            f"instance {spec.instance_id} runs the image {spec.image}: only a container "
+            "runtime can (beanpole server start --runtime docker)"
+        )
     if not spec.processes:
         raise InvalidInput(f"instance {spec.instance_id} has no processes to run")
     for name, command in spec.processes.items():

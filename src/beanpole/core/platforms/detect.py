@@ -26,6 +26,7 @@ def detect(
     settings: ResolvedSettings,
     node_version: str = "",
     platform: str | None = None,
+    containers: bool = False,
 ) -> BuildPlan:
     """The plan for the environment's ``platform`` (`PLATFORMS`), or, when it names none,
     the platform the bundle's files say, the way Elastic Beanstalk's would run it.
@@ -34,7 +35,10 @@ def detect(
     to install: a Python manifest (requirements.txt, Pipfile.lock, Pipfile, pyproject.toml)
     or application.py, then package.json, then, with a Procfile, ``*.py`` files (a virtualenv
     with nothing installed, so ``python`` is the app's own). Without a Procfile, the
-    platform's default command runs. Docker's files (Dockerfile, Dockerrun.aws.json) are
+    platform's default command runs.
+
+    Docker's files (Dockerfile, Dockerrun.aws.json) choose the Docker platform where the
+    server runs ``containers`` (as ``eb init`` picks Docker for them); elsewhere they are
     ignored with a warning when another platform applies, and an error otherwise.
     """
     procfile_text = _read(app_dir / "Procfile")
@@ -54,9 +58,13 @@ def detect(
             notes = (rewrite.note,)
 
     py_version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if platform is not None:
-        return _named(platform, app_dir, settings, node_version, procfile, buildfile, notes)
     found_docker = docker.markers(app_dir)
+    if platform is None and found_docker and containers:
+        platform = "docker"  # as `eb init` picks Docker for these files
+    if platform is not None:
+        return _named(
+            platform, app_dir, settings, node_version, procfile, buildfile, notes, containers
+        )
 
     def warned(plan: BuildPlan, because: str) -> BuildPlan:
         if not found_docker:
@@ -88,6 +96,21 @@ def detect(
         "Beanpole cannot tell which platform this application is: it found no Procfile, "
         "requirements.txt, Pipfile, pyproject.toml, application.py, package.json or index.html "
         "at the bundle's root. Add a Procfile with a 'web: <command>' line that listens on $PORT."
+    )
+
+
+def _docker(app_dir: Path, buildfile: dict[str, str]) -> BuildPlan:
+    """The image's own command is the web process; its port is the files' (or, once the
+    image is there, its EXPOSE's, else 8080)."""
+    found = docker.source(app_dir)
+    return BuildPlan(
+        "docker",
+        {"web": ""},
+        None,
+        buildfile,
+        default_port=found.port or docker.DEFAULT_PORT,
+        warnings=found.notes,
+        docker=found,
     )
 
 
@@ -125,11 +148,21 @@ def _named(
     procfile: dict[str, str] | None,
     buildfile: dict[str, str],
     notes: tuple[str, ...],
+    containers: bool,
 ) -> BuildPlan:
     """The plan for the platform the environment names; an error naming what is missing
     when the bundle cannot run on it."""
     if platform == "docker":
-        raise docker.unavailable(docker.markers(app_dir) or ["--platform docker"])
+        found = docker.markers(app_dir)
+        if not containers:
+            raise docker.unavailable(found or ["--platform docker"])
+        if not found:
+            raise BundleError(
+                "The environment's platform is docker, but the bundle has no Dockerfile or "
+                "Dockerrun.aws.json at its root: add one, or create the environment with "
+                f"another --platform{_looks_like(app_dir)}."
+            )
+        return _docker(app_dir, buildfile)
     if platform == "python":
         if python.manifest(app_dir) or python.is_python(app_dir) or procfile is not None:
             py_version = f"{sys.version_info.major}.{sys.version_info.minor}"

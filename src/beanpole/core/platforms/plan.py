@@ -9,10 +9,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from beanpole.core.platforms.docker import DockerSource
+
 # What `beanpole create --platform` accepts (EB environments name theirs), and what a plan's
 # platform is called there.
 PLATFORMS = ("python", "node", "static", "docker", "procfile")
-PLATFORM_NAMES = {"python": "python", "nodejs": "node", "static": "static", "procfile": "procfile"}
+PLATFORM_NAMES = {
+    "python": "python",
+    "nodejs": "node",
+    "static": "static",
+    "procfile": "procfile",
+    "docker": "docker",
+}
 
 
 @dataclass(frozen=True)
@@ -32,13 +40,14 @@ class DependencyStep:
 
 @dataclass(frozen=True)
 class BuildPlan:
-    platform: str  # "python" | "nodejs" | "static" | "procfile"
+    platform: str  # "python" | "nodejs" | "static" | "procfile" | "docker"
     processes: dict[str, str]  # Procfile name -> shell command; "web" receives traffic
     dependencies: DependencyStep | None = None
     buildfile: dict[str, str] = field(default_factory=dict)
     default_port: int = 5000  # EB's PORT default; instances get their own PORT anyway
     notes: tuple[str, ...] = ()  # what Beanpole changed or assumed, for the deploy's events
     warnings: tuple[str, ...] = ()  # what it ignored (a Dockerfile), for WARN events
+    docker: DockerSource | None = None  # the Docker platform: the image and its port
 
     def to_json(self) -> str:
         return json.dumps(
@@ -59,6 +68,14 @@ class BuildPlan:
                 "default_port": self.default_port,
                 "notes": list(self.notes),
                 "warnings": list(self.warnings),
+                "docker": None
+                if self.docker is None
+                else {
+                    "build": self.docker.build,
+                    "image": self.docker.image,
+                    "port": self.docker.port,
+                    "notes": list(self.docker.notes),
+                },
             }
         )
 
@@ -83,4 +100,12 @@ class BuildPlan:
             default_port=data["default_port"],
             notes=tuple(data.get("notes", ())),
             warnings=tuple(data.get("warnings", ())),
+            docker=None
+            if not data.get("docker")
+            else DockerSource(
+                bool(data["docker"]["build"]),
+                str(data["docker"]["image"]),
+                int(data["docker"]["port"]),
+                tuple(data["docker"].get("notes", ())),
+            ),
         )

@@ -198,6 +198,29 @@ _TABLE: tuple[Option, ...] = (
         choices=("auto", "none"),
     ),
     Option(
+        "beanpole:instance",
+        "MemoryLimit",
+        "int",
+        "0",
+        "MiB of memory each instance may use, enforced by the Docker engine (the Docker "
+        "runtime only; supervisord does not limit it). An instance that exceeds it is "
+        "killed and restarted, with an event naming the limit. 0: no limit.",
+        Effect.REPLACE,
+        0,
+        1048576,
+    ),
+    Option(
+        "beanpole:instance",
+        "CPULimit",
+        "int",
+        "0",
+        "CPU each instance may use, in % of one core (50: half a core, 200: two cores), "
+        "enforced by the Docker engine (the Docker runtime only). 0: no limit.",
+        Effect.REPLACE,
+        0,
+        12800,
+    ),
+    Option(
         _CMD,
         "BatchSizeType",
         "enum",
