@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import docker as docker_sdk
@@ -53,6 +54,39 @@ def containers(home: Path) -> dict[str, list[str]]:
         for row in client.api.containers(all=True, filters={"label": f"beanpole.home={home}"}):
             out.setdefault(row["Labels"]["beanpole.instance"], []).append(row["Id"])
         return {k: sorted(v) for k, v in out.items()}
+    finally:
+        client.close()
+
+
+def connects(host: str, port: int, user: str | None = None) -> bool:
+    """Whether a host process (as ``user``) can open a connection to ``host:port``."""
+    code = f"import socket; socket.create_connection(({host!r}, {port}), 3).close()"
+    done = subprocess.run(
+        ["/usr/bin/python3", "-c", code], user=user, capture_output=True, timeout=30, check=False
+    )
+    return done.returncode == 0
+
+
+def container_connects(home: Path, network: str | None, host: str, port: int) -> bool:
+    """Whether another container, on ``network`` (None: this home's own), can connect."""
+    client = docker_sdk.from_env()
+    try:
+        if network is None:
+            (ours,) = client.networks.list(filters={"label": f"beanpole.home={home}"})
+            network = ours.name
+        (image,) = [t for i in client.images.list("beanpole/host-root") for t in i.tags][:1]
+        code = f"import socket; socket.create_connection(({host!r}, {port}), 3).close()"
+        try:
+            client.containers.run(
+                image,
+                ["python3", "-c", code],
+                network=network,
+                mounts=[docker_sdk.types.Mount("/usr", "/usr", type="bind", read_only=True)],
+                remove=True,
+            )
+        except docker_sdk.errors.ContainerError:
+            return False
+        return True
     finally:
         client.close()
 
@@ -106,6 +140,14 @@ def test_containers_are_adopted_after_a_server_kill_and_a_rolling_deploy_drops_n
     }  # the app binds 127.0.0.1:8000 inside its container: reached through its DNAT
     before = containers(bp.home)
     assert set(before) == {i["id"] for i in instances}
+    # only the load balancer's side reaches an instance: root (HAProxy, the probes) does; a
+    # host process of another user, a container on the home's network or on Docker's
+    # default one does not
+    target = (instances[0]["host"], 8000)
+    assert connects(*target)
+    assert not connects(*target, user="nobody")
+    assert not container_connects(bp.home, None, *target)
+    assert not container_connects(bp.home, "bridge", *target)
 
     with Load(bp.lb_port, "py8000") as load:
         wait_for(lambda: load.ok >= 50, 30, "requests to flow")

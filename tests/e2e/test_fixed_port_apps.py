@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,14 @@ def test_python_app_on_fixed_port_8000_survives_a_server_kill(beanpole, tmp_path
         assert Path(f"/proc/{i['pid']}").stat().st_uid != 0
     held = our_namespaces(beanpole.home)
     assert set(held) == {i["id"] for i in instances}
+    # only root (HAProxy, the probes) connects to an instance; a host process of another user
+    # does not
+    code = f"import socket; socket.create_connection(({instances[0]['host']!r}, 8000), 3)"
+    as_root = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, check=False)
+    as_nobody = subprocess.run(
+        ["/usr/bin/python3", "-c", code], user="nobody", capture_output=True, check=False
+    )
+    assert (as_root.returncode, as_nobody.returncode != 0) == (0, True), as_nobody.stderr
 
     # kill -9 the control plane; meanwhile a crash left a namespace no instance runs in
     beanpole.kill_server()

@@ -57,6 +57,7 @@ import docker.types
 
 from beanpole.adapters import logs
 from beanpole.adapters.runtime.launch import shell_line
+from beanpole.adapters.runtime.netns import only_root_connects
 from beanpole.core.errors import BuildError, ComponentError, InvalidInput
 from beanpole.core.runtime import (
     Endpoint,
@@ -225,6 +226,23 @@ class Docker:
             self._start_engine()
         self._ensure_image()
         self._ensure_network()
+        self._guard_host()
+
+    def _guard_host(self) -> None:
+        """As root with nft: host processes that are not root (HAProxy and the probes are)
+        cannot connect to an instance; other containers cannot either (the network is
+        internal, with traffic between its containers off)."""
+        if os.geteuid() != 0 or shutil.which("nft") is None:
+            return
+        table = (
+            f"table ip beanpole-docker {{}}\ndelete table ip beanpole-docker\n"
+            f"table ip beanpole-docker {{\n{only_root_connects(POOL)}\n}}\n"
+        )
+        done = subprocess.run(
+            ["nft", "-f", "-"], input=table, capture_output=True, text=True, timeout=20, check=False
+        )
+        if done.returncode != 0:
+            raise ComponentError(f"could not set the host's rule for {POOL}: {done.stderr.strip()}")
 
     def _start_engine(self) -> None:
         dockerd = shutil.which("dockerd")

@@ -16,7 +16,8 @@ Per instance (``slot`` *n*, a /30 out of `NETWORK`, leased host-wide):
 
 On the host one table (``ip beanpole``, the same for every Beanpole home, replaced
 atomically) drops connections that the host would forward *into* an instance (only the host
-itself, i.e. HAProxy and the probes, opens them; instances do not reach each other) and
+itself, i.e. HAProxy and the probes, opens them; instances do not reach each other), refuses
+connections to an instance from host processes that are not root (`only_root_connects`), and
 masquerades what instances send to other hosts; a blackhole route for `NETWORK` keeps
 packets to a removed instance's address on the host. Forwarding (``net.ipv4.ip_forward``) is
 switched on when it is off, as Docker does, or instances could reach only the host.
@@ -58,6 +59,19 @@ _CAP_NET_ADMIN = 12
 _CAP_SYS_ADMIN = 21
 FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
 
+
+def only_root_connects(network: ipaddress.IPv4Network) -> str:
+    """An nft chain (for a table of the host's): a host process that is not root cannot open
+    a connection to an address in ``network``; HAProxy and Beanpole's probes (root) can, and
+    replies to an instance's own connections (to a database on the host) pass."""
+    return f"""\
+    chain output_{str(network.network_address).replace(".", "_")} {{
+        type filter hook output priority filter; policy accept;
+        ip daddr {network} ct state established,related accept
+        ip daddr {network} meta skuid != 0 reject
+    }}"""
+
+
 HOST_TABLE = f"""\
 table ip beanpole {{}}
 delete table ip beanpole
@@ -71,6 +85,7 @@ table ip beanpole {{
         type nat hook postrouting priority srcnat; policy accept;
         ip saddr {NETWORK} oifname != "{LINK_PREFIX}*" masquerade
     }}
+{only_root_connects(NETWORK)}
 }}
 """
 

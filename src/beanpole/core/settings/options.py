@@ -192,7 +192,8 @@ _TABLE: tuple[Option, ...] = (
         "auto",
         "auto: each instance gets a network namespace of its own when Beanpole runs as root "
         "with ip and nft, so apps that listen on a fixed port (8080, 8000) do not collide; "
-        "PORT is then the platform's port and only the host reaches the instance. none: "
+        "PORT is then the platform's port and only root on the host (HAProxy, Beanpole's probes) "
+        "can connect to the instance. none: "
         "instances share the host's network and get a PORT leased from port_range.",
         Effect.REPLACE,
         choices=("auto", "none"),
