@@ -66,8 +66,10 @@ class Runtime(Protocol):
 class Images(Protocol):
     """Makes and finds container images (the Docker platform's versions)."""
 
-    def build_image(self, context: Path, tag: str, log: Path) -> tuple[str, int | None]:
-        """Build ``context``'s Dockerfile as ``tag``, its output appended to ``log``; return
+    def build_image(
+        self, context: Path, tag: str, log: Path, dockerfile: str = "Dockerfile"
+    ) -> tuple[str, int | None]:
+        """Build ``context``'s ``dockerfile`` as ``tag``, its output appended to ``log``; return
         the image and the first port it exposes. A failed build raises `BuildError` with
         the output's last lines."""
 

@@ -177,3 +177,127 @@ def test_a_failing_build_and_a_missing_base_image_say_what_to_do(beanpole_docker
     text = failed.stdout + failed.stderr
     assert failed.returncode != 0
     assert "python:3.12-slim-not-here" in text and "docker load" in text, text
+
+
+COMPANION = """\
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = b"companion"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+print("counter ready on 6000", flush=True)
+ThreadingHTTPServer(("127.0.0.1", 6000), Handler).serve_forever()
+"""
+# The routed service asks its companion by its service name, as compose apps do.
+COMPOSE_WEB = """\
+import json, os, sys, urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = {version!r}
+if VERSION.startswith("crash"):
+    print("cannot start: no REDIS_URL", file=sys.stderr)
+    sys.exit(3)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        with urllib.request.urlopen("http://counter:6000/", timeout=5) as answer:
+            companion = answer.read().decode()
+        body = json.dumps({{"version": VERSION, "companion": companion,
+                           "greeting": os.environ.get("GREETING")}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("0.0.0.0", 5000), Handler).serve_forever()
+"""
+
+
+def compose_app(folder: Path, version: str) -> Path:
+    (folder / "web").mkdir(parents=True)
+    (folder / "counter").mkdir()
+    (folder / "web" / "app.py").write_text(COMPOSE_WEB.format(version=version))
+    (folder / "counter" / "app.py").write_text(COMPANION)
+    for part in ("web", "counter"):
+        (folder / part / "Dockerfile").write_text(
+            f"FROM {BASE}\nWORKDIR /srv\nCOPY app.py .\nUSER 65534\n"
+            'CMD ["python3", "-u", "app.py"]\n'
+        )
+    (folder / "docker-compose.yml").write_text(
+        textwrap.dedent("""\
+            services:
+              app:
+                build: ./web
+                ports: ["80:5000"]
+                environment:
+                  GREETING: hello
+                depends_on: [counter]
+              counter:
+                build: ./counter
+            """)
+    )
+    return folder
+
+
+def test_a_compose_app_runs_its_services_together_and_rolls_out_under_load(
+    beanpole_docker, engine, tmp_path
+):
+    bp = beanpole_docker
+    bp.cli(
+        "create",
+        "composed",
+        "--app",
+        "composed",
+        "--source",
+        str(compose_app(tmp_path / "v1", "v1")),
+        "--scale",
+        "2",
+    )
+    assert answer(bp, "composed") == {
+        "version": "v1",
+        "companion": "companion",
+        "greeting": "hello",
+    }
+    with Load(bp.lb_port, "composed") as load:
+        wait_for(lambda: load.ok >= 50, 30, "requests to flow")
+        for label, policy in (("v2", "Rolling"), ("v3", "Immutable")):
+            app = compose_app(tmp_path / label, label)
+            bp.cli("deploy", "composed", "--source", str(app), "--label", label, "--policy", policy)
+        crash = compose_app(tmp_path / "crash", "crash")
+        failed = bp.cli(
+            "deploy", "composed", "--source", str(crash), "--label", "crash", check=False
+        )
+        count = load.ok
+        wait_for(lambda: load.ok >= count + 50, 30, "requests after the failed deploy")
+    assert failed.returncode != 0 and "no REDIS_URL" in failed.stdout + failed.stderr
+    assert load.failures == [], load.failures[:5]
+    assert answer(bp, "composed")["version"] == "v3"
+    # each service's output reaches Beanpole's logs, the companion's too
+    instance = bp.status("composed")["instances"][0]["id"]
+    wait_for(
+        lambda: (
+            "counter ready on 6000" in bp.cli("logs", "composed", "--instance", instance).stdout
+        ),
+        30,
+        "the companion's output in the instance's logs",
+    )
+    bp.cli("terminate", "composed")

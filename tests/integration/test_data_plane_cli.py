@@ -115,7 +115,8 @@ def test_the_data_plane_command_answers_json_and_refuses_unknown_actions(
 ) -> None:
     status = run(data_plane.home, "beanpole.server.dataplane", "status")
     assert status.returncode == 0, status.stderr
-    assert status.stdout.strip() == '{"haproxy": true, "supervisord": true}'
+    # docker: whether the engine answers, asked only when the home's runtime is docker
+    assert status.stdout.strip() == '{"haproxy": true, "supervisord": true, "docker": false}'
     wrong = run(data_plane.home, "beanpole.server.dataplane", "restart")
     assert wrong.returncode == 2
     assert "usage: python -m beanpole.server.dataplane {status|stop}" in wrong.stderr

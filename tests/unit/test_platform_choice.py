@@ -419,13 +419,74 @@ def test_dockerrun_names_the_image_and_its_port(tmp_path):
             "ContainerPort is 'x'",
         ),
         ({"Dockerfile": "FROM x\nEXPOSE 99999\n"}, "EXPOSE is '99999'"),
-        ({"docker-compose.yml": "services: {}\n"}, "docker-compose.yml bundles are not"),
+        ({"docker-compose.yml": "services: {}\n"}, "has no services"),
+        (
+            {"docker-compose.yml": "services:\n  app:\n    image: a\n    ports: ['8080:80']\n"},
+            "no service publishes port 80",
+        ),
+        (
+            {
+                "docker-compose.yml": "services:\n  app:\n    image: a\n    ports: ['80:80']\n"
+                "    depends_on: [db]\n  db:\n    image: b\n    depends_on: [app]\n"
+            },
+            "depends_on forms a cycle: app -> db -> app",
+        ),
+        (
+            {
+                "docker-compose.yml": "services:\n  app:\n    image: a\n    ports: ['80:80']\n"
+                "    depends_on: [cache]\n"
+            },
+            "app depends on cache, which is not a service",
+        ),
+        (
+            {
+                "docker-compose.yml": "services:\n  app:\n    build: ../elsewhere\n"
+                "    ports: ['80:80']\n"
+            },
+            "must be a folder inside the bundle",
+        ),
+        ({"docker-compose.yml": "services: [\n"}, "not valid YAML at line"),
     ],
 )
 def test_docker_files_that_cannot_run_name_the_file_and_the_fix(tmp_path, files, words):
     write(tmp_path, files)
     with pytest.raises(BundleError, match=re.escape(words)):
         detect(tmp_path, resolve(), containers=True)
+
+
+def test_compose_runs_the_service_publishing_80_after_what_it_depends_on(tmp_path):
+    compose = """\
+services:
+  app:
+    build:
+      context: ./web
+      dockerfile: Dockerfile.prod
+    ports:
+      - "80:5000"
+    environment:
+      - GREETING=hello
+    command: python3 app.py --fast
+    depends_on: [cache]
+    volumes: ["./data:/data"]
+  cache:
+    image: redis:7
+    environment:
+      MAXMEMORY: 64mb
+"""
+    write(tmp_path, {"docker-compose.yml": compose, "web/Dockerfile.prod": "FROM x\n"})
+    plan = detect(tmp_path, resolve(), containers=True)
+    source = plan.docker
+    assert (plan.platform, plan.default_port, source.web) == ("docker", 5000, "app")
+    assert [s.name for s in source.services] == ["cache", "app"]
+    app, cache = source.services[1], source.services[0]
+    assert (app.context, app.dockerfile, app.image) == ("./web", "Dockerfile.prod", "")
+    assert app.command == ("/bin/sh", "-c", "python3 app.py --fast")
+    assert app.env == (("GREETING", "hello"),) and cache.env == (("MAXMEMORY", "64mb"),)
+    assert (cache.image, cache.context) == ("redis:7", "")
+    assert plan.warnings == (
+        "docker-compose.yml: service app's volumes is not supported yet and ignored.",
+    )
+    assert type(plan).from_json(plan.to_json()) == plan
 
 
 def test_named_docker_without_docker_files_says_what_to_add(tmp_path):

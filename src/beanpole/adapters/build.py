@@ -21,7 +21,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from beanpole.adapters.runtime import static_server
 from beanpole.core.bundle_steps import Kind, Phase, Steps, phase_plan
 from beanpole.core.errors import BeanpoleError, BuildError
 from beanpole.core.platforms import BuildPlan, DependencyStep, detect, node, python
-from beanpole.core.runtime import RunAs
+from beanpole.core.runtime import Companion, RunAs
 from beanpole.core.settings import ResolvedSettings
 from beanpole.ports import Images
 
@@ -50,6 +50,10 @@ class Artifact:
     env: dict[str, str]  # extra variables (VIRTUAL_ENV …)
     run_as: RunAs | None = None  # the app user its commands and processes run as
     image: str = ""  # the Docker platform: the image its instances run
+    # docker-compose: the routed service's command and environment, and the other services
+    command: tuple[str, ...] = ()
+    image_env: Mapping[str, str] = field(default_factory=dict)
+    companions: tuple[Companion, ...] = ()
 
     def process_env(self, properties: Mapping[str, str]) -> dict[str, str]:
         """The environment every process of an instance gets (before PORT and the id)."""
@@ -189,11 +193,77 @@ class Builder:
                         run_as=self.run_as,
                     )
                 (workdir / ".buildfile-done").touch()
-            image = ""
-            if plan.docker is not None:
-                plan, image = await self._image(plan, digest, app_dir, log, report)
+            images = await self._docker(plan, digest, app_dir, log, report)
             (workdir / ".done").touch()
-        return Artifact(app_dir, plan, path_prefix, env, self.run_as, image)
+        if images is not None:
+            return replace(images, path_prefix=path_prefix, env=env, run_as=self.run_as)
+        return Artifact(app_dir, plan, path_prefix, env, self.run_as)
+
+    async def _docker(
+        self,
+        plan: BuildPlan,
+        digest: str,
+        app_dir: Path,
+        log: Path,
+        report: Callable[[str, bool], None],
+    ) -> Artifact | None:
+        """The Docker platform's images (None for the other platforms)."""
+        if plan.docker is None:
+            return None
+        if plan.docker.services:
+            return await self._compose(plan, digest, app_dir, log, report)
+        plan, image = await self._image(plan, digest, app_dir, log, report)
+        return Artifact(app_dir, plan, (), {}, image=image)
+
+    async def _compose(
+        self,
+        plan: BuildPlan,
+        digest: str,
+        app_dir: Path,
+        log: Path,
+        report: Callable[[str, bool], None],
+    ) -> Artifact:
+        """Every service's image (built ones once per version, named by the digest and the
+        service), the routed one's command and environment, the others as companions."""
+        source = plan.docker
+        assert source is not None and self.images is not None
+        made: dict[str, str] = {}
+        for service in source.services:
+            if service.context:
+                tag = f"beanpole/version:{digest[:32]}-{service.name}"
+                marker = app_dir.parent / f".image-built-{service.name}"
+                if not marker.exists():
+                    report(f"Building the Docker image of service {service.name}.", False)
+                context = await asyncio.to_thread(_folder_inside, app_dir, service.context)
+                if context is None:
+                    raise BuildError(
+                        f"docker-compose.yml: service {service.name}'s build context "
+                        f"{service.context!r} is not a folder of the bundle."
+                    )
+                made[service.name], _ = await asyncio.to_thread(
+                    self.images.build_image, context, tag, log, service.dockerfile
+                )
+                marker.touch()
+            else:
+                made[service.name], _ = await asyncio.to_thread(
+                    self.images.ensure_image, service.image, log
+                )
+        web = next(s for s in source.services if s.name == source.web)
+        companions = tuple(
+            Companion(s.name, made[s.name], s.command, dict(s.env))
+            for s in source.services
+            if s.name != source.web
+        )
+        return Artifact(
+            app_dir,
+            plan,
+            (),
+            {},
+            image=made[web.name],
+            command=web.command,
+            image_env=dict(web.env),
+            companions=companions,
+        )
 
     async def _image(
         self,
@@ -399,6 +469,12 @@ async def _run(
             f"{what} failed with exit status {code}. Last {len(tail)} lines of the build "
             "output:\n" + "\n".join(tail)
         )
+
+
+def _folder_inside(root: Path, relative: str) -> Path | None:
+    """``root / relative`` when it is a folder inside ``root`` (links followed), else None."""
+    folder = (root / relative).resolve()
+    return folder if folder.is_relative_to(root.resolve()) and folder.is_dir() else None
 
 
 def _changes_its_runtime(app_dir: Path, steps: Steps) -> bool:

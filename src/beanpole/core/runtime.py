@@ -58,6 +58,17 @@ class RunAs:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """Another container of an instance: a docker-compose service beside the routed one,
+    in the instance's network (its name resolves to the instance itself)."""
+
+    name: str
+    image: str
+    command: tuple[str, ...] = ()  # () : the image's own
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """What to run for one instance; ``env`` is the processes' whole environment except
     ``PORT``, which the runtime sets to the port it allocated.
@@ -84,6 +95,8 @@ class InstanceSpec:
     # A container image to run (the Docker platform): its own command, user and files;
     # ``processes`` then maps "web" to "" (the image's command) and ``cwd`` is unused.
     image: str = ""
+    command: tuple[str, ...] = ()  # the image's command instead of its own (compose's)
+    companions: tuple[Companion, ...] = ()  # started first, in order
     memory_limit_mib: int = 0  # 0: none (a container runtime enforces it)
     cpu_limit_percent: int = 0  # of one core; 0: none
 

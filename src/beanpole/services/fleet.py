@@ -233,7 +233,8 @@ class Fleet:
     ) -> InstanceSpec:
         if artifact.image:
             # an image brings its own PATH, HOME and user: only the properties are added
-            env = {**settings.env, "BEANPOLE_INSTANCE_ID": instance.id}
+            # (over what docker-compose.yml gives the service)
+            env = {**artifact.image_env, **settings.env, "BEANPOLE_INSTANCE_ID": instance.id}
         else:
             env = artifact.process_env(settings.env)
             env["BEANPOLE_INSTANCE_ID"] = instance.id  # PORT is the runtime's to set
@@ -250,6 +251,11 @@ class Fleet:
             listen_port=artifact.plan.default_port,
             run_as=self.run_as,
             image=artifact.image,
+            command=artifact.command,
+            companions=tuple(
+                replace(c, env={**c.env, **settings.env, "BEANPOLE_INSTANCE_ID": instance.id})
+                for c in artifact.companions
+            ),
             memory_limit_mib=settings.int("beanpole:instance", "MemoryLimit"),
             cpu_limit_percent=settings.int("beanpole:instance", "CPULimit"),
         )

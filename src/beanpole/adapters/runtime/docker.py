@@ -347,7 +347,8 @@ class Docker:
         with self._lock:
             containers = self._containers(spec.instance_id)
             holder = next((c for c in containers if c.process == NET), None)
-            whole = {c.process for c in containers} >= {NET, *spec.processes}
+            expected = {NET, *spec.processes, *(c.name for c in spec.companions)}
+            whole = {c.process for c in containers} >= expected
             if holder is not None and holder.state == "running" and whole:
                 return _endpoint(holder)
             for container in containers:
@@ -381,6 +382,8 @@ class Docker:
                 network_mode=self.network,
                 restart_policy={"Name": "unless-stopped"},
                 sysctls={"net.ipv4.conf.all.route_localnet": "1"},
+                # docker-compose's service names are the instance itself (one network)
+                extra_hosts={c.name: "127.0.0.1" for c in spec.companions},
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
             ),
@@ -446,15 +449,37 @@ class Docker:
     def _create_image_process(
         self, spec: InstanceSpec, holder_id: str, labels: Mapping[str, str]
     ) -> None:
-        """The Docker platform's container: the image's own command, user and files. Its
-        output stays with the engine (the image may have no shell to redirect it), rotated
-        there, and `_pump_logs` copies it to the instance's log file."""
+        """The Docker platform's containers: docker-compose's other services first, in
+        order, then the routed one, each with its image's own command (or compose's), user
+        and files. Their output stays with the engine (an image may have no shell to
+        redirect it), rotated there, and `_pump_logs` copies it to the instance's files."""
         spec.log_dir.mkdir(parents=True, exist_ok=True)
+        for companion in spec.companions:
+            self._create_image_container(
+                spec, holder_id, labels, companion.name, companion.image,
+                companion.command, companion.env,
+            )  # fmt: skip
+        self._create_image_container(
+            spec, holder_id, labels, "web", spec.image, spec.command,
+            {**spec.env, "PORT": str(spec.listen_port)},
+        )  # fmt: skip
+
+    def _create_image_container(
+        self,
+        spec: InstanceSpec,
+        holder_id: str,
+        labels: Mapping[str, str],
+        name: str,
+        image: str,
+        command: tuple[str, ...],
+        env: Mapping[str, str],
+    ) -> None:
         created = self.api.create_container(
-            spec.image,
-            name=f"{self.prefix}-{spec.instance_id}-web",
-            environment={**spec.env, "PORT": str(spec.listen_port)},
-            labels={**labels, f"{LABEL}.process": "web", f"{LABEL}.logs": "engine"},
+            image,
+            command=list(command) or None,
+            name=f"{self.prefix}-{spec.instance_id}-{name}",
+            environment=dict(env),
+            labels={**labels, f"{LABEL}.process": name, f"{LABEL}.logs": "engine"},
             stop_signal="SIGTERM",
             stop_timeout=spec.stop_wait_s,
             host_config=self.api.create_host_config(
@@ -476,7 +501,9 @@ class Docker:
 
     # -- images (beanpole.ports.Images) --------------------------------------------------------
 
-    def build_image(self, context: Path, tag: str, log: Path) -> tuple[str, int | None]:
+    def build_image(
+        self, context: Path, tag: str, log: Path, dockerfile: str = "Dockerfile"
+    ) -> tuple[str, int | None]:
         """``docker build`` of ``context`` (no pull of newer base images: they must be on
         this host or reachable), its output appended to ``log``."""
         with contextlib.suppress(docker.errors.ImageNotFound):
@@ -487,6 +514,7 @@ class Docker:
             try:
                 for item in self.api.build(
                     path=str(context),
+                    dockerfile=dockerfile,
                     tag=tag,
                     rm=True,
                     forcerm=True,
@@ -506,7 +534,7 @@ class Docker:
         if error:
             tail = logs.tail(log, TAIL_LINES)
             raise BuildError(
-                f"docker build failed: {error}{_base_image_hint(context, error)} "
+                f"docker build failed: {error}{_base_image_hint(context / dockerfile, error)} "
                 f"Last {len(tail)} lines of the build output:\n" + "\n".join(tail)
             )
         return tag, self._exposed(tag)
@@ -836,12 +864,12 @@ def _client(base_url: str | None, *, timeout: int) -> docker.DockerClient:
     return docker.DockerClient(base_url=base_url, timeout=timeout)
 
 
-def _base_image_hint(context: Path, error: str) -> str:
+def _base_image_hint(dockerfile: Path, error: str) -> str:
     """What to do when the Dockerfile's base image could not be had."""
     if not re.search(r"pull access denied|no such host|not found|manifest unknown|dial tcp", error):
         return "."
     try:
-        text = (context / "Dockerfile").read_text(encoding="utf-8", errors="replace")
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return "."
     bases = re.findall(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)", text, re.I | re.M)
@@ -969,3 +997,6 @@ def _validate(spec: InstanceSpec) -> None:
             raise InvalidInput(f"process name {name!r}: use letters, digits, '_' and '-'")
     if not 0 < spec.listen_port < 65536:
         raise InvalidInput(f"listen_port must be 1-65535, got {spec.listen_port}")
+    for companion in spec.companions:
+        if not _PROCESS_NAME.match(companion.name) or companion.name in (NET, "web"):
+            raise InvalidInput(f"container name {companion.name!r} is taken or not allowed")

@@ -3,7 +3,9 @@
 A ``Dockerfile`` is built once per version into an image; a ``Dockerrun.aws.json``
 (version 1) names an image to run and its port, or, beside a Dockerfile, only the port. The
 container port comes from the files (``Ports``, then ``EXPOSE``), else 8080, and ``PORT``
-is set to it. They run only where the server runs containers (``--runtime docker``); where
+is set to it. A ``docker-compose.yml`` runs the service EB routes to (the one publishing
+port 80) and its companions, all in the instance's network, each reachable from the others
+by its service name. They run only where the server runs containers (``--runtime docker``); where
 it does not, a bundle with other platform files runs on that platform with a warning, and
 one with only Docker's files is refused with what to do.
 """
@@ -14,6 +16,8 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from beanpole.core.errors import BundleError
 
@@ -34,6 +38,19 @@ _EXPOSE = re.compile(r"^\s*EXPOSE\s+(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
+class ComposeService:
+    """One service of a docker-compose.yml: built from ``context`` or run from ``image``."""
+
+    name: str
+    context: str = ""  # relative to the bundle's root; "" when it runs ``image``
+    dockerfile: str = "Dockerfile"
+    image: str = ""
+    command: tuple[str, ...] = ()  # () : the image's own
+    env: tuple[tuple[str, str], ...] = ()
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DockerSource:
     """Where a Docker version's image comes from, and the port its container listens on."""
 
@@ -41,6 +58,10 @@ class DockerSource:
     image: str  # the image to run when not built (Dockerrun's Image.Name), else ""
     port: int  # 0: the files name none; the image's own EXPOSE decides, else `DEFAULT_PORT`
     notes: tuple[str, ...] = ()  # what was ignored, for WARN events
+    # docker-compose.yml: every service in start order (dependencies first), and the one
+    # that gets the traffic; empty otherwise
+    services: tuple[ComposeService, ...] = ()
+    web: str = ""
 
 
 def markers(app_dir: Path) -> list[str]:
@@ -69,16 +90,10 @@ def source(app_dir: Path) -> DockerSource:
     what to change."""
     found = markers(app_dir)
     dockerfile = app_dir / "Dockerfile"
-    if found == ["docker-compose.yml"] or (
-        "docker-compose.yml" in found and not dockerfile.is_file()
-    ):
-        raise BundleError(
-            "docker-compose.yml bundles are not supported yet: deploy a Dockerfile, or a "
-            "Dockerrun.aws.json (version 1) naming an image, instead."
-        )
-    notes: list[str] = []
     if "docker-compose.yml" in found:
-        notes.append("docker-compose.yml ignored: the Dockerfile is built and run.")
+        # EB's Docker platform runs the compose file when the bundle has one
+        return compose(app_dir / "docker-compose.yml")
+    notes: list[str] = []
     run = _dockerrun(app_dir / "Dockerrun.aws.json") if "Dockerrun.aws.json" in found else {}
     port = _ports(run) or (_exposed(dockerfile) if dockerfile.is_file() else None)
     for key in ("Volumes", "Logging", "Authentication", "Entrypoint", "Command"):
@@ -146,3 +161,151 @@ def _port(value: str, where: str) -> int:
     if not 0 < port < 65536:
         raise BundleError(f"{where} is {value!r}: give a port number from 1 to 65535.")
     return port
+
+
+#: Keys of a compose service Beanpole carries out; the others are named as ignored.
+_SERVICE_KEYS = frozenset(
+    {"build", "image", "command", "environment", "ports", "depends_on", "expose", "restart"}
+)
+
+
+def compose(path: Path) -> DockerSource:
+    """A docker-compose.yml's services: the one publishing port 80 gets the traffic (as on
+    EB, whose proxy sends to host port 80), its target port is the container port."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"docker-compose.yml cannot be read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise BundleError(f"docker-compose.yml is not valid YAML{where}: {exc}") from exc
+    services = data.get("services") if isinstance(data, dict) else None
+    if not isinstance(services, dict) or not services:
+        raise BundleError("docker-compose.yml has no services: add a services: section.")
+    notes: list[str] = []
+    parsed: dict[str, ComposeService] = {}
+    web, port = "", 0
+    for name, raw in services.items():
+        if not isinstance(raw, dict) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", str(name)):
+            raise BundleError(
+                f"docker-compose.yml's service {name!r} must be a mapping named with lowercase "
+                "letters, digits, '_' and '-'."
+            )
+        parsed[name] = _service(str(name), raw)
+        ignored = sorted(set(raw) - _SERVICE_KEYS)
+        if ignored:
+            notes.append(
+                f"docker-compose.yml: service {name}'s {', '.join(ignored)} "
+                f"{'is' if len(ignored) == 1 else 'are'} not supported yet and ignored."
+            )
+        target = _published_80(str(name), raw.get("ports"))
+        if target:
+            if web:
+                raise BundleError(
+                    f"docker-compose.yml: services {web} and {name} both publish port 80; "
+                    "only one can get the traffic."
+                )
+            web, port = str(name), target
+    if not web:
+        raise BundleError(
+            "docker-compose.yml: no service publishes port 80, so none would get the traffic "
+            '(Elastic Beanstalk routes to the one that does). Add ports: ["80:<its port>"] '
+            "to the web service."
+        )
+    if "web" in parsed and web != "web":
+        raise BundleError(
+            f"docker-compose.yml: the service called web does not publish port 80 ({web} "
+            "does); rename one of them."
+        )
+    return DockerSource(False, "", port, tuple(notes), _ordered(parsed), web)
+
+
+def _service(name: str, raw: dict[str, object]) -> ComposeService:
+    build, image = raw.get("build"), raw.get("image")
+    context, dockerfile = "", "Dockerfile"
+    if isinstance(build, str):
+        context = build
+    elif isinstance(build, dict):
+        context = str(build.get("context") or ".")
+        dockerfile = str(build.get("dockerfile") or "Dockerfile")
+    elif build is not None:
+        raise BundleError(
+            f"docker-compose.yml: service {name}'s build must be a path or a mapping."
+        )
+    if not context and not isinstance(image, str):
+        raise BundleError(
+            f"docker-compose.yml: service {name} has neither build nor image: add one."
+        )
+    if context and (Path(context).is_absolute() or ".." in Path(context).parts):
+        raise BundleError(
+            f"docker-compose.yml: service {name}'s build context {context!r} must be a folder "
+            "inside the bundle."
+        )
+    command = raw.get("command")
+    if isinstance(command, str):
+        argv: tuple[str, ...] = ("/bin/sh", "-c", command)
+    elif isinstance(command, list):
+        argv = tuple(str(a) for a in command)
+    else:
+        argv = ()
+    environment = raw.get("environment") or {}
+    if isinstance(environment, list):
+        pairs = [str(item).partition("=") for item in environment]
+        env = tuple((k, v) for k, _, v in pairs)
+    elif isinstance(environment, dict):
+        env = tuple((str(k), "" if v is None else str(v)) for k, v in environment.items())
+    else:
+        raise BundleError(
+            f"docker-compose.yml: service {name}'s environment must be a list or a mapping."
+        )
+    depends = raw.get("depends_on") or ()
+    depends_on = tuple(str(d) for d in (depends if isinstance(depends, list | dict) else ()))
+    return ComposeService(
+        name,
+        context,
+        dockerfile,
+        str(image) if context == "" else "",
+        argv,
+        env,
+        depends_on,
+    )
+
+
+def _published_80(name: str, ports: object) -> int:
+    """The target port of the service's mapping of host port 80, or 0."""
+    for entry in ports if isinstance(ports, list) else ():
+        if isinstance(entry, dict):
+            published, target = str(entry.get("published", "")), str(entry.get("target", ""))
+        else:
+            parts = str(entry).split("/")[0].split(":")
+            if len(parts) < 2:
+                continue
+            published, target = parts[-2], parts[-1]
+        if published == "80":
+            return _port(target, f"docker-compose.yml: service {name}'s port 80 target")
+    return 0
+
+
+def _ordered(services: dict[str, ComposeService]) -> tuple[ComposeService, ...]:
+    """Dependencies first (depends_on); a cycle or an unknown name is an error."""
+    done: dict[str, ComposeService] = {}
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in done:
+            return
+        if name in path:
+            raise BundleError(
+                f"docker-compose.yml: depends_on forms a cycle: {' -> '.join((*path, name))}."
+            )
+        if name not in services:
+            raise BundleError(
+                f"docker-compose.yml: {path[-1]} depends on {name}, which is not a service."
+            )
+        for dep in services[name].depends_on:
+            visit(dep, (*path, name))
+        done[name] = services[name]
+
+    for name in services:
+        visit(name, ())
+    return tuple(done.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from beanpole.core.platforms.docker import DockerSource
+from beanpole.core.platforms.docker import ComposeService, DockerSource
 
 # What `beanpole create --platform` accepts (EB environments name theirs), and what a plan's
 # platform is called there.
@@ -75,6 +75,19 @@ class BuildPlan:
                     "image": self.docker.image,
                     "port": self.docker.port,
                     "notes": list(self.docker.notes),
+                    "services": [
+                        {
+                            "name": c.name,
+                            "context": c.context,
+                            "dockerfile": c.dockerfile,
+                            "image": c.image,
+                            "command": list(c.command),
+                            "env": [list(pair) for pair in c.env],
+                            "depends_on": list(c.depends_on),
+                        }
+                        for c in self.docker.services
+                    ],
+                    "web": self.docker.web,
                 },
             }
         )
@@ -107,5 +120,18 @@ class BuildPlan:
                 str(data["docker"]["image"]),
                 int(data["docker"]["port"]),
                 tuple(data["docker"].get("notes", ())),
+                tuple(
+                    ComposeService(
+                        c["name"],
+                        c["context"],
+                        c["dockerfile"],
+                        c["image"],
+                        tuple(c["command"]),
+                        tuple((k, v) for k, v in c["env"]),
+                        tuple(c["depends_on"]),
+                    )
+                    for c in data["docker"].get("services", ())
+                ),
+                str(data["docker"].get("web", "")),
             ),
         )
