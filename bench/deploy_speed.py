@@ -25,7 +25,10 @@ unchanged and no build command ran.
 
 "default" deploys without --policy (Beanpole's default, Immutable). Rolling runs with
 BatchSizeType Fixed and BatchSize 1 (one instance at a time; EB's default of 100 % would be
-one batch of all three, i.e. AllAtOnce with a drain).
+one batch of all three, i.e. AllAtOnce with a drain). A policy spelled "default+steps" deploys
+the app with a container_command, so that each deployment copies the app folder into one of
+its own and runs the command there before its instances start (`--policies
+default,default+steps` compares the two in one run).
 """
 
 from __future__ import annotations
@@ -123,10 +126,21 @@ class Probe(Background):
             conn.close()
 
 
-def variant(work: Path, label: str) -> Path:
-    """A copy of the app whose only change is its VERSION string."""
+STEPS_CONFIG = """\
+container_commands:
+  01_record:
+    command: echo "$(date +%s.%N) deployed" >> deployed.txt
+"""
+
+
+def variant(work: Path, label: str, *, steps: bool = False) -> Path:
+    """A copy of the app whose only change is its VERSION string (``steps``: and a
+    container_command, so that each deployment copies the app into a folder of its own)."""
     dest = work / f"src-{label}"
     shutil.copytree(APP, dest)
+    if steps:
+        (dest / ".ebextensions").mkdir()
+        (dest / ".ebextensions" / "01-steps.config").write_text(STEPS_CONFIG)
     source = dest / "application.py"
     text = source.read_text()
     if VERSION_LINE not in text:
@@ -233,10 +247,11 @@ def cold_create(bp: Beanpole, work: Path, log: Any) -> dict[str, Any]:
 def deploy_round(
     bp: Beanpole, probe: Probe, work: Path, policy: str, n: int, log: Any
 ) -> dict[str, Any]:
-    label = f"{policy.lower()}-{n}"
-    source = variant(work, label)
+    label = f"{policy.lower().replace('+', '-')}-{n}"
+    base, _, extra = policy.partition("+")  # "default+steps": with a container_command
+    source = variant(work, label, steps=extra == "steps")
     deps_before = deps_state(bp.home)
-    policy_args = [] if policy == "default" else ["--policy", policy]
+    policy_args = [] if base == "default" else ["--policy", base]
     t0 = time.time()
     proc = bp.cli(
         "deploy", ENV, "--source", str(source), "--label", label, *policy_args, check=False

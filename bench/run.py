@@ -32,6 +32,7 @@ BENCHMARKS = (
     "eb_api",  # issue 10: EB's API and S3 face beside the REST API: CPU/call, uploads, deploy
     "console",  # issue 11: the console's page reads and its live streams on an idle host
     "docker_runtime",  # issue 12: one Python app on supervisord and on Docker, side by side
+    "deployment_folder",  # issue 8: the copy a deployment with steps makes of the app folder
 )
 
 

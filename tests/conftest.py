@@ -38,12 +38,12 @@ def public_tmp():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _running(runtime: str | None = None):
+def _running(runtime: str | None = None, docker_host: str | None = None):
     """A running Beanpole server in a fresh BEANPOLE_HOME; everything it started is stopped."""
     if shutil.which("haproxy") is None:
         pytest.skip("HAProxy is not installed (scripts/bootstrap.sh installs it)")
     home = Path(tempfile.mkdtemp(dir=_public_root(), prefix="home"))
-    bp = Beanpole(home, runtime=runtime)
+    bp = Beanpole(home, runtime=runtime, docker_host=docker_host)
     try:
         bp.start()
         yield bp
@@ -55,6 +55,24 @@ def _running(runtime: str | None = None):
 @pytest.fixture
 def beanpole():
     """A running Beanpole server (supervisord, the default runtime)."""
+    yield from _running()
+
+
+@pytest.fixture
+def beanpole_without_docker(tmp_path):
+    """A running Beanpole server (supervisord) on a host where Docker's engine does not
+    answer: DOCKER_HOST names a socket nothing listens on."""
+    yield from _running(docker_host=f"unix://{tmp_path}/no-engine.sock")
+
+
+@pytest.fixture
+def beanpole_with_engine():
+    """A running Beanpole server with the default runtime (supervisord) on a host where
+    Docker's engine answers (skipped where none does)."""
+    from beanpole.adapters.runtime import docker
+
+    if (why_not := docker.unavailable()) is not None:
+        pytest.skip(f"no Docker engine here ({why_not}): scripts/bootstrap.sh --docker")
     yield from _running()
 
 

@@ -58,11 +58,14 @@ class Beanpole:
     api_port: int = field(default_factory=free_port)
     eb_port: int = field(default_factory=free_port)
     runtime: str | None = None  # `server start --runtime` (None: the default)
+    docker_host: str | None = None  # DOCKER_HOST for the server (None: the environment's)
 
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BEANPOLE_")}
         env["BEANPOLE_HOME"] = str(self.home)
+        if self.docker_host is not None:
+            env["DOCKER_HOST"] = self.docker_host
         return env
 
     def cli(

@@ -19,6 +19,7 @@ import pytest
 
 from beanpole.adapters.runtime import docker as docker_runtime
 from beanpole.adapters.runtime import netns
+from beanpole.adapters.runtime.dispatch import DispatchingRuntime
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.ports import Runtime
 from beanpole.testing import FakeRuntime
@@ -87,6 +88,27 @@ def docker(tmp_path: Path) -> Iterator[Driver]:
 
 
 @contextmanager
+def dispatching(tmp_path: Path) -> Iterator[Driver]:
+    """The server's runtime: supervisord as the default, Docker beside it where its engine
+    answers (`adapters.runtime.dispatch`)."""
+    supervisor = Supervisor(tmp_path / "sv")
+    runtimes: dict[str, Runtime] = {"supervisord": supervisor}
+    engine = None
+    if docker_runtime.unavailable() is None:
+        engine = docker_runtime.Docker(f"contract:{tmp_path}")
+        runtimes["docker"] = engine
+    runtime = DispatchingRuntime("supervisord", runtimes)
+    runtime.ensure_running()
+    try:
+        yield Driver(runtime, lambda: time.sleep(0.05), deadline_s=30.0)
+    finally:
+        supervisor.shutdown()
+        if engine is not None:
+            engine.shutdown()
+        runtime.close()
+
+
+@contextmanager
 def fake(tmp_path: Path) -> Iterator[Driver]:
     runtime = FakeRuntime(start_at_once=False)
     yield Driver(runtime, runtime.advance, deadline_s=2.0)
@@ -96,5 +118,6 @@ BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Driver]]] = {
     "supervisord": supervisord,
     "supervisord-netns": supervisord_netns,
     "docker": docker,
+    "dispatching": dispatching,
     "fake": fake,
 }

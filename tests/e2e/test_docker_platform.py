@@ -137,29 +137,70 @@ def test_a_dockerfile_app_builds_once_rolls_out_under_load_and_rolls_back_a_cras
     bp.cli("terminate", "dockerweb")
 
 
-def test_a_dockerrun_file_runs_the_image_it_names_on_its_port(beanpole_docker, engine, tmp_path):
-    bp = beanpole_docker
-    image = "beanpole-test/dockerrun-app:1"
-    context = dockerfile_app(tmp_path / "image", "from-dockerrun", port=8000)
-    engine.images.build(path=str(context), tag=image, rm=True)
-    try:
-        bundle = tmp_path / "bundle"
-        bundle.mkdir()
-        (bundle / "Dockerrun.aws.json").write_text(
-            json.dumps(
-                {
-                    "AWSEBDockerrunVersion": "1",
-                    "Image": {"Name": image, "Update": "false"},
-                    "Ports": [{"ContainerPort": "8000", "HostPort": "80"}],
-                }
-            )
+def dockerrun_bundle(folder: Path, image: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "Dockerrun.aws.json").write_text(
+        json.dumps(
+            {
+                "AWSEBDockerrunVersion": "1",
+                "Image": {"Name": image, "Update": "false"},
+                "Ports": [{"ContainerPort": "8000", "HostPort": "80"}],
+            }
         )
-        bp.cli("create", "dockerrun", "--app", "dockerrun", "--source", str(bundle))
+    )
+    return folder
+
+
+def test_a_dockerrun_app_on_a_default_server_uses_docker_rolls_out_and_rolls_back(
+    beanpole_with_engine, engine, tmp_path
+):
+    """A bundle of the Docker platform runs under Docker on its own, on a server whose
+    default runtime is supervisord: the image its Dockerrun.aws.json names, on its port;
+    Rolling and Immutable under load with no failed request; a version whose container
+    exits is rolled back."""
+    bp = beanpole_with_engine
+    images = {}
+    for version in ("v1", "v2", "v3", "crash"):
+        context = dockerfile_app(tmp_path / f"image-{version}", version, port=8000)
+        images[version] = f"beanpole-test/dockerrun-app:{version}"
+        engine.images.build(path=str(context), tag=images[version], rm=True)
+    try:
+        bp.cli(
+            "create", "dockerrun", "--app", "dockerrun", "--scale", "2",
+            "--source", str(dockerrun_bundle(tmp_path / "v1", images["v1"])),
+        )  # fmt: skip
         got = answer(bp, "dockerrun")
-        assert (got["version"], got["port"]) == ("from-dockerrun", "8000")
+        assert (got["version"], got["port"]) == ("v1", "8000")
+        assert len(containers_of(engine, bp.home)) == 2  # under Docker, not supervisord
+
+        with Load(bp.lb_port, "dockerrun") as load:
+            wait_for(lambda: load.ok >= 50, 30, "requests to flow")
+            for version, policy in (("v2", "Rolling"), ("v3", "Immutable")):
+                bundle = dockerrun_bundle(tmp_path / version, images[version])
+                bp.cli("deploy", "dockerrun", "--source", str(bundle), "--policy", policy)
+            crash = dockerrun_bundle(tmp_path / "crash", images["crash"])
+            failed = bp.cli(
+                "deploy", "dockerrun", "--source", str(crash), "--policy", "Rolling", check=False
+            )
+            count = load.ok
+            wait_for(lambda: load.ok >= count + 50, 30, "requests after the failed deploy")
+        assert failed.returncode != 0
+        assert "DATABASE_URL is not set" in failed.stdout + failed.stderr
+        assert load.failures == [], load.failures[:5]
+        served = {json.loads(b)["version"] for b in load.bodies}
+        assert served <= {"v1", "v2", "v3"} and "v3" in served
+        assert answer(bp, "dockerrun")["version"] == "v3"
         bp.cli("terminate", "dockerrun")
+        assert containers_of(engine, bp.home) == []
     finally:
-        engine.images.remove(image, force=True)
+        for image in images.values():
+            engine.images.remove(image, force=True)
+
+
+def containers_of(engine: docker_sdk.DockerClient, home: Path) -> list[str]:
+    """The instances this home runs as containers."""
+    rows = engine.api.containers(all=True, filters={"label": f"beanpole.home={home}"})
+    return sorted({row["Labels"]["beanpole.instance"] for row in rows})
 
 
 def test_a_failing_build_and_a_missing_base_image_say_what_to_do(beanpole_docker, engine, tmp_path):
@@ -301,3 +342,88 @@ def test_a_compose_app_runs_its_services_together_and_rolls_out_under_load(
         "the companion's output in the instance's logs",
     )
     bp.cli("terminate", "composed")
+
+
+VOLUME_APP = """\
+import json, os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = {version!r}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # /visit counts (the health checks ask for /)
+        path = "/data/count"
+        count = int(open(path).read()) if os.path.exists(path) else 0
+        if self.path == "/visit":
+            count += 1
+            with open(path, "w") as out:
+                out.write(str(count))
+            with open("/var/log/app/requests.log", "a") as log:
+                log.write(f"request {{count}} served by {{VERSION}}\\n")
+        site = open("/srv/site/hello.txt").read().strip()
+        body = json.dumps({{"version": VERSION, "count": count, "site": site}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("0.0.0.0", 8000), Handler).serve_forever()
+"""
+
+
+def test_dockerrun_volumes_and_logging_map_to_the_bundle_the_environment_and_its_logs(
+    beanpole_with_engine, engine, tmp_path
+):
+    """Dockerrun.aws.json's Volumes: /var/app/current/… is the deployed bundle's folder,
+    another host folder is the environment's own (kept across deployments, removed with
+    the environment); Logging's folder is read by `beanpole logs`."""
+    bp = beanpole_with_engine
+    images = {}
+    for version in ("v1", "v2"):
+        context = tmp_path / f"image-{version}"
+        context.mkdir()
+        (context / "app.py").write_text(VOLUME_APP.format(version=version))
+        (context / "Dockerfile").write_text(
+            f'FROM {BASE}\nWORKDIR /srv\nCOPY app.py .\nCMD ["python3", "-u", "app.py"]\n'
+        )
+        images[version] = f"beanpole-test/volume-app:{version}"
+        engine.images.build(path=str(context), tag=images[version], rm=True)
+
+    def bundle(version: str) -> Path:
+        folder = dockerrun_bundle(tmp_path / f"bundle-{version}", images[version])
+        run = json.loads((folder / "Dockerrun.aws.json").read_text())
+        run["Volumes"] = [
+            {"HostDirectory": "/var/app/current/site", "ContainerDirectory": "/srv/site"},
+            {"HostDirectory": "/var/app/data", "ContainerDirectory": "/data"},
+        ]
+        run["Logging"] = "/var/log/app"
+        (folder / "Dockerrun.aws.json").write_text(json.dumps(run))
+        (folder / "site").mkdir()
+        (folder / "site" / "hello.txt").write_text(f"hello from {version}\n")
+        return folder
+
+    try:
+        bp.cli("create", "volumes", "--app", "volumes", "--source", str(bundle("v1")))
+        assert answer(bp, "volumes") == {"version": "v1", "count": 0, "site": "hello from v1"}
+        for _ in range(2):
+            assert bp.get("volumes", "/visit")[0] == 200
+        bp.cli("deploy", "volumes", "--source", str(bundle("v2")))
+        # the environment's folder outlives the version; the bundle's is the new one
+        assert answer(bp, "volumes") == {"version": "v2", "count": 2, "site": "hello from v2"}
+        assert bp.get("volumes", "/visit")[0] == 200
+        logs = bp.cli("logs", "volumes").stdout
+        assert "request 3 served by v2" in logs and "app/requests.log" in logs
+        env_id = bp.status("volumes")["id"]
+        assert (bp.home / "volumes" / env_id / "host" / "var" / "app" / "data").is_dir()
+        bp.cli("terminate", "volumes")
+        assert not (bp.home / "volumes" / env_id).exists()
+    finally:
+        for image in images.values():
+            engine.images.remove(image, force=True)

@@ -214,25 +214,40 @@ def test_an_instance_over_its_memory_limit_is_killed_with_an_event_naming_the_li
     bp.cli("terminate", "hungry")
 
 
-def test_switching_runtimes_with_live_instances_is_refused_with_what_to_do(beanpole, pid_app):
-    beanpole.cli("create", "switch", "--app", "switch", "--source", str(pid_app))
-    beanpole.cli("server", "stop")
-    beanpole.runtime = "docker"
-    refused = beanpole.cli(*_start_args(beanpole), check=False)
-    assert refused.returncode != 0
-    assert (
-        "1 instance(s) of this home run under supervisord, and the server was asked to use "
-        "docker. Terminate the environments (or `beanpole server stop --all`) before "
-        "switching, or start the server with --runtime supervisord."
-    ) in " ".join((refused.stdout + refused.stderr).split())
-    beanpole.runtime = "supervisord"
-    beanpole.start()
-    status, _ = beanpole.get("switch", "/")
+def test_one_server_runs_both_runtimes_and_a_new_default_keeps_each_instance_where_it_is(
+    beanpole_with_engine, pid_app
+):
+    """beanpole:instance:Runtime=docker on a supervisord server: AWS's Express sample (its
+    shape) as 3 containers beside an environment of supervisord processes. After kill -9
+    of the server, a start with --runtime docker adopts both as they are (the same
+    containers, the same process), and only new instances follow the new default."""
+    bp = beanpole_with_engine
+    bp.cli("create", "procs", "--app", "procs", "--source", str(pid_app))
+    bp.cli(
+        "create", "boxes", "--app", "boxes", "--source", str(EXPRESS_8080), "--scale", "3",
+        "--setting", "beanpole:instance:Runtime=docker",
+    )  # fmt: skip
+    boxes = containers(bp.home)
+    assert sorted(boxes) == sorted(i["id"] for i in bp.status("boxes")["instances"])
+    hosts = {json.loads(bp.get("boxes", "/")[1])["host"] for _ in range(12)}
+    assert len(hosts) == 3  # three containers, each its own host name, all on 8080
+    status, body = bp.get("procs", "/")
     assert status == 200
+    procs_pid = json.loads(body)["pid"]
+    (procs_instance,) = bp.status("procs")["instances"]
+    assert procs_instance["id"] not in boxes  # a process under supervisord
 
+    bp.kill_server()
+    assert bp.get("boxes", "/")[0] == 200 and bp.get("procs", "/")[0] == 200
+    bp.runtime = "docker"
+    bp.start()
+    wait_for(lambda: bp.status("procs")["health"] == "Green", 60, "procs to be Green")
+    assert containers(bp.home) == boxes  # the same containers, none added
+    assert json.loads(bp.get("procs", "/")[1])["pid"] == procs_pid  # the same process
+    assert [i["id"] for i in bp.status("procs")["instances"]] == [procs_instance["id"]]
 
-def _start_args(bp: Beanpole) -> list[str]:
-    return [
-        "server", "start", "--lb-port", str(bp.lb_port), "--lb-host", "127.0.0.1",
-        "--api-port", str(bp.api_port), "--eb-port", str(bp.eb_port), "--runtime", "docker",
-    ]  # fmt: skip
+    bp.cli("create", "later", "--app", "later", "--source", str(pid_app))
+    (later,) = bp.status("later")["instances"]
+    assert later["id"] in containers(bp.home)  # the new default: Docker
+    bp.cli("terminate", "boxes")
+    assert set(containers(bp.home)) == {later["id"]}

@@ -4,6 +4,7 @@ supervisord. Slow: each builds and starts instances."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -92,6 +93,17 @@ def make_app(root: Path, version: str = "v1") -> Path:
     return app
 
 
+# order.txt after a create: the build's steps (once per version), then the deployment's
+FIRST_DEPLOYMENT = [
+    "commands GREETING=hello",
+    "prebuild PORT=8000 GREETING=hello",
+    "Buildfile",
+    "container_commands PORT=8000",
+    "predeploy PORT=8000 GREETING=hello",
+    "postdeploy PORT=8000 GREETING=hello",
+]
+
+
 def served_order(beanpole) -> list[str]:
     status, body = beanpole.get("hooks", "/order.txt")
     assert status == 200, body
@@ -101,14 +113,7 @@ def served_order(beanpole) -> list[str]:
 def test_every_kind_of_step_runs_in_eb_order(beanpole, tmp_path):
     app = make_app(tmp_path)
     created = beanpole.cli("create", "hooks", "--app", "hooks", "--source", str(app))
-    assert served_order(beanpole) == [
-        "commands GREETING=hello",
-        "prebuild PORT=8000 GREETING=hello",
-        "Buildfile",
-        "container_commands PORT=8000",
-        "predeploy PORT=8000 GREETING=hello",
-        "postdeploy PORT=8000 GREETING=hello",
-    ]
+    assert served_order(beanpole) == FIRST_DEPLOYMENT
     # never as root: as the app user (webapp) when Beanpole is root, else Beanpole's user
     status, uid = beanpole.get("hooks", "/uid.txt")
     run_as = app_user()
@@ -206,8 +211,9 @@ def test_flask_app_whose_requirements_are_installed_by_a_container_command(beanp
     (app / "frontend" / "index.html").write_text("<div id=root></div>\n")
     (app / "backend" / "requirements.txt").write_text("flask\ngunicorn\n")
     (app / "backend" / "app.py").write_text(
-        "import sys\nfrom flask import Flask\n\napp = Flask(__name__)\n\n\n"
-        "@app.get('/')\ndef index():\n    return {'python': sys.prefix}\n"
+        "import os, sys\nfrom flask import Flask\n\napp = Flask(__name__)\n\n\n"
+        "@app.get('/')\ndef index():\n"
+        "    return {'python': sys.prefix, 'run': os.environ.get('XDG_RUNTIME_DIR')}\n"
     )
     (app / "Procfile").write_text("web: gunicorn --bind :8000 backend.app:app\n")
     (app / ".ebextensions").mkdir()
@@ -222,3 +228,59 @@ def test_flask_app_whose_requirements_are_installed_by_a_container_command(beanp
     status, body = beanpole.get("flask", "/")
     assert status == 200, body
     assert "/builds/deps/python/" in body  # gunicorn runs in the app's own virtualenv
+    # Per-user runtime files (gunicorn's control socket) go under the instance's folder,
+    # not the app user's HOME, which every instance shares.
+    (instance,) = beanpole.status("flask")["instances"]
+    run_dir = beanpole.home / "instances" / instance["id"] / "run"
+    assert json.loads(body)["run"] == str(run_dir)
+    assert not list(beanpole.home.glob("builds/**/gunicorn.ctl"))
+
+
+def test_each_deployment_runs_its_steps_in_a_folder_of_its_own(beanpole, tmp_path):
+    """Steps never change a folder that running instances use: two environments of one
+    version each see their own deployment's steps once, and a configuration deployment whose
+    confighook fails after writing leaves the served files and the version's build as they
+    were. A configuration deployment starts from the files of the one it follows."""
+    app = make_app(tmp_path)
+    hook(
+        app,
+        "confighooks/predeploy",
+        "02_check.sh",
+        'echo "partial GREETING=$GREETING" >> order.txt\n[ "$GREETING" != fail ] || exit 4',
+    )
+    beanpole.cli("create", "hooks", "--app", "hooks", "--source", str(app))
+    beanpole.cli("create", "other", "--app", "hooks", "--source", str(app))
+    assert beanpole.status("hooks")["version"] == beanpole.status("other")["version"]
+    for env in ("hooks", "other"):
+        status, body = beanpole.get(env, "/order.txt")
+        assert (status, body.splitlines()) == (200, FIRST_DEPLOYMENT)
+    (build,) = beanpole.home.glob("builds/*/app/order.txt")
+    assert build.read_text().splitlines() == FIRST_DEPLOYMENT[:3]  # the build's own steps
+    assert len(list(beanpole.home.glob("builds/*/stages/*"))) == 2
+
+    failed = beanpole.cli("setenv", "hooks", "GREETING=fail", check=False)
+    assert failed.returncode != 0
+    assert "hook .platform/confighooks/predeploy/02_check.sh failed with exit status 4" in (
+        failed.stdout + failed.stderr
+    )
+    assert served_order(beanpole) == FIRST_DEPLOYMENT
+    assert build.read_text().splitlines() == FIRST_DEPLOYMENT[:3]
+    assert len(list(beanpole.home.glob("builds/*/stages/*"))) == 2  # the failed one's is gone
+    beanpole.cli("scale", "hooks", "2")  # an instance of the running deployment: its files
+    for _ in range(4):
+        assert served_order(beanpole) == FIRST_DEPLOYMENT
+
+    beanpole.cli("setenv", "hooks", "GREETING=changed")
+    assert served_order(beanpole) == [
+        *FIRST_DEPLOYMENT,
+        "container_commands PORT=8000",
+        "confighook-predeploy PORT=8000 GREETING=changed",
+        "partial GREETING=changed",
+        "confighook-postdeploy PORT=8000 GREETING=changed",
+    ]
+    status, body = beanpole.get("other", "/order.txt")
+    assert (status, body.splitlines()) == (200, FIRST_DEPLOYMENT)
+    # the first deployment's folder went with its instances
+    assert len(list(beanpole.home.glob("builds/*/stages/*"))) == 2
+    beanpole.cli("terminate", "hooks")  # and a terminated environment's all go
+    assert len(list(beanpole.home.glob("builds/*/stages/*"))) == 1

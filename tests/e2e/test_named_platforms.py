@@ -20,23 +20,30 @@ def create(bp, env, source, *extra, check=False):
     return bp.cli("create", env, "--app", env, "--source", str(source), *extra, check=check)
 
 
-def test_named_docker_platform_is_refused_before_anything_is_uploaded(beanpole, pid_app):
+def test_named_docker_platform_is_refused_before_anything_is_uploaded(
+    beanpole_without_docker, pid_app
+):
+    beanpole = beanpole_without_docker
     started = time.monotonic()
     result = create(beanpole, "site", pid_app, "--platform", "docker")
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert flat(result.stderr) == (
-        "Error: The docker platform needs a server that runs containers: start it with "
-        "`beanpole server start --runtime docker` (scripts/bootstrap.sh --docker installs "
-        "Docker's engine). Or create the environment with --platform python, node, static or "
-        "procfile (or no --platform, to detect it from the bundle)."
+        "Error: The docker platform needs a server that runs containers, and Docker's engine "
+        "does not answer here: install and start it with `scripts/bootstrap.sh --docker`, "
+        "then restart the server (beanpole server stop, beanpole server start). Or create the "
+        "environment with --platform python, node, static or procfile (or no --platform, to "
+        "detect it from the bundle)."
     )
     assert elapsed < 10
     assert json.loads(beanpole.cli("list", "--json").stdout) == []
     assert json.loads(beanpole.cli("versions", "site", "--json", check=False).stdout or "[]") == []
 
 
-def test_a_dockerfile_only_bundle_fails_within_seconds_with_what_to_do(beanpole, tmp_path):
+def test_a_dockerfile_only_bundle_fails_within_seconds_with_what_to_do(
+    beanpole_without_docker, tmp_path
+):
+    beanpole = beanpole_without_docker
     app = tmp_path / "docker-app"
     app.mkdir()
     (app / "Dockerfile").write_text('FROM python:3.12-slim\nCMD ["python", "-m", "http.server"]\n')
@@ -47,8 +54,9 @@ def test_a_dockerfile_only_bundle_fails_within_seconds_with_what_to_do(beanpole,
     assert result.returncode == 1
     assert (
         "This bundle is for the Docker platform (Dockerfile found), and this server does not "
-        "run containers: start it with `beanpole server start --runtime docker` "
-        "(scripts/bootstrap.sh --docker installs Docker's engine; docs/docker.md). Or add a "
+        "run containers: Docker's engine does not answer here. Install and start it with "
+        "`scripts/bootstrap.sh --docker` (docs/docker.md), then restart the server (beanpole "
+        "server stop, beanpole server start). Or add a "
         "Procfile whose web line starts the app on $PORT, or the files of a platform Beanpole "
         "runs at the bundle's root (requirements.txt, Pipfile or pyproject.toml for Python; "
         "package.json for Node.js; index.html for a static site), and deploy again."
@@ -56,7 +64,10 @@ def test_a_dockerfile_only_bundle_fails_within_seconds_with_what_to_do(beanpole,
     assert elapsed < 15
 
 
-def test_a_dockerfile_beside_python_files_is_ignored_with_a_warning(beanpole, pid_app):
+def test_a_dockerfile_beside_python_files_is_ignored_with_a_warning(
+    beanpole_without_docker, pid_app
+):
+    beanpole = beanpole_without_docker
     (pid_app / "Dockerfile").write_text("FROM python:3.12-slim\n")
     (pid_app / "requirements.txt").write_text("")  # nothing to install: no registry needed
     create(beanpole, "site", pid_app, check=True)
@@ -64,10 +75,10 @@ def test_a_dockerfile_beside_python_files_is_ignored_with_a_warning(beanpole, pi
     assert status == 200
     events = flat(beanpole.cli("events", "site", "-n", "100").stdout)
     assert (
-        "WARN Dockerfile ignored: this server does not run containers: start it with "
-        "`beanpole server start --runtime docker` (scripts/bootstrap.sh --docker installs "
-        "Docker's engine; docs/docker.md); the app runs on the python platform "
-        "(requirements.txt found)."
+        "WARN Dockerfile ignored: this server does not run containers: Docker's engine does "
+        "not answer here. Install and start it with `scripts/bootstrap.sh --docker` "
+        "(docs/docker.md), then restart the server (beanpole server stop, beanpole server "
+        "start); the app runs on the python platform (requirements.txt found)."
     ) in events
     assert "Built version" in events and "(python)" in events
 

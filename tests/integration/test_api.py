@@ -29,7 +29,9 @@ PUBLIC = {
 
 
 @pytest.fixture
-def client(public_tmp: Path) -> Iterator[tuple[TestClient, str]]:
+def client(public_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, str]]:
+    # a host where Docker's engine does not answer (the refusals below name what to do)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{public_tmp}/no-engine.sock")
     ctx = build_context(Home(public_tmp / "home"))
     try:
         with TestClient(create_app(ctx), raise_server_exceptions=False) as test_client:

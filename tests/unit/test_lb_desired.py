@@ -79,3 +79,33 @@ def test_servers_answer_at_the_address_the_runtime_chose_not_an_assumed_loopback
     )
     servers = {s.name: (s.address, s.port) for s in spec.backends[0].servers}
     assert servers == {"i-a": ("10.1.2.3", 31000), "i-b": ("127.0.0.1", 20001)}
+
+
+def test_static_files_come_from_the_serving_deployments_own_folder_where_it_has_one():
+    """A deployment whose steps ran in a folder of its own (collectstatic there) serves its
+    files from it; one without, from the version's build. Newest in service first."""
+    from beanpole.core.model import BuildStatus, Version
+
+    ns = "aws:elasticbeanstalk:environment:proxy:staticfiles"
+    shop = replace(env("shop", settings={f"{ns}:/static": "static"}), id="e-shop", deployment_id=1)
+    versions = {
+        ("app", label): Version("app", label, digest, 0.0, BuildStatus.BUILT)
+        for label, digest in (("v1", "d1"), ("v2", "d2"))
+    }
+    new = replace(inst("i-new", "shop", InstanceState.IN_SERVICE, 2), version_label="v2")
+    spec = desired_spec(
+        bind_host="127.0.0.1",
+        port=80,
+        domain="localhost",
+        environments=[shop],
+        instances=[
+            inst("i-old", "shop", InstanceState.IN_SERVICE, 1),
+            replace(new, deployment_id=2),
+        ],
+        versions=versions,
+        builds="/b",
+        staged={("e-shop", 2), ("e-other", 1)},
+    )
+    static = spec.backends[0].static
+    assert static is not None
+    assert static.roots == ("/b/d2/stages/e-shop-2", "/b/d1/app")

@@ -437,3 +437,22 @@ def test_every_event_recorded_while_an_operation_runs_goes_to_its_deploy_log(tmp
         assert [line[21:] for line in lines] == ["INFO  Deploying.", "WARN  Rolling back."]
     finally:
         store.close()
+
+
+def test_an_images_own_log_folder_is_read_and_bundled_with_the_instance(tmp_path):
+    """Dockerrun.aws.json's Logging folder is the instance's logs/app: its files (and their
+    rotated parts) are the instance's streams too, named with the folder."""
+    logs = Logs(Home(tmp_path))
+    write_log(logs.instance_dir("i-1"), "web.stdout.log", "started\n", NOW)
+    write_log(logs.instance_dir("i-1") / "app", "access.log", "GET / 200\n", NOW)
+    write_log(logs.instance_dir("i-1") / "app", "access.log.1", "GET /old 200\n", NOW)
+    write_log(logs.instance_dir("i-1") / "app" / "deeper", "ignored.log", "no\n", NOW)
+    sources = logs.sources("shop", [instance("i-1", InstanceState.IN_SERVICE)])
+    (mine,) = [s for s in sources if s.id == "i-1"]
+    assert [x.name for x in mine.streams] == ["web.stdout.log", "app/access.log"]
+    assert [p.name for p in mine.streams[1].parts()] == ["access.log.1", "access.log"]
+    assert tail_stream(mine.streams[1], 5) == ["GET /old 200", "GET / 200"]
+    dest = tmp_path / "bundle.zip"
+    write_bundle(sources, dest)
+    with zipfile.ZipFile(dest) as bundle:
+        assert {"i-1/app/access.log", "i-1/app/access.log.1"} <= set(bundle.namelist())

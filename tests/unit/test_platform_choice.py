@@ -10,6 +10,7 @@ import pytest
 from beanpole.api.inputs import PlatformName
 from beanpole.core.errors import BuildError, BundleError
 from beanpole.core.platforms import detect, node
+from beanpole.core.platforms.docker import Volume
 from beanpole.core.platforms.pipfile import lock_requirements, pipfile_requirements
 from beanpole.core.platforms.plan import PLATFORMS, DependencyStep
 from beanpole.core.settings import resolve
@@ -347,7 +348,8 @@ def test_dockerfile_only_bundle_says_what_to_do(tmp_path):
         detect(tmp_path, resolve())
     assert caught.value.message.startswith(
         "This bundle is for the Docker platform (Dockerfile found), and this server does not "
-        "run containers: start it with `beanpole server start --runtime docker`"
+        "run containers: Docker's engine does not answer here. Install and start it with "
+        "`scripts/bootstrap.sh --docker`"
     )
     assert "Or add a Procfile whose web line starts the app on $PORT" in caught.value.message
 
@@ -369,9 +371,10 @@ def test_dockerfile_beside_requirements_runs_python_with_a_warning(tmp_path):
     plan = detect(tmp_path, resolve())
     assert plan.platform == "python" and plan.notes == ()
     assert plan.warnings == (
-        "Dockerfile ignored: this server does not run containers: start it with `beanpole "
-        "server start --runtime docker` (scripts/bootstrap.sh --docker installs Docker's "
-        "engine; docs/docker.md); the app runs on the python platform (requirements.txt found).",
+        "Dockerfile ignored: this server does not run containers: Docker's engine does not "
+        "answer here. Install and start it with `scripts/bootstrap.sh --docker` "
+        "(docs/docker.md), then restart the server (beanpole server stop, beanpole server "
+        "start); the app runs on the python platform (requirements.txt found).",
     )
     assert type(plan).from_json(plan.to_json()) == plan
 
@@ -405,7 +408,8 @@ def test_dockerrun_names_the_image_and_its_port(tmp_path):
     write(tmp_path, {"Dockerrun.aws.json": json.dumps(run)})
     plan = detect(tmp_path, resolve(), containers=True)
     assert (plan.docker.build, plan.docker.image, plan.default_port) == (False, "nginx:1.27", 80)
-    assert plan.warnings == ("Dockerrun.aws.json's Volumes is not supported yet and was ignored.",)
+    assert plan.warnings == ()  # Volumes are carried out (below)
+    assert plan.docker.volumes == (Volume("/var/app/data", "/data"),)
 
 
 @pytest.mark.parametrize(
@@ -483,9 +487,8 @@ services:
     assert app.command == ("/bin/sh", "-c", "python3 app.py --fast")
     assert app.env == (("GREETING", "hello"),) and cache.env == (("MAXMEMORY", "64mb"),)
     assert (cache.image, cache.context) == ("redis:7", "")
-    assert plan.warnings == (
-        "docker-compose.yml: service app's volumes is not supported yet and ignored.",
-    )
+    assert plan.warnings == ()
+    assert app.volumes == (Volume("./data", "/data"),)
     assert type(plan).from_json(plan.to_json()) == plan
 
 
@@ -507,3 +510,100 @@ def test_pyproject_keeps_working_and_its_text_is_the_cache_key(tmp_path):
     assert deps.manifest == "pyproject.toml" and deps.requirements == ""
     write(tmp_path, {"pyproject.toml": '[project]\nname = "a"\ndependencies = ["django"]\n'})
     assert detect(tmp_path, resolve()).dependencies.cache_key != deps.cache_key
+
+
+def test_dockerrun_volumes_and_logging_are_read_and_survive_the_plans_round_trip(tmp_path):
+    run = {
+        "AWSEBDockerrunVersion": "1",
+        "Image": {"Name": "nginx:1"},
+        "Ports": [{"ContainerPort": "80"}],
+        "Volumes": [
+            {"HostDirectory": "/var/app/current/php-app", "ContainerDirectory": "/var/www/html"},
+            {"HostDirectory": "/var/app/mydb", "ContainerDirectory": "/etc/mysql"},
+        ],
+        "Logging": "/var/log/nginx",
+    }
+    write(tmp_path, {"Dockerrun.aws.json": json.dumps(run)})
+    plan = detect(tmp_path, resolve(), containers=True)
+    assert plan.docker is not None and plan.docker.notes == ()
+    assert plan.docker.volumes == (
+        Volume("/var/app/current/php-app", "/var/www/html"),
+        Volume("/var/app/mydb", "/etc/mysql"),
+    )
+    assert plan.docker.logging == "/var/log/nginx"
+    assert type(plan).from_json(plan.to_json()) == plan
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"Volumes": [{"HostDirectory": "data", "ContainerDirectory": "/data"}]},
+            "Dockerrun.aws.json's Volumes[0] needs HostDirectory and ContainerDirectory, both "
+            "absolute paths",
+        ),
+        (
+            {"Volumes": [{"HostDirectory": "/var/app/../etc", "ContainerDirectory": "/x"}]},
+            "Volumes[0]: the host path '/var/app/../etc' must not contain '..'.",
+        ),
+        (
+            {"Logging": "logs"},
+            "Logging: the container path 'logs' must be an absolute folder other than /",
+        ),
+    ],
+)
+def test_bad_dockerrun_volumes_name_the_entry_and_the_fix(tmp_path, change, message):
+    run = {"AWSEBDockerrunVersion": "1", "Image": {"Name": "nginx:1"}, **change}
+    write(tmp_path, {"Dockerrun.aws.json": json.dumps(run)})
+    with pytest.raises(BundleError) as refused:
+        detect(tmp_path, resolve(), containers=True)
+    assert message in refused.value.message
+
+
+def test_compose_volumes_short_and_long_forms(tmp_path):
+    write(
+        tmp_path,
+        {
+            "docker-compose.yml": (
+                "services:\n"
+                "  web:\n"
+                "    image: nginx:1\n"
+                '    ports: ["80:80"]\n'
+                "    volumes:\n"
+                "      - ./html:/usr/share/nginx/html:ro\n"
+                "      - cache:/var/cache/nginx\n"
+                "      - /var/app/logs:/logs\n"
+                "      - /tmp/scratch\n"
+                "      - {type: bind, source: ./conf, target: /etc/nginx/conf.d, read_only: true}\n"
+                "volumes:\n"
+                "  cache: {}\n"
+            )
+        },
+    )
+    plan = detect(tmp_path, resolve(), containers=True)
+    assert plan.docker is not None and plan.docker.notes == ()
+    assert plan.docker.volumes_of("web") == (
+        Volume("./html", "/usr/share/nginx/html", True),
+        Volume("cache", "/var/cache/nginx"),
+        Volume("/var/app/logs", "/logs"),
+        Volume("", "/tmp/scratch"),
+        Volume("./conf", "/etc/nginx/conf.d", True),
+    )
+    assert type(plan).from_json(plan.to_json()) == plan
+
+
+def test_a_volume_is_a_folder_of_the_deployment_the_environment_or_the_instance(tmp_path):
+    from beanpole.core.platforms.docker import volume_folder
+
+    app, env, instance = tmp_path / "stage", tmp_path / "env", tmp_path / "instance"
+
+    def folder(source: str, target: str = "/x") -> object:
+        return volume_folder(Volume(source, target), app, env, instance)
+
+    assert folder("/var/app/current/php-app") == app / "php-app"
+    assert folder("/var/app/current") == app
+    assert folder("/var/app/staging/site") == app / "site"
+    assert folder("./html") == app / "html"
+    assert folder("/var/app/mydb") == env / "host" / "var" / "app" / "mydb"
+    assert folder("cache") == env / "named" / "cache"
+    assert folder("", "/tmp/scratch") == instance / "tmp_scratch"

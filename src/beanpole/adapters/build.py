@@ -3,6 +3,8 @@
 Layout under ``<home>/builds``::
 
     <digest>/app/            the extracted bundle (shared read-only by every instance)
+    <digest>/stages/<env>-<n>/  deployment n's own copy of it, for a version whose
+                             container_commands or hooks change it (`Builder.stage`)
     <digest>/build.log       every build command's output
     <digest>/.done           written last: the artifact is complete
     deps/python/<key>/       a virtualenv, keyed by requirements hash + Python version
@@ -20,7 +22,7 @@ import shutil
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,17 @@ def app_python(run_as: RunAs | None) -> str:
         f"distribution (apt-get install {version}) or run Beanpole from a Python outside "
         "root's home."
     )
+
+
+def staged_deployments(builds: Path) -> set[tuple[str, int]]:
+    """The (environment id, deployment id) that have a folder of their own under ``builds``
+    (`Builder.stage`)."""
+    out = set()
+    for stage in builds.glob("*/stages/*"):
+        env_id, _, number = stage.name.rpartition("-")
+        if number.isdigit() and not stage.name.startswith("."):
+            out.add((env_id, int(number)))
+    return out
 
 
 class Builder:
@@ -298,6 +311,62 @@ class Builder:
         if plan.dependencies is None and plan.platform == "procfile":
             plan = _with_python_runtime(plan, app_dir, steps)
         return self._runnable(plan)
+
+    # a deployment's own folder ----------------------------------------------------------
+
+    def stage_dir(self, digest: str, env_id: str, deployment_id: int) -> Path:
+        return self.root / digest / "stages" / f"{env_id}-{deployment_id}"
+
+    def changed_by_deployments(self, app_dir: Path, steps: Steps) -> bool:
+        """Whether deploying this version runs anything in its folder: container_commands,
+        or an executable hook of a deployment's phases (of either kind)."""
+        if steps.container_commands:
+            return True
+        return any(
+            hook.executable
+            for kind in Kind
+            for phase in Phase
+            if (kind, phase) != (Kind.APPLICATION, Phase.PREBUILD)  # the build's own
+            for hook in find_hooks(app_dir, kind, phase)
+        )
+
+    async def stage(self, source: Path, digest: str, env_id: str, deployment_id: int) -> Path:
+        """A copy of ``source`` for one deployment of an environment, where its steps run and
+        its instances start: steps never change a folder that running instances (of this
+        environment or another) use, and a failed deployment leaves nothing behind in them.
+
+        An application deployment copies the version's build; a configuration deployment
+        the folder of the deployment it follows (what its container_commands left, as EB's
+        configuration deployments run in the app's current folder). Copied with
+        ``cp -a``: owners, modes and symlinks kept, reflinks where the filesystem has them.
+        """
+        target = self.stage_dir(digest, env_id, deployment_id)
+        tmp = target.with_name(f".tmp-{target.name}")
+        for stale in (tmp, target):  # an interrupted or failed try of this deployment
+            if stale.exists():
+                await asyncio.to_thread(shutil.rmtree, stale)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        proc = await asyncio.create_subprocess_exec(
+            "cp", "-a", "--reflink=auto", str(source), str(tmp), stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            await asyncio.to_thread(shutil.rmtree, tmp, True)
+            raise BuildError(
+                f"Could not copy the application's folder for the deployment: "
+                f"{err.decode(errors='replace').strip()} (is the disk of {self.root} full?)"
+            )
+        tmp.rename(target)
+        return target
+
+    def prune_stages(self, env_id: str, keep: Collection[int]) -> None:
+        """Remove an environment's deployment folders but those of ``keep``."""
+        for stage in self.root.glob(f"*/stages/*{env_id}-*"):
+            owner, _, number = stage.name.rpartition("-")
+            if owner.removeprefix(".tmp-") == env_id and not (
+                number.isdigit() and int(number) in keep and owner == env_id
+            ):
+                shutil.rmtree(stage, ignore_errors=True)
 
     def step_spawn(self) -> dict[str, Any]:
         """The `subprocess` arguments that run a step as the app user."""

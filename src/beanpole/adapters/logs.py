@@ -77,10 +77,11 @@ class Stream:
 
     source: str  # the instance id, "access" or "deploy"
     path: Path
+    folder: str = ""  # a subfolder of the source's logs it is in ("app": an image's own)
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return f"{self.folder}/{self.path.name}" if self.folder else self.path.name
 
     @property
     def key(self) -> str:
@@ -92,7 +93,7 @@ class Stream:
         with contextlib.suppress(OSError):
             for entry in os.scandir(self.path.parent):
                 match = _ROTATED.match(entry.name)
-                if match and match["base"] == self.name:
+                if match and match["base"] == self.path.name:
                     rotated.append((int(match["index"]), Path(entry.path)))
         parts = [path for _, path in sorted(rotated, reverse=True)]
         return [*parts, self.path] if self.path.exists() else parts
@@ -352,7 +353,12 @@ def expired_deploy_logs(
     ]
 
 
-def _streams(source: str, folder: Path) -> tuple[Stream, ...]:
+#: The folder of an instance's logs where a Docker image writes its own log files
+#: (Dockerrun.aws.json's ``Logging``), read with the processes' output.
+APP_LOGS = "app"
+
+
+def _streams(source: str, folder: Path, subfolder: str = "") -> tuple[Stream, ...]:
     names = set()
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
@@ -361,7 +367,10 @@ def _streams(source: str, folder: Path) -> tuple[Stream, ...]:
                 names.add(match["base"])
             elif entry.name.endswith(".log"):
                 names.add(entry.name)
-    return tuple(Stream(source, folder / name) for name in sorted(names))
+    found = tuple(Stream(source, folder / name, subfolder) for name in sorted(names))
+    if not subfolder and (folder / APP_LOGS).is_dir():
+        found += _streams(source, folder / APP_LOGS, APP_LOGS)
+    return found
 
 
 def _mtime(path: Path) -> float | None:
@@ -600,6 +609,7 @@ def write_bundle(sources: Iterable[Source], dest: Path) -> int:
             for stream in source.streams:
                 for path in stream.parts():
                     with contextlib.suppress(FileNotFoundError):  # rotated out meanwhile
-                        bundle.write(path, f"{source.id}/{path.name}")
+                        folder = f"{stream.folder}/" if stream.folder else ""
+                        bundle.write(path, f"{source.id}/{folder}{path.name}")
                         count += 1
     return count

@@ -147,8 +147,8 @@ no_wait_option = click.option("--no-wait", is_flag=True, help="Return at once.")
     "--platform",
     type=click.Choice(get_args(inputs.PlatformName)),
     help="The platform every version runs on (default: detected from each bundle). "
-    "procfile runs the Procfile and installs nothing; docker needs a server started with "
-    "--runtime docker.",
+    "procfile runs the Procfile and installs nothing; docker needs Docker's engine "
+    "(scripts/bootstrap.sh --docker).",
 )
 @click.option(
     "--cfg",

@@ -248,9 +248,8 @@ def status(as_json: bool) -> None:
         click.echo(f"server:      {f'running (pid {pid})' if pid else 'stopped'}")
         click.echo(f"haproxy:     {'running' if daemons['haproxy'] else 'stopped'}")
         click.echo(f"supervisord: {'running' if daemons['supervisord'] else 'stopped'}")
-        if config.runtime == "docker":
-            click.echo(f"docker:      {'running' if daemons['docker'] else 'not answering'}")
-        click.echo(f"runtime:     {config.runtime}")
+        click.echo(f"docker:      {'running' if daemons['docker'] else 'not answering'}")
+        click.echo(f"runtime:     {config.runtime} (the default; beanpole:instance:Runtime)")
         click.echo(f"eb endpoint: http://{config.api_host}:{config.eb_port}")
         click.echo(f"console:     {_console_url(config)}  ({_sign_in_hint(home)})")
         click.echo(f"home:        {home.root}")

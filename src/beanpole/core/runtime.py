@@ -58,6 +58,15 @@ class RunAs:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A folder of the host in an image's container (the Docker platform's volumes)."""
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class Companion:
     """Another container of an instance: a docker-compose service beside the routed one,
     in the instance's network (its name resolves to the instance itself)."""
@@ -66,6 +75,7 @@ class Companion:
     image: str
     command: tuple[str, ...] = ()  # () : the image's own
     env: Mapping[str, str] = field(default_factory=dict)
+    mounts: tuple[Mount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,8 +107,15 @@ class InstanceSpec:
     image: str = ""
     command: tuple[str, ...] = ()  # the image's command instead of its own (compose's)
     companions: tuple[Companion, ...] = ()  # started first, in order
+    mounts: tuple[Mount, ...] = ()  # the image's container's volumes
     memory_limit_mib: int = 0  # 0: none (a container runtime enforces it)
     cpu_limit_percent: int = 0  # of one core; 0: none
+    runtime: str = ""  # which runtime runs it (beanpole:instance:Runtime); "": the server's
+
+    @property
+    def wanted_runtime(self) -> str:
+        """ "docker" for an image, else ``runtime`` ("" for the server's default)."""
+        return "docker" if self.image else self.runtime
 
 
 @dataclass(frozen=True)

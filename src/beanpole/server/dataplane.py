@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from beanpole.adapters.lb.haproxy import HAProxy
-from beanpole.adapters.runtime import netns
+from beanpole.adapters.runtime import docker, netns
 from beanpole.adapters.runtime.docker import Docker
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.core.errors import BeanpoleError
@@ -40,7 +40,7 @@ class DataPlaneStatus:
 
     haproxy: bool
     supervisord: bool
-    docker: bool  # the engine answers (asked only when the home's runtime is docker)
+    docker: bool  # the engine answers
 
 
 def _daemons(home: Home) -> tuple[HAProxy, Supervisor]:
@@ -65,8 +65,9 @@ def status(home: Home) -> DataPlaneStatus:
 
 
 def docker_runtime(home: Home) -> Docker | None:
-    """The home's Docker runtime, when its config chose Docker."""
-    if home.load_config().runtime != "docker":
+    """The home's containers, where Docker's engine answers: any home may run some (the
+    Docker platform, beanpole:instance:Runtime), whatever its default runtime."""
+    if docker.unavailable() is not None:
         return None
     return Docker(str(home.root), directory=home.root / "docker")
 
@@ -77,10 +78,11 @@ def stop(home: Home) -> list[str]:
     haproxy, supervisor = _daemons(home)
     stopped: list[str] = []
     engine = docker_runtime(home)
-    if engine is not None and engine.is_running():
+    if engine is not None:
+        if engine.observe():  # this home's containers (its network goes either way)
+            stopped.append("docker")
         engine.shutdown()
         engine.close()
-        stopped.append("docker")
     if supervisor.is_running():
         supervisor.shutdown()
         stopped.append("supervisord")

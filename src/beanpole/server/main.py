@@ -26,6 +26,7 @@ from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.lb import requests
 from beanpole.adapters.lb.haproxy import HAProxy
 from beanpole.adapters.runtime import docker, netns
+from beanpole.adapters.runtime.dispatch import DOCKER, SUPERVISORD, DispatchingRuntime
 from beanpole.adapters.runtime.docker import Docker
 from beanpole.adapters.runtime.ports import PortLeases
 from beanpole.adapters.runtime.supervisord import Supervisor
@@ -79,7 +80,8 @@ def build_context(home: Home) -> Context:
     fleet = Fleet(home, config, store, runtime, haproxy, run_as=run_as)
     bundles = BundleStore(home.root / "bundles")
     monitor = Monitor(home, store, fleet, listener)
-    images = runtime if isinstance(runtime, Docker) else None  # the Docker platform's
+    docker_runtime = runtime.runtimes.get(DOCKER)  # makes the Docker platform's images
+    images = docker_runtime if isinstance(docker_runtime, Docker) else None
     builder = Builder(home.root, run_as, images)
     ops = Operations(store, fleet, builder, bundles, requests=monitor.stream)
     autoscaler = Autoscaler(ops)
@@ -116,42 +118,37 @@ def build_context(home: Home) -> Context:
     )
 
 
-def choose_runtime(home: Home, config: ServerConfig) -> Runtime:
-    """The runtime the home's config names: supervisord (the default) or Docker.
-
-    Switching runtimes while instances run under the other one would leave them running
-    unseen, so it is refused with what to do."""
-    supervisor = Supervisor(
-        home.root / "supervisor",
-        port_range=config.port_range,
-        ports=PortLeases(),
-        owner=str(home.root),
-        namespaces=netns.Namespaces() if netns.unavailable() is None else None,
-    )
-    if config.runtime == "supervisord":
-        engine = Docker(str(home.root)) if docker.unavailable() is None else None
-        if engine is not None and (running := engine.observe()):
-            raise InvalidInput(_switch_refused("docker", "supervisord", len(running)))
-        why_not = netns.unavailable()
-        if why_not is not None:
-            log.info("instances share the host's network: %s", why_not)
-        return supervisor
-    if config.runtime != "docker":
+def choose_runtime(home: Home, config: ServerConfig) -> DispatchingRuntime:
+    """The runtimes of this server: supervisord always, Docker where its engine answers (or
+    where the config makes it the default: starting it is then the runtime's to do), with
+    the config's as the default (`adapters.runtime.dispatch`). Instances already running
+    under the other one keep running there and are adopted."""
+    if config.runtime not in (SUPERVISORD, DOCKER):
         raise InvalidInput(
             f"Unknown runtime {config.runtime!r} in {home.config_file}: "
             "use supervisord or docker (beanpole server start --runtime …)."
         )
-    if supervisor.is_running() and (running := supervisor.observe()):
-        raise InvalidInput(_switch_refused("supervisord", "docker", len(running)))
-    return Docker(str(home.root), directory=home.root / "docker", shared=(home.root / "builds",))
-
-
-def _switch_refused(current: str, wanted: str, count: int) -> str:
-    return (
-        f"{count} instance(s) of this home run under {current}, and the server was asked to "
-        f"use {wanted}. Terminate the environments (or `beanpole server stop --all`) "
-        f"before switching, or start the server with --runtime {current}."
-    )
+    runtimes: dict[str, Runtime] = {
+        SUPERVISORD: Supervisor(
+            home.root / "supervisor",
+            port_range=config.port_range,
+            ports=PortLeases(),
+            owner=str(home.root),
+            namespaces=netns.Namespaces() if netns.unavailable() is None else None,
+        )
+    }
+    missing: dict[str, str] = {}
+    why_not = docker.unavailable()
+    if why_not is None or config.runtime == DOCKER:
+        runtimes[DOCKER] = Docker(
+            str(home.root), directory=home.root / "docker", shared=(home.root / "builds",)
+        )
+    else:
+        missing[DOCKER] = why_not
+    why_shared = netns.unavailable()
+    if why_shared is not None:
+        log.info("supervisord's instances share the host's network: %s", why_shared)
+    return DispatchingRuntime(config.runtime, runtimes, missing)
 
 
 def request_socket(config: ServerConfig) -> socket.socket:

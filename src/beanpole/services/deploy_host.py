@@ -32,8 +32,11 @@ class DeployHost(Protocol):
     def requests(self) -> RequestStream | None:
         """The request stream the gate taps for error rates and latency, if one runs."""
 
-    async def artifact(self, env: Environment, release: Release) -> Artifact:
-        """The release's build, built first if it is not yet."""
+    async def artifact(
+        self, env: Environment, release: Release, deployment_id: int | None = None
+    ) -> Artifact:
+        """The release's build, built first if it is not yet, in the deployment's own folder
+        where it has one."""
 
     async def bring_up(
         self, env: Environment, release: Release, count: int, *, deployment_id: int

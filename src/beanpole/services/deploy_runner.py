@@ -132,7 +132,7 @@ class DeploymentRun:
 
     async def _step(self, step: Step, old: dict[str, Instance]) -> None:
         fleet = self.ops.fleet
-        artifact = await self.ops.artifact(self.env, self.new)
+        artifact = await self.ops.artifact(self.env, self.new, self.deployment_id)
         if step.action is Action.LAUNCH:
             label = f"batch {step.batch}: " if step.batch else ""
             self._event(

@@ -299,10 +299,11 @@ class Environments:
         if spec.platform == "docker" and not self.containers:
             # Refused before anything is uploaded: no bundle can run on it here.
             raise InvalidInput(
-                "The docker platform needs a server that runs containers: start it with "
-                "`beanpole server start --runtime docker` (scripts/bootstrap.sh --docker "
-                "installs Docker's engine). Or create the environment with --platform python, "
-                "node, static or procfile (or no --platform, to detect it from the bundle)."
+                "The docker platform needs a server that runs containers, and Docker's engine "
+                "does not answer here: install and start it with `scripts/bootstrap.sh "
+                "--docker`, then restart the server (beanpole server stop, beanpole server "
+                "start). Or create the environment with --platform python, node, static or "
+                "procfile (or no --platform, to detect it from the bundle)."
             )
         cname = check_cname(spec.cname or name)
         direct = dict(spec.settings)

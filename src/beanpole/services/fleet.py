@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from beanpole.adapters.appuser import hand_over
-from beanpole.adapters.build import Artifact
+from beanpole.adapters.build import Artifact, staged_deployments
 from beanpole.adapters.runtime.usage import listening_ports
 from beanpole.adapters.store.db import Store
 from beanpole.core.errors import BeanpoleError, NotFound
@@ -33,6 +33,7 @@ from beanpole.core.lb.desired import (
     serving_labels,
 )
 from beanpole.core.model import Environment, Instance, InstanceState, Version, new_instance_id
+from beanpole.core.platforms.docker import volume_folder
 from beanpole.core.platforms.python import NAMESPACE as PYTHON
 from beanpole.core.platforms.python import wsgi_target
 from beanpole.core.readiness import (
@@ -48,6 +49,7 @@ from beanpole.core.runtime import (
     Endpoint,
     InstanceObservation,
     InstanceSpec,
+    Mount,
     RunAs,
     describe_failure,
 )
@@ -203,6 +205,7 @@ class Fleet:
             sampling=self.sampling,
             versions=self._serving_versions(environments, instances),
             builds=str(self.home.root / "builds"),
+            staged=staged_deployments(self.home.root / "builds"),
             eb_domain=self.config.eb_domain,
         )
 
@@ -241,6 +244,8 @@ class Fleet:
             # Per-user runtime files (gunicorn 25+'s control socket, gunicorn.ctl) go under
             # the instance's folder rather than $HOME, where every instance would share one.
             env.setdefault("XDG_RUNTIME_DIR", str(self.home.instance_dir(instance.id) / "run"))
+        runtime = settings.get("beanpole:instance", "Runtime")
+        mounts = self._mounts(instance, artifact, "web")
         return InstanceSpec(
             instance_id=instance.id,
             processes=dict(artifact.plan.processes),
@@ -253,12 +258,43 @@ class Fleet:
             image=artifact.image,
             command=artifact.command,
             companions=tuple(
-                replace(c, env={**c.env, **settings.env, "BEANPOLE_INSTANCE_ID": instance.id})
+                replace(
+                    c,
+                    env={**c.env, **settings.env, "BEANPOLE_INSTANCE_ID": instance.id},
+                    mounts=self._mounts(instance, artifact, c.name),
+                )
                 for c in artifact.companions
             ),
+            mounts=mounts,
             memory_limit_mib=settings.int("beanpole:instance", "MemoryLimit"),
             cpu_limit_percent=settings.int("beanpole:instance", "CPULimit"),
+            runtime=runtime if runtime != "default" else "",
         )
+
+    def _mounts(self, instance: Instance, artifact: Artifact, container: str) -> tuple[Mount, ...]:
+        """The host folders of an image's container (`core.platforms.docker.volume_folder`),
+        made when missing; the routed container's ``Logging`` folder is the instance's
+        ``logs/app``, so `beanpole logs` has its files."""
+        source = artifact.plan.docker
+        if not artifact.image or source is None:
+            return ()
+        instance_dir = self.home.instance_dir(instance.id)
+        environment_dir = (
+            self.home.root / "volumes" / (instance.environment_id or instance.environment)
+        )
+        mounts = [
+            Mount(
+                volume_folder(v, artifact.app_dir, environment_dir, instance_dir / "volumes"),
+                v.target,
+                v.read_only,
+            )
+            for v in source.volumes_of(container)
+        ]
+        if container == "web" and source.logging:
+            mounts.append(Mount(instance_dir / "logs" / "app", source.logging))
+        for mount in mounts:
+            mount.source.mkdir(parents=True, exist_ok=True)
+        return tuple(mounts)
 
     async def launch(
         self,

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from beanpole.adapters.store.db import Store
 from beanpole.core.bundle_steps import Kind, Phase, phase_plan
 from beanpole.core.capacity import MAX_SIZE_KEY, MIN_SIZE_KEY, desired_count
 from beanpole.core.deploy.policies import DeployParams, Policy
-from beanpole.core.errors import BeanpoleError, Conflict, unexpected
+from beanpole.core.errors import BeanpoleError, Conflict, NotFound, unexpected
 from beanpole.core.model import (
     BuildStatus,
     Environment,
@@ -257,20 +259,20 @@ class Operations:
         count = desired_count(release.settings, env.desired_capacity, env.scheduled_bounds)
         self.store.update_environment(env.name, desired_capacity=count)
         try:
-            artifact = await self.artifact(env, release)
-            await self.run_phase(env, release, artifact, Kind.APPLICATION, Phase.PREDEPLOY)
+            await self.prepare(env, release, Kind.APPLICATION, 1)
             await self.bring_up(env, release, count, deployment_id=1)
         except BaseException:
             await self.fleet.stop(self.store.instances(env.name))
             self._set_status(env.name, EnvStatus.TERMINATED)
             await self.fleet.sync_lb()
+            await self._prune_stages(env)
             raise
         self.store.update_environment(
             env.name, version_label=label, deployment_id=1, health=Health.GREEN, causes=[]
         )
         self.store.add_release(env.name, 1, label, env.settings)
         try:
-            await self._postdeploy(env, release, Kind.APPLICATION)
+            await self._postdeploy(env, release, Kind.APPLICATION, 1)
             self._event(env, f"Successfully launched environment: {env.name}")
         finally:  # Ready last: a client that sees it finds every event of the launch
             self._set_status(env.name, EnvStatus.READY)
@@ -303,11 +305,11 @@ class Operations:
         try:
             # container_commands and predeploy hooks run before any instance of the new
             # version starts (or any old one stops): a failure leaves the old one serving.
-            artifact = await self.artifact(env, release)
-            await self.run_phase(env, release, artifact, Kind.APPLICATION, Phase.PREDEPLOY)
+            await self.prepare(env, release, Kind.APPLICATION, deployment_id)
             await run.run()
         except BaseException:
             self._set_status(name, EnvStatus.READY)
+            await self._prune_stages(env)
             raise
         self.store.update_environment(
             name,
@@ -324,8 +326,9 @@ class Operations:
         # The release's load-balancer settings (its health check) may differ from the ones
         # HAProxy runs with: a rollback restored them in the store and HAProxy kept the newer.
         try:
+            await self._prune_stages(env)
             await self.fleet.sync_lb()
-            await self._postdeploy(env, release, Kind.APPLICATION)
+            await self._postdeploy(env, release, Kind.APPLICATION, deployment_id)
             self._event(
                 env, "New application version was deployed to running instances.", version=label
             )
@@ -366,13 +369,12 @@ class Operations:
                     deployment_id,
                     self.aborts.setdefault(name, asyncio.Event()),
                 )
-                artifact = await self.artifact(env, release)
-                for phase in (Phase.PREBUILD, Phase.PREDEPLOY):
-                    await self.run_phase(env, release, artifact, Kind.CONFIGURATION, phase)
+                await self.prepare(env, release, Kind.CONFIGURATION, deployment_id)
                 await run.run()
                 self.store.update_environment(name, deployment_id=deployment_id)
                 self.store.add_release(name, deployment_id, label, new_settings)
-                await self._postdeploy(env, release, Kind.CONFIGURATION)
+                await self._prune_stages(env)
+                await self._postdeploy(env, release, Kind.CONFIGURATION, deployment_id)
             else:
                 self.store.update_environment(
                     name, settings=new_settings, desired_capacity=count, scheduled_bounds=override
@@ -388,6 +390,7 @@ class Operations:
                 status=EnvStatus.READY,
             )
             await self.fleet.sync_lb()
+            await self._prune_stages(env)
             raise
         # The event first: a client that sees Ready must find the completion (and any ERROR)
         # among the events already (Terraform reads them right after its Ready wait).
@@ -418,6 +421,9 @@ class Operations:
         await self.fleet.retire(self.store.instances(name), drain_s=0)
         self._set_status(name, EnvStatus.TERMINATED)
         await self.fleet.sync_lb()
+        await self._prune_stages(env)
+        # its volumes (the Docker platform's host folders) go with it, as EB's instances do
+        await asyncio.to_thread(shutil.rmtree, self.fleet.home.root / "volumes" / env.id, True)
         self._event(env, "terminateEnvironment completed successfully.")
         # Its logs go with it: nothing can ask for them any more.
         await asyncio.to_thread(self.logs.forget, name, self.store.instances(name, live=False))
@@ -464,7 +470,59 @@ class Operations:
         for warning in release.warnings:
             self._event(env, warning, severity=Severity.WARN, version=label)
 
-    async def artifact(self, env: Environment, release: Release) -> Artifact:
+    async def artifact(
+        self, env: Environment, release: Release, deployment_id: int | None = None
+    ) -> Artifact:
+        """What instances of the release start from: the version's build, in the folder of
+        deployment ``deployment_id`` where that deployment has one (`prepare`)."""
+        artifact = await self._build(env, release)
+        if deployment_id is not None:
+            stage = self.builder.stage_dir(release.digest, env.id, deployment_id)
+            if await asyncio.to_thread(stage.is_dir):
+                return replace(artifact, app_dir=stage)
+        return artifact
+
+    async def prepare(
+        self, env: Environment, release: Release, kind: Kind, deployment_id: int
+    ) -> None:
+        """Before a deployment's instances start: its own folder (`Builder.stage`) when the
+        version runs steps in it, then its steps (a configuration deployment: confighooks'
+        prebuild, then container_commands and confighooks' predeploy; an application one:
+        container_commands and predeploy hooks). A failure leaves every running instance's
+        folder as it was."""
+        built = await self._build(env, release)
+        version = self.store.version(env.application, release.version_label)
+        staged = await asyncio.to_thread(
+            self.builder.changed_by_deployments, built.app_dir, version.steps
+        )
+        if staged:
+            source = built.app_dir
+            if kind is Kind.CONFIGURATION:  # the files the running deployment has
+                source = (await self.artifact(env, release, env.deployment_id)).app_dir
+            await self.builder.stage(source, release.digest, env.id, deployment_id)
+        artifact = await self.artifact(env, release, deployment_id)
+        phases = (
+            (Phase.PREBUILD, Phase.PREDEPLOY) if kind is Kind.CONFIGURATION else (Phase.PREDEPLOY,)
+        )
+        for phase in phases:
+            await self.run_phase(env, release, artifact, kind, phase)
+
+    async def _prune_stages(self, env: Environment) -> None:
+        """Remove the deployment folders of an environment that no instance starts from any
+        more: all but its current deployment's and those its live instances run (all of
+        them once it is terminated)."""
+        keep: set[int] = set()
+        with contextlib.suppress(NotFound):  # terminated: its name finds nothing
+            now = self.store.environment(env.name)
+            if now.id == env.id and now.status is not EnvStatus.TERMINATED:
+                keep = {now.deployment_id} | {
+                    i.deployment_id
+                    for i in self.store.instances(env.name)
+                    if i.state is not InstanceState.STOPPED
+                }
+        await asyncio.to_thread(self.builder.prune_stages, env.id, keep)
+
+    async def _build(self, env: Environment, release: Release) -> Artifact:
         version = self.store.version(env.application, release.version_label)
         if version.build_status is not BuildStatus.BUILT:
             self.store.set_build_status(env.application, version.label, BuildStatus.BUILDING)
@@ -549,15 +607,17 @@ class Operations:
             ),
             output,
         )
-        # One staged folder per version: two environments deploying it take turns.
-        async with self._step_locks[release.digest]:
+        # One folder per deployment, or the version's build shared by them: take turns.
+        async with self._step_locks[str(artifact.app_dir)]:
             await runner.run(steps)
 
-    async def _postdeploy(self, env: Environment, release: Release, kind: Kind) -> None:
+    async def _postdeploy(
+        self, env: Environment, release: Release, kind: Kind, deployment_id: int
+    ) -> None:
         """Postdeploy hooks, once the new instances serve. They cannot undo the deployment:
         a failure is an ERROR event, and the new version keeps serving."""
         try:
-            artifact = await self.artifact(env, release)
+            artifact = await self.artifact(env, release, deployment_id)
             await self.run_phase(env, release, artifact, kind, Phase.POSTDEPLOY)
         except BeanpoleError as exc:
             self._event(
@@ -579,7 +639,7 @@ class Operations:
     ) -> list[Instance]:
         """Launch ``count`` instances of the release and put them in service, or fail cleanly
         (also when ``abort`` is set before they are in service: they are stopped)."""
-        artifact = await self.artifact(env, release)
+        artifact = await self.artifact(env, release, deployment_id)
         if count <= 0:
             return []
         timeout = release.settings.int(_CMD, "Timeout")

@@ -63,6 +63,7 @@ from beanpole.core.runtime import (
     Endpoint,
     InstanceObservation,
     InstanceSpec,
+    Mount,
     ProcessObservation,
     ProcessStatus,
 )
@@ -457,11 +458,11 @@ class Docker:
         for companion in spec.companions:
             self._create_image_container(
                 spec, holder_id, labels, companion.name, companion.image,
-                companion.command, companion.env,
+                companion.command, companion.env, companion.mounts,
             )  # fmt: skip
         self._create_image_container(
             spec, holder_id, labels, "web", spec.image, spec.command,
-            {**spec.env, "PORT": str(spec.listen_port)},
+            {**spec.env, "PORT": str(spec.listen_port)}, spec.mounts,
         )  # fmt: skip
 
     def _create_image_container(
@@ -473,6 +474,7 @@ class Docker:
         image: str,
         command: tuple[str, ...],
         env: Mapping[str, str],
+        mounts: tuple[Mount, ...] = (),
     ) -> None:
         created = self.api.create_container(
             image,
@@ -483,6 +485,10 @@ class Docker:
             stop_signal="SIGTERM",
             stop_timeout=spec.stop_wait_s,
             host_config=self.api.create_host_config(
+                mounts=[
+                    docker.types.Mount(m.target, str(m.source.absolute()), "bind", m.read_only)
+                    for m in mounts
+                ],
                 init=True,
                 network_mode=f"container:{holder_id}",
                 restart_policy={"Name": "on-failure", "MaximumRetryCount": RETRIES},

@@ -749,7 +749,7 @@ def _validate(spec: InstanceSpec) -> None:
     if spec.image:
         raise InvalidInput(
             f"instance {spec.instance_id} runs the image {spec.image}: only a container "
-            "runtime can (beanpole server start --runtime docker)"
+            "runtime can (Docker's)"
         )
     if not spec.processes:
         raise InvalidInput(f"instance {spec.instance_id} has no processes to run")

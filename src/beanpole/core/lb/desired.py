@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from beanpole.core import staticfiles
@@ -52,9 +52,12 @@ def desired_spec(
     versions: Mapping[tuple[str, str], Version] | None = None,
     builds: str = "",
     eb_domain: str = "",
+    staged: Collection[tuple[str, int]] = (),
 ) -> LoadBalancerSpec:
     """``versions`` (application, label) -> version, for the versions the environments run
-    or serve, and ``builds``, the folder of their builds: where static files are found.
+    or serve, and ``builds``, the folder of their builds: where static files are found
+    (``staged``: the (environment id, deployment id) that have a folder of their own, as
+    `adapters.build.Builder.stage` makes them).
     With ``eb_domain``, an environment also answers on its CNAME in Elastic Beanstalk's
     form, ``<prefix>.<region>.elasticbeanstalk.com`` (what EB's API reports)."""
     by_env: dict[str, list[Instance]] = {}
@@ -76,7 +79,9 @@ def desired_spec(
                 check=health_check(resolve(*env.layers()).values),
                 servers=servers,
                 sample_ratio=(sampling or {}).get(env.name, 1),
-                **proxy_settings(env, by_env.get(env.name, []), versions or {}, builds),
+                **proxy_settings(
+                    env, by_env.get(env.name, []), versions or {}, builds, frozenset(staged)
+                ),
             )
         )
     return LoadBalancerSpec(
@@ -84,17 +89,23 @@ def desired_spec(
     )
 
 
-def serving_labels(env: Environment, instances: Iterable[Instance]) -> list[str]:
-    """The versions whose files an environment serves, the newest in service first, then the
-    environment's recorded version (until a deployment completes, the previous one)."""
+def serving_releases(env: Environment, instances: Iterable[Instance]) -> list[tuple[str, int]]:
+    """The (version, deployment) whose files an environment serves, the newest in service
+    first, then the environment's recorded one (until a deployment completes, the previous
+    one)."""
     serving = sorted(
         (i for i in instances if i.state is InstanceState.IN_SERVICE and i.weight > 0),
         key=lambda i: -i.deployment_id,
     )
-    labels = [i.version_label for i in serving]
+    releases = [(i.version_label, i.deployment_id) for i in serving]
     if env.version_label:
-        labels.append(env.version_label)
-    return list(dict.fromkeys(labels))
+        releases.append((env.version_label, env.deployment_id))
+    return list(dict.fromkeys(releases))
+
+
+def serving_labels(env: Environment, instances: Iterable[Instance]) -> list[str]:
+    """The versions whose files an environment serves, newest first (`serving_releases`)."""
+    return list(dict.fromkeys(label for label, _ in serving_releases(env, instances)))
 
 
 def proxy_settings(
@@ -102,6 +113,7 @@ def proxy_settings(
     instances: Iterable[Instance],
     versions: Mapping[tuple[str, str], Version],
     builds: str,
+    staged: frozenset[tuple[str, int]] = frozenset(),
 ) -> dict[str, Any]:
     """Static files, the body limit and compression of an environment's backend.
 
@@ -111,14 +123,25 @@ def proxy_settings(
     completes.
     """
     known = [
-        versions[(env.application, label)]
-        for label in serving_labels(env, instances)
+        (versions[(env.application, label)], deployment)
+        for label, deployment in serving_releases(env, instances)
         if (env.application, label) in versions
     ]
-    newest = known[0] if known else None
+    newest = known[0][0] if known else None
     resolved = resolve(*env.layers(newest.ebextensions if newest else None))
     pairs = staticfiles.mappings(resolved.values, newest.platform if newest else "")
-    roots = tuple(f"{builds}/{v.digest}/app" for v in known) if builds else ()
+    roots = (
+        tuple(
+            dict.fromkeys(
+                f"{builds}/{v.digest}/stages/{env.id}-{deployment}"
+                if (env.id, deployment) in staged
+                else f"{builds}/{v.digest}/app"
+                for v, deployment in known
+            )
+        )
+        if builds
+        else ()
+    )
     return {
         "static": StaticFiles(pairs, roots) if pairs and roots else None,
         "max_body_bytes": resolved.int("beanpole:proxy", "ClientMaxBodySize"),

@@ -5,9 +5,9 @@ A ``Dockerfile`` is built once per version into an image; a ``Dockerrun.aws.json
 container port comes from the files (``Ports``, then ``EXPOSE``), else 8080, and ``PORT``
 is set to it. A ``docker-compose.yml`` runs the service EB routes to (the one publishing
 port 80) and its companions, all in the instance's network, each reachable from the others
-by its service name. They run only where the server runs containers (``--runtime docker``); where
-it does not, a bundle with other platform files runs on that platform with a warning, and
-one with only Docker's files is refused with what to do.
+by its service name. They run under Docker wherever its engine answers, whatever the server's
+default runtime; where it does not, a bundle with other platform files runs on that platform
+with a warning, and one with only Docker's files is refused with what to do.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -31,10 +31,23 @@ RUNNABLE = (
     "package.json for Node.js; index.html for a static site)"
 )
 NO_RUNTIME = (
-    "this server does not run containers: start it with `beanpole server start --runtime "
-    "docker` (scripts/bootstrap.sh --docker installs Docker's engine; docs/docker.md)"
+    "this server does not run containers: Docker's engine does not answer here. Install and "
+    "start it with `scripts/bootstrap.sh --docker` (docs/docker.md), then restart the server "
+    "(beanpole server stop, beanpole server start)"
 )
 _EXPOSE = re.compile(r"^\s*EXPOSE\s+(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A host folder in a container, as the bundle names it: ``source`` is EB's host path
+    (``/var/app/current/…`` is the bundle's own files), a path of the bundle (compose's
+    ``./data``), a compose volume's name, or "" (an anonymous volume); `volume_folder` says
+    which folder of this host it is."""
+
+    source: str
+    target: str
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,7 @@ class ComposeService:
     command: tuple[str, ...] = ()  # () : the image's own
     env: tuple[tuple[str, str], ...] = ()
     depends_on: tuple[str, ...] = ()
+    volumes: tuple[Volume, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,15 @@ class DockerSource:
     # that gets the traffic; empty otherwise
     services: tuple[ComposeService, ...] = ()
     web: str = ""
+    volumes: tuple[Volume, ...] = ()  # Dockerrun.aws.json's Volumes (compose: per service)
+    logging: str = ""  # Dockerrun.aws.json's Logging: the container folder of its log files
+
+    def volumes_of(self, service: str) -> tuple[Volume, ...]:
+        """The volumes of the routed container ("web") or of a compose service."""
+        if not self.services:
+            return self.volumes
+        name = self.web if service == "web" else service
+        return next((s.volumes for s in self.services if s.name == name), ())
 
 
 def markers(app_dir: Path) -> list[str]:
@@ -96,11 +119,12 @@ def source(app_dir: Path) -> DockerSource:
     notes: list[str] = []
     run = _dockerrun(app_dir / "Dockerrun.aws.json") if "Dockerrun.aws.json" in found else {}
     port = _ports(run) or (_exposed(dockerfile) if dockerfile.is_file() else None)
-    for key in ("Volumes", "Logging", "Authentication", "Entrypoint", "Command"):
+    for key in ("Authentication", "Entrypoint", "Command"):
         if run.get(key):
             notes.append(f"Dockerrun.aws.json's {key} is not supported yet and was ignored.")
+    volumes, logging = _dockerrun_volumes(run), _dockerrun_logging(run)
     if dockerfile.is_file():
-        return DockerSource(True, "", port or 0, tuple(notes))
+        return DockerSource(True, "", port or 0, tuple(notes), volumes=volumes, logging=logging)
     image = run.get("Image")
     name = image.get("Name") if isinstance(image, dict) else None
     if not isinstance(name, str) or not name.strip():
@@ -108,7 +132,92 @@ def source(app_dir: Path) -> DockerSource:
             'Dockerrun.aws.json names no image: add "Image": {"Name": "repository:tag"}, or '
             "a Dockerfile beside it."
         )
-    return DockerSource(False, name.strip(), port or 0, tuple(notes))
+    return DockerSource(
+        False, name.strip(), port or 0, tuple(notes), volumes=volumes, logging=logging
+    )
+
+
+def _dockerrun_volumes(run: dict[str, object]) -> tuple[Volume, ...]:
+    raw = run.get("Volumes") or []
+    if not isinstance(raw, list):
+        raise BundleError(
+            "Dockerrun.aws.json's Volumes must be a list of "
+            '{"HostDirectory": "/var/app/mydb", "ContainerDirectory": "/etc/mysql"}.'
+        )
+    out = []
+    for index, entry in enumerate(raw):
+        host = entry.get("HostDirectory") if isinstance(entry, dict) else None
+        container = entry.get("ContainerDirectory") if isinstance(entry, dict) else None
+        if not (isinstance(host, str) and host.startswith("/")) or not isinstance(container, str):
+            raise BundleError(
+                f"Dockerrun.aws.json's Volumes[{index}] needs HostDirectory and "
+                "ContainerDirectory, both absolute paths "
+                '({"HostDirectory": "/var/app/mydb", "ContainerDirectory": "/etc/mysql"}).'
+            )
+        out.append(
+            Volume(_host_path(host, f"Volumes[{index}]"), _target(container, f"Volumes[{index}]"))
+        )
+    return tuple(out)
+
+
+def _dockerrun_logging(run: dict[str, object]) -> str:
+    logging = run.get("Logging")
+    if logging in (None, ""):
+        return ""
+    if not isinstance(logging, str):
+        raise BundleError(
+            "Dockerrun.aws.json's Logging must be the container folder of its log files, "
+            'such as "/var/log/nginx".'
+        )
+    return _target(logging, "Logging")
+
+
+def _target(path: str, where: str) -> str:
+    """A container path: absolute, no ``..``, not the root."""
+    pure = PurePosixPath(path)
+    if not pure.is_absolute() or ".." in pure.parts or str(pure) == "/":
+        raise BundleError(
+            f"{where}: the container path {path!r} must be an absolute folder other than / "
+            "without '..'."
+        )
+    return str(pure)
+
+
+def _host_path(path: str, where: str) -> str:
+    """A host path as the bundle gives it: absolute (EB's instance), or of the bundle
+    (``./data``), without ``..`` leaving it."""
+    pure = PurePosixPath(path)
+    if ".." in pure.parts:
+        raise BundleError(f"{where}: the host path {path!r} must not contain '..'.")
+    return path if pure.is_absolute() else f"./{pure}"
+
+
+#: EB's folders of the deployed bundle on an instance: here, the deployment's app folder.
+_APP_FOLDERS = (PurePosixPath("/var/app/current"), PurePosixPath("/var/app/staging"))
+
+
+def volume_folder(volume: Volume, app_dir: Path, environment_dir: Path, instance_dir: Path) -> Path:
+    """Which folder of this host a volume is. EB's host is one instance; here:
+
+    * ``/var/app/current/x`` (and ``staging``), or a path of the bundle (``./x``): that
+      folder of the deployment's app folder (the bundle's files, as EB has them there);
+    * another absolute path (``/var/app/mydb``): a folder of the environment's, kept
+      across deployments and shared by its instances (``environment_dir/host/…``);
+    * a compose volume's name: the environment's too (``environment_dir/named/<name>``);
+    * an anonymous volume: a folder of the instance, gone with it.
+    """
+    source = volume.source
+    if not source:
+        return instance_dir / volume.target.strip("/").replace("/", "_")
+    pure = PurePosixPath(source)
+    if not pure.is_absolute() and (source.startswith(".") or "/" in source):
+        return app_dir.joinpath(*[p for p in pure.parts if p != "."])
+    for base in _APP_FOLDERS:
+        if pure == base or base in pure.parents:
+            return app_dir.joinpath(*pure.relative_to(base).parts)
+    if pure.is_absolute():
+        return environment_dir / "host" / PurePosixPath(*pure.parts[1:])
+    return environment_dir / "named" / source
 
 
 def _dockerrun(path: Path) -> dict[str, object]:
@@ -165,7 +274,17 @@ def _port(value: str, where: str) -> int:
 
 #: Keys of a compose service Beanpole carries out; the others are named as ignored.
 _SERVICE_KEYS = frozenset(
-    {"build", "image", "command", "environment", "ports", "depends_on", "expose", "restart"}
+    {
+        "build",
+        "image",
+        "command",
+        "environment",
+        "ports",
+        "depends_on",
+        "expose",
+        "restart",
+        "volumes",
+    }
 )
 
 
@@ -269,7 +388,43 @@ def _service(name: str, raw: dict[str, object]) -> ComposeService:
         argv,
         env,
         depends_on,
+        _compose_volumes(name, raw.get("volumes")),
     )
+
+
+def _compose_volumes(name: str, raw: object) -> tuple[Volume, ...]:
+    """A service's ``volumes``: ``source:target[:ro]``, ``target`` (anonymous), or the long
+    form (``type``, ``source``, ``target``, ``read_only``)."""
+    where = f"docker-compose.yml: service {name}'s volumes"
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise BundleError(f"{where} must be a list.")
+    out = []
+    for entry in raw:
+        if isinstance(entry, dict):
+            source = str(entry.get("source") or "")
+            target = str(entry.get("target") or "")
+            read_only = bool(entry.get("read_only", False))
+            if entry.get("type", "volume") not in ("volume", "bind"):
+                raise BundleError(
+                    f"{where}: type {entry.get('type')!r} is not supported; use volume or bind."
+                )
+        else:
+            parts = str(entry).split(":")
+            if len(parts) == 1:
+                source, target, mode = "", parts[0], ""
+            elif len(parts) in (2, 3):
+                source, target, mode = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+            else:
+                raise BundleError(f"{where}: {entry!r} is not source:target[:ro].")
+            read_only = "ro" in mode.split(",")
+        if not target:
+            raise BundleError(f"{where}: an entry has no target (the path in the container).")
+        if source and not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", source):
+            source = _host_path(source, where)
+        out.append(Volume(source, _target(target, where), read_only))
+    return tuple(out)
 
 
 def _published_80(name: str, ports: object) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from beanpole.core.platforms.docker import ComposeService, DockerSource
+from beanpole.core.platforms.docker import ComposeService, DockerSource, Volume
 
 # What `beanpole create --platform` accepts (EB environments name theirs), and what a plan's
 # platform is called there.
@@ -84,10 +84,13 @@ class BuildPlan:
                             "command": list(c.command),
                             "env": [list(pair) for pair in c.env],
                             "depends_on": list(c.depends_on),
+                            "volumes": [_volume_json(v) for v in c.volumes],
                         }
                         for c in self.docker.services
                     ],
                     "web": self.docker.web,
+                    "volumes": [_volume_json(v) for v in self.docker.volumes],
+                    "logging": self.docker.logging,
                 },
             }
         )
@@ -129,9 +132,16 @@ class BuildPlan:
                         tuple(c["command"]),
                         tuple((k, v) for k, v in c["env"]),
                         tuple(c["depends_on"]),
+                        tuple(Volume(*v) for v in c.get("volumes", ())),
                     )
                     for c in data["docker"].get("services", ())
                 ),
                 str(data["docker"].get("web", "")),
+                tuple(Volume(*v) for v in data["docker"].get("volumes", ())),
+                str(data["docker"].get("logging", "")),
             ),
         )
+
+
+def _volume_json(volume: Volume) -> list[object]:
+    return [volume.source, volume.target, volume.read_only]

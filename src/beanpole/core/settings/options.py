@@ -200,6 +200,18 @@ _TABLE: tuple[Option, ...] = (
     ),
     Option(
         "beanpole:instance",
+        "Runtime",
+        "enum",
+        "default",
+        "What runs the environment's instances: default (the server's runtime, "
+        "`beanpole server start --runtime`), supervisord (processes on the host), or docker "
+        "(a container per instance; needs the Docker engine, set up by `scripts/bootstrap.sh "
+        "--docker`). Versions of the Docker platform always run under Docker.",
+        Effect.REPLACE,
+        choices=("default", "supervisord", "docker"),
+    ),
+    Option(
+        "beanpole:instance",
         "MemoryLimit",
         "int",
         "0",
