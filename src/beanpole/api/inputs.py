@@ -70,6 +70,10 @@ class Swap(Input):
     other: str
 
 
+class AddDomain(Input):
+    domain: str = Field(max_length=300, description="A host name, such as shop.example.com")
+
+
 class Scale(Input):
     """``count`` pins the environment (MinSize = MaxSize = count); ``min_size`` and
     ``max_size`` set the bounds auto scaling moves within. One or the other."""

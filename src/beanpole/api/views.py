@@ -151,6 +151,9 @@ class EnvironmentSummary(View):
 
 class EnvironmentView(EnvironmentSummary):
     instances: list[InstanceView]
+    domains: list[str] = Field(
+        default_factory=list, description="Host names it answers on besides its CNAME"
+    )
 
 
 class OperationStarted(View):
@@ -238,6 +241,14 @@ class SavedConfigurationView(View):
 class SavedConfigurationDeleted(View):
     application: str
     name: str
+
+
+class DomainsView(View):
+    """The host names an environment answers on besides its CNAME."""
+
+    environment: str
+    cname_url: str
+    domains: list[str]
 
 
 class EventView(View):

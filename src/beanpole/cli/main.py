@@ -23,6 +23,7 @@ from beanpole import __version__
 from beanpole.api import inputs
 from beanpole.api.views import (
     AutoscalingView,
+    DomainsView,
     EffectiveSettingView,
     EventView,
     OperationStarted,
@@ -265,6 +266,8 @@ def status(env: str, as_json: bool) -> None:
         ("URL", info.url),
     ):
         out.print(f"  {label}: {value}", markup=False)
+    if info.domains:
+        out.print(f"  Domains: {', '.join(info.domains)}", markup=False)
     for cause in info.causes:
         out.print(f"  Cause: {cause}", style="yellow", markup=False)
     table = Table("instance", "state", "health", "port", "pid", "version", "up")
@@ -761,6 +764,42 @@ def swap(env: str, other: str) -> None:
     """Exchange the CNAMEs (URLs) of two Ready environments, atomically in the load balancer."""
     for e in _client().swap(env, other).environments:
         out.print(f"{e.name}: {e.url}")
+
+
+@cli.group()
+def domains() -> None:
+    """Host names an environment answers on besides its CNAME (point their DNS at the load
+    balancer); they stay with it through a swap."""
+
+
+@domains.command("list")
+@click.argument("env")
+def domains_list(env: str) -> None:
+    """ENV's CNAME URL and domains."""
+    view = _client().domains(env)
+    out.print(f"{view.environment}: {view.cname_url} (CNAME)")
+    for domain in view.domains:
+        out.print(f"  {domain}")
+
+
+@domains.command("add")
+@click.argument("env")
+@click.argument("domain")
+def domains_add(env: str, domain: str) -> None:
+    """Route DOMAIN (shop.example.com) to ENV too; a domain routes to one environment."""
+    _answers_on(_client().add_domain(env, domain))
+
+
+@domains.command("remove")
+@click.argument("env")
+@click.argument("domain")
+def domains_remove(env: str, domain: str) -> None:
+    """Stop routing DOMAIN to ENV."""
+    _answers_on(_client().remove_domain(env, domain))
+
+
+def _answers_on(view: DomainsView) -> None:
+    out.print(f"{view.environment} answers on: {', '.join(view.domains) or 'its CNAME only'}")
 
 
 @cli.command("releases")

@@ -26,6 +26,7 @@ from beanpole.api.views import (
     ApplicationView,
     AutoscalingView,
     Checked,
+    DomainsView,
     EnvironmentCreated,
     EnvironmentSummary,
     EnvironmentView,
@@ -279,6 +280,17 @@ class Client:
     def swap(self, name: str, other: str) -> SwapResult:
         body = inputs.Swap(other=other)
         return self.call(SwapResult, "POST", f"/environments/{name}/swap", json=_json(body))
+
+    def domains(self, name: str) -> DomainsView:
+        return self.call(DomainsView, "GET", f"/environments/{name}/domains")
+
+    def add_domain(self, name: str, domain: str) -> DomainsView:
+        body = inputs.AddDomain(domain=domain)
+        return self.call(DomainsView, "POST", f"/environments/{name}/domains", json=_json(body))
+
+    def remove_domain(self, name: str, domain: str) -> DomainsView:
+        path = f"/environments/{name}/domains/{quote(domain, safe='')}"
+        return self.call(DomainsView, "DELETE", path)
 
     def terminate(self, name: str) -> OperationStarted:
         return self.call(OperationStarted, "DELETE", f"/environments/{name}")

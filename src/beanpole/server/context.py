@@ -12,6 +12,7 @@ from beanpole.ports import Runtime
 from beanpole.services.applications import Applications
 from beanpole.services.configurations import Configurations
 from beanpole.services.console import ConsolePages, Feed
+from beanpole.services.domains import Domains
 from beanpole.services.environments import Environments
 from beanpole.services.fleet import Fleet
 from beanpole.services.health import HealthService
@@ -48,6 +49,7 @@ class Context:
     users: Users
     console: ConsolePages
     feed: Feed
+    domains: Domains
 
     def url(self, cname: str) -> str:
         return environment_url(self.config, cname)

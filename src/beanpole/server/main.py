@@ -48,6 +48,7 @@ from beanpole.services.autoscaler import Autoscaler
 from beanpole.services.buckets import Buckets
 from beanpole.services.configurations import Configurations
 from beanpole.services.console import ConsolePages, Feed
+from beanpole.services.domains import Domains
 from beanpole.services.environments import Environments
 from beanpole.services.fleet import Fleet
 from beanpole.services.health import HealthService
@@ -115,6 +116,11 @@ def build_context(home: Home) -> Context:
         users=Users(UserStore(store), token),
         console=ConsolePages(store, config, applications, environments, health),
         feed=Feed(store, environments, health, monitor),
+        domains=Domains(
+            ops,
+            tuple(d for d in (config.domain, config.eb_domain) if d),
+            functools.partial(environment_url, config),
+        ),
     )
 
 

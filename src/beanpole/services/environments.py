@@ -462,7 +462,12 @@ class Environments:
         in_service = sum(i.state is InstanceState.IN_SERVICE for i in live)
         instances = [instance_view(i, now) for i in live]
         return EnvironmentView.model_validate(
-            {**self._fields(env), "in_service": in_service, "instances": instances}
+            {
+                **self._fields(env),
+                "in_service": in_service,
+                "instances": instances,
+                "domains": self.store.domains(env.id).get(env.id, []),
+            }
         )
 
     def _fields(self, env: Environment) -> dict[str, object]:

@@ -206,6 +206,7 @@ class Fleet:
             versions=self._serving_versions(environments, instances),
             builds=str(self.home.root / "builds"),
             staged=staged_deployments(self.home.root / "builds"),
+            domains=self.store.domains(),
             eb_domain=self.config.eb_domain,
         )
 

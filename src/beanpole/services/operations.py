@@ -420,6 +420,7 @@ class Operations:
         env = self.store.environment(name)
         await self.fleet.retire(self.store.instances(name), drain_s=0)
         self._set_status(name, EnvStatus.TERMINATED)
+        self.store.forget_domains(env.id)  # free for another environment
         await self.fleet.sync_lb()
         await self._prune_stages(env)
         # its volumes (the Docker platform's host folders) go with it, as EB's instances do

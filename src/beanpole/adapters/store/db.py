@@ -416,6 +416,54 @@ class Store:
             )
         )
 
+    # domains ------------------------------------------------------------------------
+
+    def add_domain(self, environment: Environment, domain: str) -> None:
+        """Route ``domain`` to the environment too; one environment per domain."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT d.environment_id, e.name FROM domains d "
+                "LEFT JOIN environments e ON e.id = d.environment_id WHERE d.domain = ?",
+                (domain,),
+            ).fetchone()
+            if row is not None:
+                owner = row[1] or row[0]
+                if row[0] == environment.id:
+                    raise Conflict(f"{domain} already routes to {environment.name}.")
+                raise Conflict(
+                    f"{domain} already routes to environment {owner}. Remove it there first: "
+                    f"beanpole domains remove {owner} {domain}"
+                )
+            db.execute(
+                "INSERT INTO domains (domain, environment_id, created_at) VALUES (?, ?, ?)",
+                (domain, environment.id, time.time()),
+            )
+
+    def remove_domain(self, environment: Environment, domain: str) -> None:
+        with self.transaction() as db:
+            gone = db.execute(
+                "DELETE FROM domains WHERE domain = ? AND environment_id = ?",
+                (domain, environment.id),
+            ).rowcount
+        if not gone:
+            raise NotFound(
+                f"{domain} does not route to {environment.name}. See its domains with: "
+                f"beanpole domains list {environment.name}"
+            )
+
+    def domains(self, environment_id: str | None = None) -> dict[str, list[str]]:
+        """Environment id -> its domains, sorted (one environment's with ``environment_id``)."""
+        rows = self._query("SELECT domain, environment_id FROM domains ORDER BY domain")
+        out: dict[str, list[str]] = {}
+        for row in rows:
+            if environment_id is None or row["environment_id"] == environment_id:
+                out.setdefault(row["environment_id"], []).append(row["domain"])
+        return out
+
+    def forget_domains(self, environment_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM domains WHERE environment_id = ?", (environment_id,))
+
     def swap_cnames(self, a: str, b: str) -> None:
         """Exchange two live environments' CNAMEs in one transaction."""
         live = "status != 'Terminated'"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from beanpole.core import staticfiles
@@ -53,11 +53,13 @@ def desired_spec(
     builds: str = "",
     eb_domain: str = "",
     staged: Collection[tuple[str, int]] = (),
+    domains: Mapping[str, Sequence[str]] | None = None,
 ) -> LoadBalancerSpec:
     """``versions`` (application, label) -> version, for the versions the environments run
     or serve, and ``builds``, the folder of their builds: where static files are found
     (``staged``: the (environment id, deployment id) that have a folder of their own, as
-    `adapters.build.Builder.stage` makes them).
+    `adapters.build.Builder.stage` makes them). ``domains``: environment id -> the host
+    names it answers on besides its CNAME (`core.domains`).
     With ``eb_domain``, an environment also answers on its CNAME in Elastic Beanstalk's
     form, ``<prefix>.<region>.elasticbeanstalk.com`` (what EB's API reports)."""
     by_env: dict[str, list[Instance]] = {}
@@ -75,7 +77,10 @@ def desired_spec(
         backends.append(
             Backend(
                 name=env.name,
-                hosts=tuple(f"{env.cname}.{d}".lower() for d in (domain, eb_domain) if d),
+                hosts=(
+                    *(f"{env.cname}.{d}".lower() for d in (domain, eb_domain) if d),
+                    *(domains or {}).get(env.id, ()),
+                ),
                 check=health_check(resolve(*env.layers()).values),
                 servers=servers,
                 sample_ratio=(sampling or {}).get(env.name, 1),

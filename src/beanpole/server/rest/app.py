@@ -23,6 +23,7 @@ from beanpole.server.rest import (
     applications,
     configurations,
     console,
+    domains,
     environments,
     errors,
     health,
@@ -53,7 +54,16 @@ def create_app(ctx: Context) -> FastAPI:
         """Whether the server answers, its version and pid (no token needed)."""
         return Ping(ok=True, version=__version__, pid=os.getpid())
 
-    modules = (applications, configurations, environments, logs, health, operations, keys)
+    modules = (
+        applications,
+        configurations,
+        domains,
+        environments,
+        logs,
+        health,
+        operations,
+        keys,
+    )
     for module in (*modules, users, console):
         app.include_router(module.router(ctx), dependencies=[auth])
     app.include_router(session.router(ctx))  # signing in needs no token; it checks its own
