@@ -60,6 +60,7 @@ from beanpole.core.lb.config import (
 )
 
 MODES = ("pipeline", "alone")
+TOKEN = "0123456789abcdef0123456789abcdef"  # the request token's shape (Home.request_token)
 
 # `make bench` installs valgrind for the instruction counts when it is missing.
 
@@ -251,8 +252,9 @@ def per_request_us(row: dict[str, Any]) -> float | None:
 _SENDER = """
 import socket, sys, time
 port, lines, now_ms = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+prefix = sys.argv[4] + " " if len(sys.argv) > 4 else ""
 data = [
-    f'{now_ms} env-lbbench i-{n % 3:08x} 200 {n % 7} 1 {80 + n % 5} ::1 GET "/"'.encode()
+    f'{prefix}{now_ms} env-lbbench i-{n % 3:08x} 200 {n % 7} 1 {80 + n % 5} ::1 GET "/"'.encode()
     for n in range(1000)
 ]
 out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -263,9 +265,11 @@ for n in range(lines):
 """
 
 
-def line_cost_us(lines: int = 100_000) -> float:
+def line_cost_us(lines: int = 100_000, token: str = "") -> float:
     """CPU µs to receive a request line from the socket, parse it and count it in the
-    windows and the access log: this process's CPU, the lines sent by another process."""
+    windows and the access log: this process's CPU, the lines sent by another process
+    (each starting with ``token`` when one is given, as HAProxy's do: the server checks
+    and strips it)."""
     import sys
 
     from beanpole.adapters.lb.requests import AccessLogs, Listener, RequestStream, bind
@@ -278,11 +282,11 @@ def line_cost_us(lines: int = 100_000) -> float:
         rollups.add(sample, sample.at)
 
     with beanpole_home("line") as tmp:
-        listener = Listener(bind(0), RequestStream(on_sample, AccessLogs(tmp)))
+        listener = Listener(bind(0), RequestStream(on_sample, AccessLogs(tmp), token))
         now_ms = str(int(time.time() * 1000))
         start = time.process_time()
         sender = subprocess.Popen(
-            [sys.executable, "-c", _SENDER, str(listener.port), str(lines), now_ms]
+            [sys.executable, "-c", _SENDER, str(listener.port), str(lines), now_ms, token]
         )
         received = 0
         while sender.poll() is None:
@@ -373,7 +377,7 @@ def run(
                     + (f"  ERRORS {row['errors']}" if row["error_count"] else "")
                 )
         result["instructions"] = instructions(target.instances[0][1], bp_log_port(bp), log)
-    result["line_cost_us"] = [round(line_cost_us(), 2) for _ in range(3)]
+    result["line_cost_us"] = [round(line_cost_us(token=TOKEN), 2) for _ in range(3)]
     result["summary"] = summarize(result["runs"], result["line_cost_us"])
     return result
 
@@ -454,15 +458,49 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def token_cost(rounds: int) -> dict[str, Any]:
+    """The line cost with the token HAProxy now starts each line with (checked and cut by
+    the server) against the same lines without one, alternating, medians."""
+    costs: dict[str, list[float]] = {"without": [], "with": []}
+    for _ in range(rounds):
+        costs["without"].append(line_cost_us())
+        costs["with"].append(line_cost_us(token=TOKEN))
+    result: dict[str, Any] = {
+        "benchmark": "health_pipeline_token",
+        "machine": machine(),
+        "rounds": rounds,
+        "line_cost_us": {k: [round(v, 3) for v in vals] for k, vals in costs.items()},
+        "median_us": {k: median(vals) for k, vals in costs.items()},
+    }
+    m = result["median_us"]
+    result["ratio"] = m["with"] / m["without"] if m["without"] else None
+    print(
+        f"server CPU per request line, median of {rounds}: without a token "
+        f"{fmt(m['without'])} µs, with one {fmt(m['with'])} µs "
+        f"(ratio {fmt(result['ratio'], '.3f')})"
+    )
+    path = write_result("health_pipeline_token", stamp(), result)
+    print(f"written to {path.relative_to(ROOT)}")
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=24)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round of 2 s")
+    parser.add_argument(
+        "--lines",
+        action="store_true",
+        help="only the server's cost per request line, with and without the request token, "
+        "alternating round by round",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.seconds = 1, 2.0
+    if args.lines:
+        return token_cost(args.rounds)
     result = run(args.rounds, args.seconds, args.connections)
     print(report(result))
     path = write_result("health_pipeline", stamp(), result)

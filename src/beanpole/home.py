@@ -107,14 +107,28 @@ class Home:
 
     def token(self) -> str:
         """The API's bearer token, made at first start, readable by the owner only."""
-        if self.token_file.exists():
-            return self.token_file.read_text().strip()
+        return self._secret(self.token_file, secrets.token_urlsafe(32))
+
+    @property
+    def request_token_file(self) -> Path:
+        return self.root / "request-token"
+
+    def request_token(self) -> str:
+        """The secret HAProxy starts every request line with (`LoadBalancerSpec.log_token`):
+        made at first start and kept, since HAProxy outlives the server; owner only."""
+        return self._secret(self.request_token_file, secrets.token_hex(16))
+
+    def _secret(self, path: Path, new: str) -> str:
+        if path.exists():
+            return path.read_text().strip()
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        token = secrets.token_urlsafe(32)
-        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # made meanwhile by another process
+            return path.read_text().strip()
         with os.fdopen(fd, "w") as out:
-            out.write(token + "\n")
-        return token
+            out.write(new + "\n")
+        return new
 
     def load_config(self) -> ServerConfig:
         if not self.config_file.exists():

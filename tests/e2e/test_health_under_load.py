@@ -167,3 +167,37 @@ def test_a_version_much_slower_than_the_last_is_rolled_back(beanpole, pid_app, t
         info["version"]
     }
     assert not [f for f in load.failures], load.failures[:5]
+
+
+def test_request_lines_forged_by_another_local_process_change_no_health(beanpole, pid_app):
+    """Any local process can send the request port datagrams; without the token HAProxy
+    starts its lines with, 5xx lines for an instance count for nothing (issue 14, part 7),
+    while the real requests through HAProxy are counted."""
+    import socket
+    import time
+
+    beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app))
+    (instance,) = beanpole.status("shop")["instances"]
+    port = json.loads((beanpole.home / "config.json").read_text())["log_port"]
+    forger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for _ in range(200):
+            line = f'{int(time.time() * 1000)} env-shop {instance["id"]} 500 3 1 10 ::1 GET "/"'
+            forger.sendto(line.encode(), ("127.0.0.1", port))
+    finally:
+        forger.close()
+    for _ in range(20):
+        assert beanpole.get("shop", "/")[0] == 200
+
+    def counted():
+        data = health(beanpole)
+        return data if data["requests"]["requests"] >= 20 else None
+
+    data = wait_for(counted, 30, "the real requests to be counted")
+    assert data["requests"]["status_5xx"] == 0
+    assert data["requests"]["requests"] < 200  # the forged lines are not among them
+    assert beanpole.status("shop")["health"] == "Green"
+    access = (beanpole.home / "logs" / "access" / "shop.access.log").read_text()
+    assert " 500 " not in access and (beanpole.home / "request-token").read_text().strip() not in (
+        access
+    )

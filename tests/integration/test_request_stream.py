@@ -9,6 +9,7 @@ environment, instance, status and latency; one line in N once the environment is
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -87,6 +88,45 @@ def test_every_request_becomes_a_sample_with_its_instance_status_and_latency(
     assert len(lines) == 40
     assert lines[0].split()[2:5] == ["env-shop", lines[0].split()[3], "200"]
     assert lines[0].endswith('GET "/"')
+
+
+def test_with_a_token_haproxys_lines_count_and_a_forged_datagram_does_not(
+    lb: HAProxy, apps: Callable[[str], App], tmp_path: Path
+) -> None:
+    """Another local process can send the request port anything; without the token HAProxy
+    starts its lines with, it feeds nothing (issue 14: health lines cannot be forged)."""
+    one = apps("i-one")
+    port = free_port()
+    token = "0123456789abcdef0123"
+    spec = LoadBalancerSpec(
+        "127.0.0.1",
+        port,
+        (Backend("shop", ("shop.localhost",), CHECK, (one.server(),)),),
+        log_token=token,
+    )
+    samples: list[Sample] = []
+    logs = AccessLogs(tmp_path / "access", max_bytes=10 * 2**20, backups=2)
+    stream = RequestStream(samples.append, logs, token=token)
+
+    async def scenario() -> None:
+        transport = _listener(stream)
+        try:
+            await asyncio.to_thread(lb.start, replace(spec, log_port=transport.port))
+            await _get(port, "shop.localhost", 10)
+            forger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:  # what a forger would send: 500s for the instance, to fail its health
+                for _ in range(50):
+                    line = f'{int(time.time() * 1000)} env-shop i-one 500 3 - 10 ::1 GET "/"'
+                    forger.sendto(line.encode(), ("127.0.0.1", transport.port))
+            finally:
+                forger.close()
+            await _until(lambda: stream.received >= 60, 10, "60 lines")
+        finally:
+            transport.close()
+
+    asyncio.run(scenario())
+    assert len(samples) == 10 and {s.status for s in samples} == {200}
+    assert stream.forged == 50
 
 
 def test_haproxy_own_503_is_logged_with_no_server(lb: HAProxy, tmp_path: Path) -> None:

@@ -358,3 +358,17 @@ def test_request_lines_go_to_the_servers_udp_port_on_loopback() -> None:
     glob = section(render_config(SPEC, PATHS), "global")
     assert not [ln for ln in glob if ln.startswith("log ")]
     assert structural_key(with_log) != structural_key(SPEC)  # moving the port reloads
+
+
+def test_with_a_token_every_request_line_starts_with_it_and_a_new_token_reloads() -> None:
+    with_log = LoadBalancerSpec("127.0.0.1", 8080, SPEC.backends, log_port=51234)
+    signed = replace(with_log, log_token="a1b2c3d4e5f6a7b8c9d0")
+    assert f'log-format "a1b2c3d4e5f6a7b8c9d0 {LOG_FORMAT}"' in section(
+        render_config(signed, PATHS), "defaults"
+    )
+    assert f'log-format "{LOG_FORMAT}"' in section(render_config(with_log, PATHS), "defaults")
+    assert structural_key(signed) != structural_key(with_log)
+    assert "a1b2c3d4e5f6a7b8c9d0" not in structural_key(signed)  # only its hash
+    for bad in ("short", 'quote"in" it and more', "x" * 200):
+        with pytest.raises(InvalidInput, match="request log token"):
+            replace(with_log, log_token=bad)

@@ -116,6 +116,26 @@ def test_the_stream_hands_samples_on_counts_them_and_feeds_open_taps(tmp_path):
     assert lines[0].startswith(time.strftime("%Y-%m-%dT%H:%M:%S ", time.localtime(1)))
 
 
+def test_with_a_token_only_lines_that_carry_it_count_and_the_token_is_not_logged(tmp_path):
+    """Any local process can send the request port a datagram: with the token HAProxy
+    starts each line with, a forged line feeds no health, no gate and no access log."""
+    from beanpole.adapters.lb.requests import AccessLogs, RequestStream
+
+    seen = []
+    stream = RequestStream(seen.append, AccessLogs(tmp_path), token="s3cr3ts3cr3ts3cr3t")
+    good = b'1000 env-shop i-1 500 3 - 10 ::1 GET "/"'
+    stream.line_received(b"s3cr3ts3cr3ts3cr3t " + good)
+    stream.line_received(good)  # forged: no token
+    stream.line_received(b"wrongwrongwrongwrong " + good)
+    stream.line_received(b"s3cr3ts3cr3ts3cr3" + good)  # a prefix of it is not it
+    assert [s.status for s in seen] == [500]
+    assert (stream.received, stream.forged) == (4, 3)
+    assert stream.take_counts() == {"shop": 1}
+    stream.flush()
+    (line,) = (tmp_path / "shop.access.log").read_text().splitlines()
+    assert line.endswith(" " + good.decode()) and "s3cr3t" not in line
+
+
 def test_a_huge_weight_is_capped_not_trusted():
     from beanpole.adapters.lb.requests import MAX_RATIO
 

@@ -202,6 +202,7 @@ class Fleet:
             environments=environments,
             instances=instances,
             log_port=self.config.log_port,
+            log_token=self.home.request_token(),
             sampling=self.sampling,
             versions=self._serving_versions(environments, instances),
             builds=str(self.home.root / "builds"),

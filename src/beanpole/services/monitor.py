@@ -95,7 +95,9 @@ class Monitor:
         self.host = HostSampler()
         self.last_usage: dict[str, Usage] = {}
         self.last_host: HostUsage | None = None
-        self.stream = RequestStream(self._on_sample, AccessLogs(home.access_logs))
+        self.stream = RequestStream(
+            self._on_sample, AccessLogs(home.access_logs), home.request_token()
+        )
         self.listener = Listener(sock, self.stream)
         self.snapshot = Snapshot()
         self.ratios: dict[str, int] = {}  # env -> 1:N sampling wanted

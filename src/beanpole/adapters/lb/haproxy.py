@@ -497,8 +497,10 @@ class HAProxy:
         return proc
 
     def _write_files(self, spec: LoadBalancerSpec) -> None:
-        """Write map and config atomically; the config only after ``haproxy -c`` accepts it."""
+        """Write map and config atomically; the config only after ``haproxy -c`` accepts it.
+        The folder is the owner's alone: the config holds the request lines' token."""
         self.paths.directory.mkdir(parents=True, exist_ok=True)
+        self.paths.directory.chmod(0o700)
         _write_atomic(self.paths.hosts_map, render_hosts_map(spec))
         _write_atomic(self.paths.static_routes, render_static_routes(spec))
         candidate = self.paths.cfg.with_name(self.paths.cfg.name + ".new")

@@ -186,10 +186,16 @@ class Tap:
 class RequestStream:
     """Parses request lines; hands samples on, feeds open taps, batches access-log lines."""
 
-    def __init__(self, on_sample: Callable[[Sample], None], logs: AccessLogs) -> None:
+    def __init__(
+        self, on_sample: Callable[[Sample], None], logs: AccessLogs, token: str = ""
+    ) -> None:
         self.on_sample = on_sample
         self.logs = logs
+        # every line HAProxy sends starts with it (`LoadBalancerSpec.log_token`): one that
+        # does not came from another local process, and is dropped
+        self._token = f"{token} ".encode() if token else b""
         self.received = 0  # lines, of any kind
+        self.forged = 0  # lines without the token
         self._pending: dict[str, list[bytes]] = {}
         self._counts: dict[str, int] = {}  # env -> weighted requests since `take_counts`
         self._taps: dict[str, list[Tap]] = {}
@@ -198,6 +204,12 @@ class RequestStream:
 
     def line_received(self, line: bytes) -> None:
         self.received += 1
+        token = self._token
+        if token:
+            if not line.startswith(token):
+                self.forged += 1
+                return
+            line = line[len(token) :]
         sample = parse(line)
         if sample is None:
             return

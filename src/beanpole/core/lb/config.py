@@ -33,7 +33,9 @@ TEMPLATE_VERSION = 6
 # accept date would be the previous request's end on a kept-alive connection); ``weight`` is
 # N when the line stands for N requests (the backend is sampled 1:N, see `sample_var`), "-"
 # (= 1) when HAProxy answered before reaching a backend. `beanpole.adapters.lb.requests` parses
-# exactly this; change both together.
+# exactly this; change both together. With a token (`LoadBalancerSpec.log_token`), each line
+# starts with it and a space: the server takes only lines that carry it, so no other local
+# process can forge a request line (health, the deployment gate, the autoscaler read them).
 WEIGHT_VAR = "txn.bp_w"
 LOG_FORMAT = f"%[date(0,ms)] %b %s %ST %Ta %[var({WEIGHT_VAR})] %B %ci %HM %{{+Q}}HU"
 
@@ -286,12 +288,15 @@ class LoadBalancerSpec:
     port: int
     backends: tuple[Backend, ...]
     log_port: int = 0  # the server's UDP port on 127.0.0.1 for request lines; 0: no log
+    log_token: str = ""  # the secret every request line starts with ("": none)
 
     def __post_init__(self) -> None:
         _check_ip("Listener address", self.bind_host)
         _check_port("Listener port", self.port)
         if self.log_port:
             _check_port("Request log port", self.log_port)
+        if self.log_token and not re.fullmatch(r"[A-Za-z0-9]{16,128}", self.log_token):
+            raise InvalidInput("The request log token must be 16 to 128 letters and digits.")
         names = [b.name for b in self.backends]
         if len(set(names)) != len(names):
             raise InvalidInput("Two environments have the same name.")
@@ -367,6 +372,7 @@ def structural_key(spec: LoadBalancerSpec) -> str:
         "template": TEMPLATE_VERSION,
         "listener": [spec.bind_host, spec.port],
         "log_port": spec.log_port,
+        "log_token": hashlib.sha256(spec.log_token.encode()).hexdigest(),
         "backends": sorted([b.name, b.check_host, _check_shape(b.check)] for b in spec.backends),
         "proxy": sorted(
             [b.name, _static_paths(b), b.max_body_bytes, list(b.gzip_types)]
@@ -465,7 +471,11 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         "    option idle-close-on-response",
         "    option forwardfor",
         *(
-            ["    log global", "    option dontlognull", f'    log-format "{LOG_FORMAT}"']
+            [
+                "    log global",
+                "    option dontlognull",
+                f'    log-format "{spec.log_token + " " if spec.log_token else ""}{LOG_FORMAT}"',
+            ]
             if spec.log_port
             else []
         ),

@@ -48,6 +48,7 @@ def desired_spec(
     environments: Iterable[Environment],
     instances: Iterable[Instance],
     log_port: int = 0,
+    log_token: str = "",
     sampling: Mapping[str, int] | None = None,
     versions: Mapping[tuple[str, str], Version] | None = None,
     builds: str = "",
@@ -90,7 +91,11 @@ def desired_spec(
             )
         )
     return LoadBalancerSpec(
-        bind_host=bind_host, port=port, backends=tuple(backends), log_port=log_port
+        bind_host=bind_host,
+        port=port,
+        backends=tuple(backends),
+        log_port=log_port,
+        log_token=log_token,
     )
 
 
