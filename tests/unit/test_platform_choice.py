@@ -384,12 +384,33 @@ def test_with_containers_a_dockerfile_chooses_docker_and_its_exposed_port(tmp_pa
         tmp_path,
         {"Dockerfile": "FROM x\nEXPOSE 3000/tcp 9000\n", "requirements.txt": "flask\n"},
     )
-    plan = detect(tmp_path, resolve(), containers=True)
+    plan = detect(tmp_path, resolve(), containers=True, prefer_containers=True)
     assert (plan.platform, plan.processes, plan.default_port) == ("docker", {"web": ""}, 3000)
     assert plan.docker is not None and plan.docker.build and plan.docker.port == 3000
     assert type(plan).from_json(plan.to_json()) == plan
     # the environment's platform still decides when it names one
     assert detect(tmp_path, resolve(), platform="python", containers=True).platform == "python"
+
+
+def test_beside_other_files_a_dockerfile_waits_for_a_docker_default_but_dockerrun_does_not(
+    tmp_path,
+):
+    """A Dockerfile beside requirements.txt is often there for local development: where the
+    engine answers but the server's default is supervisord, the Python platform runs it and
+    a warning says how to choose Docker. A Dockerrun.aws.json is for nothing else."""
+    write(tmp_path, {"Dockerfile": "FROM x\n", "requirements.txt": "flask\n"})
+    plan = detect(tmp_path, resolve(), containers=True)
+    assert plan.platform == "python"
+    assert plan.warnings == (
+        "Dockerfile ignored: the app runs on the python platform (requirements.txt found). To "
+        "build and run it from its Docker files instead, create the environment with "
+        "--platform docker (or start the server with --runtime docker).",
+    )
+    alone = tmp_path / "alone"
+    write(alone, {"Dockerfile": "FROM x\n"})
+    assert detect(alone, resolve(), containers=True).platform == "docker"
+    (tmp_path / "Dockerrun.aws.json").write_text('{"AWSEBDockerrunVersion": "1"}')
+    assert detect(tmp_path, resolve(), containers=True).platform == "docker"
 
 
 def test_a_dockerfile_without_expose_leaves_the_port_to_the_image(tmp_path):

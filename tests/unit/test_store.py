@@ -47,6 +47,7 @@ def test_migrations_run_once(tmp_path):
         "0017_access_keys",
         "0018_s3_objects",
         "0019_console",
+        "0020_domains",
     ]
     s.close()
 

@@ -108,12 +108,20 @@ def staged_deployments(builds: Path) -> set[tuple[str, int]]:
 
 class Builder:
     def __init__(
-        self, home: Path, run_as: RunAs | None = None, images: Images | None = None
+        self,
+        home: Path,
+        run_as: RunAs | None = None,
+        images: Images | None = None,
+        *,
+        prefer_containers: bool = False,
     ) -> None:
         self.root = home / "builds"
         self.run_as = run_as  # the app user: owns the staged app, runs the bundle's commands
         # where versions of the Docker platform get their image (None: no containers here)
         self.images = images
+        # the server's default runtime is Docker: a Dockerfile beside other platforms' files
+        # chooses the Docker platform (`core.platforms.detect`)
+        self.prefer_containers = prefer_containers
         self.cache = home / "cache"
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._node_version: str | None = None
@@ -306,7 +314,12 @@ class Builder:
         self, app_dir: Path, settings: ResolvedSettings, platform: str | None, steps: Steps
     ) -> BuildPlan:
         plan = detect(
-            app_dir, settings, await self.node_version(), platform, self.images is not None
+            app_dir,
+            settings,
+            await self.node_version(),
+            platform,
+            self.images is not None,
+            self.prefer_containers,
         )
         if plan.dependencies is None and plan.platform == "procfile":
             plan = _with_python_runtime(plan, app_dir, steps)

@@ -83,7 +83,7 @@ def build_context(home: Home) -> Context:
     monitor = Monitor(home, store, fleet, listener)
     docker_runtime = runtime.runtimes.get(DOCKER)  # makes the Docker platform's images
     images = docker_runtime if isinstance(docker_runtime, Docker) else None
-    builder = Builder(home.root, run_as, images)
+    builder = Builder(home.root, run_as, images, prefer_containers=config.runtime == DOCKER)
     ops = Operations(store, fleet, builder, bundles, requests=monitor.stream)
     autoscaler = Autoscaler(ops)
     monitor.autoscaler = autoscaler

@@ -27,6 +27,7 @@ def detect(
     node_version: str = "",
     platform: str | None = None,
     containers: bool = False,
+    prefer_containers: bool = False,
 ) -> BuildPlan:
     """The plan for the environment's ``platform`` (`PLATFORMS`), or, when it names none,
     the platform the bundle's files say, the way Elastic Beanstalk's would run it.
@@ -37,9 +38,13 @@ def detect(
     with nothing installed, so ``python`` is the app's own). Without a Procfile, the
     platform's default command runs.
 
-    Docker's files (Dockerfile, Dockerrun.aws.json) choose the Docker platform where the
-    server runs ``containers`` (as ``eb init`` picks Docker for them); elsewhere they are
-    ignored with a warning when another platform applies, and an error otherwise.
+    Docker's files (Dockerfile, Dockerrun.aws.json, docker-compose.yml) alone choose the
+    Docker platform where ``containers`` can run (the engine answers), and an error saying
+    what to install elsewhere; so does a Dockerrun.aws.json, which is written for nothing
+    else. A Dockerfile or a compose file beside another platform's files (often there for
+    local development) chooses it only where the server ``prefer_containers`` (its default
+    runtime is Docker, as `eb init` would pick Docker for them); elsewhere the other files
+    win, with a warning naming the choice.
     """
     procfile_text = _read(app_dir / "Procfile")
     buildfile_text = _read(app_dir / "Buildfile")
@@ -59,7 +64,16 @@ def detect(
 
     py_version = f"{sys.version_info.major}.{sys.version_info.minor}"
     found_docker = docker.markers(app_dir)
-    if platform is None and found_docker and containers:
+    if (
+        platform is None
+        and found_docker
+        and containers
+        and (
+            prefer_containers
+            or "Dockerrun.aws.json" in found_docker
+            or not _other_platform(app_dir, procfile)
+        )
+    ):
         platform = "docker"  # as `eb init` picks Docker for these files
     if platform is not None:
         return _named(
@@ -69,7 +83,7 @@ def detect(
     def warned(plan: BuildPlan, because: str) -> BuildPlan:
         if not found_docker:
             return plan
-        warning = docker.ignored(found_docker, PLATFORM_NAMES[plan.platform], because)
+        warning = docker.ignored(found_docker, PLATFORM_NAMES[plan.platform], because, containers)
         return replace(plan, warnings=(*plan.warnings, warning))
 
     manifest = python.manifest(app_dir)
@@ -96,6 +110,17 @@ def detect(
         "Beanpole cannot tell which platform this application is: it found no Procfile, "
         "requirements.txt, Pipfile, pyproject.toml, application.py, package.json or index.html "
         "at the bundle's root. Add a Procfile with a 'web: <command>' line that listens on $PORT."
+    )
+
+
+def _other_platform(app_dir: Path, procfile: dict[str, str] | None) -> bool:
+    """Whether the bundle has another platform's files (the checks `detect` makes below)."""
+    return bool(
+        procfile is not None
+        or python.manifest(app_dir)
+        or python.is_python(app_dir)
+        or node.is_node(app_dir)
+        or static.is_static(app_dir)
     )
 
 

@@ -100,8 +100,15 @@ def unavailable(found: list[str]) -> BundleError:
     )
 
 
-def ignored(found: list[str], platform: str, because: str) -> str:
-    """The warning for a bundle that has Docker's files and runs on another platform."""
+def ignored(found: list[str], platform: str, because: str, containers: bool = False) -> str:
+    """The warning for a bundle that has Docker's files and runs on another platform
+    (``containers``: the engine is there, and the bundle's other files won)."""
+    if containers:
+        return (
+            f"{' and '.join(found)} ignored: the app runs on the {platform} platform "
+            f"({because}). To build and run it from its Docker files instead, create the "
+            "environment with --platform docker (or start the server with --runtime docker)."
+        )
     return (
         f"{' and '.join(found)} ignored: {NO_RUNTIME}; the app runs on the {platform} "
         f"platform ({because})."
