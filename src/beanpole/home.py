@@ -119,15 +119,22 @@ class Home:
         return self._secret(self.request_token_file, secrets.token_hex(16))
 
     def _secret(self, path: Path, new: str) -> str:
+        """The secret in ``path``, made (``new``) if it is not there. Written whole to a
+        file of its own, then linked into place: a reader never sees it half-written, and
+        of two processes making it at once, the first link wins and both use that one."""
         if path.exists():
             return path.read_text().strip()
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # made meanwhile by another process
-            return path.read_text().strip()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(new + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text().strip()
+        finally:
+            tmp.unlink()
         return new
 
     def load_config(self) -> ServerConfig:

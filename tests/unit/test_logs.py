@@ -447,6 +447,10 @@ def test_an_images_own_log_folder_is_read_and_bundled_with_the_instance(tmp_path
     write_log(logs.instance_dir("i-1") / "app", "access.log", "GET / 200\n", NOW)
     write_log(logs.instance_dir("i-1") / "app", "access.log.1", "GET /old 200\n", NOW)
     write_log(logs.instance_dir("i-1") / "app" / "deeper", "ignored.log", "no\n", NOW)
+    # a container's root could point a "log" at any file Beanpole may read: links are not logs
+    (logs.instance_dir("i-1") / "app" / "token.log").symlink_to(tmp_path / "token")
+    (logs.instance_dir("i-1") / "app" / "access.log.2").symlink_to(tmp_path / "token")
+    (tmp_path / "token").write_text("secret\n")
     sources = logs.sources("shop", [instance("i-1", InstanceState.IN_SERVICE)])
     (mine,) = [s for s in sources if s.id == "i-1"]
     assert [x.name for x in mine.streams] == ["web.stdout.log", "app/access.log"]

@@ -217,3 +217,20 @@ def test_the_change_stamp_moves_with_every_write_and_only_then(store):
     assert store.change_stamp() == before  # reads change nothing
     store.ensure_application("app")
     assert store.change_stamp() != before
+
+
+def test_a_domain_is_claimed_once_and_freed_when_its_environment_has_ended(shop):
+    store = shop
+    blog = store.create_environment("blog", "app", "blog", {})
+    store.add_domain(store.environment("shop"), "shop.example.com")
+    with pytest.raises(Conflict, match="already routes to environment shop"):
+        store.add_domain(blog, "shop.example.com")
+    with pytest.raises(NotFound, match="does not route to blog"):
+        store.remove_domain(blog, "shop.example.com")
+    shop_id = store.environment("shop").id
+    assert store.domains() == {shop_id: ["shop.example.com"]}
+    # an environment that ended otherwise than by terminate (a failed create) holds nothing
+    store.update_environment("shop", status=EnvStatus.TERMINATED)
+    assert store.domains() == {}
+    store.add_domain(blog, "shop.example.com")
+    assert store.domains() == {blog.id: ["shop.example.com"]}

@@ -147,6 +147,7 @@ class Builder:
         platform: str | None = None,
         steps: Steps | None = None,
         *,
+        containers: bool = True,
         report: Callable[[str, bool], None] = lambda message, warn: None,
     ) -> Artifact:
         """Return the artifact for this version, building whatever is missing; ``platform``
@@ -154,7 +155,8 @@ class Builder:
 
         EB's order: extract, ``.ebextensions`` files and commands, prebuild hooks (once per
         version: `_prebuild`), then dependencies and the Buildfile. ``report`` names each
-        step in an event (message, is a warning).
+        step in an event (message, is a warning). ``containers``: Docker's files may choose
+        the Docker platform (False for a version an earlier build ran on another platform).
         """
         workdir = self.root / digest
         app_dir = workdir / "app"
@@ -182,7 +184,7 @@ class Builder:
                     (workdir / ".extracted").unlink(missing_ok=True)
                     raise
                 (workdir / ".prebuild-done").touch()
-            plan = await self._plan(app_dir, settings, platform, steps)
+            plan = await self._plan(app_dir, settings, platform, steps, containers)
             private = plan.dependencies is not None and _changes_its_runtime(app_dir, steps)
             if plan.dependencies is not None and private:
                 # container_commands and hooks may install into the virtualenv (pip install
@@ -311,14 +313,19 @@ class Builder:
         return replace(plan, default_port=port), image
 
     async def _plan(
-        self, app_dir: Path, settings: ResolvedSettings, platform: str | None, steps: Steps
+        self,
+        app_dir: Path,
+        settings: ResolvedSettings,
+        platform: str | None,
+        steps: Steps,
+        containers: bool = True,
     ) -> BuildPlan:
         plan = detect(
             app_dir,
             settings,
             await self.node_version(),
             platform,
-            self.images is not None,
+            self.images is not None and (containers or platform == "docker"),
             self.prefer_containers,
         )
         if plan.dependencies is None and plan.platform == "procfile":

@@ -93,10 +93,11 @@ class Stream:
         with contextlib.suppress(OSError):
             for entry in os.scandir(self.path.parent):
                 match = _ROTATED.match(entry.name)
-                if match and match["base"] == self.path.name:
+                if match and match["base"] == self.path.name and _regular(entry):
                     rotated.append((int(match["index"]), Path(entry.path)))
         parts = [path for _, path in sorted(rotated, reverse=True)]
-        return [*parts, self.path] if self.path.exists() else parts
+        current = self.path.is_file() and not self.path.is_symlink()
+        return [*parts, self.path] if current else parts
 
 
 @dataclass(frozen=True)
@@ -362,6 +363,8 @@ def _streams(source: str, folder: Path, subfolder: str = "") -> tuple[Stream, ..
     names = set()
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
+            if not _regular(entry):
+                continue
             match = _ROTATED.match(entry.name)
             if match:
                 names.add(match["base"])
@@ -371,6 +374,15 @@ def _streams(source: str, folder: Path, subfolder: str = "") -> tuple[Stream, ..
     if not subfolder and (folder / APP_LOGS).is_dir():
         found += _streams(source, folder / APP_LOGS, APP_LOGS)
     return found
+
+
+def _regular(entry: os.DirEntry[str]) -> bool:
+    """A log is a regular file: never a symbolic link, which an app (or a container root,
+    in an image's log folder) could point at any file Beanpole may read."""
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _mtime(path: Path) -> float | None:

@@ -79,10 +79,14 @@ def stop(home: Home) -> list[str]:
     stopped: list[str] = []
     engine = docker_runtime(home)
     if engine is not None:
-        if engine.observe():  # this home's containers (its network goes either way)
-            stopped.append("docker")
-        engine.shutdown()
-        engine.close()
+        try:
+            if engine.observe():  # this home's containers (its network goes either way)
+                stopped.append("docker")
+            engine.shutdown()
+        except Exception as exc:  # the engine stopped answering: stop the rest anyway
+            print(f"could not remove this home's containers: {exc}", file=sys.stderr)
+        finally:
+            engine.close()
     if supervisor.is_running():
         supervisor.shutdown()
         stopped.append("supervisord")

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from beanpole.api.views import DomainsView
 from beanpole.core.domains import MAX_DOMAINS, check_domain
-from beanpole.core.errors import InvalidInput
-from beanpole.core.model import Environment
+from beanpole.core.errors import Conflict, InvalidInput
+from beanpole.core.model import Environment, EnvStatus
 from beanpole.services.operations import Operations
 
 
@@ -31,6 +31,8 @@ class Domains:
 
     async def add(self, name: str, domain: str) -> DomainsView:
         env = self.store.environment(name)
+        if env.status is EnvStatus.TERMINATING:
+            raise Conflict(f"Environment {env.name} is being terminated: it takes no domain.")
         domain = check_domain(domain, self.own_domains)
         if len(self.store.domains(env.id).get(env.id, [])) >= MAX_DOMAINS:
             raise InvalidInput(

@@ -23,7 +23,7 @@ from beanpole.adapters.appuser import hand_over
 from beanpole.adapters.build import Artifact, staged_deployments
 from beanpole.adapters.runtime.usage import listening_ports
 from beanpole.adapters.store.db import Store
-from beanpole.core.errors import BeanpoleError, NotFound
+from beanpole.core.errors import BeanpoleError, InvalidInput, NotFound
 from beanpole.core.hints import AppFacts, StartFailure, describe
 from beanpole.core.lb.config import HealthCheck, LoadBalancerSpec
 from beanpole.core.lb.desired import (
@@ -294,7 +294,15 @@ class Fleet:
         ]
         if container == "web" and source.logging:
             mounts.append(Mount(instance_dir / "logs" / "app", source.logging))
+        app_dir, app = artifact.app_dir, artifact.app_dir.resolve()
         for mount in mounts:
+            inside = mount.source == app_dir or app_dir in mount.source.parents
+            if inside and not mount.source.resolve().is_relative_to(app):
+                raise InvalidInput(
+                    f"The volume for {mount.target} names {mount.source.relative_to(app_dir)} in "
+                    "the bundle, which a symbolic link leads out of the app folder: a volume "
+                    "of the bundle must be a folder inside it."
+                )
             mount.source.mkdir(parents=True, exist_ok=True)
         return tuple(mounts)
 

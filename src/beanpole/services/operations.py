@@ -292,7 +292,7 @@ class Operations:
         old = (
             await self._release(env, env.version_label, env.settings) if env.version_label else None
         )
-        deployment_id = env.deployment_id + 1
+        deployment_id = self._next_deployment_id(env)
         run = DeploymentRun(
             self,
             env,
@@ -356,7 +356,7 @@ class Operations:
         try:
             if release.key != old_release.key:
                 # Settings the processes see changed: roll out a new release of the same version.
-                deployment_id = env.deployment_id + 1
+                deployment_id = self._next_deployment_id(env)
                 self.store.update_environment(
                     name, settings=new_settings, desired_capacity=count, scheduled_bounds=override
                 )
@@ -493,7 +493,10 @@ class Operations:
         folder as it was."""
         built = await self._build(env, release)
         version = self.store.version(env.application, release.version_label)
-        staged = await asyncio.to_thread(
+        # container_commands and hooks, or containers that write into the bundle's files
+        # (a writable volume of /var/app/current), change the folder: a copy of its own
+        docker = built.plan.docker
+        staged = (docker is not None and docker.writes_its_bundle()) or await asyncio.to_thread(
             self.builder.changed_by_deployments, built.app_dir, version.steps
         )
         if staged:
@@ -507,6 +510,13 @@ class Operations:
         )
         for phase in phases:
             await self.run_phase(env, release, artifact, kind, phase)
+
+    def _next_deployment_id(self, env: Environment) -> int:
+        """One more than the recorded deployment's, or than one a failed attempt left live
+        instances of (a rollback that could not finish), so that a new attempt never shares
+        an id, and a folder (`prepare`), with instances still running."""
+        used = [i.deployment_id for i in self.store.instances(env.name)]
+        return max([env.deployment_id, *used]) + 1
 
     async def _prune_stages(self, env: Environment) -> None:
         """Remove the deployment folders of an environment that no instance starts from any
@@ -532,12 +542,17 @@ class Operations:
         build_log = self.builder.root / version.digest / "build.log"
         build_log_size = _size(build_log)
         try:
+            # Whether a version runs under Docker is decided at its first build, and kept:
+            # a server started again with another default runtime (or an engine installed
+            # since) must not turn the instances of one release into another platform's.
+            pinned = version.platform
             artifact = await self.builder.build(
                 version.digest,
                 self.bundles.path(version.digest),
                 release.settings,
-                env.platform,
+                env.platform or ("docker" if pinned == "docker" else None),
                 version.steps,
+                containers=pinned in ("", "docker"),
                 report=lambda message, warn: self._event(
                     env,
                     message,

@@ -419,13 +419,18 @@ class Store:
     # domains ------------------------------------------------------------------------
 
     def add_domain(self, environment: Environment, domain: str) -> None:
-        """Route ``domain`` to the environment too; one environment per domain."""
+        """Route ``domain`` to the environment too; one environment per domain. A domain
+        an environment that has ended still holds (a create that failed, one a restart
+        interrupted) is free."""
         with self.transaction() as db:
             row = db.execute(
-                "SELECT d.environment_id, e.name FROM domains d "
+                "SELECT d.environment_id, e.name, e.status FROM domains d "
                 "LEFT JOIN environments e ON e.id = d.environment_id WHERE d.domain = ?",
                 (domain,),
             ).fetchone()
+            if row is not None and row[2] in (None, EnvStatus.TERMINATED.value):
+                db.execute("DELETE FROM domains WHERE domain = ?", (domain,))
+                row = None
             if row is not None:
                 owner = row[1] or row[0]
                 if row[0] == environment.id:
@@ -452,8 +457,12 @@ class Store:
             )
 
     def domains(self, environment_id: str | None = None) -> dict[str, list[str]]:
-        """Environment id -> its domains, sorted (one environment's with ``environment_id``)."""
-        rows = self._query("SELECT domain, environment_id FROM domains ORDER BY domain")
+        """Environment id -> its domains, sorted (one environment's with ``environment_id``);
+        those of environments that have ended are left out."""
+        rows = self._query(
+            "SELECT d.domain, d.environment_id FROM domains d JOIN environments e "
+            "ON e.id = d.environment_id WHERE e.status != 'Terminated' ORDER BY d.domain"
+        )
         out: dict[str, list[str]] = {}
         for row in rows:
             if environment_id is None or row["environment_id"] == environment_id:

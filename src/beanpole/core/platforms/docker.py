@@ -49,6 +49,14 @@ class Volume:
     target: str
     read_only: bool = False
 
+    @property
+    def in_bundle(self) -> bool:
+        """Whether it is a folder of the bundle's files (EB's ``/var/app/current``)."""
+        pure = PurePosixPath(self.source)
+        if self.source and not pure.is_absolute():
+            return self.source.startswith(".") or "/" in self.source
+        return any(pure == base or base in pure.parents for base in _APP_FOLDERS)
+
 
 @dataclass(frozen=True)
 class ComposeService:
@@ -78,6 +86,11 @@ class DockerSource:
     web: str = ""
     volumes: tuple[Volume, ...] = ()  # Dockerrun.aws.json's Volumes (compose: per service)
     logging: str = ""  # Dockerrun.aws.json's Logging: the container folder of its log files
+
+    def writes_its_bundle(self) -> bool:
+        """Whether a container may write into the bundle's files (a writable volume of it)."""
+        every = (*self.volumes, *(v for s in self.services for v in s.volumes))
+        return any(v.in_bundle and not v.read_only for v in every)
 
     def volumes_of(self, service: str) -> tuple[Volume, ...]:
         """The volumes of the routed container ("web") or of a compose service."""
