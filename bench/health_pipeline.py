@@ -252,7 +252,7 @@ def per_request_us(row: dict[str, Any]) -> float | None:
 _SENDER = """
 import socket, sys, time
 port, lines, now_ms = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-prefix = sys.argv[4] + " " if len(sys.argv) > 4 else ""
+prefix = sys.argv[4] + " " if len(sys.argv) > 4 and sys.argv[4] else ""
 data = [
     f'{prefix}{now_ms} env-lbbench i-{n % 3:08x} 200 {n % 7} 1 {80 + n % 5} ::1 GET "/"'.encode()
     for n in range(1000)
@@ -277,7 +277,11 @@ def line_cost_us(lines: int = 100_000, token: str = "") -> float:
 
     windows, rollups = Windows(10.0), Windows(300.0)
 
+    samples = 0
+
     def on_sample(sample: Any) -> None:
+        nonlocal samples
+        samples += 1
         windows.add(sample, sample.at)
         rollups.add(sample, sample.at)
 
@@ -297,6 +301,8 @@ def line_cost_us(lines: int = 100_000, token: str = "") -> float:
         listener.stream.flush()
         spent = time.process_time() - start
         listener.close()
+    if samples < received:  # a line the stream refused measures nothing: a broken bench
+        raise RuntimeError(f"only {samples} of {received} request lines were parsed")
     return spent * 1e6 / max(received, 1)
 
 
