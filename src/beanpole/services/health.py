@@ -35,7 +35,10 @@ class HealthService:
 
     async def health(self, name: str) -> HealthView:
         env = await asyncio.to_thread(self.store.environment, name)
-        if name not in self.monitor.snapshot.environments:  # created since the last verdict
+        live = await asyncio.to_thread(self.store.instances, name)
+        known = self.monitor.snapshot.environments.get(name)
+        seen = {row["id"] for row in known["instances"]} if known is not None else set()
+        if known is None or {i.id for i in live} - seen:  # created since the last verdict
             with contextlib.suppress(BeanpoleError):  # then the stored statuses below
                 await self.monitor.refresh()
         snapshot = self.monitor.snapshot
@@ -43,7 +46,7 @@ class HealthService:
         at = snapshot.at
         if data is None:  # no verdict could be made (supervisord not answering)
             at = 0.0
-            data = _stored(env, await asyncio.to_thread(self.store.instances, name))
+            data = _stored(env, live)
         scaling = None
         with contextlib.suppress(BeanpoleError):
             scaling = await self.environments.autoscaling(name)
