@@ -17,11 +17,16 @@ _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_DOMAINS = 100  # per environment: each is a line of the load balancer's host map
 
 
+def normal(text: str) -> str:
+    """A host name as routes and records hold it: lower case, no trailing dot."""
+    return text.strip().lower().removesuffix(".")
+
+
 def check_domain(text: str, own_domains: tuple[str, ...] = ()) -> str:
     """``text`` as a domain the load balancer can route (lower case, no trailing dot), or
     an `InvalidInput` naming what to change. ``own_domains`` are the server's domains,
     under which names are CNAMEs, not domains."""
-    domain = text.strip().lower().removesuffix(".")
+    domain = normal(text)
     labels = domain.split(".")
     if domain.startswith("*."):
         raise InvalidInput(

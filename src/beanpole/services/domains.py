@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 
 from beanpole.api.views import DomainsView
-from beanpole.core.domains import MAX_DOMAINS, check_domain
+from beanpole.core.domains import MAX_DOMAINS, check_domain, normal
 from beanpole.core.errors import Conflict, InvalidInput
 from beanpole.core.model import Environment, EnvStatus
 from beanpole.services.operations import Operations
@@ -46,7 +46,7 @@ class Domains:
 
     async def remove(self, name: str, domain: str) -> DomainsView:
         env = self.store.environment(name)
-        self.store.remove_domain(env, domain.strip().lower().removesuffix("."))
+        self.store.remove_domain(env, normal(domain))
         await self.ops.fleet.sync_lb()
         self.ops._event(env, f"{domain} no longer routes to environment {env.name}.")
         return self._view(env)

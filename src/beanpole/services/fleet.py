@@ -173,6 +173,7 @@ class Fleet:
         run_as: RunAs | None = None,
     ) -> None:
         self.home = home
+        self._token: str | None = None  # the request token, read at the first load-balancer spec
         self.run_as = run_as  # the app user instances run as (None: as Beanpole's own)
         self.config = config
         self.store = store
@@ -202,7 +203,7 @@ class Fleet:
             environments=environments,
             instances=instances,
             log_port=self.config.log_port,
-            log_token=self.home.request_token(),
+            log_token=self._request_token(),
             sampling=self.sampling,
             versions=self._serving_versions(environments, instances),
             builds=str(self.home.root / "builds"),
@@ -272,6 +273,12 @@ class Fleet:
             cpu_limit_percent=settings.int("beanpole:instance", "CPULimit"),
             runtime=runtime if runtime != "default" else "",
         )
+
+    def _request_token(self) -> str:
+        """The home's request token (`Home.request_token`), read once: it never changes."""
+        if self._token is None:
+            self._token = self.home.request_token()
+        return self._token
 
     def _mounts(self, instance: Instance, artifact: Artifact, container: str) -> tuple[Mount, ...]:
         """The host folders of an image's container (`core.platforms.docker.volume_folder`),

@@ -50,12 +50,17 @@ class Volume:
     read_only: bool = False
 
     @property
-    def in_bundle(self) -> bool:
-        """Whether it is a folder of the bundle's files (EB's ``/var/app/current``)."""
+    def in_bundle(self) -> PurePosixPath | None:
+        """Its path in the bundle's files when it is one of their folders (EB's
+        ``/var/app/current/…``, or compose's ``./…``), else None."""
         pure = PurePosixPath(self.source)
         if self.source and not pure.is_absolute():
-            return self.source.startswith(".") or "/" in self.source
-        return any(pure == base or base in pure.parents for base in _APP_FOLDERS)
+            in_bundle = self.source.startswith(".") or "/" in self.source
+            return PurePosixPath(*[p for p in pure.parts if p != "."]) if in_bundle else None
+        for base in _APP_FOLDERS:
+            if pure == base or base in pure.parents:
+                return pure.relative_to(base)
+        return None
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class DockerSource:
     def writes_its_bundle(self) -> bool:
         """Whether a container may write into the bundle's files (a writable volume of it)."""
         every = (*self.volumes, *(v for s in self.services for v in s.volumes))
-        return any(v.in_bundle and not v.read_only for v in every)
+        return any(v.in_bundle is not None and not v.read_only for v in every)
 
     def volumes_of(self, service: str) -> tuple[Volume, ...]:
         """The volumes of the routed container ("web") or of a compose service."""
@@ -229,12 +234,10 @@ def volume_folder(volume: Volume, app_dir: Path, environment_dir: Path, instance
     source = volume.source
     if not source:
         return instance_dir / volume.target.strip("/").replace("/", "_")
+    in_bundle = volume.in_bundle
+    if in_bundle is not None:
+        return app_dir.joinpath(*in_bundle.parts)
     pure = PurePosixPath(source)
-    if not pure.is_absolute() and (source.startswith(".") or "/" in source):
-        return app_dir.joinpath(*[p for p in pure.parts if p != "."])
-    for base in _APP_FOLDERS:
-        if pure == base or base in pure.parents:
-            return app_dir.joinpath(*pure.relative_to(base).parts)
     if pure.is_absolute():
         return environment_dir / "host" / PurePosixPath(*pure.parts[1:])
     return environment_dir / "named" / source
