@@ -57,6 +57,7 @@ class Beanpole:
     lb_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
     eb_port: int = field(default_factory=free_port)
+    https_port: int = field(default_factory=free_port)
     runtime: str | None = None  # `server start --runtime` (None: the default)
     docker_host: str | None = None  # DOCKER_HOST for the server (None: the environment's)
 
@@ -99,6 +100,8 @@ class Beanpole:
             str(self.api_port),
             "--eb-port",
             str(self.eb_port),
+            "--https-port",
+            str(self.https_port),
             *(("--runtime", self.runtime) if self.runtime else ()),
         )
 

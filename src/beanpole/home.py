@@ -19,7 +19,7 @@ DEFAULT_HOME = (
 # Folders the application user must traverse (its staged app, its instance folder); the rest
 # of the home (state, token, bundles, logs, sockets) is the owner's alone.
 _TRAVERSABLE = ("builds", "instances")
-_PRIVATE = ("bundles", "logs", "haproxy", "supervisor", "cache")
+_PRIVATE = ("bundles", "logs", "haproxy", "supervisor", "cache", "certs")
 
 
 def home_dir() -> Path:
@@ -34,6 +34,7 @@ class ServerConfig:
     api_port: int = 4180
     lb_host: str = "0.0.0.0"
     lb_port: int = 8080
+    https_port: int = 8443  # the load balancer's HTTPS listener; 0: none
     domain: str = "localhost"
     port_range: tuple[int, int] = (20000, 29999)
     log_port: int = 0  # UDP on 127.0.0.1 for HAProxy's request lines; chosen at first start
@@ -83,6 +84,10 @@ class Home:
     def access_logs(self) -> Path:
         """Each environment's access log, written from the request stream."""
         return self.logs / "access"
+
+    def certificate_file(self, name: str) -> Path:
+        """A stored certificate's PEM (leaf, chain, key) that HAProxy loads; owner only."""
+        return self.root / "certs" / f"{name}.pem"
 
     def instance_dir(self, instance_id: str) -> Path:
         return self.root / "instances" / instance_id

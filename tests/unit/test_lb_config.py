@@ -372,3 +372,38 @@ def test_with_a_token_every_request_line_starts_with_it_and_a_new_token_reloads(
     for bad in ("short", 'quote"in" it and more', "x" * 200):
         with pytest.raises(InvalidInput, match="request log token"):
             replace(with_log, log_token=bad)
+
+
+def test_https_listener_renders_only_with_a_port_and_certificate_changes_need_no_reload():
+    from beanpole.core.lb.config import Certificate, render_crt_list
+
+    paths = HAProxyPaths.under(Path("/tmp/bp-lb"))
+    check = HealthCheck()
+    plain = LoadBalancerSpec("127.0.0.1", 8080, (Backend("shop", ("shop.localhost",), check, ()),))
+    assert " ssl " not in render_config(plain, paths)
+
+    shop = Backend("shop", ("shop.localhost",), check, (), https=True, redirect_https=True)
+    cert = Certificate("shop", "/certs/shop.pem", "AB" * 20)
+    spec = LoadBalancerSpec("127.0.0.1", 8080, (shop,), https_port=8443, certificates=(cert,))
+    text = render_config(spec, paths)
+    assert f"bind 127.0.0.1:8443 ssl crt {paths.default_cert} crt-list {paths.crt_list}" in text
+    assert "alpn h2,http/1.1" in text
+    assert "redirect location https://%[req.hdr(host),field(1,:)]:8443%[capture.req.uri]" in text
+    assert render_crt_list(spec) == "/certs/shop.pem\n"
+
+    # adding or renewing a certificate goes through the runtime API, a policy is a reload
+    renewed = Certificate("shop", "/certs/shop.pem", "CD" * 20)
+    other = Certificate("blog", "/certs/blog.pem", "EF" * 20)
+    same = LoadBalancerSpec(
+        "127.0.0.1", 8080, (shop,), https_port=8443, certificates=(renewed, other)
+    )
+    assert structural_key(same) == structural_key(spec)
+    strict = Certificate("shop", "/certs/shop.pem", "AB" * 20, "TLSv1.3")
+    tls13 = LoadBalancerSpec("127.0.0.1", 8080, (shop,), https_port=8443, certificates=(strict,))
+    assert structural_key(tls13) != structural_key(spec)
+    assert render_crt_list(tls13) == "/certs/shop.pem [ssl-min-ver TLSv1.3]\n"
+
+    with pytest.raises(InvalidInput, match="share port"):
+        LoadBalancerSpec("127.0.0.1", 8080, (), https_port=8080)
+    with pytest.raises(InvalidInput, match="no HTTPS listener"):
+        Backend("shop", (), check, (), redirect_https=True)

@@ -109,3 +109,46 @@ def test_static_files_come_from_the_serving_deployments_own_folder_where_it_has_
     static = spec.backends[0].static
     assert static is not None
     assert static.roots == ("/b/d2/stages/e-shop-2", "/b/d1/app")
+
+
+def _https_spec(settings, stored=("shop",)):
+    from beanpole.core.lb.desired import StoredCertificate
+
+    return desired_spec(
+        bind_host="127.0.0.1",
+        port=8080,
+        domain="localhost",
+        environments=[env("shop", settings=settings)],
+        instances=[],
+        https_port=8443,
+        stored_certificates=[
+            StoredCertificate(name, f"/certs/{name}.pem", "AB" * 20) for name in stored
+        ],
+    )
+
+
+def test_https_listener_needs_a_stored_certificate_and_the_strictest_policy_wins():
+    https = "aws:elbv2:listener:443"
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/shop"
+    (backend,) = _https_spec({}).backends
+    assert (backend.http, backend.https, backend.redirect_https) == (True, False, False)
+
+    spec = _https_spec(
+        {
+            f"{https}:SSLCertificateArns": arn,
+            "beanpole:proxy:RedirectHTTPToHTTPS": "true",
+            f"{https}:SSLPolicy": "ELBSecurityPolicy-TLS13-1-3-2021-06",
+        }
+    )
+    (backend,) = spec.backends
+    assert (backend.https, backend.redirect_https) == (True, True)
+    assert [(c.name, c.min_tls) for c in spec.certificates] == [("shop", "TLSv1.3")]
+
+    # a certificate that is not stored turns the listener off (and the redirect with it)
+    (backend,) = _https_spec(
+        {f"{https}:SSLCertificateArns": "shop,gone", "beanpole:proxy:RedirectHTTPToHTTPS": "true"}
+    ).backends
+    assert (backend.https, backend.redirect_https) == (False, False)
+    # the HTTP listener can be turned off
+    (backend,) = _https_spec({"aws:elbv2:listener:default:ListenerEnabled": "false"}).backends
+    assert backend.http is False

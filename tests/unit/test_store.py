@@ -5,6 +5,7 @@ import time
 import pytest
 
 from beanpole.adapters.store.db import Store
+from beanpole.core.certificates import CertificateRecord
 from beanpole.core.errors import Conflict, NotFound
 from beanpole.core.model import EnvStatus, Instance, InstanceState, OperationKind, OperationStatus
 
@@ -48,6 +49,7 @@ def test_migrations_run_once(tmp_path):
         "0018_s3_objects",
         "0019_console",
         "0020_domains",
+        "0021_certificates",
     ]
     s.close()
 
@@ -234,3 +236,44 @@ def test_a_domain_is_claimed_once_and_freed_when_its_environment_has_ended(shop)
     assert store.domains() == {}
     store.add_domain(blog, "shop.example.com")
     assert store.domains() == {blog.id: ["shop.example.com"]}
+
+
+def certificate_record(name: str, at: float, **changes: object) -> CertificateRecord:
+    fields: dict = {
+        "name": name,
+        "domains": ("shop.example.com", "*.shop.example.com"),
+        "not_before": at - 86400,
+        "not_after": at + 90 * 86400,
+        "fingerprint": "AB" * 20,
+        "serial": "1F",
+        "created_at": at,
+        "updated_at": at,
+    }
+    return CertificateRecord(**{**fields, **changes})
+
+
+def test_certificates_are_stored_listed_by_name_and_removed(store):
+    with pytest.raises(NotFound, match="beanpole certs list"):
+        store.certificate("shop")
+    store.put_certificate(certificate_record("shop", 1000.0))
+    store.put_certificate(certificate_record("blog", 2000.0, domains=("blog.example.com",)))
+    assert [c.name for c in store.certificates()] == ["blog", "shop"]
+    assert store.certificate("shop") == certificate_record("shop", 1000.0)
+    assert store.certificate("blog").domains == ("blog.example.com",)
+    store.remove_certificate("blog")
+    assert [c.name for c in store.certificates()] == ["shop"]
+    with pytest.raises(NotFound, match=r"No certificate named 'blog'.*beanpole certs list"):
+        store.remove_certificate("blog")
+
+
+def test_a_renewal_replaces_the_facts_but_keeps_when_it_was_first_added(store):
+    store.put_certificate(certificate_record("shop", 1000.0))
+    renewed = certificate_record(
+        "shop", 5000.0, fingerprint="CD" * 20, serial="2A", domains=("www.example.com",)
+    )
+    store.put_certificate(renewed)
+    stored = store.certificate("shop")
+    assert stored.created_at == 1000.0  # first added then
+    assert (stored.updated_at, stored.fingerprint, stored.serial) == (5000.0, "CD" * 20, "2A")
+    assert (stored.domains, stored.not_after) == (("www.example.com",), renewed.not_after)
+    assert len(store.certificates()) == 1

@@ -74,6 +74,22 @@ class AddDomain(Input):
     domain: str = Field(max_length=300, description="A host name, such as shop.example.com")
 
 
+MAX_PEM_TEXT = 64 * 1024
+"""The longest certificate, chain or key a request may carry: a body past it is refused by
+validation before anything parses it (a stored PEM is smaller still: `core.certificates`)."""
+
+
+class AddCertificate(Input):
+    """A certificate to store under ``name``, or to renew when the name exists."""
+
+    name: str = Field(max_length=64, description="Its name, such as shop-example-com")
+    certificate: str = Field(max_length=MAX_PEM_TEXT, description="The leaf certificate (PEM)")
+    private_key: str = Field(max_length=MAX_PEM_TEXT, description="Its unencrypted key (PEM)")
+    chain: str = Field(
+        default="", max_length=MAX_PEM_TEXT, description="Intermediate certificates (PEM)"
+    )
+
+
 class Scale(Input):
     """``count`` pins the environment (MinSize = MaxSize = count); ``min_size`` and
     ``max_size`` set the bounds auto scaling moves within. One or the other."""

@@ -251,6 +251,29 @@ class DomainsView(View):
     domains: list[str]
 
 
+class CertificateView(View):
+    """A stored certificate's facts: never its key, nor the PEM itself."""
+
+    name: str
+    domains: list[str] = Field(description="The host names it covers (wildcards one label deep)")
+    not_before: str = Field(description="Valid from (ISO-8601, UTC)")
+    not_after: str = Field(description="Valid until (ISO-8601, UTC)")
+    days_left: int = Field(description="Whole days until it expires")
+    expiring: bool = Field(description="It expires within 30 days: renew it")
+    fingerprint: str = Field(description="SHA-1 of the certificate, upper-case hex")
+    serial: str
+    environments: list[str] = Field(
+        description="Environments whose aws:elbv2:listener:443 SSLCertificateArns name it"
+    )
+    renewed: bool = Field(
+        default=False, description="Answering an add: it replaced a certificate of that name"
+    )
+
+
+class CertificatesView(View):
+    certificates: list[CertificateView]
+
+
 class EventView(View):
     id: int
     time: float

@@ -23,6 +23,7 @@ from beanpole import __version__
 from beanpole.api import inputs
 from beanpole.api.views import (
     AutoscalingView,
+    CertificateView,
     DomainsView,
     EffectiveSettingView,
     EventView,
@@ -800,6 +801,120 @@ def domains_remove(env: str, domain: str) -> None:
 
 def _answers_on(view: DomainsView) -> None:
     out.print(f"{view.environment} answers on: {', '.join(view.domains) or 'its CNAME only'}")
+
+
+@cli.group()
+def certs() -> None:
+    """TLS certificates the load balancer's HTTPS listener serves, chosen by the name the
+    client asks for (SNI). An environment offers one by naming it in
+    aws:elbv2:listener:443:SSLCertificateArns (beanpole config ENV
+    aws:elbv2:listener:443:SSLCertificateArns=NAME)."""
+
+
+_PEM_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+
+
+@certs.command("add")
+@click.argument("name")
+@click.option("--cert", "cert_file", required=True, type=_PEM_FILE, help="The certificate (PEM).")
+@click.option("--key", "key_file", required=True, type=_PEM_FILE, help="Its private key (PEM).")
+@click.option("--chain", "chain_file", type=_PEM_FILE, help="Intermediate certificates (PEM).")
+def certs_add(name: str, cert_file: Path, key_file: Path, chain_file: Path | None) -> None:
+    """Store a certificate and its key as NAME, or renew NAME's: environments that name it
+    are served the new one at once, without a restart. The key must not be encrypted."""
+    view = _client().add_certificate(
+        name,
+        _read_pem(cert_file, "--cert"),
+        _read_pem(key_file, "--key"),
+        _read_pem(chain_file, "--chain") if chain_file else "",
+    )
+    verb = "Renewed" if view.renewed else "Added"
+    out.print(
+        f"{verb} certificate {view.name} for {', '.join(view.domains)}, valid until "
+        f"{view.not_after[:10]} ({view.days_left} days left).",
+        markup=False,
+    )
+    if view.environments:
+        out.print(f"Served to: {', '.join(view.environments)}", markup=False)
+    else:
+        out.print(
+            "Serve it with: beanpole config ENV "
+            f"aws:elbv2:listener:443:SSLCertificateArns={view.name}",
+            markup=False,
+        )
+    _warn_expiring(view)
+
+
+@certs.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def certs_list(as_json: bool) -> None:
+    """List stored certificates, warning of those that expire within 30 days."""
+    answer = _client().certificates()
+    if as_json:  # the API's answer as it is: {"certificates": [...]}
+        click.echo(json.dumps(answer.model_dump(mode="json"), indent=2))
+        return
+    views = answer.certificates
+    if not views:
+        out.print("No certificates. Add one with: beanpole certs add NAME --cert FILE --key FILE")
+        return
+    table = Table("name", "domains", "expires", "days left", "used by")
+    for v in views:
+        table.add_row(
+            Text(v.name),
+            Text(", ".join(v.domains)),
+            v.not_after[:10],
+            str(v.days_left),
+            Text(", ".join(v.environments) or "-"),
+        )
+    out.print(table)
+    for v in views:
+        _warn_expiring(v)
+
+
+@certs.command("remove")
+@click.argument("name")
+def certs_remove(name: str) -> None:
+    """Forget certificate NAME; refused while an environment's HTTPS listener names it."""
+    view = _client().remove_certificate(name)
+    out.print(f"Removed certificate {view.name}.", markup=False)
+
+
+def _read_pem(path: Path, option: str) -> str:
+    """A PEM file's text, refused here when it cannot be one (too large, or binary: DER)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint=option) from None
+    if len(data) > inputs.MAX_PEM_TEXT:
+        raise click.BadParameter(
+            f"{path} has {len(data)} bytes; a PEM file of at most {inputs.MAX_PEM_TEXT} is "
+            "expected.",
+            param_hint=option,
+        )
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise click.BadParameter(
+            f"{path} is not PEM text (DER? convert it: openssl x509 -inform der -in {path} "
+            "-out cert.pem).",
+            param_hint=option,
+        ) from None
+
+
+def _warn_expiring(view: CertificateView) -> None:
+    if not view.expiring:
+        return
+    date = view.not_after[:10]
+    when = (
+        f"expired on {date}"
+        if view.days_left < 0
+        else f"expires in {view.days_left} day{'' if view.days_left == 1 else 's'} ({date})"
+    )
+    out.print(
+        f"Warning: certificate {view.name} {when}: renew it with beanpole certs add "
+        f"{view.name} --cert ... --key ...",
+        markup=False,
+    )
 
 
 @cli.command("releases")

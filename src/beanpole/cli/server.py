@@ -83,6 +83,12 @@ def server() -> None:
 
 @server.command("start")
 @click.option("--lb-port", type=int, help="Port of the load balancer's HTTP listener (8080).")
+@click.option(
+    "--https-port",
+    type=int,
+    help="Port of the load balancer's HTTPS listener (8443; 0: none). Certificates: "
+    "beanpole certs add.",
+)
 @click.option("--lb-host", help="Address the load balancer binds (0.0.0.0).")
 @click.option("--api-port", type=int, help="Port of the REST API on 127.0.0.1 (4180).")
 @click.option("--api-host", help="Address the REST API binds (127.0.0.1).")
@@ -101,6 +107,7 @@ def server() -> None:
 )
 def start(
     lb_port: int | None,
+    https_port: int | None,
     lb_host: str | None,
     api_port: int | None,
     api_host: str | None,
@@ -114,6 +121,7 @@ def start(
     home.prepare()
     config = home.load_config().with_overrides(
         lb_port=lb_port,
+        https_port=https_port,
         lb_host=lb_host,
         api_port=api_port,
         api_host=api_host,
@@ -167,6 +175,11 @@ def start(
         f"  Load balancer: port {config.lb_port}, environments at "
         f"http://<name>.{config.domain}:{config.lb_port}"
     )
+    if config.https_port:
+        click.echo(
+            f"  HTTPS:         port {config.https_port} for environments with a certificate "
+            "(beanpole certs add)"
+        )
     click.echo(f"  EB API and S3: http://{config.api_host}:{config.eb_port} (beanpole keys create)")
     click.echo(f"  Web console:   {_console_url(config)}  ({_sign_in_hint(home)})")
     click.echo(f"  Runtime:       {config.runtime}")
@@ -235,6 +248,7 @@ def status(as_json: bool) -> None:
                     "home": str(home.root),
                     "api_url": f"http://{config.api_host}:{config.api_port}/api/v1",
                     "lb_port": config.lb_port,
+                    "https_port": config.https_port,
                     # what Terraform's endpoints {} block, AWS_ENDPOINT_URL and boto3 take
                     "eb_endpoint": f"http://{config.api_host}:{config.eb_port}",
                     "region": config.region,

@@ -25,6 +25,8 @@ from beanpole.api.views import (
     AbortRequested,
     ApplicationView,
     AutoscalingView,
+    CertificatesView,
+    CertificateView,
     Checked,
     DomainsView,
     EnvironmentCreated,
@@ -291,6 +293,22 @@ class Client:
     def remove_domain(self, name: str, domain: str) -> DomainsView:
         path = f"/environments/{name}/domains/{quote(domain, safe='')}"
         return self.call(DomainsView, "DELETE", path)
+
+    def certificates(self) -> CertificatesView:
+        return self.call(CertificatesView, "GET", "/certificates")
+
+    def add_certificate(
+        self, name: str, certificate: str, private_key: str, chain: str = ""
+    ) -> CertificateView:
+        """Store (or renew) a certificate: the PEM texts travel in the body, over the API's
+        own transport, as the token does."""
+        body = inputs.AddCertificate(
+            name=name, certificate=certificate, private_key=private_key, chain=chain
+        )
+        return self.call(CertificateView, "POST", "/certificates", json=_json(body))
+
+    def remove_certificate(self, name: str) -> CertificateView:
+        return self.call(CertificateView, "DELETE", f"/certificates/{quote(name, safe='')}")
 
     def terminate(self, name: str) -> OperationStarted:
         return self.call(OperationStarted, "DELETE", f"/environments/{name}")

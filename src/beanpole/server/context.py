@@ -10,6 +10,7 @@ from beanpole.adapters.store.db import Store
 from beanpole.home import Home, ServerConfig
 from beanpole.ports import Runtime
 from beanpole.services.applications import Applications
+from beanpole.services.certificates import Certificates
 from beanpole.services.configurations import Configurations
 from beanpole.services.console import ConsolePages, Feed
 from beanpole.services.domains import Domains
@@ -50,6 +51,7 @@ class Context:
     console: ConsolePages
     feed: Feed
     domains: Domains
+    certificates: Certificates
 
     def url(self, cname: str) -> str:
         return environment_url(self.config, cname)

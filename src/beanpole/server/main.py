@@ -46,6 +46,7 @@ from beanpole.server.rest.app import create_app
 from beanpole.services.applications import Applications
 from beanpole.services.autoscaler import Autoscaler
 from beanpole.services.buckets import Buckets
+from beanpole.services.certificates import Certificates
 from beanpole.services.configurations import Configurations
 from beanpole.services.console import ConsolePages, Feed
 from beanpole.services.domains import Domains
@@ -121,6 +122,7 @@ def build_context(home: Home) -> Context:
             tuple(d for d in (config.domain, config.eb_domain) if d),
             functools.partial(environment_url, config),
         ),
+        certificates=Certificates(ops, home),
     )
 
 

@@ -42,11 +42,13 @@ from beanpole.api.views import (
     SettingsView,
     SwapResult,
 )
+from beanpole.core import certificates
 from beanpole.core.autoscaling import schedule
 from beanpole.core.autoscaling.measures import MEASURES
 from beanpole.core.autoscaling.policy import check_policy, policy_from
 from beanpole.core.capacity import bounds, desired_count, plan_scale
 from beanpole.core.errors import Conflict, InvalidInput
+from beanpole.core.lb.desired import HTTPS_LISTENER
 from beanpole.core.model import (
     Environment,
     Event,
@@ -274,6 +276,24 @@ class Environments:
         self._report_inert(env, {}, settings)
         return EnvironmentCreated(operation=op.id, environment=self._view(env.name))
 
+    def _check_resolved(self, resolved: ResolvedSettings) -> None:
+        """`check_sizes`, and the HTTPS listener's certificates are stored ones."""
+        check_sizes(resolved)
+        names = certificates.referenced_names(resolved.get(HTTPS_LISTENER, "SSLCertificateArns"))
+        stored = {c.name for c in self.store.certificates()}
+        for name in names:
+            if name not in stored:
+                raise InvalidInput(
+                    f"Certificate {name!r} (in {HTTPS_LISTENER} SSLCertificateArns) is not "
+                    f"stored: add it first with beanpole certs add {name} --cert FILE --key "
+                    "FILE (beanpole certs list shows those stored)."
+                )
+        if resolved.get("beanpole:proxy", "RedirectHTTPToHTTPS") == "true" and not names:
+            raise InvalidInput(
+                "beanpole:proxy RedirectHTTPToHTTPS needs an HTTPS listener to redirect to: "
+                f"set {HTTPS_LISTENER} SSLCertificateArns to a certificate (beanpole certs add)."
+            )
+
     def _report_inert(
         self, env: Environment, before: Mapping[str, str], after: Mapping[str, str]
     ) -> None:
@@ -315,7 +335,7 @@ class Environments:
         if spec.version_label is not None and with_version:
             version = self.store.version(spec.application, spec.version_label)  # NotFound
         layer = version.ebextensions if version else {}
-        check_sizes(resolve(layer, saved.settings if saved else {}, settings))
+        self._check_resolved(resolve(layer, saved.settings if saved else {}, settings))
         if any(e.name == name for e in self.store.environments()):
             raise Conflict(
                 f"Environment {name} already exists. Deploy to it with "
@@ -365,7 +385,7 @@ class Environments:
         if spec.version_label is None:
             raise InvalidInput("version_label is required: upload a version first.")
         version = self.store.version(env.application, spec.version_label)
-        check_sizes(resolve(*env.layers(version.ebextensions)))
+        self._check_resolved(resolve(*env.layers(version.ebextensions)))
         op = self.ops.deploy(env, spec.version_label, policy=spec.policy)
         return OperationStarted(operation=op.id)
 
@@ -402,7 +422,7 @@ class Environments:
         )
         settings = validate({**env.settings, **change.settings})
         resolved = resolve(*env.layers(direct=settings))
-        check_sizes(resolved)
+        self._check_resolved(resolved)
         op = self.ops.configure(env, settings, desired=change.desired, notes=change.notes)
         desired = desired_count(
             resolved, env.desired_capacity if change.desired is None else change.desired
@@ -413,7 +433,7 @@ class Environments:
         """Set and remove direct settings; the result is checked before anything runs."""
         env = self.store.environment(name)
         merged = merge_changes(env.settings, change.set, change.remove)
-        check_sizes(resolve(*env.layers(direct=merged)))
+        self._check_resolved(resolve(*env.layers(direct=merged)))
         op = self.ops.configure(env, merged)
         return OperationStarted(operation=op.id)
 
@@ -432,11 +452,11 @@ class Environments:
         if version_label is None or version_label == env.version_label:
             if merged == env.settings:
                 return None
-            check_sizes(resolve(*env.layers(direct=merged)))
+            self._check_resolved(resolve(*env.layers(direct=merged)))
             op = self.ops.configure(env, merged)
         else:
             version = self.store.version(env.application, version_label)
-            check_sizes(resolve(*env.layers(version.ebextensions, merged)))
+            self._check_resolved(resolve(*env.layers(version.ebextensions, merged)))
             op = self.ops.deploy(env, version_label, settings=merged)
         self._report_inert(env, env.settings, merged)
         return OperationStarted(operation=op.id)

@@ -28,6 +28,7 @@ from beanpole.core.hints import AppFacts, StartFailure, describe
 from beanpole.core.lb.config import HealthCheck, LoadBalancerSpec
 from beanpole.core.lb.desired import (
     IN_SERVICE_WEIGHT,
+    StoredCertificate,
     desired_spec,
     health_check,
     serving_labels,
@@ -210,6 +211,11 @@ class Fleet:
             staged=staged_deployments(self.home.root / "builds"),
             domains=self.store.domains(),
             eb_domain=self.config.eb_domain,
+            https_port=self.config.https_port,
+            stored_certificates=[
+                StoredCertificate(c.name, str(self.home.certificate_file(c.name)), c.fingerprint)
+                for c in self.store.certificates()
+            ],
         )
 
     def _serving_versions(

@@ -54,6 +54,7 @@ class Handler(BaseHTTPRequestHandler):
                 "pid": os.getpid(),
                 "greeting": os.environ.get("GREETING", "hello"),
                 "version": VERSION,
+                "proto": self.headers.get("X-Forwarded-Proto"),
             }
         ).encode()
         self.send_response(200)

@@ -30,15 +30,18 @@ from pathlib import Path
 import psutil
 
 from beanpole.adapters.lb.static_files import StaticFileServer
+from beanpole.core import certificates
 from beanpole.core.errors import ComponentError, InvalidInput, NotFound
 from beanpole.core.lb.config import (
     BACKEND_PREFIX,
     MAX_WEIGHT,
     Backend,
+    Certificate,
     HAProxyPaths,
     LoadBalancerSpec,
     backend_id,
     render_config,
+    render_crt_list,
     render_hosts_map,
     render_static_routes,
     sample_var,
@@ -202,6 +205,8 @@ class HAProxy:
         for backend in spec.backends:
             self._converge_servers(backend, running.get(backend.name, {}))
         self._converge_hosts(spec)
+        if spec.https_port:
+            self._converge_certificates(spec)
         wanted = {(b.name, s.name) for b in spec.backends for s in b.servers}
         for env, servers in running.items():
             for name in servers:
@@ -253,6 +258,60 @@ class HAProxy:
                 self._expect(f"set map {map_file} {host} {backend}")
         for host in current.keys() - wanted.keys():
             self._expect(f"del map {map_file} {host}")
+
+    def _converge_certificates(self, spec: LoadBalancerSpec) -> None:
+        """Add, renew and remove the listener's certificates through the runtime API.
+
+        A certificate is loaded into HAProxy's store (``new``/``set``/``commit ssl cert``),
+        then put on the listener (``add ssl crt-list``); a renewal replaces the store's
+        entry in one commit, so handshakes in flight finish with the old certificate and
+        the next ones get the new one. Connections already open are not touched.
+        """
+        crt_list = self.paths.crt_list
+        listed: set[str] = set()
+        for line in self.runtime(f"show ssl crt-list {crt_list}").splitlines():
+            if line and not line.startswith("#"):
+                listed.add(line.split()[0])
+        for cert in spec.certificates:
+            if cert.path not in listed:
+                self._load_certificate(cert, new=True)
+                answer = self._send_payload(f"add ssl crt-list {crt_list}", cert.crt_list_line)
+                if "Success!" not in answer:
+                    raise ComponentError(
+                        f"HAProxy did not take certificate {cert.name!r}: {_essential(answer)}"
+                    )
+            elif self._fingerprint(cert.path) != cert.fingerprint:
+                self._load_certificate(cert, new=False)
+        for path in listed - {c.path for c in spec.certificates}:
+            answer = self.runtime(f"del ssl crt-list {crt_list} {path}")
+            if "deleted" not in answer:
+                raise ComponentError(f"HAProxy did not remove {path}: {_essential(answer)}")
+            self.runtime(f"del ssl cert {path}")
+
+    def _load_certificate(self, cert: Certificate, *, new: bool) -> None:
+        try:
+            pem = Path(cert.path).read_text()
+        except OSError as exc:
+            raise ComponentError(f"Certificate {cert.name!r} cannot be read: {exc}") from exc
+        if new:
+            answer = self.runtime(f"new ssl cert {cert.path}")
+            if "New empty certificate store" not in answer and "already exists" not in answer:
+                raise ComponentError(f"HAProxy refused certificate {cert.name!r}: {answer}")
+        answer = self._send_payload(f"set ssl cert {cert.path}", pem)
+        if "Transaction" not in answer:
+            self.runtime(f"abort ssl cert {cert.path}")
+            raise ComponentError(f"HAProxy refused certificate {cert.name!r}: {_essential(answer)}")
+        answer = self.runtime(f"commit ssl cert {cert.path}")
+        if "Success!" not in answer:
+            raise ComponentError(
+                f"HAProxy could not commit certificate {cert.name!r}: {_essential(answer)}"
+            )
+
+    def _fingerprint(self, path: str) -> str:
+        for line in self.runtime(f"show ssl cert {path}").splitlines():
+            if line.startswith("SHA1 FingerPrint:"):
+                return line.partition(":")[2].strip().upper()
+        return ""
 
     def _remove_server(self, env: str, server: str) -> None:
         """Maintenance, then delete; in-flight requests get a bounded grace, then are cut."""
@@ -405,11 +464,18 @@ class HAProxy:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _send_payload(self, command: str, payload: str) -> str:
+        """A command that takes lines after it (``<<``), ended by an empty line."""
+        text = payload.strip("\n")
+        if "\n\n" in text or "\r" in text:
+            raise InvalidInput("A runtime payload cannot hold an empty line.")
+        return self._send(self.paths.admin_socket, f"{command} <<\n{text}\n", payload=True)
+
     def _master_cli(self, command: str) -> str:
         return self._send(self.paths.master_socket, command)
 
-    def _send(self, path: Path, command: str, *, batch: bool = False) -> str:
-        if "\n" in command or (";" in command and not batch):
+    def _send(self, path: Path, command: str, *, batch: bool = False, payload: bool = False) -> str:
+        if ("\n" in command and not payload) or (";" in command and not batch):
             raise InvalidInput("Send one runtime command at a time (no newline or ';').")
         if not command.startswith("show "):
             self._writes += 1  # anything but a question may change the servers' weights
@@ -503,6 +569,9 @@ class HAProxy:
         self.paths.directory.chmod(0o700)
         _write_atomic(self.paths.hosts_map, render_hosts_map(spec))
         _write_atomic(self.paths.static_routes, render_static_routes(spec))
+        _write_atomic(self.paths.crt_list, render_crt_list(spec))
+        if spec.https_port and not self.paths.default_cert.exists():
+            _write_atomic(self.paths.default_cert, certificates.self_signed())
         candidate = self.paths.cfg.with_name(self.paths.cfg.name + ".new")
         candidate.write_text(render_config(spec, self.paths))
         try:

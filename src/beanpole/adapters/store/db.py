@@ -15,6 +15,7 @@ from typing import Any
 from beanpole.adapters.store.upgrades import STEPS
 from beanpole.core.autoscaling.bounds import Override
 from beanpole.core.bundle_steps import Steps
+from beanpole.core.certificates import CertificateRecord
 from beanpole.core.errors import Conflict, NotFound
 from beanpole.core.ids import new_application_id, new_environment_id, new_version_id
 from beanpole.core.model import (
@@ -472,6 +473,50 @@ class Store:
     def forget_domains(self, environment_id: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM domains WHERE environment_id = ?", (environment_id,))
+
+    # certificates ----------------------------------------------------------------------
+
+    def put_certificate(self, record: CertificateRecord) -> None:
+        """Store a certificate's facts, replacing those of its name (a renewal) but keeping
+        when the name was first added."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO certificates (name, domains, not_before, not_after, fingerprint,"
+                " serial, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET domains = excluded.domains,"
+                " not_before = excluded.not_before, not_after = excluded.not_after,"
+                " fingerprint = excluded.fingerprint, serial = excluded.serial,"
+                " updated_at = excluded.updated_at",
+                (
+                    record.name,
+                    json.dumps(list(record.domains)),
+                    record.not_before,
+                    record.not_after,
+                    record.fingerprint,
+                    record.serial,
+                    record.created_at,
+                    record.updated_at,
+                ),
+            )
+
+    def certificates(self) -> list[CertificateRecord]:
+        return [_certificate(r) for r in self._query("SELECT * FROM certificates ORDER BY name")]
+
+    def certificate(self, name: str) -> CertificateRecord:
+        rows = self._query("SELECT * FROM certificates WHERE name = ?", name)
+        if not rows:
+            raise NotFound(
+                f"No certificate named {name!r}. List certificates with: beanpole certs list"
+            )
+        return _certificate(rows[0])
+
+    def remove_certificate(self, name: str) -> None:
+        with self.transaction() as db:
+            gone = db.execute("DELETE FROM certificates WHERE name = ?", (name,)).rowcount
+        if not gone:
+            raise NotFound(
+                f"No certificate named {name!r}. List certificates with: beanpole certs list"
+            )
 
     def swap_cnames(self, a: str, b: str) -> None:
         """Exchange two live environments' CNAMEs in one transaction."""
@@ -1046,4 +1091,17 @@ def _operation(r: sqlite3.Row) -> Operation:
         params=json.loads(r["params"]),
         environment_id=r["environment_id"],
         request_id=r["request_id"],
+    )
+
+
+def _certificate(r: sqlite3.Row) -> CertificateRecord:
+    return CertificateRecord(
+        name=r["name"],
+        domains=tuple(json.loads(r["domains"])),
+        not_before=r["not_before"],
+        not_after=r["not_after"],
+        fingerprint=r["fingerprint"],
+        serial=r["serial"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
     )

@@ -24,7 +24,7 @@ from beanpole.core.errors import InvalidInput
 
 #: Bumped whenever the template below changes, so that an upgraded Beanpole reloads HAProxy
 #: once to pick up the new template even when the spec is unchanged.
-TEMPLATE_VERSION = 6
+TEMPLATE_VERSION = 7
 
 # One line per request, sent raw (no syslog header) as a UDP datagram to the server on
 # loopback (`LoadBalancerSpec.log_port`; see `beanpole.adapters.lb.requests` for why UDP):
@@ -57,6 +57,8 @@ _CODE_PART = re.compile(r"(\d{3})(?:-(\d{3}))?")
 _SAFE_PATH = re.compile(r"[A-Za-z0-9._/+@=-]+")
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
 MIN_STATUS, MAX_STATUS = 100, 599
+TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
+MIN_TLS = TLS_VERSIONS[0]  # the HTTPS listener's floor: older versions are never offered
 MAX_WEIGHT = 256
 MAX_SAMPLE_RATIO = 1 << 20
 
@@ -236,6 +238,31 @@ class StaticFiles:
 
 
 @dataclass(frozen=True)
+class Certificate:
+    """A stored certificate the HTTPS listener offers by SNI (`beanpole.core.certificates`)."""
+
+    name: str
+    path: str  # its PEM (leaf, chain, key), which HAProxy loads and the runtime API renews
+    fingerprint: str  # SHA-1 of the leaf, upper-case hex, as ``show ssl cert`` prints it
+    min_tls: str = "TLSv1.2"  # the oldest TLS version served with it (its strictest policy)
+
+    def __post_init__(self) -> None:
+        if not _SAFE_PATH.fullmatch(self.path) or not self.path.startswith("/"):
+            raise InvalidInput(f"Certificate path {self.path!r} is not a plain absolute path.")
+        if not re.fullmatch(r"[0-9A-F]{40}", self.fingerprint):
+            raise InvalidInput(f"Certificate fingerprint {self.fingerprint!r} is not SHA-1 hex.")
+        if self.min_tls not in TLS_VERSIONS:
+            raise InvalidInput(f"TLS version {self.min_tls!r} is not one of {TLS_VERSIONS}.")
+
+    @property
+    def crt_list_line(self) -> str:
+        """Its line in the listener's crt-list (and the payload of ``add ssl crt-list``)."""
+        if self.min_tls == MIN_TLS:
+            return self.path
+        return f"{self.path} [ssl-min-ver {self.min_tls}]"
+
+
+@dataclass(frozen=True)
 class Backend:
     """One environment: the hosts routed to it, its health check, its instances."""
 
@@ -247,9 +274,16 @@ class Backend:
     static: StaticFiles | None = None  # None or no mappings: every request goes to the app
     max_body_bytes: int = 0  # 413 for a larger Content-Length; 0: no limit
     gzip_types: tuple[str, ...] = ()  # content types HAProxy compresses; (): none
+    http: bool = True  # answers on the HTTP listener (aws:elbv2:listener:default)
+    https: bool = False  # answers on the HTTPS listener (aws:elbv2:listener:443)
+    redirect_https: bool = False  # HTTP requests get a 301 to the same URL over HTTPS
 
     def __post_init__(self) -> None:
         _check_name("Environment name", self.name)
+        if self.redirect_https and not self.https:
+            raise InvalidInput(
+                f"Environment {self.name!r} redirects HTTP to HTTPS but has no HTTPS listener."
+            )
         if isinstance(self.max_body_bytes, bool) or self.max_body_bytes < 0:
             raise InvalidInput(f"Request body limit {self.max_body_bytes!r} is not valid.")
         for kind in self.gzip_types:
@@ -289,10 +323,22 @@ class LoadBalancerSpec:
     backends: tuple[Backend, ...]
     log_port: int = 0  # the server's UDP port on 127.0.0.1 for request lines; 0: no log
     log_token: str = ""  # the secret every request line starts with ("": none)
+    https_port: int = 0  # the HTTPS listener's port; 0: no HTTPS listener
+    certificates: tuple[Certificate, ...] = ()  # offered by SNI on the HTTPS listener
 
     def __post_init__(self) -> None:
         _check_ip("Listener address", self.bind_host)
         _check_port("Listener port", self.port)
+        if self.https_port:
+            _check_port("HTTPS listener port", self.https_port)
+            if self.https_port == self.port:
+                raise InvalidInput(
+                    f"The HTTP and HTTPS listeners cannot share port {self.port}: "
+                    "give the server another --https-port."
+                )
+        cert_names = [c.name for c in self.certificates]
+        if len(set(cert_names)) != len(cert_names):
+            raise InvalidInput("Two certificates have the same name.")
         if self.log_port:
             _check_port("Request log port", self.log_port)
         if self.log_token and not re.fullmatch(r"[A-Za-z0-9]{16,128}", self.log_token):
@@ -311,9 +357,15 @@ class LoadBalancerSpec:
 
     @property
     def bind_endpoint(self) -> str:
-        if ":" in self.bind_host:
-            return f"[{self.bind_host}]:{self.port}"
-        return f"{self.bind_host}:{self.port}"
+        return _endpoint(self.bind_host, self.port)
+
+    @property
+    def https_endpoint(self) -> str:
+        return _endpoint(self.bind_host, self.https_port)
+
+
+def _endpoint(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -329,6 +381,8 @@ class HAProxyPaths:
     static_socket: Path  # where the static file server listens (unix socket, 0600)
     static_routes: Path  # its routes: environment -> mappings and app folders (JSON)
     static_pid: Path
+    crt_list: Path  # the HTTPS listener's certificates, one line each
+    default_cert: Path  # offered when no certificate matches the client's SNI
 
     @classmethod
     def under(cls, directory: Path) -> HAProxyPaths:
@@ -353,6 +407,8 @@ class HAProxyPaths:
             static_socket=directory / "static.sock",
             static_routes=directory / "static-routes.json",
             static_pid=directory / "static.pid",
+            crt_list=directory / "certificates.list",
+            default_cert=directory / "default-certificate.pem",
         )
 
 
@@ -370,17 +426,24 @@ def structural_key(spec: LoadBalancerSpec) -> str:
     """
     shape = {
         "template": TEMPLATE_VERSION,
-        "listener": [spec.bind_host, spec.port],
+        "listener": [spec.bind_host, spec.port, spec.https_port],
+        # a line's options change only with a policy: adding, removing and renewing
+        # certificates go through the runtime API
+        "tls": sorted([c.path, c.min_tls] for c in spec.certificates if c.min_tls != MIN_TLS),
         "log_port": spec.log_port,
         "log_token": hashlib.sha256(spec.log_token.encode()).hexdigest(),
         "backends": sorted([b.name, b.check_host, _check_shape(b.check)] for b in spec.backends),
         "proxy": sorted(
-            [b.name, _static_paths(b), b.max_body_bytes, list(b.gzip_types)]
+            [b.name, _static_paths(b), b.max_body_bytes, list(b.gzip_types), _listeners(b)]
             for b in spec.backends
-            if _static_paths(b) or b.max_body_bytes or b.gzip_types
+            if _static_paths(b) or b.max_body_bytes or b.gzip_types or _listeners(b) != [1, 0, 0]
         ),
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _listeners(backend: Backend) -> list[int]:
+    return [int(backend.http), int(backend.https), int(backend.redirect_https)]
 
 
 def _check_shape(check: HealthCheck) -> list[object]:
@@ -435,6 +498,8 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
     - Request lines are sampled per backend (`_sampling_lines`): one request in N, N in a
       process-wide variable changed at run time; the line carries N as its weight.
       Requests for unknown hosts are not logged: no environment's health needs them.
+    - The HTTPS listener (`_https_bind`) shares the frontend, so both listeners route alike;
+      each backend then answers only on the listeners its environment has (`_listener_lines`).
     """
     key = structural_key(spec)
     lines = [
@@ -482,7 +547,12 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         "",
         "frontend fe-http",
         f"    bind {spec.bind_endpoint}",
+        *_https_bind(spec, paths),
         "    http-request disable-l7-retry unless METH_GET || METH_OPTIONS",
+        # what EB's load balancer tells the app: the scheme and port the client used
+        "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
+        "    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }",
+        "    http-request set-header X-Forwarded-Port %[dst_port]",
         *_static_routing_lines(spec, paths),
         f"    use_backend %[req.hdr(host),lower,field(1,:),map_str({paths.hosts_map})]",
         f"    default_backend {NO_ROUTE_BACKEND}",
@@ -502,6 +572,7 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
             f"hdr Host {backend.check_host}",
             f"    {check.expect_line()}",
             f"    timeout check {check.timeout_s}s",
+            *_listener_lines(backend, spec),
             *_sampling_lines(backend),
             *_body_limit_lines(backend),
             *_compression_lines(backend),
@@ -509,6 +580,48 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         lines += [f"    server {server_line(s, check)}" for s in backend.servers]
     lines += _static_backend_lines(spec, paths)
     return "\n".join(lines) + "\n"
+
+
+def _https_bind(spec: LoadBalancerSpec, paths: HAProxyPaths) -> list[str]:
+    """The HTTPS listener: a default certificate, then the stored ones from the crt-list
+    (changed at run time with ``add ssl crt-list``, ``set ssl cert``), HTTP/2 by ALPN."""
+    if not spec.https_port:
+        return []
+    return [
+        f"    bind {spec.https_endpoint} ssl crt {paths.default_cert} crt-list {paths.crt_list} "
+        f"alpn h2,http/1.1 ssl-min-ver {MIN_TLS}"
+    ]
+
+
+def render_crt_list(spec: LoadBalancerSpec) -> str:
+    lines = sorted(c.crt_list_line for c in spec.certificates)
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _listener_lines(backend: Backend, spec: LoadBalancerSpec) -> list[str]:
+    """A request on a listener the environment does not have is answered as an unknown
+    host's (404, not logged); with ``redirect_https``, HTTP requests get a 301 to HTTPS."""
+    lines: list[str] = []
+    not_found = f'http-request return status 404 content-type text/plain string "{NO_ROUTE_BODY}"'
+    if backend.redirect_https and spec.https_port:
+        port = "" if spec.https_port == 443 else f":{spec.https_port}"
+        lines += [
+            "    http-request set-log-level silent if !{ ssl_fc }",
+            "    http-request redirect location "
+            f"https://%[req.hdr(host),field(1,:)]{port}%[capture.req.uri] code 301 "
+            "if !{ ssl_fc }",
+        ]
+    elif not backend.http:
+        lines += [
+            "    http-request set-log-level silent if !{ ssl_fc }",
+            f"    {not_found} if !{{ ssl_fc }}",
+        ]
+    if spec.https_port and not backend.https:
+        lines += [
+            "    http-request set-log-level silent if { ssl_fc }",
+            f"    {not_found} if {{ ssl_fc }}",
+        ]
+    return lines
 
 
 def sample_var(env_name: str) -> str:

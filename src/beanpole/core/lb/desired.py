@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from beanpole.core import staticfiles
-from beanpole.core.lb.config import Backend, HealthCheck, LoadBalancerSpec, Server, StaticFiles
+from beanpole.core import certificates, staticfiles
+from beanpole.core.lb.config import (
+    MIN_TLS,
+    Backend,
+    Certificate,
+    HealthCheck,
+    LoadBalancerSpec,
+    Server,
+    StaticFiles,
+)
 from beanpole.core.model import Environment, EnvStatus, Instance, InstanceState, Version
 from beanpole.core.settings import resolve
 
 PROCESS = "aws:elasticbeanstalk:environment:process:default"
+HTTPS_LISTENER = "aws:elbv2:listener:443"
+HTTP_LISTENER = "aws:elbv2:listener:default"
+
+
+@dataclass(frozen=True)
+class StoredCertificate:
+    """A certificate as the store knows it: where its PEM is and what it is."""
+
+    name: str
+    path: str
+    fingerprint: str
+
+
 IN_SERVICE_WEIGHT = 100
 
 
@@ -55,12 +77,15 @@ def desired_spec(
     eb_domain: str = "",
     staged: Collection[tuple[str, int]] = (),
     domains: Mapping[str, Sequence[str]] | None = None,
+    https_port: int = 0,
+    stored_certificates: Iterable[StoredCertificate] = (),
 ) -> LoadBalancerSpec:
     """``versions`` (application, label) -> version, for the versions the environments run
     or serve, and ``builds``, the folder of their builds: where static files are found
     (``staged``: the (environment id, deployment id) that have a folder of their own, as
     `adapters.build.Builder.stage` makes them). ``domains``: environment id -> the host
-    names it answers on besides its CNAME (`core.domains`).
+    names it answers on besides its CNAME (`core.domains`). ``stored_certificates``: every
+    certificate the HTTPS listener (on ``https_port``, 0: none) offers by SNI.
     With ``eb_domain``, an environment also answers on its CNAME in Elastic Beanstalk's
     form, ``<prefix>.<region>.elasticbeanstalk.com`` (what EB's API reports)."""
     by_env: dict[str, list[Instance]] = {}
@@ -68,9 +93,21 @@ def desired_spec(
         if instance.state in _IN_LOAD_BALANCER:
             by_env.setdefault(instance.environment, []).append(instance)
     backends = []
+    stored = {c.name: c for c in stored_certificates}
+    min_tls: dict[str, str] = {}  # certificate -> the strictest policy of those naming it
     for env in sorted(environments, key=lambda e: e.name):
         if env.status is EnvStatus.TERMINATED:
             continue
+        proxy = proxy_settings(
+            env, by_env.get(env.name, []), versions or {}, builds, frozenset(staged)
+        )
+        names = proxy.pop("certificates")
+        policy_tls = proxy.pop("min_tls")
+        proxy["https"] = proxy["https"] and bool(names) and all(n in stored for n in names)
+        proxy["redirect_https"] = proxy["redirect_https"] and proxy["https"]
+        if proxy["https"]:
+            for name in names:
+                min_tls[name] = max(min_tls.get(name, MIN_TLS), policy_tls)
         servers = tuple(
             Server(i.id, i.host, i.port, server_weight(i))
             for i in sorted(by_env.get(env.name, []), key=lambda i: i.id)
@@ -85,9 +122,7 @@ def desired_spec(
                 check=health_check(resolve(*env.layers()).values),
                 servers=servers,
                 sample_ratio=(sampling or {}).get(env.name, 1),
-                **proxy_settings(
-                    env, by_env.get(env.name, []), versions or {}, builds, frozenset(staged)
-                ),
+                **proxy,
             )
         )
     return LoadBalancerSpec(
@@ -96,6 +131,11 @@ def desired_spec(
         backends=tuple(backends),
         log_port=log_port,
         log_token=log_token,
+        https_port=https_port,
+        certificates=tuple(
+            Certificate(c.name, c.path, c.fingerprint, min_tls.get(c.name, MIN_TLS))
+            for c in sorted(stored.values(), key=lambda c: c.name)
+        ),
     )
 
 
@@ -125,7 +165,8 @@ def proxy_settings(
     builds: str,
     staged: frozenset[tuple[str, int]] = frozenset(),
 ) -> dict[str, Any]:
-    """Static files, the body limit and compression of an environment's backend.
+    """Static files, the body limit, compression and listeners of an environment's backend
+    (and, for `desired_spec` to check and remove, its certificates and TLS floor).
 
     They follow the newest version in service (its .ebextensions and .platform/nginx), with
     the environment's direct settings over it: a deployment's new files, limits and mappings
@@ -156,4 +197,11 @@ def proxy_settings(
         "static": StaticFiles(pairs, roots) if pairs and roots else None,
         "max_body_bytes": resolved.int("beanpole:proxy", "ClientMaxBodySize"),
         "gzip_types": tuple(resolved.get("beanpole:proxy", "GzipTypes").split()),
+        "http": resolved.get(HTTP_LISTENER, "ListenerEnabled") == "true",
+        "https": resolved.get(HTTPS_LISTENER, "ListenerEnabled") == "true",
+        "redirect_https": resolved.get("beanpole:proxy", "RedirectHTTPToHTTPS") == "true",
+        "certificates": certificates.referenced_names(
+            resolved.get(HTTPS_LISTENER, "SSLCertificateArns")
+        ),
+        "min_tls": certificates.SSL_POLICIES[resolved.get(HTTPS_LISTENER, "SSLPolicy")],
     }

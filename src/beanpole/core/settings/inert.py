@@ -69,6 +69,11 @@ _OPTIONS = frozenset(
         "aws:elasticbeanstalk:container:nodejs:GzipCompression",
         "aws:elasticbeanstalk:container:nodejs:ProxyServer",
         "aws:elasticbeanstalk:container:python:PythonPath",
+        "aws:elbv2:listener:default:DefaultProcess",
+        "aws:elbv2:listener:default:Protocol",
+        "aws:elbv2:listener:default:Rules",
+        "aws:elbv2:listener:default:SSLCertificateArns",
+        "aws:elbv2:listener:default:SSLPolicy",
     }
 )
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from beanpole.core.certificates import DEFAULT_SSL_POLICY, SSL_POLICIES
+
 
 class Effect(StrEnum):
     """What changing an option does to a running environment."""
@@ -46,6 +48,8 @@ _CMD = "aws:elasticbeanstalk:command"
 _ASG = "aws:autoscaling:asg"
 _TRIGGER = "aws:autoscaling:trigger"
 _NODE = "aws:elasticbeanstalk:container:nodejs"
+_LISTENER_HTTP = "aws:elbv2:listener:default"
+_LISTENER_HTTPS = "aws:elbv2:listener:443"
 
 _TABLE: tuple[Option, ...] = (
     Option(
@@ -442,6 +446,61 @@ _TABLE: tuple[Option, ...] = (
         "that accept it ('text/html text/css'); empty: no compression. Set from `gzip on` "
         "and `gzip_types` in .platform/nginx.",
         Effect.LOAD_BALANCER,
+    ),
+    Option(
+        "beanpole:proxy",
+        "RedirectHTTPToHTTPS",
+        "bool",
+        "false",
+        "Answer HTTP requests with a 301 to the same URL over HTTPS. Needs the HTTPS "
+        "listener (aws:elbv2:listener:443 with a certificate).",
+        Effect.LOAD_BALANCER,
+    ),
+    Option(
+        _LISTENER_HTTP,
+        "ListenerEnabled",
+        "bool",
+        "true",
+        "Whether the environment answers on the load balancer's HTTP port.",
+        Effect.LOAD_BALANCER,
+    ),
+    Option(
+        _LISTENER_HTTPS,
+        "ListenerEnabled",
+        "bool",
+        "true",
+        "Whether the environment answers on the load balancer's HTTPS port, once "
+        "SSLCertificateArns names a certificate.",
+        Effect.LOAD_BALANCER,
+    ),
+    Option(
+        _LISTENER_HTTPS,
+        "Protocol",
+        "enum",
+        "HTTPS",
+        "The HTTPS listener speaks TLS only.",
+        Effect.LOAD_BALANCER,
+        choices=("HTTPS",),
+    ),
+    Option(
+        _LISTENER_HTTPS,
+        "SSLCertificateArns",
+        "str",
+        "",
+        "Comma-separated certificates (beanpole certs add NAME ...) the HTTPS listener offers "
+        "for this environment: names, or ARNs whose last segment is a name "
+        "(arn:aws:acm:REGION:ACCOUNT:certificate/NAME). Empty: no HTTPS listener.",
+        Effect.LOAD_BALANCER,
+    ),
+    Option(
+        _LISTENER_HTTPS,
+        "SSLPolicy",
+        "enum",
+        DEFAULT_SSL_POLICY,
+        "Elastic Beanstalk's security policy: the ...TLS13-1-3... policies accept TLS 1.3 "
+        "only; every other accepts TLS 1.2 and 1.3 (1.0 and 1.1 are never offered).",
+        Effect.LOAD_BALANCER,
+        choices=tuple(SSL_POLICIES),
     ),
     Option(
         _ASG,

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from beanpole.core import staticfiles
+from beanpole.core import certificates, staticfiles
 from beanpole.core.autoscaling import schedule
 from beanpole.core.autoscaling.measures import UNITS
 from beanpole.core.errors import InvalidInput
@@ -59,6 +59,8 @@ def _check_value(option: Option, value: str) -> str:
         )
     if option.key.endswith(":MatcherHTTPCode"):
         _check_matcher(value)
+    if option.key.endswith(":SSLCertificateArns"):
+        certificates.referenced_names(value)  # kept as given: Terraform reads it back
     if option.key == "aws:autoscaling:trigger:Unit":
         _check_unit(option.key, value)
     if option.key == "beanpole:proxy:GzipTypes":

@@ -1,7 +1,7 @@
 """The REST API (FastAPI): the face the CLI, scripts and the console use.
 
 The handlers translate HTTP to service calls and back, nothing more: one router per
-resource (`applications`, `configurations`, `environments`, `logs`, `health`,
+resource (`applications`, `certificates`, `configurations`, `environments`, `logs`, `health`,
 `operations`, `keys`, `users`, `session`, `console`), every route with its response model
 and the error statuses it can answer, the bearer and console-session schemes declared once
 (`auth`); the console's own files are served by `site`. Errors are translated in
@@ -21,6 +21,7 @@ from beanpole.api.views import Ping
 from beanpole.server.context import Context
 from beanpole.server.rest import (
     applications,
+    certificates,
     configurations,
     console,
     domains,
@@ -56,6 +57,7 @@ def create_app(ctx: Context) -> FastAPI:
 
     modules = (
         applications,
+        certificates,
         configurations,
         domains,
         environments,
