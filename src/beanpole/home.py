@@ -85,6 +85,12 @@ class Home:
         """Each environment's access log, written from the request stream."""
         return self.logs / "access"
 
+    @property
+    def secret_key_file(self) -> Path:
+        """The key secret environment properties are encrypted with, apart from the
+        database (`adapters.secrets`); owner only."""
+        return self.root / "secret.key"
+
     def certificate_file(self, name: str) -> Path:
         """A stored certificate's PEM (leaf, chain, key) that HAProxy loads; owner only."""
         return self.root / "certs" / f"{name}.pem"

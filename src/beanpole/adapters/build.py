@@ -114,8 +114,11 @@ class Builder:
         images: Images | None = None,
         *,
         prefer_containers: bool = False,
+        reveal: Callable[[Mapping[str, str]], dict[str, str]] = dict,
     ) -> None:
         self.root = home / "builds"
+        # environment properties -> what a process gets: secrets opened (`services.secrets`)
+        self.reveal = reveal
         self.run_as = run_as  # the app user: owns the staged app, runs the bundle's commands
         # where versions of the Docker platform get their image (None: no containers here)
         self.images = images
@@ -412,7 +415,9 @@ class Builder:
             port = (await self._plan(app_dir, settings, platform, steps)).default_port
         except BeanpoleError:
             port = BuildPlan("", {}).default_port
-        env = Artifact(app_dir, BuildPlan("", {}), (), {}, self.run_as).process_env(settings.env)
+        env = Artifact(app_dir, BuildPlan("", {}), (), {}, self.run_as).process_env(
+            self.reveal(settings.env)
+        )
         timeout = settings.int("aws:elasticbeanstalk:command", "Timeout")
         runner = StepRunner(
             app_dir,

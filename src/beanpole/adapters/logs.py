@@ -32,13 +32,14 @@ import shutil
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from beanpole.adapters.lb.requests import AccessLogs
 from beanpole.core.errors import InvalidInput, NotFound
 from beanpole.core.model import Environment, EnvStatus, Event, Instance, InstanceState
+from beanpole.core.secrets import mask
 from beanpole.home import Home
 
 DAY_S = 86400.0
@@ -121,6 +122,9 @@ class Logs:
         self.home = home
         self.retention = retention or Retention()
         self._access = AccessLogs(home.access_logs)
+        # (environment, text) -> the text as written, secrets hidden
+        # (`services.secrets.Secrets.redact_by_name`, set by the composition root)
+        self.redact: Callable[[str, str], str] = lambda _env, text: mask(text)
 
     # where ------------------------------------------------------------------------
 
@@ -211,7 +215,7 @@ class Logs:
         start = max(offset, size - OUTPUT_BYTES)
         with output.open("rb") as f:
             f.seek(start)
-            data = f.read(size - start)
+            data = self.redact(env, f.read(size - start).decode(errors="replace")).encode()
         skipped = f"({start - offset} earlier bytes left out)\n".encode() if start > offset else b""
         end = b"" if data.endswith(b"\n") else b"\n"
         self._append(

@@ -102,6 +102,11 @@ class Scale(Input):
 class SettingsChange(Input):
     set: dict[str, str] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
+    secret: list[str] = Field(
+        default_factory=list,
+        description="Keys of `set` (environment properties) to store encrypted and show "
+        "masked (****) everywhere: `beanpole setenv ENV --secret K=V`.",
+    )
 
 
 class SaveConfiguration(Input):

@@ -7,9 +7,9 @@ classes. Statuses are the core's enums, so their values are part of the schema.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_serializer
 
 from beanpole.core.model import (
     BuildStatus,
@@ -20,15 +20,26 @@ from beanpole.core.model import (
     OperationStatus,
     Severity,
 )
+from beanpole.core.secrets import mask
 
 Colour = Literal["Grey", "Green", "Yellow", "Red"]
 Source = Literal["direct", "saved", "ebextensions", "default"]
 
 
 class View(BaseModel):
-    """Read-only; fields a newer server adds are ignored by an older client."""
+    """Read-only; fields a newer server adds are ignored by an older client.
+
+    Serialised with every secret environment property masked (`core.secrets.mask`): no
+    view, whatever it carries, shows one.
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @field_serializer("*", mode="wrap")
+    def _masked(self, value: Any, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # No return annotation: pydantic would take it as each field's serialised schema
+        # (Any), and the OpenAPI document would lose every field's type.
+        return mask(handler(value))
 
 
 class ErrorDetail(View):

@@ -399,10 +399,20 @@ def scale(
 
 @cli.command()
 @click.argument("env")
-@click.argument("pairs", nargs=-1, required=True, metavar="K=V...")
+@click.argument("pairs", nargs=-1, metavar="K=V...")
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="K=V",
+    help="A property to keep secret: stored encrypted, given to the app as is, shown as "
+    "**** everywhere else. Repeat for more.",
+)
 @no_wait_option
-def setenv(env: str, pairs: tuple[str, ...], no_wait: bool) -> None:
+def setenv(env: str, pairs: tuple[str, ...], secrets: tuple[str, ...], no_wait: bool) -> None:
     """Set environment properties; `K=` removes K. Instances are replaced without downtime."""
+    if not pairs and not secrets:
+        raise click.UsageError("Give at least one K=V (or --secret K=V).")
     set_: dict[str, str] = {}
     remove: list[str] = []
     for key, value in _env_pairs(pairs).items():
@@ -410,8 +420,13 @@ def setenv(env: str, pairs: tuple[str, ...], no_wait: bool) -> None:
             remove.append(key)
         else:
             set_[key] = value
+    sealed = _env_pairs(secrets)
+    for key, value in sealed.items():
+        if value == "":
+            raise click.UsageError(f"--secret {key.rpartition(':')[2]}= has no value.")
+    set_.update(sealed)
     client = _client()
-    change = inputs.SettingsChange(set=set_, remove=remove)
+    change = inputs.SettingsChange(set=set_, remove=remove, secret=sorted(sealed))
     _run_op(client, env, no_wait, lambda: client.configure(env, change))
 
 

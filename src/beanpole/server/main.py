@@ -84,8 +84,17 @@ def build_context(home: Home) -> Context:
     monitor = Monitor(home, store, fleet, listener)
     docker_runtime = runtime.runtimes.get(DOCKER)  # makes the Docker platform's images
     images = docker_runtime if isinstance(docker_runtime, Docker) else None
-    builder = Builder(home.root, run_as, images, prefer_containers=config.runtime == DOCKER)
+    builder = Builder(
+        home.root,
+        run_as,
+        images,
+        prefer_containers=config.runtime == DOCKER,
+        reveal=fleet.secrets.reveal,
+    )
     ops = Operations(store, fleet, builder, bundles, requests=monitor.stream)
+    # no event, no deploy log shows a secret environment property (`services.secrets`)
+    store.redact = fleet.secrets.redact_by_id
+    ops.logs.redact = fleet.secrets.redact_by_name
     autoscaler = Autoscaler(ops)
     monitor.autoscaler = autoscaler
     environments = Environments(

@@ -326,7 +326,7 @@ class Environments:
                 "procfile (or no --platform, to detect it from the bundle)."
             )
         cname = check_cname(spec.cname or name)
-        direct = dict(spec.settings)
+        direct = self.ops.fleet.secrets.seal(spec.settings, [])  # refuses sealed-looking values
         if spec.scale is not None:
             direct.update(capacity_settings(spec.scale))
         settings = validate(direct)
@@ -432,7 +432,8 @@ class Environments:
     async def configure(self, name: str, change: inputs.SettingsChange) -> OperationStarted:
         """Set and remove direct settings; the result is checked before anything runs."""
         env = self.store.environment(name)
-        merged = merge_changes(env.settings, change.set, change.remove)
+        changes = self.ops.fleet.secrets.seal(change.set, change.secret)
+        merged = merge_changes(env.settings, changes, change.remove)
         self._check_resolved(resolve(*env.layers(direct=merged)))
         op = self.ops.configure(env, merged)
         return OperationStarted(operation=op.id)
@@ -448,7 +449,8 @@ class Environments:
         """EB's UpdateEnvironment: a new version, settings changes, or both in one
         deployment (through the environment's deployment policy). None: nothing to do."""
         env = self.store.environment(name)
-        merged = merge_changes(env.settings, set_ or {}, remove or [])
+        changes = self.ops.fleet.secrets.seal(set_ or {}, [])  # refuses sealed-looking values
+        merged = merge_changes(env.settings, changes, remove or [])
         if version_label is None or version_label == env.version_label:
             if merged == env.settings:
                 return None

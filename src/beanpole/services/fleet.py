@@ -22,6 +22,7 @@ import httpx
 from beanpole.adapters.appuser import hand_over
 from beanpole.adapters.build import Artifact, staged_deployments
 from beanpole.adapters.runtime.usage import listening_ports
+from beanpole.adapters.secrets import SecretBox
 from beanpole.adapters.store.db import Store
 from beanpole.core.errors import BeanpoleError, InvalidInput, NotFound
 from beanpole.core.hints import AppFacts, StartFailure, describe
@@ -58,6 +59,7 @@ from beanpole.core.settings import ResolvedSettings
 from beanpole.home import Home, ServerConfig
 from beanpole.ports import LoadBalancer, Runtime
 from beanpole.services.observer import Observer
+from beanpole.services.secrets import Secrets
 
 PROBE_INTERVAL_S = 0.25  # HealthyThresholdCount 3 passes take 0.5 s after the first
 # A live app that has refused connections on PORT this long while it listens on another
@@ -188,6 +190,7 @@ class Fleet:
         self._http = httpx.AsyncClient(timeout=5.0, trust_env=False)
         # instance id -> what it runs, while it starts: the hints of a failure cite its files
         self._apps: dict[str, Artifact] = {}
+        self.secrets = Secrets(store, SecretBox(home.secret_key_file))
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -243,12 +246,13 @@ class Fleet:
     def instance_spec(
         self, instance: Instance, artifact: Artifact, settings: ResolvedSettings
     ) -> InstanceSpec:
+        properties = self.secrets.reveal(settings.env)  # secrets opened for the app
         if artifact.image:
             # an image brings its own PATH, HOME and user: only the properties are added
             # (over what docker-compose.yml gives the service)
-            env = {**artifact.image_env, **settings.env, "BEANPOLE_INSTANCE_ID": instance.id}
+            env = {**artifact.image_env, **properties, "BEANPOLE_INSTANCE_ID": instance.id}
         else:
-            env = artifact.process_env(settings.env)
+            env = artifact.process_env(properties)
             env["BEANPOLE_INSTANCE_ID"] = instance.id  # PORT is the runtime's to set
             # Per-user runtime files (gunicorn 25+'s control socket, gunicorn.ctl) go under
             # the instance's folder rather than $HOME, where every instance would share one.
@@ -269,7 +273,7 @@ class Fleet:
             companions=tuple(
                 replace(
                     c,
-                    env={**c.env, **settings.env, "BEANPOLE_INSTANCE_ID": instance.id},
+                    env={**c.env, **properties, "BEANPOLE_INSTANCE_ID": instance.id},
                     mounts=self._mounts(instance, artifact, c.name),
                 )
                 for c in artifact.companions

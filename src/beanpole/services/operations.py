@@ -602,7 +602,7 @@ class Operations:
         if not steps:
             return
         timeout = release.settings.int(_CMD, "Timeout")
-        process_env = artifact.process_env(release.settings.env)
+        process_env = artifact.process_env(self.fleet.secrets.reveal(release.settings.env))
         process_env["PORT"] = str(artifact.plan.default_port)
         op_id = self._operation_id(env.id)
 

@@ -36,6 +36,7 @@ from beanpole.core.model import (
     Version,
 )
 from beanpole.core.requests import current_request
+from beanpole.core.secrets import mask
 
 # An environment comes with the .ebextensions layer of the version it runs, so resolving its
 # settings (`Environment.layers`) needs no second lookup anywhere.
@@ -97,6 +98,9 @@ class Store:
         self._migrate()
         # Called with each event once it is stored (the operations' deploy logs).
         self.event_listeners: list[Callable[[Event], None]] = []
+        # (environment id, message) -> the message as recorded: secrets hidden
+        # (`services.secrets.Secrets.redact_by_id`, set by the composition root)
+        self.redact: Callable[[str | None, str], str] = lambda _env_id, text: mask(text)
         last = self._db.execute("SELECT MAX(time) FROM events").fetchone()[0]
         self._last_event_time: float = float(last or 0.0)
 
@@ -832,6 +836,7 @@ class Store:
         elif environment is not None:
             environment_id = self._environment_id(environment)
         request_id = current_request.get()
+        message = self.redact(environment_id, message)
         with self.transaction() as db:
             # Distinct milliseconds: EB's clients page events by "after the last one's time
             # + 1 ms", and would never see a second event stamped in the same millisecond.

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from xml.sax.saxutils import escape
 
+from beanpole.core.secrets import mask
+
 NAMESPACE = "http://elasticbeanstalk.amazonaws.com/docs/2010-12-01/"
 VERSION = "2010-12-01"
 
@@ -159,7 +161,7 @@ def _content(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
-        return escape(value)
+        return escape(mask(value))  # no answer shows a secret's sealed form (core.secrets)
     if isinstance(value, Iterable):
         return "".join(f"<member>{_content(v)}</member>" for v in value)
     raise TypeError(f"cannot render {type(value).__name__}")
