@@ -70,10 +70,14 @@ def test_every_route_refuses_a_missing_or_wrong_token(client):
     checked = routes(test_client.app)
     assert len(checked) > 15  # the walk found the API
     for method, path in checked:
-        for headers in ({}, {"Authorization": "Bearer wrong"}):
-            response = test_client.request(method, concrete(path), headers=headers)
-            assert_error_shape(response, 401)
-            assert response.json()["error"]["code"] == "unauthorized"
+        response = test_client.request(method, concrete(path))
+        assert_error_shape(response, 401)
+        assert response.json()["error"]["code"] == "unauthorized"
+        response = test_client.request(
+            method, concrete(path), headers={"Authorization": "Bearer wrong"}
+        )
+        assert_error_shape(response)  # 401, then 429 once this client failed too often
+        assert response.status_code in (401, 429), response.status_code
 
 
 def test_every_route_answers_an_unknown_name_in_the_error_shape(client):

@@ -50,6 +50,7 @@ def test_migrations_run_once(tmp_path):
         "0019_console",
         "0020_domains",
         "0021_certificates",
+        "0022_tokens_audit",
     ]
     s.close()
 

@@ -30,6 +30,7 @@ from beanpole.api.views import (
     OperationStarted,
     VersionView,
 )
+from beanpole.cli.access import audit, tokens
 from beanpole.cli.console import out
 from beanpole.cli.health import health
 from beanpole.cli.keys import keys
@@ -57,6 +58,8 @@ def cli() -> None:
 cli.add_command(server)
 cli.add_command(health)
 cli.add_command(keys)
+cli.add_command(tokens)
+cli.add_command(audit)
 cli.add_command(user)
 
 

@@ -19,6 +19,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from beanpole.api import inputs
+from beanpole.api.access import AuditView, TokenCreated, TokenRevoked, TokenView
 from beanpole.api.keys import AccessKeyCreated, AccessKeyRevoked, AccessKeyView
 from beanpole.api.users import UserRemoved, UserView
 from beanpole.api.views import (
@@ -87,7 +88,9 @@ class Client:
 
     @classmethod
     def discover(cls, home: Home | None = None) -> Client:
-        """BEANPOLE_URL + BEANPOLE_TOKEN for a remote server, else the local one's files."""
+        """BEANPOLE_URL + BEANPOLE_TOKEN for a remote server, else the local one's files
+        (with BEANPOLE_TOKEN, when set, in place of the server's own token: a role token
+        made with `beanpole tokens create`)."""
         url = os.environ.get("BEANPOLE_URL")
         if url:
             token = os.environ.get("BEANPOLE_TOKEN", "")
@@ -104,7 +107,8 @@ class Client:
                 "Start one with: beanpole server start"
             )
         info = json.loads(home.server_file.read_text())
-        return cls(info["url"], home.token_file.read_text().strip())
+        token = os.environ.get("BEANPOLE_TOKEN", "").strip()
+        return cls(info["url"], token or home.token_file.read_text().strip())
 
     def close(self) -> None:
         self._http.close()
@@ -365,6 +369,22 @@ class Client:
 
     def revoke_key(self, key_id: str) -> AccessKeyRevoked:
         return self.call(AccessKeyRevoked, "DELETE", f"/keys/{_segment(key_id)}")
+
+    def create_token(self, role: str, application: str | None, name: str) -> TokenCreated:
+        body = {"role": role, "application": application, "name": name}
+        return self.call(TokenCreated, "POST", "/tokens", json=body)
+
+    def tokens(self) -> list[TokenView]:
+        return self.call(list[TokenView], "GET", "/tokens")
+
+    def revoke_token(self, token_id: str) -> TokenRevoked:
+        return self.call(TokenRevoked, "DELETE", f"/tokens/{_segment(token_id)}")
+
+    def audit(self, application: str | None, limit: int) -> AuditView:
+        params: dict[str, str | int] = {"limit": limit}
+        if application is not None:
+            params["application"] = application
+        return self.call(AuditView, "GET", "/audit", params=params)
 
     def add_user(self, name: str, password: str) -> UserView:
         return self.call(UserView, "POST", "/users", json={"name": name, "password": password})

@@ -9,7 +9,8 @@ error codes. The core knows no protocol.
 
     BeanpoleError                          internal
     ├── InvalidInput (ValueError)          invalid_input     bad names, settings, arguments
-    │   └── BundleError                    invalid_bundle    a source bundle that is refused
+    │   ├── BundleError                    invalid_bundle    a source bundle that is refused
+    │   └── TooLarge                       too_large         a body or upload over its limit
     ├── NotFound (LookupError)             not_found
     ├── Conflict                           conflict          duplicate names, an operation running
     ├── BuildError                         build_failed      the app's build failed (output tail)
@@ -36,6 +37,12 @@ class InvalidInput(BeanpoleError, ValueError):
 
 class BundleError(InvalidInput):
     code = "invalid_bundle"
+
+
+class TooLarge(InvalidInput):
+    """A request body or upload over its limit (the REST API answers 413)."""
+
+    code = "too_large"
 
 
 class NotFound(BeanpoleError, LookupError):
@@ -72,6 +79,7 @@ ERRORS: tuple[type[BeanpoleError], ...] = (
     BeanpoleError,
     InvalidInput,
     BundleError,
+    TooLarge,
     NotFound,
     Conflict,
     BuildError,

@@ -9,6 +9,7 @@ from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.store.db import Store
 from beanpole.home import Home, ServerConfig
 from beanpole.ports import Runtime
+from beanpole.services.access import Access
 from beanpole.services.applications import Applications
 from beanpole.services.certificates import Certificates
 from beanpole.services.configurations import Configurations
@@ -52,6 +53,7 @@ class Context:
     feed: Feed
     domains: Domains
     certificates: Certificates
+    access: Access
 
     def url(self, cname: str) -> str:
         return environment_url(self.config, cname)

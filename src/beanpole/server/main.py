@@ -30,6 +30,7 @@ from beanpole.adapters.runtime.dispatch import DOCKER, SUPERVISORD, DispatchingR
 from beanpole.adapters.runtime.docker import Docker
 from beanpole.adapters.runtime.ports import PortLeases
 from beanpole.adapters.runtime.supervisord import Supervisor
+from beanpole.adapters.store.access import AccessStore
 from beanpole.adapters.store.db import Store
 from beanpole.adapters.store.keys import AccessKeyStore
 from beanpole.adapters.store.meta import ResourceMeta
@@ -38,11 +39,12 @@ from beanpole.adapters.store.users import UserStore
 from beanpole.core.errors import InvalidInput
 from beanpole.home import Home, ServerConfig
 from beanpole.ports import Runtime
-from beanpole.server.coalesce import CoalescingH11Protocol
 from beanpole.server.context import Context, environment_url
 from beanpole.server.eb.app import EBApp, Receive, Scope, Send
 from beanpole.server.eb.context import EB
 from beanpole.server.rest.app import create_app
+from beanpole.server.rest.limits import HeaderLimitH11Protocol
+from beanpole.services.access import Access
 from beanpole.services.applications import Applications
 from beanpole.services.autoscaler import Autoscaler
 from beanpole.services.buckets import Buckets
@@ -132,6 +134,7 @@ def build_context(home: Home) -> Context:
             functools.partial(environment_url, config),
         ),
         certificates=Certificates(ops, home),
+        access=Access(AccessStore(store), token),
     )
 
 
@@ -259,7 +262,8 @@ async def serve(home: Home) -> None:
         log_level="warning",
         access_log=False,
         lifespan="on",
-        http=CoalescingH11Protocol,  # each answer in one write (server/coalesce.py)
+        # each answer in one write (server/coalesce.py); 431 for headers over h11's limit
+        http=HeaderLimitH11Protocol,
     )
     # uvicorn turns SIGTERM and SIGINT into a graceful exit, which runs the lifespan's cleanup
     # once every connection is done: the console's streams are ended first, or they would

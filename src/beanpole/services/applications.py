@@ -20,7 +20,7 @@ from beanpole.adapters.bundles import BundleStore, Limits, read_files
 from beanpole.adapters.store.db import Store
 from beanpole.api.views import ApplicationView, LifecycleResult, VersionView
 from beanpole.core import nginx
-from beanpole.core.errors import Conflict, InvalidInput
+from beanpole.core.errors import Conflict, InvalidInput, TooLarge
 from beanpole.core.lifecycle import versions_to_delete
 from beanpole.core.model import Version, check_app_name, check_label
 from beanpole.core.settings import ebextensions
@@ -172,7 +172,7 @@ class Applications:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > limits.max_bundle_bytes:
-                    raise InvalidInput(
+                    raise TooLarge(
                         f"The bundle is larger than {limits.max_bundle_bytes // 2**20} MB. "
                         "Leave build outputs and dependencies out (.ebignore)."
                     )

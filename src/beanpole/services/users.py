@@ -43,7 +43,8 @@ class SignInThrottle:
     """At most `_FAILURES_ALLOWED` failed sign-ins per client address a minute; the next
     ones are refused without checking, until the oldest failure is a minute old."""
 
-    def __init__(self) -> None:
+    def __init__(self, allowed: int = _FAILURES_ALLOWED) -> None:
+        self.allowed = allowed
         self._failures: dict[str, list[float]] = {}
 
     def check(self, client: str, now: float) -> None:
@@ -52,7 +53,7 @@ class SignInThrottle:
             self._failures[client] = recent
         else:
             self._failures.pop(client, None)
-        if len(recent) >= _FAILURES_ALLOWED:
+        if len(recent) >= self.allowed:
             wait = int(_FAILURE_WINDOW_S - (now - recent[0])) + 1
             raise Throttled(f"Too many failed sign-ins from {client}. Try again in {wait} s.")
 

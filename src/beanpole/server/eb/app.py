@@ -9,6 +9,7 @@ which the eb CLI fetches with a plain GET, as it does S3's presigned URLs.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -21,6 +22,8 @@ from xml.sax.saxutils import escape
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from beanpole.adapters.store.access import AuditRecord
+from beanpole.core.access import SAFE_METHODS
 from beanpole.core.errors import BeanpoleError, ComponentError, Conflict, InvalidInput, NotFound
 from beanpole.core.requests import current_request
 from beanpole.core.sigv4 import SigV4Error, parse
@@ -32,6 +35,8 @@ from beanpole.server.eb.protocol import VERSION, EBError, Params, render, render
 
 log = logging.getLogger("beanpole.eb")
 
+# Actions that change nothing: every other one is recorded in the audit log.
+_READS = ("Describe", "List", "Check", "Validate", "Retrieve", "Request")
 MAX_QUERY_BODY = 1 << 20  # an EB request is a form; a megabyte is far beyond any real one
 
 Scope = MutableMapping[str, Any]
@@ -83,11 +88,18 @@ class EBApp:
         self, request: Request, raw_path: str, raw_query: str, request_id: str
     ) -> Response:
         content_sha256 = request.headers.get("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        action = f"S3 {request.method} {raw_path}"
         try:
-            await self._authenticate(request, raw_path, raw_query, content_sha256)
+            key_id = await self._authenticate(request, raw_path, raw_query, content_sha256)
         except SigV4Error as exc:
+            await self._audit(request, "anonymous", action, exc.status, request_id)
             return _s3_error(exc.code, exc.message, exc.status, request_id)
-        return await s3.handle(request, self.eb.buckets, content_sha256, request_id)
+        response = await s3.handle(request, self.eb.buckets, content_sha256, request_id)
+        if request.method not in SAFE_METHODS:
+            await self._audit(
+                request, f"access key {key_id}", action, response.status_code, request_id
+            )
+        return response
 
     async def _signed_query(
         self, request: Request, raw_path: str, raw_query: str, request_id: str
@@ -96,18 +108,56 @@ class EBApp:
             body = await _read_limited(request)
         except EBError as exc:
             return _eb_error(exc, request_id)
-        try:
-            await self._authenticate(request, raw_path, raw_query, hashlib.sha256(body).hexdigest())
-        except SigV4Error as exc:
-            return _eb_error(EBError(exc.code, exc.message, exc.status), request_id)
         form = dict(parse_qsl(raw_query, keep_blank_values=True))
         if request.method == "POST":
             form.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        return await self._query(form, request_id)
+        action = form.get("Action", "")
+        try:
+            key_id = await self._authenticate(
+                request, raw_path, raw_query, hashlib.sha256(body).hexdigest()
+            )
+        except SigV4Error as exc:
+            await self._audit(request, "anonymous", action, exc.status, request_id, form)
+            return _eb_error(EBError(exc.code, exc.message, exc.status), request_id)
+        response = await self._query(form, request_id)
+        if not action.startswith(_READS):
+            actor = f"access key {key_id}"
+            await self._audit(request, actor, action, response.status_code, request_id, form)
+        return response
+
+    async def _audit(
+        self,
+        request: Request,
+        actor: str,
+        action: str,
+        status: int,
+        request_id: str,
+        form: dict[str, str] | None = None,
+    ) -> None:
+        """Record a change (or a refused signature) in the audit log (`services.access`)."""
+        form = form or {}
+        client = request.client.host if request.client else "unknown"
+        agent = request.headers.get("user-agent", "")[:100]
+        entry = AuditRecord(
+            time=time.time(),
+            actor=actor,
+            role=None,
+            application=form.get("ApplicationName"),
+            environment=form.get("EnvironmentName"),
+            action=action or "(no action)",
+            status=status,
+            source=f"{client} {agent}".strip(),
+            request_id=request_id,
+        )
+        try:
+            await asyncio.to_thread(self.eb.ctx.access.record, entry)
+        except Exception:  # the answer is made: a failed record is logged, not raised
+            log.exception("could not record %s in the audit log", action)
 
     async def _authenticate(
         self, request: Request, raw_path: str, raw_query: str, payload_hash: str
-    ) -> None:
+    ) -> str:
+        """The access key id that signed the request (`SigV4Error` if none did)."""
         scope = authenticate(
             request.method,
             raw_path,
@@ -118,6 +168,7 @@ class EBApp:
             time.time(),
         )
         await self.eb.keys.touch(scope.access_key_id)
+        return scope.access_key_id
 
     async def _query(self, form: dict[str, str], request_id: str) -> Response:
         action = form.get("Action", "")

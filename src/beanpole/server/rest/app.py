@@ -1,8 +1,9 @@
 """The REST API (FastAPI): the face the CLI, scripts and the console use.
 
 The handlers translate HTTP to service calls and back, nothing more: one router per
-resource (`applications`, `certificates`, `configurations`, `environments`, `logs`, `health`,
-`operations`, `keys`, `users`, `session`, `console`), every route with its response model
+resource (`access` for tokens and the audit log, `applications`, `certificates`,
+`configurations`, `environments`, `logs`, `health`, `operations`, `keys`, `users`,
+`session`, `console`), every route with its response model
 and the error statuses it can answer, the bearer and console-session schemes declared once
 (`auth`); the console's own files are served by `site`. Errors are translated in
 `errors`; the OpenAPI document is finished in `openapi`.
@@ -20,6 +21,7 @@ from beanpole import __version__
 from beanpole.api.views import Ping
 from beanpole.server.context import Context
 from beanpole.server.rest import (
+    access,
     applications,
     certificates,
     configurations,
@@ -35,7 +37,9 @@ from beanpole.server.rest import (
     site,
     users,
 )
+from beanpole.server.rest.audit import AuditLog
 from beanpole.server.rest.auth import API, auth_dependency
+from beanpole.server.rest.limits import BodyLimit
 from beanpole.server.rest.openapi import finish_openapi
 
 
@@ -48,7 +52,9 @@ def create_app(ctx: Context) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    auth = auth_dependency(ctx.token, ctx.users)
+    auth = auth_dependency(ctx.access, ctx.users, ctx.store)
+    app.add_middleware(AuditLog, access=ctx.access)
+    app.add_middleware(BodyLimit)  # outermost: a body over the limit is never read
 
     @app.get(f"{API}/ping", responses=errors.responses(405))
     async def ping() -> Ping:
@@ -56,6 +62,7 @@ def create_app(ctx: Context) -> FastAPI:
         return Ping(ok=True, version=__version__, pid=os.getpid())
 
     modules = (
+        access,
         applications,
         certificates,
         configurations,

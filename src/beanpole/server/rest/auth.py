@@ -9,24 +9,39 @@ only the console's own script can read (`services.users`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from beanpole.adapters.store.db import Store
 from beanpole.api.users import SessionView
-from beanpole.core.errors import Forbidden, Unauthorized
+from beanpole.core.access import (
+    Principal,
+    Role,
+    Target,
+    check_application,
+    check_role,
+    required_role,
+    target_of,
+)
+from beanpole.core.errors import BeanpoleError, Forbidden, Unauthorized
+from beanpole.services.access import Access
 from beanpole.services.users import Users
 
 API = "/api/v1"
+AUDIT_SCOPE_KEY = "beanpole.audit"  # what the auth dependency learnt, for the audit log
 SESSION_COOKIE = "beanpole_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _scheme = HTTPBearer(
     auto_error=False,  # a missing token answers our error shape, not FastAPI's
-    description="The token in the server's BEANPOLE_HOME/token file.",
+    description="The server's token (its BEANPOLE_HOME/token file), or one made with "
+    "beanpole tokens create (a role: read, deploy or admin; maybe one application).",
 )
 _cookie = APIKeyCookie(
     name=SESSION_COOKIE,
@@ -34,11 +49,6 @@ _cookie = APIKeyCookie(
     description="A web console session (POST /api/v1/session); changes also need the "
     "session's CSRF token in the X-CSRF-Token header.",
 )
-
-
-def bearer_matches(credentials: HTTPAuthorizationCredentials | None, token: str) -> bool:
-    given = credentials.credentials.strip() if credentials is not None else ""
-    return bool(given) and hmac.compare_digest(given.encode(), token.encode())
 
 
 def session_of(request: Request, users: Users) -> SessionView | None:
@@ -58,26 +68,82 @@ def check_csrf(request: Request, session: SessionView) -> None:
         )
 
 
-def auth_dependency(token: str, users: Users) -> Any:
-    """A dependency that refuses a request with neither ``token`` as its bearer token nor
-    a live console session (and, for a change, the session's CSRF token)."""
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
-    def authorised(
+
+def auth_dependency(access: Access, users: Users, store: Store) -> Any:
+    """A dependency that finds who calls (a bearer token, or a live console session and,
+    for a change, its CSRF token), checks the route allows their role and, for a token
+    limited to one application, that the route is about that application
+    (`core.access`). What it learns goes to the audit log (`AuditLog`)."""
+
+    async def authorised(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_scheme)],
         cookie: Annotated[str | None, Security(_cookie)],
-    ) -> None:
-        if bearer_matches(credentials, token):
-            return
-        if credentials is None and cookie:
-            session = session_of(request, users)
+    ) -> Principal:
+        facts: dict[str, Any] = request.scope.setdefault(AUDIT_SCOPE_KEY, {})
+        if credentials is not None:
+            principal = await asyncio.to_thread(
+                access.authenticate, credentials.credentials, client_of(request)
+            )
+        elif cookie:
+            session = await asyncio.to_thread(session_of, request, users)
             if session is None:
                 raise Unauthorized("Your console session has ended: sign in again.")
+            facts["principal"] = principal = Principal(f"user {session.user}", Role.ADMIN)
             check_csrf(request, session)
-            return
-        raise Unauthorized(
-            "Missing or wrong bearer token. Set BEANPOLE_TOKEN (or BEANPOLE_HOME for a "
-            "local server, whose token file the CLI reads)."
-        )
+        else:
+            raise Unauthorized(
+                "Missing bearer token. Set BEANPOLE_TOKEN (or BEANPOLE_HOME for a local "
+                "server, whose token file the CLI reads)."
+            )
+        facts["principal"] = principal
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        body = await _json_body(request) if _NAMES_IN_BODY(request.method, route) else None
+        target = target_of(request.method, route, dict(request.path_params), body)
+        applications, environment = await asyncio.to_thread(_resolve, store, target)
+        facts["application"] = target.application or next(iter(applications), None)
+        facts["environment"] = environment
+        check_role(principal, required_role(request.method, route))
+        check_application(principal, target, applications)
+        request.state.principal = principal
+        return principal
 
     return Depends(authorised)
+
+
+def _NAMES_IN_BODY(method: str, route: str) -> bool:
+    """The routes whose body names the application or another environment."""
+    return method == "POST" and (route == f"{API}/environments" or route.endswith("/swap"))
+
+
+async def _json_body(request: Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()  # FastAPI read it already: this is its cached copy
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _resolve(store: Store, target: Target) -> tuple[list[str], str | None]:
+    """The applications of the target's environments (or operation), and the first
+    environment's name, for the audit log. Unknown names resolve to nothing."""
+    names = list(target.environments)
+    if target.operation is not None:
+        with contextlib.suppress(BeanpoleError):
+            names = [store.operation(target.operation).environment]
+    applications = []
+    for name in names:
+        with contextlib.suppress(BeanpoleError):
+            applications.append(store.environment(name).application)
+    if len(applications) < len(names):
+        applications = []  # one unknown: nothing this token may be sure of
+    return applications, (names[0] if names else None)
+
+
+def scoped_application(request: Request) -> str | None:
+    """The application a list must be limited to: the caller's token's, if it has one."""
+    principal = getattr(request.state, "principal", None)
+    return principal.application if isinstance(principal, Principal) else None

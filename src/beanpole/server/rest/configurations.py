@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from beanpole.api import inputs
 from beanpole.api.views import SavedConfigurationDeleted, SavedConfigurationView
 from beanpole.server.context import Context
-from beanpole.server.rest.auth import API
+from beanpole.server.rest.auth import API, scoped_application
 from beanpole.server.rest.errors import responses
 
 
@@ -19,10 +19,13 @@ def router(ctx: Context) -> APIRouter:
 
     @api.get("/configurations", responses=responses(400, 401, 404, 405))
     async def list_configurations(
+        request: Request,
         application: Annotated[str | None, Query(description="Only this application's")] = None,
     ) -> list[SavedConfigurationView]:
         """Saved configurations, by application and name."""
-        return await configs.list_all(application)
+        mine = scoped_application(request)
+        rows = await configs.list_all(application)
+        return [c for c in rows if mine is None or c.application == mine]
 
     @api.post(
         "/applications/{application}/configurations",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from beanpole.api import inputs
 from beanpole.api.views import (
@@ -23,7 +23,7 @@ from beanpole.api.views import (
     SwapResult,
 )
 from beanpole.server.context import Context
-from beanpole.server.rest.auth import API
+from beanpole.server.rest.auth import API, scoped_application
 from beanpole.server.rest.errors import responses
 
 DryRun = Annotated[bool, Query(description="Only check; start nothing")]
@@ -34,8 +34,9 @@ def router(ctx: Context) -> APIRouter:
     envs = ctx.environments
 
     @api.get("", responses=responses(401, 405))
-    async def list_environments() -> list[EnvironmentSummary]:
-        return await envs.list_all()
+    async def list_environments(request: Request) -> list[EnvironmentSummary]:
+        mine = scoped_application(request)
+        return [e for e in await envs.list_all() if mine is None or e.application == mine]
 
     @api.post("", status_code=202, responses=responses(400, 401, 404, 405, 409))
     async def create_environment(

@@ -29,6 +29,7 @@ from beanpole.core.errors import (
     InvalidInput,
     NotFound,
     Throttled,
+    TooLarge,
     Unauthorized,
     unexpected,
 )
@@ -38,6 +39,7 @@ log = logging.getLogger("beanpole.server.rest")
 STATUS: dict[str, int] = {
     InvalidInput.code: 400,
     BundleError.code: 400,
+    TooLarge.code: 413,
     Unauthorized.code: 401,
     Forbidden.code: 403,
     Throttled.code: 429,
@@ -51,19 +53,24 @@ STATUS: dict[str, int] = {
 DESCRIPTION = {
     400: "Invalid input: a name, a setting, a body or a query that is not valid",
     401: "Missing or wrong bearer token",
-    403: "Forbidden: a change from a console session without its X-CSRF-Token header",
+    403: "Forbidden: the token's role or application does not allow this route, or a "
+    "change from a console session came without its X-CSRF-Token header",
     404: "Not found: the environment, application, version or operation does not exist",
     405: "Method not allowed: the `Allow` header lists the methods the path takes",
     409: "Conflict: the name is taken, or another operation is in progress",
+    413: "The request body (or the upload) is larger than its limit",
     422: "The application's build failed",
-    429: "Too many failed sign-ins from this address: wait a minute",
+    429: "Too many failed sign-ins or wrong tokens from this address: wait a minute",
     503: "HAProxy, supervisord or a tool the server runs did not answer as it should",
 }
 
 
 def responses(*statuses: int, ok: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries of the error statuses a route can answer, each with the error shape,
-    and ``ok``, the 200 entry of a route that answers something other than JSON."""
+    and ``ok``, the 200 entry of a route that answers something other than JSON. A route
+    that needs a token (401) may also refuse its role (403) or its client (429)."""
+    if 401 in statuses:
+        statuses = tuple(sorted({*statuses, 403, 429}))
     entries: dict[int | str, dict[str, Any]] = {
         s: {"model": ErrorBody, "description": DESCRIPTION[s]} for s in statuses
     }

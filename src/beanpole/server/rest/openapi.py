@@ -50,5 +50,13 @@ def _answer_400_not_422(document: dict[str, Any]) -> None:
                         "content": {"application/json": {"schema": error_ref}},
                     },
                 )
+            if "requestBody" in operation:  # `limits.BodyLimit`, or an upload's own limit
+                answers.setdefault(
+                    "413",
+                    {
+                        "description": DESCRIPTION[413],
+                        "content": {"application/json": {"schema": error_ref}},
+                    },
+                )
     for name in _FASTAPI_VALIDATION:
         schemas.pop(name, None)
