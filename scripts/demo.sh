@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
 LB_PORT="${LB_PORT:-8080}"
+HTTPS_PORT="${HTTPS_PORT:-8443}"
 
-beanpole server start --lb-port "$LB_PORT"
+beanpole server start --lb-port "$LB_PORT" --https-port "$HTTPS_PORT"
 if beanpole status demo >/dev/null 2>&1; then
   beanpole deploy demo --source examples/python
 else

@@ -26,6 +26,12 @@ HOOK = """container_commands:
 """
 
 
+FAILING = """commands:
+  01_fail:
+    command: echo "failing with $GREETING" && exit 3
+"""
+
+
 def _rest(bp: Beanpole, path: str) -> str:
     request = urllib.request.Request(
         f"http://127.0.0.1:{bp.api_port}/api/v1{path}",
@@ -110,6 +116,23 @@ def test_a_secret_reaches_the_app_and_no_output_shows_it(
     assert SECRET.encode() not in (bp.home / "state.db").read_bytes()
     key_file = bp.home / "secret.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+    # a clone carries the secret sealed, and its app gets it as is
+    bp.cli("clone", "shop", "shop-copy")
+    status, body = bp.get("shop-copy")
+    assert status == 200 and json.loads(body)["greeting"] == SECRET
+
+    # a command that prints the secret and fails: the failure shows **** wherever it goes
+    bad = tmp_path / "bad"
+    shutil.copytree(app, bad)
+    (bad / ".ebextensions" / "fail.config").write_text(FAILING)
+    failed = bp.cli("deploy", "shop", "--source", str(bad), check=False)
+    assert failed.returncode != 0
+    assert SECRET not in failed.stdout + failed.stderr
+    assert "failing with ****" in failed.stdout + failed.stderr
+    for where in ("/applications/shop/versions", "/environments/shop/events"):
+        assert SECRET not in _rest(bp, where), where
+    assert _greeting(bp) == SECRET  # the running version kept serving
 
     # a plain value again is no longer secret
     bp.cli("setenv", "shop", "GREETING=plain-again")

@@ -24,6 +24,7 @@ from beanpole.core.lb.config import (
     LoadBalancerSpec,
 )
 from tlskit import (
+    HTTPSConnection,
     HTTPSLoad,
     Issued,
     TestCA,
@@ -177,10 +178,15 @@ def test_redirect_to_https_and_a_tls13_only_policy(
                     (shop.server(),),
                     https=True,
                     redirect_https=True,
+                    min_tls="TLSv1.3",
                 ),
+                Backend("blog", ("blog.test",), CHECK, (apps("blog-1").server(),), https=True),
             ),
             https_port=https_port,
-            certificates=(stored(tmp_path, "shop", ca.issue("shop.test"), "TLSv1.3"),),
+            certificates=(
+                stored(tmp_path, "shop", ca.issue("shop.test"), "TLSv1.3"),
+                stored(tmp_path, "blog", ca.issue("blog.test")),
+            ),
         )
     )
     with httpx.Client(base_url=f"http://127.0.0.1:{http_port}") as client:
@@ -193,3 +199,10 @@ def test_redirect_to_https_and_a_tls13_only_policy(
     assert (status, text) == (200, "shop-1")
     with pytest.raises(ssl.SSLError):
         get("shop.test", https_port, client_context(ca, version=ssl.TLSVersion.TLSv1_2))
+    # TLS 1.2 for another name's certificate, then shop's Host: refused all the same
+    tls12 = client_context(None, version=ssl.TLSVersion.TLSv1_2)
+    conn = HTTPSConnection("blog.test", https_port, tls12)
+    conn.request("GET", "/", headers={"Host": "shop.test"})
+    assert conn.getresponse().status == 421
+    conn.close()
+    assert get("blog.test", https_port, tls12)[:2] == (200, "blog-1")

@@ -43,6 +43,11 @@ def api(public_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Tes
                 json={"role": "deploy", "application": "shop", "name": "shop ci"},
             )
             tokens["shop-deploy"] = {"Authorization": f"Bearer {made.json()['token']}"}
+            made = client.post(
+                "/api/v1/tokens", headers=server, json={"role": "read", "application": "blog"}
+            )
+            tokens["blog-read"] = {"Authorization": f"Bearer {made.json()['token']}"}
+            tokens["_store"] = ctx.store  # type: ignore[assignment]
             yield client, tokens
     finally:
         ctx.store.close()
@@ -160,3 +165,26 @@ def test_wrong_tokens_are_throttled_per_client_and_the_right_one_waits_too(api) 
     # while the client is throttled, even a right token waits: guesses cannot be tested
     answer = client.get("/api/v1/environments", headers=tokens["admin"])
     assert answer.status_code == 429 and "Try again in" in answer.json()["error"]["message"]
+
+
+def test_an_operation_belongs_to_the_environment_it_ran_on_not_to_a_later_namesake(
+    api,
+) -> None:
+    from beanpole.core.model import EnvStatus, OperationKind, OperationStatus
+
+    client, tokens = api
+    store = tokens["_store"]
+    op = store.start_operation(
+        "shop-web", OperationKind.TERMINATE, target_version=None, previous_version=None
+    )
+    store.finish_operation(op.id, OperationStatus.SUCCEEDED, "")
+    store.update_environment("shop-web", status=EnvStatus.TERMINATED)
+    # its application's token still reads it after the terminate, and its events
+    path = f"/api/v1/operations/{op.id}"
+    assert client.get(path, headers=tokens["shop-deploy"]).status_code == 200
+    events = client.get("/api/v1/environments/shop-web/events", headers=tokens["shop-deploy"])
+    assert events.status_code in (200, 404)  # never refused for the application
+    # another application's environment takes the name: the operation stays shop's
+    store.create_environment("shop-web", "blog", "shop-web-2", {})
+    assert client.get(path, headers=tokens["blog-read"]).status_code == 403
+    assert client.get(path, headers=tokens["shop-deploy"]).status_code == 200

@@ -262,3 +262,9 @@ def test_a_record_counts_whole_days_and_warns_within_thirty():
     assert (record.days_left(now), record.expiring(now)) == (30, False)
     assert (record.days_left(now + 1), record.expiring(now + 1)) == (29, True)
     assert record.days_left(now + 31 * 86400) < 0
+
+
+def test_an_rsa_key_shorter_than_openssl_takes_is_refused():
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    with pytest.raises(InvalidInput, match="RSA of 1024 bits"):
+        parse(cert_pem(make_cert(weak)), key_pem(weak), now=NOW)

@@ -278,3 +278,24 @@ def test_a_renewal_replaces_the_facts_but_keeps_when_it_was_first_added(store):
     assert (stored.updated_at, stored.fingerprint, stored.serial) == (5000.0, "CD" * 20, "2A")
     assert (stored.domains, stored.not_after) == (("www.example.com",), renewed.not_after)
     assert len(store.certificates()) == 1
+
+
+def test_refused_strangers_cannot_push_changes_out_of_the_audit_log(tmp_path, monkeypatch):
+    from beanpole.adapters.store import access
+    from beanpole.adapters.store.access import AccessStore, AuditRecord
+
+    monkeypatch.setattr(access, "AUDIT_KEPT", 5)
+    monkeypatch.setattr(access, "ANONYMOUS_KEPT", 10)
+    store = Store(tmp_path / "state.db")
+    log = AccessStore(store)
+
+    def entry(actor: str, status: int) -> AuditRecord:
+        return AuditRecord(1.0, actor, None, "shop", None, "POST /x", status, "127.0.0.1")
+
+    log.record(entry("token abc", 202))  # one real change
+    for _ in range(1100):  # then a flood of refused strangers (pruned every 1000 rows)
+        log.record(entry("anonymous", 401))
+    rows = log.entries(limit=10_000)
+    assert [r.actor for r in rows if r.actor != "anonymous"] == ["token abc"]
+    assert sum(r.actor == "anonymous" for r in rows) == 10 + 101  # pruned at the 1000th row
+    store.close()

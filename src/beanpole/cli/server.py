@@ -264,6 +264,8 @@ def status(as_json: bool) -> None:
         click.echo(f"supervisord: {'running' if daemons['supervisord'] else 'stopped'}")
         click.echo(f"docker:      {'running' if daemons['docker'] else 'not answering'}")
         click.echo(f"runtime:     {config.runtime} (the default; beanpole:instance:Runtime)")
+        https = f", HTTPS {config.https_port}" if config.https_port else ", no HTTPS"
+        click.echo(f"listeners:   HTTP {config.lb_port}{https}")
         click.echo(f"eb endpoint: http://{config.api_host}:{config.eb_port}")
         click.echo(f"console:     {_console_url(config)}  ({_sign_in_hint(home)})")
         click.echo(f"home:        {home.root}")

@@ -28,6 +28,7 @@ _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 EXPIRY_WARNING_DAYS = 30
 MAX_PEM_BYTES = 12_000  # HAProxy's CLI takes a certificate in one 16 KiB buffer
 DEFAULT_NAME = "beanpole.invalid"
+MIN_RSA_BITS = 2048  # OpenSSL's default security level refuses shorter keys
 
 #: Elastic Beanstalk's (ALB's) security policies and the oldest TLS version each accepts.
 #: TLS 1.0 and 1.1 are never offered, whatever the policy: Debian's OpenSSL refuses them at
@@ -144,6 +145,11 @@ def parse(
         ) from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise InvalidInput("The private key must be RSA or ECDSA: HAProxy serves those.")
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < MIN_RSA_BITS:
+        raise InvalidInput(
+            f"The key is RSA of {key.key_size} bits; OpenSSL refuses fewer than "
+            f"{MIN_RSA_BITS}: issue the certificate for a 2048-bit (or ECDSA) key."
+        )
     if _public_der(key.public_key()) != _public_der(leaf.public_key()):
         raise InvalidInput(
             "The private key (--key) does not belong to the certificate (--cert): give the "

@@ -17,7 +17,7 @@ from typing import Any
 
 PREFIX = "bp-secret:v1:"
 MASK = "****"
-_SEALED = re.compile(re.escape(PREFIX) + r"[A-Za-z0-9_=-]*")
+_SEALED = re.compile(re.escape(PREFIX) + r"[A-Za-z0-9_=-]+")  # the prefix alone: text about it
 MIN_SCRUB_LENGTH = 4  # shorter values would mask ordinary words in logs
 
 

@@ -257,9 +257,17 @@ class Environments:
         return self.store.saved_configuration(spec.application, spec.saved_configuration)
 
     def _create(
-        self, spec: inputs.CreateEnvironment, saved: SavedConfiguration | None
+        self,
+        spec: inputs.CreateEnvironment,
+        saved: SavedConfiguration | None,
+        *,
+        copied: bool = False,
     ) -> EnvironmentCreated:
-        name, cname, settings, version = self._checked(spec, saved, with_version=True)
+        """``copied``: the settings are another environment's (a clone), sealed secrets
+        included, not a caller's."""
+        name, cname, settings, version = self._checked(
+            spec, saved, with_version=True, copied=copied
+        )
         if version is None:
             raise InvalidInput("version_label is required: upload a version first.")
         env = self.store.create_environment(
@@ -313,6 +321,7 @@ class Environments:
         saved: SavedConfiguration | None,
         *,
         with_version: bool,
+        copied: bool = False,
     ) -> tuple[str, str, dict[str, str], Version | None]:
         name = check_env_name(spec.name)
         check_app_name(spec.application)
@@ -326,7 +335,8 @@ class Environments:
                 "procfile (or no --platform, to detect it from the bundle)."
             )
         cname = check_cname(spec.cname or name)
-        direct = self.ops.fleet.secrets.seal(spec.settings, [])  # refuses sealed-looking values
+        # a caller's sealed-looking value is refused; a clone's copies are its source's
+        direct = dict(spec.settings) if copied else self.ops.fleet.secrets.seal(spec.settings, [])
         if spec.scale is not None:
             direct.update(capacity_settings(spec.scale))
         settings = validate(direct)
@@ -371,6 +381,7 @@ class Environments:
                 platform=cast("inputs.PlatformName | None", source.platform),
             ),
             inherited,
+            copied=True,
         )
 
     async def deploy(

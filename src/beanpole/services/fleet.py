@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -60,6 +61,8 @@ from beanpole.home import Home, ServerConfig
 from beanpole.ports import LoadBalancer, Runtime
 from beanpole.services.observer import Observer
 from beanpole.services.secrets import Secrets
+
+log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 0.25  # HealthyThresholdCount 3 passes take 0.5 s after the first
 # A live app that has refused connections on PORT this long while it listens on another
@@ -191,6 +194,7 @@ class Fleet:
         # instance id -> what it runs, while it starts: the hints of a failure cite its files
         self._apps: dict[str, Artifact] = {}
         self.secrets = Secrets(store, SecretBox(home.secret_key_file))
+        self._missing_certificates: set[str] = set()  # said once each (`_stored_certificates`)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -215,11 +219,28 @@ class Fleet:
             domains=self.store.domains(),
             eb_domain=self.config.eb_domain,
             https_port=self.config.https_port,
-            stored_certificates=[
-                StoredCertificate(c.name, str(self.home.certificate_file(c.name)), c.fingerprint)
-                for c in self.store.certificates()
-            ],
+            stored_certificates=self._stored_certificates(),
         )
+
+    def _stored_certificates(self) -> list[StoredCertificate]:
+        """The certificates whose PEM is there to load: one that is missing (a database
+        restored without its home's `certs` folder) would fail HAProxy's every check of its
+        config, so it is left out, and said once."""
+        out = []
+        for c in self.store.certificates():
+            path = self.home.certificate_file(c.name)
+            if os.access(path, os.R_OK):
+                out.append(StoredCertificate(c.name, str(path), c.fingerprint))
+            elif c.name not in self._missing_certificates:
+                self._missing_certificates.add(c.name)
+                log.error(
+                    "certificate %s: %s cannot be read, so HTTPS does not offer it; add it "
+                    "again with beanpole certs add %s --cert FILE --key FILE",
+                    c.name,
+                    path,
+                    c.name,
+                )
+        return out
 
     def _serving_versions(
         self, environments: list[Environment], instances: list[Instance]
@@ -403,7 +424,16 @@ class Fleet:
     def tail_logs(
         self, instance_id: str, process: str | None = None, lines: int = LOG_TAIL_LINES
     ) -> list[str]:
-        return self.runtime.log_tail(instance_id, lines, process)
+        """The last lines a process wrote, for a failure's cause or hint: shown by health,
+        events and operations, so the environment's secrets are hidden in them."""
+        tail = self.runtime.log_tail(instance_id, lines, process)
+        env = next(
+            (i.environment for i in self.store.instances() if i.id == instance_id),
+            None,
+        )
+        if env is None or not tail:
+            return tail
+        return self.secrets.redact_by_name(env, "\n".join(tail)).split("\n")
 
     def _crash(
         self, instance: Instance, observed: InstanceObservation | None, restarted: str | None

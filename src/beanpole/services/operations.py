@@ -561,9 +561,12 @@ class Operations:
                 ),
             )
         except BeanpoleError as exc:
-            self.store.set_build_status(
-                env.application, version.label, BuildStatus.FAILED, exc.message
-            )
+            # the error ends with the build's output: secrets hidden (the version's record
+            # is shown to every face, the message is the operation's too)
+            shown = self.fleet.secrets.redact(env, exc.message, release.settings.values)
+            self.store.set_build_status(env.application, version.label, BuildStatus.FAILED, shown)
+            exc.message = shown
+            exc.args = (shown,)
             raise
         finally:
             op_id = self._operation_id(env.id)

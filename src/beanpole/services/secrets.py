@@ -18,6 +18,8 @@ from beanpole.core.model import Environment
 from beanpole.core.secrets import PREFIX, is_sealed, mask, scrub
 from beanpole.core.settings import ENV_NAMESPACE, resolve
 
+RELEASES_SCRUBBED = 100  # an environment's newest releases whose secrets are scrubbed
+
 
 class Secrets:
     def __init__(self, store: Store, box: SecretBox) -> None:
@@ -54,14 +56,31 @@ class Secrets:
         return out
 
     def values(self, env: Environment) -> list[str]:
+        """The values of every secret the environment has had: its settings' and its
+        releases' (a rollback gives its commands an earlier one), for `scrub`."""
+        sealed = {v for v in resolve(*env.layers()).env.values() if is_sealed(v)}
         try:
-            return self.box.values(resolve(*env.layers()).env)
+            for release in self.store.releases(env.name, limit=RELEASES_SCRUBBED):
+                sealed.update(v for v in release.settings.values() if is_sealed(v))
         except BeanpoleError:
-            return []
+            pass
+        out = []
+        for value in sealed:
+            try:
+                out.append(self.box.open(value))
+            except BeanpoleError:
+                continue  # a value this key cannot open shows nothing to hide
+        return out
 
-    def redact(self, env: Environment | None, text: str) -> str:
+    def redact(
+        self, env: Environment | None, text: str, also: Mapping[str, str] | None = None
+    ) -> str:
+        """``text`` with every secret of ``env`` (and of the settings ``also``) hidden."""
         text = mask(text)
-        return scrub(text, self.values(env)) if env is not None else text
+        values = self.values(env) if env is not None else []
+        if also:
+            values += [self.box.open(v) for v in also.values() if is_sealed(v)]
+        return scrub(text, values) if values else text
 
     def redact_by_id(self, environment_id: str | None, text: str) -> str:
         env = None

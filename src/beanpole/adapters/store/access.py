@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from beanpole.adapters.store.db import Store
 from beanpole.core.access import Role
 
-AUDIT_KEPT = 100_000  # rows; the oldest go first
+AUDIT_KEPT = 100_000  # rows of known callers; the oldest go first
+ANONYMOUS_KEPT = 10_000  # rows of refused strangers, kept apart: they cannot push out changes
+ANONYMOUS = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,13 @@ class AccessStore:
                 ),
             )
             if (cur.lastrowid or 0) % 1000 == 0:
-                db.execute(
-                    "DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?", (AUDIT_KEPT,)
-                )
+                for anonymous, kept in ((True, ANONYMOUS_KEPT), (False, AUDIT_KEPT)):
+                    which = "actor = ?" if anonymous else "actor != ?"
+                    db.execute(
+                        f"DELETE FROM audit WHERE {which} AND id <= (SELECT id FROM audit"  # noqa: S608
+                        f" WHERE {which} ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                        (ANONYMOUS, ANONYMOUS, kept),
+                    )
 
     def entries(self, application: str | None = None, limit: int = 100) -> list[AuditRecord]:
         """The newest ``limit`` entries (of ``application``), newest last."""

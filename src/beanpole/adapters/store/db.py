@@ -361,6 +361,10 @@ class Store:
             )
         return _environment(rows[0])
 
+    def environment_id_of(self, name: str) -> str | None:
+        """The id a name means now: its newest environment, terminated or not."""
+        return self._environment_id(name)
+
     def _environment_id(self, name: str) -> str | None:
         """The id a name means now (see `_ID_OF_NAME`), None if no row ever had it."""
         rows = self._query(
@@ -959,11 +963,17 @@ class Store:
         return self.operation(op_id)
 
     def finish_operation(self, op_id: int, status: OperationStatus, message: str) -> None:
+        # the message may end with a command's output: secrets hidden, as in events
+        message = self.redact(self._operation_environment_id(op_id), message)
         with self.transaction() as db:
             db.execute(
                 "UPDATE operations SET status = ?, message = ?, finished_at = ? WHERE id = ?",
                 (status, message, time.time(), op_id),
             )
+
+    def _operation_environment_id(self, op_id: int) -> str | None:
+        rows = self._query("SELECT environment_id FROM operations WHERE id = ?", op_id)
+        return str(rows[0][0]) if rows and rows[0][0] else None
 
     def operation(self, op_id: int) -> Operation:
         rows = self._query(f"{_OPERATIONS} WHERE o.id = ?", op_id)

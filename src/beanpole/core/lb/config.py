@@ -277,9 +277,12 @@ class Backend:
     http: bool = True  # answers on the HTTP listener (aws:elbv2:listener:default)
     https: bool = False  # answers on the HTTPS listener (aws:elbv2:listener:443)
     redirect_https: bool = False  # HTTP requests get a 301 to the same URL over HTTPS
+    min_tls: str = "TLSv1.2"  # its SSLPolicy's oldest TLS version, whatever the SNI asked
 
     def __post_init__(self) -> None:
         _check_name("Environment name", self.name)
+        if self.min_tls not in TLS_VERSIONS:
+            raise InvalidInput(f"TLS version {self.min_tls!r} is not one of {TLS_VERSIONS}.")
         if self.redirect_https and not self.https:
             raise InvalidInput(
                 f"Environment {self.name!r} redirects HTTP to HTTPS but has no HTTPS listener."
@@ -436,14 +439,17 @@ def structural_key(spec: LoadBalancerSpec) -> str:
         "proxy": sorted(
             [b.name, _static_paths(b), b.max_body_bytes, list(b.gzip_types), _listeners(b)]
             for b in spec.backends
-            if _static_paths(b) or b.max_body_bytes or b.gzip_types or _listeners(b) != [1, 0, 0]
+            if _static_paths(b)
+            or b.max_body_bytes
+            or b.gzip_types
+            or _listeners(b) != [1, 0, 0, MIN_TLS]
         ),
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _listeners(backend: Backend) -> list[int]:
-    return [int(backend.http), int(backend.https), int(backend.redirect_https)]
+def _listeners(backend: Backend) -> list[object]:
+    return [int(backend.http), int(backend.https), int(backend.redirect_https), backend.min_tls]
 
 
 def _check_shape(check: HealthCheck) -> list[object]:
@@ -621,6 +627,13 @@ def _listener_lines(backend: Backend, spec: LoadBalancerSpec) -> list[str]:
             "    http-request set-log-level silent if { ssl_fc }",
             f"    {not_found} if {{ ssl_fc }}",
         ]
+    if spec.https_port and backend.https and backend.min_tls != MIN_TLS:
+        # The certificate's floor holds for handshakes that asked for its names; one that
+        # asked for another name (or none) and then sends this Host is refused here.
+        lines.append(
+            f"    http-request deny deny_status 421 if {{ ssl_fc }} "
+            f"!{{ ssl_fc_protocol {backend.min_tls} }}"
+        )
     return lines
 
 

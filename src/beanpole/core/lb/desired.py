@@ -102,7 +102,7 @@ def desired_spec(
             env, by_env.get(env.name, []), versions or {}, builds, frozenset(staged)
         )
         names = proxy.pop("certificates")
-        policy_tls = proxy.pop("min_tls")
+        policy_tls = proxy["min_tls"]
         proxy["https"] = proxy["https"] and bool(names) and all(n in stored for n in names)
         proxy["redirect_https"] = proxy["redirect_https"] and proxy["https"]
         if proxy["https"]:

@@ -2,9 +2,10 @@
 
 Every request that asks for a change (any method but GET, HEAD and OPTIONS) is recorded
 once answered, whatever the answer, and so is every request refused for its credentials
-or its role (401, 403, 429), reads included: who (`core.access.Principal`, or
-"anonymous"), what (method and path), when, from where (address and user agent), the
-status, and the application and environment it was about. A pure ASGI middleware, not
+or its role (401, 403, and a throttled client's first 429 of each minute), reads
+included: who (`core.access.Principal`, or "anonymous"), what (method and path), when,
+from where (address and user agent), the status, and the application and environment it
+was about. A pure ASGI middleware, not
 Starlette's ``BaseHTTPMiddleware``: streamed answers (``logs -f``) pass through untouched.
 """
 
@@ -27,10 +28,14 @@ log = logging.getLogger(__name__)
 REFUSALS = frozenset({401, 403, 429})
 
 
+THROTTLED_EVERY_S = 60.0  # a throttled client's 429s: one entry a minute
+
+
 class AuditLog:
     def __init__(self, app: ASGIApp, access: Access) -> None:
         self.app = app
         self.access = access
+        self._throttled: dict[str, float] = {}  # client -> when its last 429 was recorded
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,6 +60,8 @@ class AuditLog:
     async def _record(self, scope: Scope, facts: dict[str, Any], status: int) -> None:
         principal = facts.get("principal")
         client = scope.get("client")
+        if status == 429 and not self._first_429(client[0] if client else "unknown"):
+            return
         agent = next((v for k, v in scope.get("headers", []) if k == b"user-agent"), b"")
         source = f"{client[0] if client else 'unknown'} {agent.decode(errors='replace')[:100]}"
         entry = AuditRecord(
@@ -72,3 +79,15 @@ class AuditLog:
             await asyncio.to_thread(self.access.record, entry)
         except Exception:  # the answer is sent: a failed record is logged, not raised
             log.exception("could not record %s in the audit log", entry.action)
+
+    def _first_429(self, client: str) -> bool:
+        """Whether a 429 to ``client`` is the first this minute (the rest are not recorded:
+        a flood of them would say nothing more)."""
+        now = time.monotonic()
+        last = self._throttled.get(client)
+        if last is not None and now - last < THROTTLED_EVERY_S:
+            return False
+        if len(self._throttled) > 10_000:
+            self._throttled.clear()
+        self._throttled[client] = now
+        return True

@@ -129,18 +129,22 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
 
 def _resolve(store: Store, target: Target) -> tuple[list[str], str | None]:
     """The applications of the target's environments (or operation), and the first
-    environment's name, for the audit log. Unknown names resolve to nothing."""
-    names = list(target.environments)
+    environment's name, for the audit log. A name means its newest environment, a
+    terminated one too (its operations and events stay readable); an operation means the
+    environment it ran on, by id, never a later namesake. Unknown ones resolve to nothing."""
+    environments = []
     if target.operation is not None:
         with contextlib.suppress(BeanpoleError):
-            names = [store.operation(target.operation).environment]
-    applications = []
-    for name in names:
-        with contextlib.suppress(BeanpoleError):
-            applications.append(store.environment(name).application)
-    if len(applications) < len(names):
-        applications = []  # one unknown: nothing this token may be sure of
-    return applications, (names[0] if names else None)
+            op = store.operation(target.operation)
+            environments.append(store.environment_by_id(op.environment_id))
+        if not environments:
+            return [], None
+    for name in target.environments:
+        env_id = store.environment_id_of(name)
+        if env_id is None:
+            return [], name  # one unknown: nothing this token may be sure of
+        environments.append(store.environment_by_id(env_id))
+    return [e.application for e in environments], (environments[0].name if environments else None)
 
 
 def scoped_application(request: Request) -> str | None:

@@ -14,7 +14,7 @@ from beanpole.api.views import MetricsView
 from beanpole.server.context import Context
 from beanpole.server.rest.auth import API, SESSION_COOKIE
 from beanpole.server.rest.errors import responses
-from beanpole.services.console import Allowed, always
+from beanpole.services.console import Allowed
 
 EVENT_STREAM = {
     "description": "A server-sent event stream: named events whose data is JSON",
@@ -86,10 +86,17 @@ def router(ctx: Context) -> APIRouter:
         )
 
     def still_allowed(request: Request) -> Allowed:
-        """For a console session's stream, whether the session still lives (signing out,
-        removing the user or its expiry end the stream); a bearer token's, always."""
-        if "authorization" in request.headers:
-            return always
+        """For a stream, whether its caller may still read it: a console session that still
+        lives (signing out, removing the user or its expiry end the stream), a bearer
+        token not revoked since."""
+        given = request.headers.get("authorization", "")
+        if given:
+            token = given.partition(" ")[2]
+
+            async def valid() -> bool:
+                return await asyncio.to_thread(ctx.access.still_valid, token)
+
+            return valid
         session_id = request.cookies.get(SESSION_COOKIE, "")
 
         async def live() -> bool:
