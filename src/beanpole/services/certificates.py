@@ -24,6 +24,7 @@ from beanpole.api.views import CertificatesView, CertificateView
 from beanpole.core import certificates
 from beanpole.core.certificates import CertificateRecord, check_name, parse
 from beanpole.core.errors import Conflict, InvalidInput, NotFound
+from beanpole.core.lb.desired import HTTPS_LISTENER
 from beanpole.core.model import Environment
 from beanpole.core.settings import resolve
 from beanpole.home import Home
@@ -31,7 +32,6 @@ from beanpole.services.operations import Operations
 
 log = logging.getLogger("beanpole.certificates")
 
-HTTPS_LISTENER = "aws:elbv2:listener:443"
 CERTIFICATE_OPTION = "SSLCertificateArns"
 
 Users = dict[str, list[str]]

@@ -19,7 +19,9 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 
 from beanpole.adapters.store.db import Store
 from beanpole.api.users import SessionView
+from beanpole.core.access import API as API  # noqa: PLC0414 - re-exported: the routers' prefix
 from beanpole.core.access import (
+    SAFE_METHODS,
     TOKEN_PREFIX,
     Principal,
     Role,
@@ -33,11 +35,9 @@ from beanpole.core.errors import BeanpoleError, Forbidden, Unauthorized
 from beanpole.services.access import Access
 from beanpole.services.users import Users
 
-API = "/api/v1"
 AUDIT_SCOPE_KEY = "beanpole.audit"  # what the auth dependency learnt, for the audit log
 SESSION_COOKIE = "beanpole_session"
 CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _scheme = HTTPBearer(
     auto_error=False,  # a missing token answers our error shape, not FastAPI's
