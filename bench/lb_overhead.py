@@ -1,7 +1,8 @@
 """What HAProxy in front of an app costs: throughput, latency and CPU per request, HTTP and TLS.
 
     python -m bench.lb_overhead [--rounds 5] [--seconds 5] [--connections 24]
-                                [--modes lb,lb-new,tls,tls-new,direct1,direct3] [--quick]
+                                [--modes lb,lb-rules,lb-new,tls,tls-new,direct1,direct3]
+                                [--quick]
 
 One Beanpole server, one environment of three instances of a tiny asyncio app
 (`bench/apps/tiny`). The same load (wrk, fixed connection count) is sent several ways,
@@ -9,6 +10,11 @@ interleaved round by round in a rotating order (``--modes`` picks some; default 
 
 - ``lb``:      through Beanpole's HAProxy over HTTP (``Host: <env>.localhost``), keep-alive;
   HAProxy balances over the 3;
+- ``lb-rules``: ``lb`` while the environment has listener rules (`RULES`: 4 path rules and a
+  host rule, none matching, so every request is checked against all 5 and then goes to the
+  default process, as most of a real environment's requests do); the rules are set with
+  ``beanpole config`` before each such run and removed after it (a reload each way, outside
+  the measured seconds): what routing by rules costs HAProxy per request;
 - ``lb-new``:  the same with a new TCP connection per request (``Connection: close``); HAProxy
   then opens a new connection to the instance for each request too (its backend counters,
   ``connect`` and ``reuse``, are read around every run through it and recorded);
@@ -88,11 +94,19 @@ ENV = "lbbench"
 HOST = f"{ENV}.localhost"  # the environment's CNAME, which the certificate names
 CERT_NAME = "lbbench"
 INSTANCES = 3
-MODES = ("lb", "lb-new", "tls", "tls-new", "direct1", "direct3")
+MODES = ("lb", "lb-rules", "lb-new", "tls", "tls-new", "direct1", "direct3")
+_RULE = "aws:elbv2:listenerrule"
+RULES = {
+    **{f"{_RULE}:r{n}:PathPatterns": f"/r{n}/*,/v{n}/*.json" for n in range(1, 5)},
+    **{f"{_RULE}:r{n}:Priority": str(n) for n in range(1, 5)},
+    f"{_RULE}:host:HostHeaders": "admin.lbbench.test,*.internal.test",
+    f"{_RULE}:host:Priority": "5",
+}
 TLS_MODES = ("tls", "tls-new")
 NEW_CONNECTION_MODES = ("lb-new", "tls-new")
 MODE_TITLES = {
     "lb": f"HAProxy HTTP keep-alive ({INSTANCES} inst.)",
+    "lb-rules": "HAProxy HTTP keep-alive, 5 rules",
     "lb-new": "HAProxy HTTP, new conn./request",
     "tls": "HAProxy HTTPS keep-alive",
     "tls-new": "HAProxy HTTPS, new conn./request",
@@ -101,7 +115,7 @@ MODE_TITLES = {
 }
 COMPONENTS = ("haproxy", "app", "server", "wrk")
 # (numerator, denominator) of the ratios paired within a round
-TLS_RATIOS = (("tls", "lb"), ("tls-new", "lb-new"))
+TLS_RATIOS = (("tls", "lb"), ("tls-new", "lb-new"), ("lb-rules", "lb"))
 Pair = tuple[dict[str, Any], dict[str, Any]]  # runs of two modes in one round
 
 
@@ -311,7 +325,7 @@ class Target:
     def url_and_targets(self, mode: str) -> tuple[str, list[str], list[str], list[str]]:
         """URL for wrk, WRK_TARGETS, extra headers, a command prefix for wrk."""
         close = ["-H", "Connection: close"] if mode in NEW_CONNECTION_MODES else []
-        if mode in ("lb", "lb-new"):
+        if mode in ("lb", "lb-rules", "lb-new"):
             return (
                 f"http://127.0.0.1:{self.bp.lb_port}/",
                 [],
@@ -481,13 +495,13 @@ def run(
                 "info": _haproxy_info(bp.home),
             }
             for mode in modes:  # warm-up: connections, caches, CPU frequency; discarded
-                row = run_wrk(wrk, target, mode, 1, threads, connections)
+                row = measure(bp, wrk, target, mode, 1, threads, connections)
                 if row["cpu_s"]["wrk"] <= 0:  # e.g. if the unshare wrapper hid wrk's CPU
                     raise RuntimeError(f"wrk's CPU was not counted in mode {mode}: {row}")
             for r in range(rounds):
                 order = modes[r % len(modes) :] + modes[: r % len(modes)]
                 for mode in order:
-                    row = run_wrk(wrk, target, mode, seconds, threads, connections)
+                    row = measure(bp, wrk, target, mode, seconds, threads, connections)
                     row["round"] = r + 1
                     result["runs"].append(row)
                     hs = row.get("tls_handshakes")
@@ -504,6 +518,19 @@ def run(
             result["leaked_processes"] = stop_and_check(bp)
     result["summary"] = summarize(result["runs"], modes)
     return result
+
+
+def measure(
+    bp: Beanpole, wrk: str, target: Target, mode: str, seconds: float, threads: int, conns: int
+) -> dict[str, Any]:
+    """One run; ``lb-rules`` with the environment's listener rules set for its duration."""
+    if mode != "lb-rules":
+        return run_wrk(wrk, target, mode, seconds, threads, conns)
+    bp.cli("config", ENV, *(f"{k}={v}" for k, v in RULES.items()))
+    try:
+        return run_wrk(wrk, target, mode, seconds, threads, conns)
+    finally:
+        bp.cli("config", ENV, *(f"{k}=" for k in RULES))
 
 
 def tls_line(tls: dict[str, Any]) -> str:
@@ -657,7 +684,7 @@ def report(result: dict[str, Any]) -> str:
         if "haproxy_cpu" in r:
             lines.append(
                 f"ratio {key:<16}HAProxy CPU/request x{fmt(r['haproxy_cpu'])} "
-                f"(+{fmt(r['haproxy_cpu_extra_us'], '.0f')} µs)   "
+                f"(+{fmt(r['haproxy_cpu_extra_us'], '.1f')} µs)   "
                 f"total CPU/request x{fmt(r['total_cpu'])}   req/s x{fmt(r['rps'])}   "
                 f"p50 x{fmt(r['p50'])}"
             )

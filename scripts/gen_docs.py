@@ -106,7 +106,7 @@ def settings_markdown() -> str:
             f"| `{option.namespace}` | `{option.name}` | {option.kind} | `{option.default}` "
             f"| {allowed} | {option.effect.value} | {option.help} |"
         )
-    lines += STATIC_FILES_DOC
+    lines += STATIC_FILES_DOC + LISTENER_RULES_DOC
     return "\n".join(lines) + "\n"
 
 
@@ -148,6 +148,39 @@ STATIC_FILES_DOC = [
     "(`text/html` always, as nginx). Every other directive, and these inside a `location`",
     "block, is named with its file and line in one WARN event at each deploy; a file that",
     "cannot be read or parsed is a WARN event of its own.",
+]
+
+
+LISTENER_RULES_DOC = [
+    "",
+    "## Listener rules and processes",
+    "",
+    "As on EB's Application Load Balancer, a request goes to the environment's `default`",
+    "process (the Procfile's `web`) unless a listener rule matches it first.",
+    "",
+    "- `aws:elasticbeanstalk:environment:process:NAME` declares a process: `Port` (1 to",
+    "  65535, EB's default 80), the port it listens on in each instance, and its health check",
+    "  in the default process's options (`HealthCheckPath`, `HealthCheckInterval`,",
+    "  `HealthCheckTimeout`, `HealthyThresholdCount`, `UnhealthyThresholdCount`,",
+    "  `MatcherHTTPCode`). The Procfile line of the same name gets `Port` as its `PORT`, and",
+    "  like `web` it may bind `127.0.0.1` or `0.0.0.0`. `Protocol`, `DeregistrationDelay` and",
+    "  the `Stickiness*` options are kept as given (an instance drains as a whole). Changing",
+    "  `Port` replaces instances; the health check updates the load balancer.",
+    "- `aws:elbv2:listenerrule:NAME`: `PathPatterns` and/or `HostHeaders` (comma-separated,",
+    "  at most 5 each; `*` matches any run of characters, `?` one; paths are case-sensitive",
+    "  and matched without the query string, hosts are not), `Process` (default `default`) and",
+    "  `Priority` (1 to 1000, default 1; lowest first). A rule needs a condition, and its",
+    "  process must be declared (refused otherwise, naming the option to set).",
+    "- `aws:elbv2:listener:default` (or `aws:elbv2:listener:80`) and `aws:elbv2:listener:443`",
+    "  `Rules`: the rules of each listener; two rules of one listener cannot share a priority.",
+    "  A rule that no listener names applies on both (EB would leave it unused).",
+    "",
+    "Rules are tried before static files and before the default process. A host rule only",
+    "sees requests that already reach the environment: its CNAME or one of its domains",
+    "(`beanpole domains add`). A process is reached at each instance's own address, so it",
+    "needs instances with a network of their own (`beanpole:instance:NetworkIsolation` `auto`,",
+    "where Beanpole runs as root, or the Docker runtime); with `none` a rule to a process is",
+    "refused. Its requests count in the environment's health figures and access log.",
 ]
 
 

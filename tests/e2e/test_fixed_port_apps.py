@@ -120,7 +120,7 @@ def test_python_app_on_fixed_port_8000_survives_a_server_kill(beanpole, tmp_path
 
     # kill -9 the control plane; meanwhile a crash left a namespace no instance runs in
     beanpole.kill_server()
-    ghost = netns.Namespaces().create(str(beanpole.home), "i-ghost000", 8000)
+    ghost = netns.Namespaces().create(str(beanpole.home), "i-ghost000", [8000])
     beanpole.start()
     wait_for(lambda: "i-ghost000" not in our_namespaces(beanpole.home), 30, "the ghost reclaimed")
     assert leftovers({ghost.slot}) == []

@@ -162,10 +162,10 @@ def result(sup: Supervisor, instance_id: str) -> str:
 def test_reclaim_removes_namespaces_no_live_instance_holds(sup, tmp_path):
     spaces = sup.namespaces
     # a crash after the namespace was built but before supervisord ran the instance
-    ghost = spaces.create(sup.owner, "i-ghost", 8080)
+    ghost = spaces.create(sup.owner, "i-ghost", [8080])
     # a home whose folder is gone (its lease outlived it)
     dead_owner = str(tmp_path / "gone-home")
-    orphan = spaces.create(dead_owner, "i-orphan", 8080)
+    orphan = spaces.create(dead_owner, "i-orphan", [8080])
     # a namespace of Beanpole's with no lease at all (a registry lost with /run, say)
     stray = netns.Sandbox(netns.SLOTS - 1)
     assert stray.slot not in {s for _, _, s in spaces.registry.all_slots()}

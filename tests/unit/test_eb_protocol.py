@@ -149,7 +149,8 @@ def test_ebs_meaningless_options_are_kept_but_typos_in_beanpoles_are_refused():
     assert is_inert("aws:ec2:vpc:Subnets")
     assert is_inert("aws:autoscaling:launchconfiguration:InstanceType")
     assert is_inert("aws:elbv2:listener:8080:Protocol")  # 443 and default: implemented
-    assert is_inert("aws:elasticbeanstalk:environment:process:api:Port")
+    assert is_inert("aws:elasticbeanstalk:environment:process:api:StickinessType")
+    assert not is_inert("aws:elasticbeanstalk:environment:process:api:Port")  # a rule's
     assert not is_inert("aws:elasticbeanstalk:environment:process:default:HealthCheckPth")
     assert not is_inert("aws:autoscaling:asg:MinSzie")
     with pytest.raises(Exception, match="MinSzie"):

@@ -43,10 +43,14 @@ def test_a_slot_overlapping_a_route_of_the_host_is_not_usable():
     assert not netns._overlaps(netns.Sandbox(64).subnet, routes)  # 10.213.1.0/30
 
 
-def test_the_inner_rules_send_the_port_to_the_namespace_loopback():
-    rules = netns.inner_rules(8080)
-    assert 'iifname "eth0" tcp dport 8080 dnat to 127.0.0.1:8080' in rules
+def test_the_inner_rules_send_the_ports_to_the_namespace_loopback():
+    rules = netns.inner_rules([8080])
+    assert 'iifname "eth0" tcp dport { 8080 } dnat to 127.0.0.1' in rules
     assert "hook prerouting" in rules
+    # a listener rule's process listens on a port of its own (`InstanceSpec.process_ports`)
+    assert "tcp dport { 8080, 5100 } dnat" in netns.inner_rules([8080, 5100, 8080])
+    with pytest.raises(ValueError, match="not a TCP port"):
+        netns.inner_rules([8080, 70000])
 
 
 def test_slots_are_leased_once_per_instance_and_never_twice(tmp_path):
@@ -92,7 +96,7 @@ def spaces(tmp_path: Path, run: Recorder) -> netns.Namespaces:
 def test_create_builds_the_namespace_in_order_and_switches_forwarding_on(tmp_path):
     run = Recorder()
     made = spaces(tmp_path, run)
-    box = made.create("/test/home", "i-new", 8000)
+    box = made.create("/test/home", "i-new", [8000])
     assert box == netns.Sandbox(1)
     assert made.forwarding.read_text().strip() == "1"
     steps = [c for c in run.commands if not c.startswith(("ip link del", "ip netns del"))]
@@ -107,7 +111,7 @@ def test_create_builds_the_namespace_in_order_and_switches_forwarding_on(tmp_pat
         "&& exec nft -f -",
     ]
     assert made.sandbox("/test/home", "i-new") == box
-    made.create("/test/home", "i-other", 8000)
+    made.create("/test/home", "i-other", [8000])
     assert run.commands.count("nft -f -") == 1  # the host table once per process
 
 
@@ -115,7 +119,7 @@ def test_a_failed_step_takes_the_slot_back(tmp_path):
     run = Recorder(fail_on="ip link add")
     made = spaces(tmp_path, run)
     with pytest.raises(ComponentError):
-        made.create("/test/home", "i-bad", 8000)
+        made.create("/test/home", "i-bad", [8000])
     assert made.registry.slots("/test/home") == {}
 
 
@@ -124,9 +128,9 @@ def test_reclaim_frees_gone_instances_and_dead_homes_and_keeps_live_ones(tmp_pat
     made = spaces(tmp_path, run)
     home = tmp_path / "home"
     home.mkdir()
-    made.create(str(home), "i-live", 8080)
-    made.create(str(home), "i-gone", 8080)
-    made.create(str(tmp_path / "deleted-home"), "i-orphan", 8080)
+    made.create(str(home), "i-live", [8080])
+    made.create(str(home), "i-gone", [8080])
+    made.create(str(tmp_path / "deleted-home"), "i-orphan", [8080])
     made.reclaim(str(home), {"i-live"})
     assert made.registry.slots(str(home)) == {"i-live": 1}
     assert made.registry.slots(str(tmp_path / "deleted-home")) == {}

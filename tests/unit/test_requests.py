@@ -26,6 +26,11 @@ def test_an_aborted_request_has_no_negative_latency():
     assert parse(b'1000 env-a i-1 -1 -1 1 0 ::1 GET "/"') == Sample("a", "i-1", -1, 0.0, 1, 1.0)
 
 
+def test_a_listener_rules_process_counts_as_its_environment():
+    line = b'1000 env-shop.api i-1 200 3 1 0 ::1 GET "/api/x"'
+    assert parse(line) == Sample("shop", "i-1", 200, 3.0, 1, 1.0)
+
+
 @pytest.mark.parametrize(
     "line",
     [
@@ -43,6 +48,8 @@ def test_an_aborted_request_has_no_negative_latency():
         b"9" * 400 + b' env-a i-1 200 1 1 0 ::1 GET "/"',  # a time too big for a float
         b'1000 env-../../x i-1 200 1 1 0 ::1 GET "/"',  # a path in the environment name
         b'1000 env-a ../i-1 200 1 1 0 ::1 GET "/"',
+        b'1000 env-a.. i-1 200 1 1 0 ::1 GET "/"',
+        b'1000 env-a.b.c i-1 200 1 1 0 ::1 GET "/"',
         b'1000 env-a i-1 200 inf 1 0 ::1 GET "/"',
         b'1000 env-a i-1 200 nan 1 0 ::1 GET "/"',
         b'-5 env-a i-1 200 1 1 0 ::1 GET "/"',

@@ -111,6 +111,15 @@ class InstanceSpec:
     memory_limit_mib: int = 0  # 0: none (a container runtime enforces it)
     cpu_limit_percent: int = 0  # of one core; 0: none
     runtime: str = ""  # which runtime runs it (beanpole:instance:Runtime); "": the server's
+    # Processes a listener rule reaches (`core.listener_rules`): name -> the port it listens
+    # on in an isolated instance, given to that Procfile line as its PORT and reached at the
+    # instance's address like ``listen_port``. Instances on the host's network ignore it.
+    process_ports: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Every port an isolated instance is reached at: ``listen_port`` first."""
+        return tuple(dict.fromkeys((self.listen_port, *sorted(self.process_ports.values()))))
 
     @property
     def wanted_runtime(self) -> str:

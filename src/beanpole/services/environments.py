@@ -42,7 +42,7 @@ from beanpole.api.views import (
     SettingsView,
     SwapResult,
 )
-from beanpole.core import certificates
+from beanpole.core import certificates, listener_rules
 from beanpole.core.autoscaling import schedule
 from beanpole.core.autoscaling.measures import MEASURES
 from beanpole.core.autoscaling.policy import check_policy, policy_from
@@ -287,6 +287,16 @@ class Environments:
     def _check_resolved(self, resolved: ResolvedSettings) -> None:
         """`check_sizes`, and the HTTPS listener's certificates are stored ones."""
         check_sizes(resolved)
+        listener_rules.check(resolved.values)
+        if resolved.get("beanpole:instance", "NetworkIsolation") == "none" and any(
+            r.process != listener_rules.DEFAULT_PROCESS
+            for r in listener_rules.rules(resolved.values)
+        ):
+            raise InvalidInput(
+                "A listener rule sends requests to a process of its own port, which needs "
+                "instances with a network of their own: set beanpole:instance "
+                "NetworkIsolation to auto (the default), or send the rule to the default process."
+            )
         names = certificates.referenced_names(resolved.get(HTTPS_LISTENER, "SSLCertificateArns"))
         stored = {c.name for c in self.store.certificates()}
         for name in names:

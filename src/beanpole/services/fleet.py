@@ -25,6 +25,7 @@ from beanpole.adapters.build import Artifact, staged_deployments
 from beanpole.adapters.runtime.usage import listening_ports
 from beanpole.adapters.secrets import SecretBox
 from beanpole.adapters.store.db import Store
+from beanpole.core import listener_rules
 from beanpole.core.errors import BeanpoleError, InvalidInput, NotFound
 from beanpole.core.hints import AppFacts, StartFailure, describe
 from beanpole.core.lb.config import HealthCheck, LoadBalancerSpec
@@ -288,6 +289,12 @@ class Fleet:
             log_dir=self.home.instance_dir(instance.id) / "logs",
             isolate=settings.get("beanpole:instance", "NetworkIsolation") != "none",
             listen_port=artifact.plan.default_port,
+            # a listener rule's process (not web: its port is the platform's)
+            process_ports={
+                name: process.port
+                for name, process in listener_rules.processes(settings.values).items()
+                if name != "web"
+            },
             run_as=self.run_as,
             image=artifact.image,
             command=artifact.command,
@@ -623,11 +630,13 @@ class Fleet:
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:
             states = (await self.observer.fresh(DRAIN_POLL_S)).servers
-            busy = [
-                i
-                for i in instances
-                if (s := states.get((i.environment, i.id))) is not None and s.sessions > 0
-            ]
+            # in the environment's backend or one of its processes' (`env.process`)
+            in_flight = {
+                (backend.partition(".")[0], server)
+                for (backend, server), s in states.items()
+                if s.sessions > 0
+            }
+            busy = [i for i in instances if (i.environment, i.id) in in_flight]
             if not busy:
                 break
             await asyncio.sleep(DRAIN_POLL_S)

@@ -243,6 +243,14 @@ class Monitor:
         self.settings.retain(set(instances))
         snapshot = Snapshot(at=now)
         resolved = {}
+        # a listener rule's process has a backend of its own ("shop.api"): an instance whose
+        # process there fails its check fails its check, as on EB's per-process target groups
+        process_passing: dict[tuple[str, str], bool] = {}
+        for (backend, server_name), state in servers.items():
+            env_name, dot, _ = backend.partition(".")
+            if dot:
+                key = (env_name, server_name)
+                process_passing[key] = process_passing.get(key, True) and state.passing
         for env in environments:
             settings = resolved[env.name] = self.settings.get(env)
             inputs = []
@@ -253,7 +261,9 @@ class Monitor:
                     InstanceInput(
                         id=i.id,
                         state=i.state.value,
-                        check_passing=None if server is None else server.passing,
+                        check_passing=None
+                        if server is None
+                        else server.passing and process_passing.get((env.name, i.id), True),
                         process_failure=self.fleet.process_failure(processes.get(i.id)),
                         window=self.windows.latest(env.name, i.id),
                         # of the host, as EB's "95% of CPU is in use" means the machine's CPU

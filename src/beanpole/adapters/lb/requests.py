@@ -52,19 +52,23 @@ _MAX_NAMES = 10_000
 
 
 def _name(raw: bytes, skip: int = 0) -> str:
-    """Decoded once per distinct backend or server name, not once per request."""
+    """Decoded once per distinct backend or server name, not once per request (a process's
+    backend, ``env-shop.api``, decodes to its environment's name)."""
     name = _names.get(raw)
     if name is None:
         if len(_names) >= _MAX_NAMES:  # instances come and go: keep the cache bounded
             _names.clear()
-        name = _names[raw] = raw[skip:].decode(errors="replace")
+        name = _names[raw] = raw[skip:].decode(errors="replace").partition(".")[0]
     return name
 
 
-# What HAProxy writes for a backend (env-<environment name>) and a server (an instance id,
+# What HAProxy writes for a backend (env-<environment name>, or env-<environment>.<process>
+# for a listener rule's process, whose requests are its environment's) and a server (an instance id,
 # or <NOSRV>): anything else did not come from HAProxy and is dropped, so a stray datagram
 # can name no file and no key.
-_BACKEND = re.compile(rb"env-[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?")
+_BACKEND = re.compile(
+    rb"env-[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?(?:\.[A-Za-z0-9_-]{1,64})?"
+)
 _SERVER = re.compile(rb"[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?|<NOSRV>")
 _MAX_LATENCY_MS = 86_400_000.0
 

@@ -45,7 +45,7 @@ import subprocess
 import tarfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -57,7 +57,7 @@ import docker.types
 
 from beanpole.adapters import logs
 from beanpole.adapters.runtime.launch import shell_line
-from beanpole.adapters.runtime.netns import only_root_connects
+from beanpole.adapters.runtime.netns import inner_rules, only_root_connects
 from beanpole.core.errors import BuildError, ComponentError, InvalidInput
 from beanpole.core.runtime import (
     Endpoint,
@@ -365,6 +365,8 @@ class Docker:
             f"{LABEL}.instance": spec.instance_id,
             f"{LABEL}.address": address,
             f"{LABEL}.port": str(spec.listen_port),
+            # every port the instance is reached at (a listener rule's processes too)
+            f"{LABEL}.ports": ",".join(map(str, spec.ports)),
             f"{LABEL}.log-dir": str(spec.log_dir.absolute()),
             f"{LABEL}.stop-wait": str(spec.stop_wait_s),
             f"{LABEL}.memory-limit": str(spec.memory_limit_mib),
@@ -393,7 +395,7 @@ class Docker:
             ),
         )
         self.api.start(holder["Id"])
-        self._dnat(holder["Id"], spec.listen_port)
+        self._dnat(holder["Id"], spec.ports)
         if spec.image:
             self._create_image_process(spec, holder["Id"], labels)
             return
@@ -429,7 +431,8 @@ class Docker:
                 name=f"{self.prefix}-{spec.instance_id}-{name}",
                 user=f"{owner[0]}:{owner[1]}",
                 working_dir=str(spec.cwd.absolute()),
-                environment=dict(env),
+                # a listener rule's process listens on its own port
+                environment={**env, "PORT": str(spec.process_ports.get(name, spec.listen_port))},
                 labels={**labels, f"{LABEL}.process": name},
                 stop_signal="SIGTERM",
                 stop_timeout=spec.stop_wait_s,
@@ -626,17 +629,13 @@ class Docker:
         except (docker.errors.DockerException, OSError) as exc:
             log.debug("copying %s's logs stopped: %s", container_id[:12], exc)
 
-    def _dnat(self, holder_id: str, port: int) -> None:
-        """Send ``port`` arriving on the namespace's ``eth0`` to its loopback (as root with
+    def _dnat(self, holder_id: str, ports: Sequence[int]) -> None:
+        """Send ``ports`` arriving on the namespace's ``eth0`` to its loopback (as root with
         nft; without, an app must bind 0.0.0.0 to be reached)."""
         if os.geteuid() != 0 or shutil.which("nft") is None or shutil.which("nsenter") is None:
             return
         pid = int(self.api.inspect_container(holder_id)["State"]["Pid"])
-        rules = (
-            "table ip beanpole {\n  chain prerouting {\n"
-            "    type nat hook prerouting priority dstnat; policy accept;\n"
-            f'    iifname "eth0" tcp dport {port} dnat to 127.0.0.1:{port}\n  }}\n}}\n'
-        )
+        rules = inner_rules(ports)
         done = subprocess.run(
             ["nsenter", "-t", str(pid), "-n", "nft", "-f", "-"],
             input=rules,
@@ -737,7 +736,7 @@ class Docker:
             return
         if self._dnat_applied.get(holder.id) != inode:
             with contextlib.suppress(ComponentError, subprocess.SubprocessError):
-                self._dnat(holder.id, int(holder.labels.get(f"{LABEL}.port", "0")))
+                self._dnat(holder.id, _ports(holder.labels))
 
     def _inspect(self, container_id: str) -> _Inspected | None:
         try:
@@ -1006,3 +1005,10 @@ def _validate(spec: InstanceSpec) -> None:
     for companion in spec.companions:
         if not _PROCESS_NAME.match(companion.name) or companion.name in (NET, "web"):
             raise InvalidInput(f"container name {companion.name!r} is taken or not allowed")
+
+
+def _ports(labels: Mapping[str, str]) -> list[int]:
+    """The ports an instance's holder was made to DNAT (a holder made before ``ports``
+    labels existed has only ``port``)."""
+    listed = labels.get(f"{LABEL}.ports") or labels.get(f"{LABEL}.port", "")
+    return [int(p) for p in listed.split(",") if p.strip().isdigit()]

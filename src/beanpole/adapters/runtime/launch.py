@@ -76,6 +76,8 @@ def main(argv: list[str]) -> int:
             spec = json.load(f)
         command = spec["processes"][name]
         env = {str(k): str(v) for k, v in spec["env"].items()}
+        if name in (spec.get("ports") or {}):  # a listener rule's process: its own port
+            env["PORT"] = str(int(spec["ports"][name]))
         os.chdir(spec["cwd"])
         if spec.get("netns"):
             enter_netns(spec["netns"])

@@ -156,13 +156,18 @@ class Sandbox:
 SLOTS = NETWORK.num_addresses // 4
 
 
-def inner_rules(port: int) -> str:
-    """The namespace's own table: traffic for ``port`` from the host goes to its loopback."""
+def inner_rules(ports: Sequence[int]) -> str:
+    """The namespace's own table: traffic for ``ports`` from the host goes to its loopback
+    (the same port there)."""
+    for port in ports:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"not a TCP port: {port!r}")
+    listed = ", ".join(str(p) for p in dict.fromkeys(ports))
     return f"""\
 table ip beanpole {{
     chain prerouting {{
         type nat hook prerouting priority dstnat; policy accept;
-        iifname "eth0" tcp dport {port} dnat to 127.0.0.1:{port}
+        iifname "eth0" tcp dport {{ {listed} }} dnat to 127.0.0.1
     }}
 }}
 """
@@ -185,8 +190,8 @@ class Namespaces:
 
     # -- one instance -----------------------------------------------------------------------
 
-    def create(self, owner: str, instance_id: str, port: int) -> Sandbox:
-        """Lease a slot and build the instance's namespace (its port DNATed to its loopback).
+    def create(self, owner: str, instance_id: str, ports: Sequence[int]) -> Sandbox:
+        """Lease a slot and build the instance's namespace (its ports DNATed to its loopback).
 
         The same instance asking again gets its slot back, rebuilt. Anything half-built is
         taken down again when a step fails.
@@ -199,7 +204,7 @@ class Namespaces:
         sandbox = Sandbox(slot)
         try:
             self._teardown(sandbox)  # a leftover of an earlier try with this slot
-            self._build(sandbox, port)
+            self._build(sandbox, ports)
         except BaseException:
             self._teardown(sandbox)
             self.registry.release_slot(owner, instance_id)
@@ -251,7 +256,7 @@ class Namespaces:
             log.warning("could not switch forwarding on (%s): instances reach only this host", exc)
         self._host_ready = True
 
-    def _build(self, sandbox: Sandbox, port: int) -> None:
+    def _build(self, sandbox: Sandbox, ports: Sequence[int]) -> None:
         ns, link = sandbox.name, sandbox.link
         prefix = sandbox.subnet.prefixlen
         self._run(["ip", "netns", "add", ns])
@@ -272,7 +277,7 @@ class Namespaces:
         self._run(
             ["ip", "netns", "exec", ns, "sh", "-c",
              "sysctl -qw net.ipv4.conf.all.route_localnet=1 && exec nft -f -"],
-            stdin=inner_rules(port),
+            stdin=inner_rules(ports),
         )  # fmt: skip
 
     def _teardown(self, sandbox: Sandbox) -> None:

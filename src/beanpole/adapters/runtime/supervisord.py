@@ -276,7 +276,7 @@ class Supervisor:
     def _start_isolated(self, spec: InstanceSpec, namespaces: Namespaces) -> Endpoint:
         if not 0 < spec.listen_port < 65536:
             raise InvalidInput(f"listen_port must be 1-65535, got {spec.listen_port}")
-        sandbox = namespaces.create(self.owner, spec.instance_id, spec.listen_port)
+        sandbox = namespaces.create(self.owner, spec.instance_id, spec.ports)
         env = {
             **spec.env,
             "PORT": str(spec.listen_port),
@@ -461,6 +461,8 @@ class Supervisor:
                 "env": dict(spec.env),
                 "cwd": str(spec.cwd.absolute()),
                 "processes": dict(spec.processes),
+                # a listener rule's process listens on its own port (isolated instances)
+                "ports": {} if network is None else dict(spec.process_ports),
                 "host": self.host if network is None else network.address,
                 "netns": None if network is None else str(network.path),
                 "log_dir": str(spec.log_dir.absolute()),

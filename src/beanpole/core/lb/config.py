@@ -5,8 +5,10 @@ Pure: dataclasses that validate themselves and functions that render them, no I/
 rendering here lets every rule about the config be tested without a running HAProxy.
 
 The routing model: one frontend routes by ``Host`` through a map file (host -> backend) to one
-backend per environment. Hosts, servers and weights change through the runtime API without a
-reload; everything else (listener, backends, health checks) is *structural* and needs a reload.
+backend per environment; an environment's listener rules (`beanpole.core.listener_rules`)
+send the requests they match to a backend of their process (``env-<environment>.<process>``).
+Hosts, servers and weights change through the runtime API without a reload; everything else
+(listener, backends, health checks, rules) is *structural* and needs a reload.
 :func:`structural_key` tells the two apart.
 """
 
@@ -24,7 +26,7 @@ from beanpole.core.errors import InvalidInput
 
 #: Bumped whenever the template below changes, so that an upgraded Beanpole reloads HAProxy
 #: once to pick up the new template even when the spec is unchanged.
-TEMPLATE_VERSION = 7
+TEMPLATE_VERSION = 8
 
 # One line per request, sent raw (no syslog header) as a UDP datagram to the server on
 # loopback (`LoadBalancerSpec.log_port`; see `beanpole.adapters.lb.requests` for why UDP):
@@ -48,6 +50,11 @@ NO_ROUTE_BACKEND = "no-environment"
 NO_ROUTE_BODY = "No environment is served at this address."
 
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?")
+_PROCESS = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: What a listener rule's regexes may hold (`listener_rules` writes them): no backslash, no
+#: space, no quote, nothing HAProxy's config parser would read as anything but the regex.
+_RULE_REGEX = re.compile(r"\^\([A-Za-z0-9_.$/~@:+&*?|\[\]-]+\)\$")
+PROCESS_SEPARATOR = "."  # env-<environment>.<process>: neither name can hold a dot
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 _PATH = re.compile(r"/[A-Za-z0-9._~!*+,;=:@%/?&-]*")
@@ -263,8 +270,41 @@ class Certificate:
 
 
 @dataclass(frozen=True)
+class RoutingRule:
+    """A listener rule: requests for its environment that match go to ``target``."""
+
+    name: str
+    target: str  # the process's backend: "<environment>.<process>"
+    host_regex: str = ""  # "": any host of the environment
+    path_regex: str = ""  # "": any path
+    http: bool = True  # applies on the HTTP listener
+    https: bool = True  # and on the HTTPS one
+
+    def __post_init__(self) -> None:
+        for regex in (self.host_regex, self.path_regex):
+            if regex and not _RULE_REGEX.fullmatch(regex):
+                raise InvalidInput(f"Listener rule {self.name!r} has the pattern {regex!r}.")
+        if not self.host_regex and not self.path_regex:
+            raise InvalidInput(f"Listener rule {self.name!r} has no condition.")
+
+    def condition(self, backend: str, var: str) -> str:
+        """The ACLs of its ``use_backend`` line (``var``: the backend the host maps to)."""
+        parts = [f"{{ var({var}) -m str {backend_id(backend)} }}"]
+        if self.host_regex:
+            parts.append(f"{{ req.hdr(host),lower,field(1,:) -m reg {self.host_regex} }}")
+        if self.path_regex:
+            parts.append(f"{{ path -m reg {self.path_regex} }}")
+        if not self.http:
+            parts.append("{ ssl_fc }")
+        elif not self.https:
+            parts.append("!{ ssl_fc }")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
 class Backend:
-    """One environment: the hosts routed to it, its health check, its instances."""
+    """One environment, or one of its processes (``name`` "<environment>.<process>"): the
+    hosts routed to it, its health check, its instances."""
 
     name: str  # environment name; HAProxy backend is f"env-{name}"
     hosts: tuple[str, ...]  # lower-case host names routed here
@@ -278,9 +318,12 @@ class Backend:
     https: bool = False  # answers on the HTTPS listener (aws:elbv2:listener:443)
     redirect_https: bool = False  # HTTP requests get a 301 to the same URL over HTTPS
     min_tls: str = "TLSv1.2"  # its SSLPolicy's oldest TLS version, whatever the SNI asked
+    rules: tuple[RoutingRule, ...] = ()  # an environment's listener rules, by priority
+    check_hostname: str = ""  # a process's checks send its environment's first host
 
     def __post_init__(self) -> None:
-        _check_name("Environment name", self.name)
+        _check_name("Environment name", self.environment)
+        self._check_process()
         if self.min_tls not in TLS_VERSIONS:
             raise InvalidInput(f"TLS version {self.min_tls!r} is not one of {TLS_VERSIONS}.")
         if self.redirect_https and not self.https:
@@ -307,6 +350,26 @@ class Backend:
                 f"Sampling ratio {self.sample_ratio!r} is not valid: use 1 to {MAX_SAMPLE_RATIO}."
             )
 
+    def _check_process(self) -> None:
+        if not self.process:
+            return
+        if not _PROCESS.fullmatch(self.process):
+            raise InvalidInput(f"Process name {self.process!r} is not valid.")
+        if self.hosts or self.static is not None or self.rules:
+            raise InvalidInput(
+                f"The process backend {self.name!r} is reached by rules only: no hosts, "
+                "static files or rules of its own."
+            )
+
+    @property
+    def environment(self) -> str:
+        return self.name.partition(PROCESS_SEPARATOR)[0]
+
+    @property
+    def process(self) -> str:
+        """ "" for the environment's default process."""
+        return self.name.partition(PROCESS_SEPARATOR)[2]
+
     @property
     def check_host(self) -> str:
         """The ``Host`` header health checks send: the first routed host, as a browser would.
@@ -314,6 +377,8 @@ class Backend:
         Apps that validate ``Host`` (Django's ALLOWED_HOSTS) accept it because it is their own
         name. With no host yet, ``localhost``.
         """
+        if self.check_hostname:
+            return self.check_hostname
         return self.hosts[0] if self.hosts else "localhost"
 
 
@@ -349,6 +414,16 @@ class LoadBalancerSpec:
         names = [b.name for b in self.backends]
         if len(set(names)) != len(names):
             raise InvalidInput("Two environments have the same name.")
+        for backend in self.backends:
+            for rule in backend.rules:
+                if (
+                    rule.target not in names
+                    or rule.target.partition(PROCESS_SEPARATOR)[0] != backend.name
+                ):
+                    raise InvalidInput(
+                        f"Listener rule {rule.name!r} of {backend.name!r} sends requests to "
+                        f"{rule.target!r}, which is not one of its processes."
+                    )
         seen: dict[str, str] = {}
         for backend in self.backends:
             for host in backend.hosts:
@@ -436,6 +511,11 @@ def structural_key(spec: LoadBalancerSpec) -> str:
         "log_port": spec.log_port,
         "log_token": hashlib.sha256(spec.log_token.encode()).hexdigest(),
         "backends": sorted([b.name, b.check_host, _check_shape(b.check)] for b in spec.backends),
+        "rules": sorted(
+            [b.name, [[r.target, r.host_regex, r.path_regex, r.http, r.https] for r in b.rules]]
+            for b in spec.backends
+            if b.rules
+        ),
         "proxy": sorted(
             [b.name, _static_paths(b), b.max_body_bytes, list(b.gzip_types), _listeners(b)]
             for b in spec.backends
@@ -519,6 +599,7 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         *(
             f"    set-var {sample_var(b.name)} int({b.sample_ratio})"
             for b in sorted(spec.backends, key=lambda b: b.name)
+            if not b.process
         ),
         # Per-request lines for health and access logs, as datagrams: when nobody listens
         # (the control plane is down), the kernel drops them and HAProxy serves on.
@@ -559,6 +640,7 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
         "    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }",
         "    http-request set-header X-Forwarded-Port %[dst_port]",
+        *_rule_lines(spec, paths),
         *_static_routing_lines(spec, paths),
         f"    use_backend %[req.hdr(host),lower,field(1,:),map_str({paths.hosts_map})]",
         f"    default_backend {NO_ROUTE_BACKEND}",
@@ -657,12 +739,31 @@ def _sampling_lines(backend: Backend) -> list[str]:
     alone 28,146; with these two rules and the log line 29,399 (+4.5 %); the earlier map
     lookup with a variable set for every request cost 30,270; logging every request 32,721.
     """
-    ratio = sample_var(backend.name)
+    ratio = sample_var(backend.environment)  # a process's lines count as its environment's
     return [
         f"    http-request set-var({WEIGHT_VAR}) var({ratio}) "
         f"if {{ rand,mod({ratio}) -m int eq 0 }}",
         f"    http-request set-log-level silent unless {{ var({WEIGHT_VAR}) -m found }}",
     ]
+
+
+def _rule_lines(spec: LoadBalancerSpec, paths: HAProxyPaths) -> list[str]:
+    """Listener rules: before static files and the default process, as on EB's load balancer
+    (a rule's process is reached directly, not through the instance's proxy). The host map
+    is looked up once per request, only when some environment has rules."""
+    with_rules = [b for b in sorted(spec.backends, key=lambda b: b.name) if b.rules]
+    if not with_rules:
+        return []
+    var = "txn.bp_be"
+    lines = [
+        f"    http-request set-var({var}) req.hdr(host),lower,field(1,:),map_str({paths.hosts_map})"
+    ]
+    for b in with_rules:
+        lines += [
+            f"    use_backend {backend_id(rule.target)} if {rule.condition(b.name, var)}"
+            for rule in b.rules
+        ]
+    return lines
 
 
 # -- static files and the proxy settings from .platform/nginx ------------------------------

@@ -6,13 +6,14 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from beanpole.core import certificates, staticfiles
+from beanpole.core import certificates, listener_rules, staticfiles
 from beanpole.core.lb.config import (
     MIN_TLS,
     Backend,
     Certificate,
     HealthCheck,
     LoadBalancerSpec,
+    RoutingRule,
     Server,
     StaticFiles,
 )
@@ -38,13 +39,20 @@ IN_SERVICE_WEIGHT = 100
 
 def health_check(settings: Mapping[str, str]) -> HealthCheck:
     resolved = resolve(settings)
+    return _check(
+        {n: resolved.get(PROCESS, n) for n in listener_rules.PROCESS_OPTIONS if n != "Port"}
+    )
+
+
+def _check(options: Mapping[str, str]) -> HealthCheck:
+    """A process's health check from its options (EB's names, every one given)."""
     return HealthCheck(
-        path=resolved.get(PROCESS, "HealthCheckPath"),
-        interval_s=resolved.int(PROCESS, "HealthCheckInterval"),
-        timeout_s=resolved.int(PROCESS, "HealthCheckTimeout"),
-        healthy_threshold=resolved.int(PROCESS, "HealthyThresholdCount"),
-        unhealthy_threshold=resolved.int(PROCESS, "UnhealthyThresholdCount"),
-        matcher=resolved.get(PROCESS, "MatcherHTTPCode"),
+        path=options["HealthCheckPath"],
+        interval_s=int(options["HealthCheckInterval"]),
+        timeout_s=int(options["HealthCheckTimeout"]),
+        healthy_threshold=int(options["HealthyThresholdCount"]),
+        unhealthy_threshold=int(options["UnhealthyThresholdCount"]),
+        matcher=options["MatcherHTTPCode"],
     )
 
 
@@ -102,29 +110,43 @@ def desired_spec(
             env, by_env.get(env.name, []), versions or {}, builds, frozenset(staged)
         )
         names = proxy.pop("certificates")
+        routing = proxy.pop("routing")
         policy_tls = proxy["min_tls"]
         proxy["https"] = proxy["https"] and bool(names) and all(n in stored for n in names)
         proxy["redirect_https"] = proxy["redirect_https"] and proxy["https"]
         if proxy["https"]:
             for name in names:
                 min_tls[name] = max(min_tls.get(name, MIN_TLS), policy_tls)
-        servers = tuple(
-            Server(i.id, i.host, i.port, server_weight(i))
-            for i in sorted(by_env.get(env.name, []), key=lambda i: i.id)
+        in_lb = sorted(by_env.get(env.name, []), key=lambda i: i.id)
+        servers = tuple(Server(i.id, i.host, i.port, server_weight(i)) for i in in_lb)
+        hosts = (
+            *(f"{env.cname}.{d}".lower() for d in (domain, eb_domain) if d),
+            *(domains or {}).get(env.id, ()),
         )
+        processes, rules = _routing(env.name, routing, in_lb)
         backends.append(
             Backend(
                 name=env.name,
-                hosts=(
-                    *(f"{env.cname}.{d}".lower() for d in (domain, eb_domain) if d),
-                    *(domains or {}).get(env.id, ()),
-                ),
+                hosts=hosts,
                 check=health_check(resolve(*env.layers()).values),
                 servers=servers,
                 sample_ratio=(sampling or {}).get(env.name, 1),
+                rules=rules,
                 **proxy,
             )
         )
+        backends += [
+            Backend(
+                name=name,
+                hosts=(),
+                check=check,
+                servers=process_servers,
+                sample_ratio=(sampling or {}).get(env.name, 1),
+                check_hostname=hosts[0] if hosts else "",
+                **{**proxy, "static": None},
+            )
+            for name, check, process_servers in processes
+        ]
     return LoadBalancerSpec(
         bind_host=bind_host,
         port=port,
@@ -137,6 +159,56 @@ def desired_spec(
             for c in sorted(stored.values(), key=lambda c: c.name)
         ),
     )
+
+
+def _routing(
+    env_name: str, values: Mapping[str, str], instances: Sequence[Instance]
+) -> tuple[list[tuple[str, HealthCheck, tuple[Server, ...]]], tuple[RoutingRule, ...]]:
+    """An environment's listener rules, and a backend for each process they reach.
+
+    A process is reached at each instance's own address on its ``Port``: only an instance
+    with a network of its own has one (`beanpole:instance NetworkIsolation`); instances on
+    the host's network share its ports, so they have no server in a process's backend and
+    requests for it are answered 503 (the environment's events say why at each deploy)."""
+    declared = listener_rules.processes(values)
+    processes = []
+    rules = []
+    for rule in listener_rules.rules(values):
+        if not rule.http and not rule.https:
+            continue
+        if rule.process == listener_rules.DEFAULT_PROCESS:
+            target = env_name
+        elif rule.process in declared:
+            target = f"{env_name}.{rule.process}"
+        else:
+            continue  # refused when set (`listener_rules.check`); an old release's layer
+        rules.append(
+            RoutingRule(
+                name=rule.name,
+                target=target,
+                host_regex=rule.host_regex() if rule.hosts else "",
+                path_regex=rule.path_regex() if rule.paths else "",
+                http=rule.http,
+                https=rule.https,
+            )
+        )
+    reached = {r.target for r in rules}
+    for name, process in declared.items():
+        backend = f"{env_name}.{name}"
+        if backend not in reached:
+            continue
+        servers = tuple(
+            Server(i.id, i.host, process.port, server_weight(i))
+            for i in instances
+            if not _shares_host_network(i.host)
+        )
+        processes.append((backend, _check(process.options), servers))
+    # a rule to the default process stays: it keeps what it matches from later rules
+    return processes, tuple(rules)
+
+
+def _shares_host_network(address: str) -> bool:
+    return address.startswith("127.") or address in ("::1", "")
 
 
 def serving_releases(env: Environment, instances: Iterable[Instance]) -> list[tuple[str, int]]:
@@ -204,4 +276,5 @@ def proxy_settings(
             resolved.get(HTTPS_LISTENER, "SSLCertificateArns")
         ),
         "min_tls": certificates.SSL_POLICIES[resolved.get(HTTPS_LISTENER, "SSLPolicy")],
+        "routing": resolved.values,
     }

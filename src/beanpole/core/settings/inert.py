@@ -9,6 +9,8 @@ still refused: only EB's real option names are inert there.
 
 from __future__ import annotations
 
+from beanpole.core import listener_rules
+
 # Namespaces none of whose options Beanpole implements: any option name is kept.
 _NAMESPACES = frozenset(
     {
@@ -38,12 +40,12 @@ _NAMESPACES = frozenset(
         "aws:rds:dbinstance",
     }
 )
+_DEFAULT_PROCESS = listener_rules.PROCESS_PREFIX + listener_rules.DEFAULT_PROCESS
 # Families of namespaces (a listener per port, a policy or process per name).
 _PREFIXES = (
     "aws:elb:listener:",
     "aws:elb:policies:",
     "aws:elbv2:listener:",
-    "aws:elbv2:listenerrule:",
     "aws:elasticbeanstalk:environment:process:",
 )
 # EB's options in namespaces Beanpole implements in part.
@@ -71,7 +73,6 @@ _OPTIONS = frozenset(
         "aws:elasticbeanstalk:container:python:PythonPath",
         "aws:elbv2:listener:default:DefaultProcess",
         "aws:elbv2:listener:default:Protocol",
-        "aws:elbv2:listener:default:Rules",
         "aws:elbv2:listener:default:SSLCertificateArns",
         "aws:elbv2:listener:default:SSLPolicy",
     }
@@ -83,9 +84,14 @@ def is_inert(key: str, known: frozenset[str] | None = None) -> bool:
     ``known``: the option keys Beanpole implements, which are never inert."""
     if known is not None and key in known:
         return False
-    namespace = key.rpartition(":")[0]
+    namespace, _, name = key.rpartition(":")
     if key in _OPTIONS or namespace in _NAMESPACES:
         return True
+    if namespace.startswith(listener_rules.PROCESS_PREFIX):
+        # a named process's port and health check route a listener rule's requests
+        return namespace != _DEFAULT_PROCESS and name in listener_rules.PROCESS_INERT
+    if namespace.startswith("aws:elbv2:listener:") and name == "Rules":
+        return False  # every listener's rules are routed (`core.listener_rules`)
     return any(
         namespace.startswith(prefix) and namespace != prefix + "default" for prefix in _PREFIXES
     )

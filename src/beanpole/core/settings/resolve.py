@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from beanpole.core import certificates, staticfiles
+from beanpole.core import certificates, listener_rules, staticfiles
 from beanpole.core.autoscaling import schedule
 from beanpole.core.autoscaling.measures import UNITS
 from beanpole.core.errors import InvalidInput
@@ -19,6 +19,10 @@ from beanpole.core.settings.options import NAMESPACES, OPTIONS, Effect, Option, 
 ENV_NAMESPACE = "aws:elasticbeanstalk:application:environment"
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _RESERVED_ENV = frozenset({"PORT", "BEANPOLE_INSTANCE_ID"})
+_PROC = listener_rules.PROCESS_PREFIX + listener_rules.DEFAULT_PROCESS
+_LISTENERS = frozenset(
+    {listener_rules.HTTP_LISTENER, listener_rules.HTTP_LISTENER_80, listener_rules.HTTPS_LISTENER}
+)
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
@@ -115,6 +119,23 @@ def _check_matcher(value: str) -> None:
             )
 
 
+def _routing_option(namespace: str, name: str, value: str) -> str | None:
+    """A named process's, a listener rule's or a listener's ``Rules`` option, normalised
+    (`core.listener_rules`); None for any other option."""
+    if namespace.startswith(listener_rules.PROCESS_PREFIX) and namespace != _PROC:
+        process = namespace.removeprefix(listener_rules.PROCESS_PREFIX)
+        checked = listener_rules.check_process_option(process, name, value)
+        if name == "MatcherHTTPCode":
+            _check_matcher(value)
+        return checked
+    if namespace.startswith(listener_rules.RULE_PREFIX):
+        rule = namespace.removeprefix(listener_rules.RULE_PREFIX)
+        return listener_rules.check_rule_option(rule, name, value)
+    if name == "Rules" and namespace in _LISTENERS:
+        return listener_rules.check_rules_list(f"{namespace}:{name}", value)
+    return None
+
+
 def validate(settings: Mapping[str, str]) -> dict[str, str]:
     """Check every ``namespace:Option`` key and value; return them normalised.
 
@@ -145,6 +166,10 @@ def validate(settings: Mapping[str, str]) -> dict[str, str]:
             # A scheduled action: NAMESPACE:RESOURCE:Option, EB's ResourceName in the key.
             resource = namespace.removeprefix(schedule.NAMESPACE + ":")
             out[key] = schedule.check_option(resource, name, str(value))
+            continue
+        routing = _routing_option(namespace, name, str(value))
+        if routing is not None:
+            out[key] = routing
             continue
         option = OPTIONS.get(key)
         if option is None and inert.is_inert(key):
@@ -207,6 +232,8 @@ class ResolvedSettings:
             for k, v in sorted(self.values.items())
             if k.startswith(ENV_NAMESPACE + ":")
             or (k in OPTIONS and OPTIONS[k].effect is Effect.REPLACE)
+            # a named process's port: its Procfile line's PORT and its instances' DNAT
+            or (k.startswith(listener_rules.PROCESS_PREFIX) and k.endswith(":Port"))
         }
         blob = json.dumps({"version": version_digest, "settings": relevant}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
