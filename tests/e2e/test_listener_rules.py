@@ -53,14 +53,32 @@ def get(bp: Beanpole, path: str, host: str = "shop.localhost") -> dict[str, obje
         conn.close()
 
 
-def create_with_api_process(bp: Beanpole, app: Path) -> None:
+EBEXTENSIONS = """\
+option_settings:
+  aws:elbv2:listener:default:
+    Rules: api
+  aws:elasticbeanstalk:environment:process:api:
+    Port: '5100'
+    HealthCheckPath: /healthz
+  aws:elbv2:listenerrule:api:
+    PathPatterns: /api/*
+    Priority: 1
+    Process: api
+"""
+
+
+def create_with_api_process(bp: Beanpole, app: Path, *, ebextensions: bool = False) -> None:
     """Two instances of a web and an api process; each of them answers its own paths.
 
-    The api process reads PORT and binds 127.0.0.1 (the instance's loopback), like web."""
+    The api process reads PORT and binds 127.0.0.1 (the instance's loopback), like web. The
+    rules are given as settings, or in the bundle's .ebextensions as EB's docs write them."""
     (app / "Procfile").write_text("web: python3 server.py\napi: GREETING=api python3 server.py\n")
+    if ebextensions:
+        (app / ".ebextensions").mkdir()
+        (app / ".ebextensions" / "alb-rules.config").write_text(EBEXTENSIONS)
     bp.cli(
         "create", "shop", "--app", "shop", "--source", str(app), "--scale", "2",
-        *settings_args(SETTINGS),
+        *([] if ebextensions else settings_args(SETTINGS)),
     )  # fmt: skip
     instances = {i["id"] for i in bp.status("shop")["instances"]}
     assert get(bp, "/")["greeting"] == "hello"
@@ -129,5 +147,7 @@ def test_a_rule_to_an_undeclared_process_is_refused_with_the_fix(beanpole, pid_a
     assert get(bp, "/w/x")["greeting"] == "hello"  # nothing changed
 
 
-def test_containers_reach_the_api_process_on_its_own_port(beanpole_docker, pid_app):
-    create_with_api_process(beanpole_docker, pid_app)
+def test_containers_reach_the_api_process_the_bundles_ebextensions_route_to(
+    beanpole_docker, pid_app
+):
+    create_with_api_process(beanpole_docker, pid_app, ebextensions=True)
