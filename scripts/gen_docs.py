@@ -179,8 +179,9 @@ LISTENER_RULES_DOC = [
     "sees requests that already reach the environment: its CNAME or one of its domains",
     "(`beanpole domains add`). A process is reached at each instance's own address, so it",
     "needs instances with a network of their own (`beanpole:instance:NetworkIsolation` `auto`,",
-    "where Beanpole runs as root, or the Docker runtime); with `none` a rule to a process is",
-    "refused. Its requests count in the environment's health figures and access log.",
+    "where Beanpole runs as root, or the Docker runtime); elsewhere a rule to a process is",
+    "refused, naming why. Its requests count in the environment's health figures and access",
+    "log, and an instance whose process fails its health check fails its own.",
 ]
 
 

@@ -144,7 +144,14 @@ def test_a_rule_to_an_undeclared_process_is_refused_with_the_fix(beanpole, pid_a
     )
     assert refused.returncode != 0
     assert "set aws:elasticbeanstalk:environment:process:worker Port" in refused.stderr
+    on_host = bp.cli(
+        "config", "shop", *(f"{k}={v}" for k, v in SETTINGS.items()),
+        "beanpole:instance:NetworkIsolation=none", check=False,
+    )  # fmt: skip
+    assert on_host.returncode != 0
+    assert "set beanpole:instance NetworkIsolation to auto" in on_host.stderr
     assert get(bp, "/w/x")["greeting"] == "hello"  # nothing changed
+    assert get(bp, "/api/x")["greeting"] == "hello"
 
 
 def test_containers_reach_the_api_process_the_bundles_ebextensions_route_to(

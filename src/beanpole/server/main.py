@@ -105,6 +105,8 @@ def build_context(home: Home) -> Context:
         functools.partial(environment_url, config),
         autoscaler,
         containers=images is not None,
+        default_runtime=config.runtime,
+        shared_network=netns.unavailable() or "",
     )
     applications = Applications(store, bundles, home.root)
     health = HealthService(store, monitor, environments)

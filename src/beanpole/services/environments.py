@@ -150,8 +150,14 @@ class Environments:
         autoscaler: Autoscaler,
         *,
         containers: bool = False,
+        default_runtime: str = "supervisord",
+        shared_network: str = "",
     ) -> None:
         self.store = store
+        # why supervisord's instances share the host's network here ("": they have their
+        # own), and the runtime environments get by default: a listener rule's process
+        # needs an instance address of its own
+        self.default_runtime, self.shared_network = default_runtime, shared_network
         self.ops = ops
         self.url = url  # an environment's URL from its CNAME prefix
         self.autoscaler = autoscaler  # its latest verdicts, for the views
@@ -288,15 +294,7 @@ class Environments:
         """`check_sizes`, and the HTTPS listener's certificates are stored ones."""
         check_sizes(resolved)
         listener_rules.check(resolved.values)
-        if resolved.get("beanpole:instance", "NetworkIsolation") == "none" and any(
-            r.process != listener_rules.DEFAULT_PROCESS
-            for r in listener_rules.rules(resolved.values)
-        ):
-            raise InvalidInput(
-                "A listener rule sends requests to a process of its own port, which needs "
-                "instances with a network of their own: set beanpole:instance "
-                "NetworkIsolation to auto (the default), or send the rule to the default process."
-            )
+        self._check_process_reachable(resolved)
         names = certificates.referenced_names(resolved.get(HTTPS_LISTENER, "SSLCertificateArns"))
         stored = {c.name for c in self.store.certificates()}
         for name in names:
@@ -310,6 +308,34 @@ class Environments:
             raise InvalidInput(
                 "beanpole:proxy RedirectHTTPToHTTPS needs an HTTPS listener to redirect to: "
                 f"set {HTTPS_LISTENER} SSLCertificateArns to a certificate (beanpole certs add)."
+            )
+
+    def _check_process_reachable(self, resolved: ResolvedSettings) -> None:
+        """A listener rule's process is reached at each instance's own address: refused
+        where the environment's instances share the host's network."""
+        to_process = [
+            r.name
+            for r in listener_rules.rules(resolved.values)
+            if r.process != listener_rules.DEFAULT_PROCESS
+        ]
+        if not to_process:
+            return
+        runtime = resolved.get("beanpole:instance", "Runtime")
+        if (runtime if runtime != "default" else self.default_runtime) == "docker":
+            return  # a container has an address of its own
+        fix = "or send the rule to the default process."
+        if resolved.get("beanpole:instance", "NetworkIsolation") == "none":
+            raise InvalidInput(
+                f"Listener rule {to_process[0]!r} sends requests to a process on a port of its "
+                "own, which needs instances with a network of their own: set "
+                f"beanpole:instance NetworkIsolation to auto (the default), {fix}"
+            )
+        if self.shared_network:
+            raise InvalidInput(
+                f"Listener rule {to_process[0]!r} sends requests to a process on a port of its "
+                "own, which needs instances with a network of their own, and this server's "
+                f"share the host's ({self.shared_network}): run Beanpole as root, set "
+                f"beanpole:instance Runtime to docker, {fix}"
             )
 
     def _report_inert(
