@@ -108,7 +108,7 @@ def test_create_builds_the_namespace_in_order_and_switches_forwarding_on(tmp_pat
         "ip -batch -",
         "ip -n beanpole-1 -batch -",
         "ip netns exec beanpole-1 sh -c sysctl -qw net.ipv4.conf.all.route_localnet=1 "
-        "&& exec nft -f -",
+        "net.ipv4.ip_unprivileged_port_start=0 && exec nft -f -",
     ]
     assert made.sandbox("/test/home", "i-new") == box
     made.create("/test/home", "i-other", [8000])

@@ -51,6 +51,7 @@ def test_migrations_run_once(tmp_path):
         "0020_domains",
         "0021_certificates",
         "0022_tokens_audit",
+        "0023_instance_process_ports",
     ]
     s.close()
 

@@ -36,6 +36,9 @@ MAX_PATTERNS = 5  # per condition, as on EB
 MIN_PRIORITY, MAX_PRIORITY = 1, 1000
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: A health check's path, as HAProxy's ``http-check send`` takes it unquoted.
+HEALTH_CHECK_PATH = re.compile(r"/[A-Za-z0-9._~!*+,;=:@%/?&-]*")
+MAX_WILDCARDS = 4  # '*' per pattern: each is a backtracking ".*" for every request
 # EB's characters for a path pattern, less the quotes: every one is literal in a regex or
 # written as a one-character class, so no backslash reaches HAProxy's config parser.
 _PATH_PATTERN = re.compile(r"/[A-Za-z0-9_.$/~@:+&*?-]{0,127}")
@@ -118,6 +121,12 @@ def check_name(kind: str, name: str) -> None:
 def check_process_option(process: str, option: str, value: str) -> str:
     """One ``aws:elasticbeanstalk:environment:process:NAME`` option (not ``default``'s)."""
     check_name("Process", process)
+    if process == "web":
+        raise InvalidInput(
+            f"{PROCESS_PREFIX}web: the Procfile's web line is the default process; set its "
+            f"options in {PROCESS_PREFIX}{DEFAULT_PROCESS}, and give other processes "
+            "names of their own (for example api)."
+        )
     key = f"{PROCESS_PREFIX}{process}:{option}"
     if option in PROCESS_INERT:
         return value
@@ -129,11 +138,7 @@ def check_process_option(process: str, option: str, value: str) -> str:
     if option == "Port":
         return str(_int(key, value, 1, 65535))
     if option == "HealthCheckPath":
-        if not value.startswith("/") or any(c.isspace() or c in "\"'" for c in value):
-            raise InvalidInput(
-                f"Option {key} must be a path starting with '/', without spaces or quotes, "
-                f"not {value!r}."
-            )
+        check_health_check_path(key, value)
         return value
     if option == "MatcherHTTPCode":
         return value
@@ -144,6 +149,14 @@ def check_process_option(process: str, option: str, value: str) -> str:
         "UnhealthyThresholdCount": (1, 10),
     }[option]
     return str(_int(key, value, low, high))
+
+
+def check_health_check_path(key: str, value: str) -> None:
+    if not HEALTH_CHECK_PATH.fullmatch(value):
+        raise InvalidInput(
+            f"Option {key} must be a path starting with '/', of letters, digits and "
+            f"._~!*+,;=:@%/?&- (no spaces, quotes or '#'), not {value!r}."
+        )
 
 
 def check_rule_option(rule: str, option: str, value: str) -> str:
@@ -161,6 +174,12 @@ def check_rule_option(rule: str, option: str, value: str) -> str:
         check_name("Process", value.strip())
         return value.strip()
     patterns = _split(value)
+    for p in patterns:
+        if p.count("*") > MAX_WILDCARDS:
+            raise InvalidInput(
+                f"Option {key} has the pattern {p!r} with {p.count('*')} '*'; use at most "
+                f"{MAX_WILDCARDS}, each matches any run of characters."
+            )
     if len(patterns) > MAX_PATTERNS:
         raise InvalidInput(
             f"Option {key} lists {len(patterns)} patterns; a rule takes at most {MAX_PATTERNS} "
@@ -222,14 +241,24 @@ def _named(values: Mapping[str, str], prefix: str) -> dict[str, dict[str, str]]:
 
 
 def processes(values: Mapping[str, str]) -> dict[str, Process]:
-    """The named processes an environment's settings declare (not ``default``)."""
+    """The named processes an environment's settings declare (not ``default``). One whose
+    options are not valid (stored before Beanpole gave them a meaning) is left out."""
     out = {}
     for name, options in sorted(_named(values, PROCESS_PREFIX).items()):
         if name == DEFAULT_PROCESS:
             continue
-        merged = {**_PROCESS_DEFAULTS, **{k: v for k, v in options.items() if k in PROCESS_OPTIONS}}
+        try:
+            checked = {k: check_process_option(name, k, v) for k, v in options.items()}
+        except InvalidInput:
+            continue
+        merged = {**_PROCESS_DEFAULTS, **{k: v for k, v in checked.items() if k in PROCESS_OPTIONS}}
         out[name] = Process(name, int(merged["Port"]), merged)
     return out
+
+
+def ports(values: Mapping[str, str]) -> dict[str, int]:
+    """Each declared process's port: what its instances are started with."""
+    return {name: process.port for name, process in processes(values).items()}
 
 
 def rules(values: Mapping[str, str]) -> tuple[Rule, ...]:
@@ -238,7 +267,13 @@ def rules(values: Mapping[str, str]) -> tuple[Rule, ...]:
     on_http |= set(_split(values.get(f"{HTTP_LISTENER_80}:Rules", "")))
     on_https = set(_split(values.get(f"{HTTPS_LISTENER}:Rules", "")))
     out = []
-    for name, options in _named(values, RULE_PREFIX).items():
+    for name, given in _named(values, RULE_PREFIX).items():
+        try:  # normalised again: one stored before Beanpole gave rules a meaning is left out
+            options = {k: check_rule_option(name, k, v) for k, v in given.items()}
+        except InvalidInput:
+            continue
+        if not options.get("HostHeaders") and not options.get("PathPatterns"):
+            continue  # no condition: refused when set (`check`), never routed
         attached = name in on_http or name in on_https
         out.append(
             Rule(
@@ -255,9 +290,11 @@ def rules(values: Mapping[str, str]) -> tuple[Rule, ...]:
 
 
 def check(values: Mapping[str, str]) -> None:
-    """What no single option shows: each rule has a condition and a declared process,
-    each listener's rules exist and have priorities of their own."""
+    """What no single option shows: processes have ports of their own, each rule has a
+    condition and a declared process, each listener's rules exist and have priorities of
+    their own."""
     declared = processes(values)
+    _check_ports(declared)
     named = _named(values, RULE_PREFIX)
     for listener in (HTTP_LISTENER, HTTP_LISTENER_80, HTTPS_LISTENER):
         for name in _split(values.get(f"{listener}:Rules", "")):
@@ -266,14 +303,16 @@ def check(values: Mapping[str, str]) -> None:
                     f"{listener} Rules names the rule {name!r}, which has no options: set "
                     f"{RULE_PREFIX}{name} PathPatterns or HostHeaders, and Process."
                 )
+    for name, options in named.items():
+        if not _split(options.get("HostHeaders", "")) and not _split(
+            options.get("PathPatterns", "")
+        ):
+            raise InvalidInput(
+                f"Listener rule {name!r} has no condition: set {RULE_PREFIX}{name} "
+                "PathPatterns (for example /api/*) or HostHeaders (for example api.example.com)."
+            )
     found = rules(values)
     for rule in found:
-        where = f"{RULE_PREFIX}{rule.name}"
-        if not rule.hosts and not rule.paths:
-            raise InvalidInput(
-                f"Listener rule {rule.name!r} has no condition: set {where} PathPatterns "
-                "(for example /api/*) or HostHeaders (for example api.example.com)."
-            )
         if rule.process != DEFAULT_PROCESS and rule.process not in declared:
             raise InvalidInput(
                 f"Listener rule {rule.name!r} sends requests to the process {rule.process!r}, "
@@ -281,14 +320,27 @@ def check(values: Mapping[str, str]) -> None:
                 "it listens on in each instance (a Procfile line of that name gets it as PORT)."
             )
     for listener, applies in (("HTTP", "http"), ("HTTPS", "https")):
-        by_priority: dict[int, str] = {}
-        for rule in found:
-            if not getattr(rule, applies):
-                continue
-            other = by_priority.setdefault(rule.priority, rule.name)
-            if other != rule.name:
-                raise InvalidInput(
-                    f"Listener rules {other!r} and {rule.name!r} both have Priority "
-                    f"{rule.priority} on the {listener} listener: give each a priority of "
-                    f"its own ({MIN_PRIORITY} to {MAX_PRIORITY}, lowest first)."
-                )
+        _check_priorities(listener, [r for r in found if getattr(r, applies)])
+
+
+def _check_ports(declared: Mapping[str, Process]) -> None:
+    by_port: dict[int, str] = {}
+    for process in declared.values():
+        other = by_port.setdefault(process.port, process.name)
+        if other != process.name:
+            raise InvalidInput(
+                f"Processes {other!r} and {process.name!r} both have Port {process.port}: "
+                f"give each the port its Procfile line listens on ({PROCESS_PREFIX}NAME Port)."
+            )
+
+
+def _check_priorities(listener: str, found: list[Rule]) -> None:
+    by_priority: dict[int, str] = {}
+    for rule in found:
+        other = by_priority.setdefault(rule.priority, rule.name)
+        if other != rule.name:
+            raise InvalidInput(
+                f"Listener rules {other!r} and {rule.name!r} both have Priority "
+                f"{rule.priority} on the {listener} listener: give each a priority of "
+                f"its own ({MIN_PRIORITY} to {MAX_PRIORITY}, lowest first)."
+            )

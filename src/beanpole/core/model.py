@@ -253,6 +253,9 @@ class Instance:
     weight: int = 100  # load-balancer weight while in service (lowered by traffic splitting)
     health_status: str = "Pending"
     environment_id: str = ""  # `environment` is its name, for display and the load balancer
+    # a listener rule's processes it runs, each at its own port on ``host`` (isolated
+    # instances only: `core.listener_rules`); set once it has started
+    process_ports: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

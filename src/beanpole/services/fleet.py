@@ -386,9 +386,13 @@ class Fleet:
         except BaseException:
             self.store.update_instance(instance.id, state=InstanceState.STOPPED)
             raise
-        self.store.update_instance(instance.id, host=endpoint.host, port=endpoint.port)
+        # a listener rule's processes are reached at the instance's own address only
+        ports = dict(spec.process_ports) if endpoint.isolated else {}
+        self.store.update_instance(
+            instance.id, host=endpoint.host, port=endpoint.port, process_ports=ports
+        )
         self._apps[instance.id] = artifact
-        return replace(instance, host=endpoint.host, port=endpoint.port)
+        return replace(instance, host=endpoint.host, port=endpoint.port, process_ports=ports)
 
     # probing ---------------------------------------------------------------------
 

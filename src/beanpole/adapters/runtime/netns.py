@@ -10,9 +10,12 @@ Per instance (``slot`` *n*, a /30 out of `NETWORK`, leased host-wide):
 - the namespace ``beanpole-<n>`` (``/run/netns/beanpole-<n>``, what ``ip netns`` makes);
 - a veth pair: ``bpv<n>`` on the host with ``10.213.x.y+1/30``, ``eth0`` inside with ``+2``,
   the default route inside via the host side;
-- inside, ``lo`` up, ``route_localnet`` on, and an nft DNAT of ``tcp dport PORT`` arriving on
-  ``eth0`` to ``127.0.0.1:PORT``: an app bound to ``127.0.0.1:$PORT`` (most Procfiles) is
-  reachable from the host at the namespace address as one bound to ``0.0.0.0`` is.
+- inside, ``lo`` up, ``route_localnet`` on, every port free to bind for the app's
+  unprivileged user (``ip_unprivileged_port_start`` 0: the namespace's ports are its own,
+  so an app written for port 80 runs), and an nft DNAT of ``tcp dport { PORT, ... }``
+  arriving on ``eth0`` to ``127.0.0.1``: an app bound to ``127.0.0.1:$PORT`` (most
+  Procfiles) is reachable from the host at the namespace address as one bound to
+  ``0.0.0.0`` is; the other ports are a listener rule's processes' (`InstanceSpec.ports`).
 
 On the host one table (``ip beanpole``, the same for every Beanpole home, replaced
 atomically) drops connections that the host would forward *into* an instance (only the host
@@ -276,7 +279,8 @@ class Namespaces:
         )
         self._run(
             ["ip", "netns", "exec", ns, "sh", "-c",
-             "sysctl -qw net.ipv4.conf.all.route_localnet=1 && exec nft -f -"],
+             "sysctl -qw net.ipv4.conf.all.route_localnet=1 "
+             "net.ipv4.ip_unprivileged_port_start=0 && exec nft -f -"],
             stdin=inner_rules(ports),
         )  # fmt: skip
 

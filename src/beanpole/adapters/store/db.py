@@ -576,11 +576,20 @@ class Store:
             )
 
     def update_instance(self, instance_id: str, **fields: Any) -> None:
-        allowed = {"state", "pid", "healthy", "causes", "weight", "health_status", "host", "port"}
+        allowed = {
+            "state", "pid", "healthy", "causes", "weight", "health_status", "host", "port",
+            "process_ports",
+        }  # fmt: skip
         if set(fields) - allowed:
             raise ValueError(f"cannot update {set(fields) - allowed}")
         encoded = {
-            k: json.dumps(list(v)) if k == "causes" else int(v) if k == "healthy" else v
+            k: json.dumps(list(v))
+            if k == "causes"
+            else json.dumps(dict(v), sort_keys=True)
+            if k == "process_ports"
+            else int(v)
+            if k == "healthy"
+            else v
             for k, v in fields.items()
         }
         assignments = ", ".join(f"{k} = ?" for k in encoded)
@@ -1075,6 +1084,7 @@ def _instance(r: sqlite3.Row) -> Instance:
         weight=r["weight"],
         health_status=r["health_status"],
         environment_id=r["environment_id"],
+        process_ports=json.loads(r["process_ports"]),
     )
 
 

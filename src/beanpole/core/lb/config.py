@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from beanpole.core import staticfiles
+from beanpole.core import listener_rules, staticfiles
 from beanpole.core.errors import InvalidInput
 
 #: Bumped whenever the template below changes, so that an upgraded Beanpole reloads HAProxy
@@ -57,7 +57,7 @@ _RULE_REGEX = re.compile(r"\^\([A-Za-z0-9_.$/~@:+&*?|\[\]-]+\)\$")
 PROCESS_SEPARATOR = "."  # env-<environment>.<process>: neither name can hold a dot
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
-_PATH = re.compile(r"/[A-Za-z0-9._~!*+,;=:@%/?&-]*")
+_PATH = listener_rules.HEALTH_CHECK_PATH
 _CODE_PART = re.compile(r"(\d{3})(?:-(\d{3}))?")
 # Characters that would need quoting somewhere in the config or the ``-S`` argument
 # (which splits on commas); refusing them is simpler than quoting them everywhere.
@@ -640,8 +640,7 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
         "    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }",
         "    http-request set-header X-Forwarded-Port %[dst_port]",
-        *_rule_lines(spec, paths),
-        *_static_routing_lines(spec, paths),
+        *_routing_lines(spec, paths),
         f"    use_backend %[req.hdr(host),lower,field(1,:),map_str({paths.hosts_map})]",
         f"    default_backend {NO_ROUTE_BACKEND}",
         "",
@@ -747,10 +746,27 @@ def _sampling_lines(backend: Backend) -> list[str]:
     ]
 
 
+def _routing_lines(spec: LoadBalancerSpec, paths: HAProxyPaths) -> list[str]:
+    """Listener rules, then static files, then the default process (after this, the host
+    map's ``use_backend``). Every ``http-request`` line comes before every ``use_backend``
+    line, which HAProxy processes last whatever their order."""
+    rules = _rule_lines(spec, paths)
+    static = _static_routing_lines(spec, paths)
+    return [
+        *(line for line in (*rules, *static) if "use_backend" not in line),
+        *(line for line in (*rules, *static) if "use_backend" in line),
+    ]
+
+
+RULE_VAR = "txn.bp_rule"  # the backend a listener rule chose, or `RULE_DEFAULT`
+RULE_DEFAULT = "default"  # a rule to the default process (no backend is named so)
+
+
 def _rule_lines(spec: LoadBalancerSpec, paths: HAProxyPaths) -> list[str]:
-    """Listener rules: before static files and the default process, as on EB's load balancer
-    (a rule's process is reached directly, not through the instance's proxy). The host map
-    is looked up once per request, only when some environment has rules."""
+    """Listener rules, as on EB's load balancer: a rule's process is reached directly, and
+    a rule to the default process goes where a request no rule matches goes (static files
+    first). The first rule to match, by priority, sets `RULE_VAR`; the host map is looked
+    up once per request, only when some environment has rules."""
     with_rules = [b for b in sorted(spec.backends, key=lambda b: b.name) if b.rules]
     if not with_rules:
         return []
@@ -759,10 +775,16 @@ def _rule_lines(spec: LoadBalancerSpec, paths: HAProxyPaths) -> list[str]:
         f"    http-request set-var({var}) req.hdr(host),lower,field(1,:),map_str({paths.hosts_map})"
     ]
     for b in with_rules:
-        lines += [
-            f"    use_backend {backend_id(rule.target)} if {rule.condition(b.name, var)}"
-            for rule in b.rules
-        ]
+        for rule in b.rules:
+            chosen = RULE_DEFAULT if rule.target == b.name else backend_id(rule.target)
+            lines.append(
+                f"    http-request set-var({RULE_VAR}) str({chosen}) if "
+                f"{rule.condition(b.name, var)} !{{ var({RULE_VAR}) -m found }}"
+            )
+    lines.append(
+        f"    use_backend %[var({RULE_VAR})] if {{ var({RULE_VAR}) -m found }} "
+        f"!{{ var({RULE_VAR}) -m str {RULE_DEFAULT} }}"
+    )
     return lines
 
 

@@ -166,10 +166,9 @@ def _routing(
 ) -> tuple[list[tuple[str, HealthCheck, tuple[Server, ...]]], tuple[RoutingRule, ...]]:
     """An environment's listener rules, and a backend for each process they reach.
 
-    A process is reached at each instance's own address on its ``Port``: only an instance
-    with a network of its own has one (`beanpole:instance NetworkIsolation`); instances on
-    the host's network share its ports, so they have no server in a process's backend and
-    requests for it are answered 503 (the environment's events say why at each deploy)."""
+    A process is reached at each instance's own address on the port it was started with
+    (`Instance.process_ports`): an instance that does not run it (started before the rule,
+    or on the host's network, where instances share ports) has no server in its backend."""
     declared = listener_rules.processes(values)
     processes = []
     rules = []
@@ -197,18 +196,15 @@ def _routing(
         backend = f"{env_name}.{name}"
         if backend not in reached:
             continue
+        # each instance at the port it was started with, if it runs the process at all
         servers = tuple(
-            Server(i.id, i.host, process.port, server_weight(i))
+            Server(i.id, i.host, i.process_ports[name], server_weight(i))
             for i in instances
-            if not _shares_host_network(i.host)
+            if name in i.process_ports
         )
         processes.append((backend, _check(process.options), servers))
     # a rule to the default process stays: it keeps what it matches from later rules
     return processes, tuple(rules)
-
-
-def _shares_host_network(address: str) -> bool:
-    return address.startswith("127.") or address in ("::1", "")
 
 
 def serving_releases(env: Environment, instances: Iterable[Instance]) -> list[tuple[str, int]]:

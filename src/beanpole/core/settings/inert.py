@@ -41,6 +41,9 @@ _NAMESPACES = frozenset(
     }
 )
 _DEFAULT_PROCESS = listener_rules.PROCESS_PREFIX + listener_rules.DEFAULT_PROCESS
+_ROUTED_LISTENERS = frozenset(
+    {listener_rules.HTTP_LISTENER, listener_rules.HTTP_LISTENER_80, listener_rules.HTTPS_LISTENER}
+)
 # Families of namespaces (a listener per port, a policy or process per name).
 _PREFIXES = (
     "aws:elb:listener:",
@@ -90,8 +93,8 @@ def is_inert(key: str, known: frozenset[str] | None = None) -> bool:
     if namespace.startswith(listener_rules.PROCESS_PREFIX):
         # a named process's port and health check route a listener rule's requests
         return namespace != _DEFAULT_PROCESS and name in listener_rules.PROCESS_INERT
-    if namespace.startswith("aws:elbv2:listener:") and name == "Rules":
-        return False  # every listener's rules are routed (`core.listener_rules`)
+    if name == "Rules" and namespace in _ROUTED_LISTENERS:
+        return False  # these listeners' rules are routed (`core.listener_rules`)
     return any(
         namespace.startswith(prefix) and namespace != prefix + "default" for prefix in _PREFIXES
     )

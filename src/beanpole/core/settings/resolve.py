@@ -69,8 +69,8 @@ def _check_value(option: Option, value: str) -> str:
         _check_unit(option.key, value)
     if option.key == "beanpole:proxy:GzipTypes":
         return " ".join(_check_content_types(option.key, value))
-    if option.key.endswith(":HealthCheckPath") and not value.startswith("/"):
-        raise InvalidInput(f"Option {option.key} must be a path starting with '/', not {value!r}.")
+    if option.key.endswith(":HealthCheckPath"):
+        listener_rules.check_health_check_path(option.key, value)
     return value
 
 
@@ -232,10 +232,17 @@ class ResolvedSettings:
             for k, v in sorted(self.values.items())
             if k.startswith(ENV_NAMESPACE + ":")
             or (k in OPTIONS and OPTIONS[k].effect is Effect.REPLACE)
-            # a named process's port: its Procfile line's PORT and its instances' DNAT
-            or (k.startswith(listener_rules.PROCESS_PREFIX) and k.endswith(":Port"))
         }
-        blob = json.dumps({"version": version_digest, "settings": relevant}, sort_keys=True)
+        # a named process's port is its Procfile line's PORT and its instances' DNAT
+        ports = listener_rules.ports(self.values)
+        blob = json.dumps(
+            {
+                "version": version_digest,
+                "settings": relevant,
+                **({"ports": ports} if ports else {}),
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
