@@ -22,6 +22,7 @@ from typing import Any
 from bench._common import beanpole_home, machine, spread, stamp, write_result
 
 from beanpole.adapters.build import Builder
+from beanpole.core.model import Application
 
 SHAPES = (  # name, files, bytes each, folders
     ("flask (2 files)", 2, 2_000, 1),
@@ -29,6 +30,9 @@ SHAPES = (  # name, files, bytes each, folders
     ("1,000 files of 10 KiB", 1_000, 10_240, 50),
     ("5,000 files of 20 KiB", 5_000, 20_480, 200),
 )
+
+
+APP = Application("bench", 0.0, "a-bench00000")
 
 
 def make(root: Path, files: int, size: int, folders: int) -> None:
@@ -54,7 +58,7 @@ def run(rounds: int, log: Any = print) -> dict[str, Any]:
             times = []
             for deployment in range(1, rounds + 1):
                 started = time.perf_counter()
-                asyncio.run(builder.stage(build, f"d{index}", "e-bench", deployment))
+                asyncio.run(builder.stage(build, APP, f"d{index}", "e-bench", deployment))
                 times.append(time.perf_counter() - started)
             builder.prune_stages("e-bench", ())
             row = {"shape": name, "mib": files * size / 2**20, "seconds": spread(times)}

@@ -49,12 +49,19 @@ def _running(runtime: str | None = None, docker_host: str | None = None):
         yield bp
     finally:
         bp.stop_all()
+        bp.remove_app_users()
         shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
 def beanpole():
     """A running Beanpole server (supervisord, the default runtime)."""
+    yield from _running()
+
+
+@pytest.fixture(scope="module")
+def beanpole_module():
+    """A running Beanpole server shared by the tests of one module (supervisord)."""
     yield from _running()
 
 

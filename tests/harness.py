@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -125,6 +127,27 @@ class Beanpole:
 
     def stop_all(self) -> None:
         self.cli("server", "stop", "--all", check=False, timeout=120)
+
+    def app_users(self) -> list[pwd.struct_passwd]:
+        """The users the server made for this home's applications (their comment names the
+        home: `beanpole.adapters.appuser.comment`)."""
+        return [
+            entry
+            for entry in pwd.getpwall()
+            if entry.pw_name.startswith("bp-")
+            and entry.pw_gecos.startswith("beanpole app ")
+            and entry.pw_gecos.endswith(f" {self.home}")
+        ]
+
+    def remove_app_users(self) -> None:
+        """At teardown, once everything is stopped: remove this home's application users, so
+        that a test machine does not collect them. Best effort: a user that cannot be removed
+        (a process of it still running) is left."""
+        if os.geteuid() != 0:
+            return
+        userdel = shutil.which("userdel") or "/usr/sbin/userdel"
+        for entry in self.app_users():
+            subprocess.run([userdel, entry.pw_name], capture_output=True, check=False, timeout=60)
 
     def status(self, env: str) -> dict[str, Any]:
         return json.loads(self.cli("status", env, "--json").stdout)

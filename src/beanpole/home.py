@@ -19,7 +19,7 @@ DEFAULT_HOME = (
 # Folders the application user must traverse (its staged app, its instance folder); the rest
 # of the home (state, token, bundles, logs, sockets) is the owner's alone.
 _TRAVERSABLE = ("builds", "instances")
-_PRIVATE = ("bundles", "logs", "haproxy", "supervisor", "cache", "certs")
+_PRIVATE = ("bundles", "logs", "haproxy", "supervisor", "cache", "certs", "volumes", "docker")
 
 
 def home_dir() -> Path:

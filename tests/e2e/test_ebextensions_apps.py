@@ -188,6 +188,6 @@ def test_django_with_migrate_and_collectstatic_in_container_commands(beanpole, t
     events = beanpole.cli("events", "shop").stdout
     assert events.count("01_migrate") >= 1 and "02_collectstatic" in events
     # the database belongs to the app user (never root), in the deployment's own folder
-    (database,) = (beanpole.home / "builds").glob("*/stages/*/db.sqlite3")
-    assert not list((beanpole.home / "builds").glob("*/app/db.sqlite3"))  # the build's kept
+    (database,) = (beanpole.home / "builds").glob("*/*/stages/*/db.sqlite3")
+    assert not list((beanpole.home / "builds").glob("*/*/app/db.sqlite3"))  # the build's kept
     assert database.stat().st_uid != 0

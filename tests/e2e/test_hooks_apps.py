@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from beanpole.adapters.appuser import app_user
-
 pytestmark = pytest.mark.slow
 
 # Serves the app folder's files (GET /order.txt), and "ok" on /.
@@ -114,10 +112,11 @@ def test_every_kind_of_step_runs_in_eb_order(beanpole, tmp_path):
     app = make_app(tmp_path)
     created = beanpole.cli("create", "hooks", "--app", "hooks", "--source", str(app))
     assert served_order(beanpole) == FIRST_DEPLOYMENT
-    # never as root: as the app user (webapp) when Beanpole is root, else Beanpole's user
+    # never as root: as the application's own user when Beanpole is root, else Beanpole's
     status, uid = beanpole.get("hooks", "/uid.txt")
-    run_as = app_user()
-    assert (status, int(uid)) == (200, run_as.uid if run_as else os.geteuid())
+    users = beanpole.app_users()
+    expected = [u.pw_uid for u in users] if os.geteuid() == 0 else [os.geteuid()]
+    assert (status, [int(uid)]) == (200, expected)
     assert int(uid) != 0
     out = created.stdout
     assert "Running commands 01_command (.ebextensions/01-steps.config)." in out
@@ -173,7 +172,7 @@ def test_files_are_written_with_their_mode_and_bad_files_refuse_the_version(bean
     )
     beanpole.cli("create", "hooks", "--app", "hooks", "--source", str(app))
     assert beanpole.get("hooks", "/conf/greeting.txt") == (200, "written by files\n")
-    (written,) = beanpole.home.glob("builds/*/app/conf/greeting.txt")
+    (written,) = beanpole.home.glob("builds/*/*/app/conf/greeting.txt")
     assert stat.S_IMODE(written.stat().st_mode) == 0o640
 
     remote = make_app(tmp_path, "v2")
@@ -227,7 +226,7 @@ def test_flask_app_whose_requirements_are_installed_by_a_container_command(beanp
     )
     status, body = beanpole.get("flask", "/")
     assert status == 200, body
-    assert "/builds/deps/python/" in body  # gunicorn runs in the app's own virtualenv
+    assert "/deps/python/" in body  # gunicorn runs in the app's own virtualenv (in its folder)
     # Per-user runtime files (gunicorn's control socket) go under the instance's folder,
     # not the app user's HOME, which every instance shares.
     (instance,) = beanpole.status("flask")["instances"]
@@ -254,9 +253,9 @@ def test_each_deployment_runs_its_steps_in_a_folder_of_its_own(beanpole, tmp_pat
     for env in ("hooks", "other"):
         status, body = beanpole.get(env, "/order.txt")
         assert (status, body.splitlines()) == (200, FIRST_DEPLOYMENT)
-    (build,) = beanpole.home.glob("builds/*/app/order.txt")
+    (build,) = beanpole.home.glob("builds/*/*/app/order.txt")
     assert build.read_text().splitlines() == FIRST_DEPLOYMENT[:3]  # the build's own steps
-    assert len(list(beanpole.home.glob("builds/*/stages/*"))) == 2
+    assert len(list(beanpole.home.glob("builds/*/*/stages/*"))) == 2
 
     failed = beanpole.cli("setenv", "hooks", "GREETING=fail", check=False)
     assert failed.returncode != 0
@@ -265,7 +264,7 @@ def test_each_deployment_runs_its_steps_in_a_folder_of_its_own(beanpole, tmp_pat
     )
     assert served_order(beanpole) == FIRST_DEPLOYMENT
     assert build.read_text().splitlines() == FIRST_DEPLOYMENT[:3]
-    assert len(list(beanpole.home.glob("builds/*/stages/*"))) == 2  # the failed one's is gone
+    assert len(list(beanpole.home.glob("builds/*/*/stages/*"))) == 2  # the failed one's is gone
     beanpole.cli("scale", "hooks", "2")  # an instance of the running deployment: its files
     for _ in range(4):
         assert served_order(beanpole) == FIRST_DEPLOYMENT
@@ -281,6 +280,6 @@ def test_each_deployment_runs_its_steps_in_a_folder_of_its_own(beanpole, tmp_pat
     status, body = beanpole.get("other", "/order.txt")
     assert (status, body.splitlines()) == (200, FIRST_DEPLOYMENT)
     # the first deployment's folder went with its instances
-    assert len(list(beanpole.home.glob("builds/*/stages/*"))) == 2
+    assert len(list(beanpole.home.glob("builds/*/*/stages/*"))) == 2
     beanpole.cli("terminate", "hooks")  # and a terminated environment's all go
-    assert len(list(beanpole.home.glob("builds/*/stages/*"))) == 1
+    assert len(list(beanpole.home.glob("builds/*/*/stages/*"))) == 1

@@ -177,7 +177,7 @@ def node_app_serves(bp, env, kind, tmp_path):
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
 def test_a_yarn_lock_app_installs_with_yarn(beanpole, tmp_path):
     node_app_serves(beanpole, "yarnapp", "yarn", tmp_path)
-    build_logs = list((beanpole.home / "builds").glob("*/build.log"))
+    build_logs = list((beanpole.home / "builds").glob("*/*/build.log"))
     text = "".join(p.read_text() for p in build_logs)
     assert "install --frozen-lockfile --production" in text and "yarn" in text
     assert (beanpole.home / "cache" / "yarn").is_dir()
@@ -187,5 +187,5 @@ def test_a_yarn_lock_app_installs_with_yarn(beanpole, tmp_path):
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
 def test_a_pnpm_lock_app_installs_with_pnpm(beanpole, tmp_path):
     node_app_serves(beanpole, "pnpmapp", "pnpm", tmp_path)
-    text = "".join(p.read_text() for p in (beanpole.home / "builds").glob("*/build.log"))
+    text = "".join(p.read_text() for p in (beanpole.home / "builds").glob("*/*/build.log"))
     assert "install --frozen-lockfile --prod" in text and "pnpm" in text

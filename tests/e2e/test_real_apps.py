@@ -73,7 +73,7 @@ def test_node_example_with_lock_file_uses_npm_ci(beanpole, tmp_path):
     beanpole.cli("create", "node-app", "--app", "node", "--source", str(app), "--scale", "2")
     status, body = beanpole.get("node-app", "/whoami")
     assert status == 200 and json.loads(body)["instance"].startswith("i-")
-    log = next((beanpole.home / "builds").glob("*/build.log")).read_text()
+    log = next((beanpole.home / "builds").glob("*/*/build.log")).read_text()
     assert "npm ci --omit=dev" in log
 
 

@@ -104,7 +104,7 @@ def test_static_files_body_limit_and_ignored_nginx_directives(beanpole, tmp_path
     assert request(beanpole, "POST", "/upload", b"x" * 500)[2] == b"from the app"
 
     # the app's process never saw a static file request
-    builds = list((beanpole.home / "builds").glob("*/app/requests.log"))
+    builds = list((beanpole.home / "builds").glob("*/*/app/requests.log"))
     assert len(builds) == 1
     seen = builds[0].read_text()
     assert "POST /upload" in seen

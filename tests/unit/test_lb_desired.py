@@ -103,12 +103,12 @@ def test_static_files_come_from_the_serving_deployments_own_folder_where_it_has_
             replace(new, deployment_id=2),
         ],
         versions=versions,
-        builds="/b",
-        staged={("e-shop", 2), ("e-other", 1)},
+        version_dirs={("app", "v1"): "/b/a-app/d1", ("app", "v2"): "/b/a-app/d2"},
+        stages={("e-shop", 2): "/b/a-app/d2/stages/e-shop-2", ("e-other", 1): "/b/x"},
     )
     static = spec.backends[0].static
     assert static is not None
-    assert static.roots == ("/b/d2/stages/e-shop-2", "/b/d1/app")
+    assert static.roots == ("/b/a-app/d2/stages/e-shop-2", "/b/a-app/d1/app")
 
 
 def _https_spec(settings, stored=("shop",)):

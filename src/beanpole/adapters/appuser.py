@@ -1,79 +1,208 @@
-"""The unprivileged user applications run as: their commands, hooks and processes.
+"""The unprivileged users applications run as: their commands, hooks and processes.
 
 Elastic Beanstalk runs an application as ``webapp``, never as root. When Beanpole runs as
-root it does the same: it creates the system user ``webapp`` (or the one named by
-``$BEANPOLE_APP_USER``) on first use, hands each version's staged folder over to it, runs the
-bundle's commands as it and has the launcher drop to it before the app starts. When Beanpole
-is not root there is nobody to drop to: applications run as Beanpole's own user, which is
-then the application's user.
+root it goes further: each application gets a user of its own, ``bp-<its id>`` (`user_name`),
+created on first need with a uid from Beanpole's own range (`UID_RANGE`) and a comment that
+names the application and Beanpole's home (so an operator, or a test harness, finds the users
+of one home). Its builds, hooks and instances run as that user, which owns its staged app;
+another application's user cannot read its files, logs or environment (``/proc/<pid>/environ``
+is its owner's alone), nor Beanpole's home. Deleting the application removes its user.
 
-The user must be able to reach the staged folders under ``BEANPOLE_HOME``: every folder above
+``$BEANPOLE_APP_USER`` opts out: every application then runs as that one named user (created
+if missing). When Beanpole is not root there is nobody to drop to: applications run as
+Beanpole's own user.
+
+The users must be able to reach the staged folders under ``BEANPOLE_HOME``: every folder above
 them must let others traverse (``o+x``). `check_reachable` says which one does not, and how to
 fix it, before anything is deployed.
 """
 
 from __future__ import annotations
 
-import functools
+import grp
+import hashlib
+import logging
 import os
 import pwd
 import shutil
 import stat
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
 from beanpole.core.errors import ComponentError
+from beanpole.core.ids import APPLICATION_PREFIX
+from beanpole.core.model import Application
 from beanpole.core.runtime import RunAs
 
-DEFAULT_APP_USER = "webapp"
+log = logging.getLogger(__name__)
+
 APP_USER_ENV = "BEANPOLE_APP_USER"
+USER_PREFIX = "bp-"
+COMMENT_PREFIX = "beanpole app "
+# Beanpole's own uids, far above the distribution's (login.defs: system below 1000, people up
+# to 60000) and below the 2^31 where some tools misbehave; the first free one is taken.
+UID_RANGE = range(2_000_000, 2_100_000)
+_CREATE_TRIES = 5  # another process (another Beanpole home) may take the uid chosen meanwhile
 
 
-@functools.cache
-def app_user() -> RunAs | None:
-    """The user applications run as; created when Beanpole is root and it does not exist."""
-    if os.geteuid() != 0:
-        return None
-    name = os.environ.get(APP_USER_ENV) or DEFAULT_APP_USER
+def application_key(app: Application) -> str:
+    """What names an application's user and folders: its id (an application from before ids
+    were minted has none: a stable hash of its name, in the same form)."""
+    if app.id:
+        return app.id
+    return APPLICATION_PREFIX + hashlib.sha256(app.name.encode()).hexdigest()[:10]
+
+
+def user_name(app: Application) -> str:
+    """``bp-`` and the application's id without its ``a-``: 13 characters, a valid login."""
+    return USER_PREFIX + application_key(app).removeprefix(APPLICATION_PREFIX)
+
+
+def comment(app_name: str, home: Path) -> str:
+    """The user's comment (GECOS): the application and Beanpole's home (no ``:``, which
+    separates the fields of /etc/passwd)."""
+    return f"{COMMENT_PREFIX}{app_name} {home}".replace(":", "_").replace("\n", " ")
+
+
+class AppUsers:
+    """The user each application runs as (None: Beanpole is not root, apps run as it)."""
+
+    def __init__(self, home: Path, *, enabled: bool | None = None) -> None:
+        self.home = home
+        self.enabled = os.geteuid() == 0 if enabled is None else enabled
+        self.shared = os.environ.get(APP_USER_ENV, "")  # the operator's one user for all
+        self._known: dict[str, RunAs] = {}
+        self._lock = threading.Lock()  # builds ask from worker threads
+
+    def of(self, app: Application) -> RunAs | None:
+        """The application's user, created on first need (blocking: ``useradd``)."""
+        if not self.enabled:
+            return None
+        name = self.shared or user_name(app)
+        with self._lock:
+            known = self._known.get(name)
+            if known is None:
+                known = self._known[name] = _ensure(name, comment(app.name, self.home))
+        return known
+
+    def traverser(self) -> RunAs | None:
+        """Whom `check_reachable` checks the home for: the shared user, or (one user per
+        application) any user that is neither the owner nor in the group of the home's
+        folders, as every application's user is."""
+        if not self.enabled:
+            return None
+        if self.shared:
+            return self.of(Application(self.shared, 0.0))
+        return RunAs(f"{USER_PREFIX}<application>", -1, -1)
+
+    def remove(self, app: Application) -> None:
+        """Remove the application's user (its files first: the caller's), best effort: a
+        user Beanpole did not create, or the shared one, is left alone; a failure is logged."""
+        if not self.enabled or self.shared:
+            return
+        name = user_name(app)
+        with self._lock:
+            self._known.pop(name, None)
+            try:
+                entry = pwd.getpwnam(name)
+            except KeyError:
+                return
+            if not entry.pw_gecos.startswith(COMMENT_PREFIX):
+                log.warning("user %s was not made by Beanpole: left in place", name)
+                return
+            userdel = shutil.which("userdel") or "/usr/sbin/userdel"
+            try:
+                result = subprocess.run(
+                    [userdel, name], capture_output=True, text=True, check=False, timeout=60
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                log.warning("could not remove user %s of application %s: %s", name, app.name, exc)
+                return
+            if result.returncode != 0:
+                log.warning(
+                    "could not remove user %s of application %s (userdel exited %d: %s); "
+                    "remove it with: userdel %s",
+                    name,
+                    app.name,
+                    result.returncode,
+                    result.stderr.strip(),
+                    name,
+                )
+
+
+def _ensure(name: str, gecos: str) -> RunAs:
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        entry = _create(name)
+        entry = _create(name, gecos)
     if entry.pw_uid == 0:
         raise ComponentError(
             f"The application user {name!r} is root. Applications never run as root: set "
-            f"{APP_USER_ENV} to an unprivileged user (the default is {DEFAULT_APP_USER!r})."
+            f"{APP_USER_ENV} to an unprivileged user, or unset it (each application then "
+            "runs as a user of its own)."
         )
     return RunAs(name, entry.pw_uid, entry.pw_gid)
 
 
-def _create(name: str) -> pwd.struct_passwd:
-    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-    result = subprocess.run(
-        [
-            useradd,
-            "--system",
-            "--user-group",
-            "--no-create-home",
-            "--home-dir",
-            "/nonexistent",
-            "--shell",
-            "/usr/sbin/nologin",
-            name,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+def _free_uid() -> int:
+    """The first uid of Beanpole's range that no user, and no group as a gid, has."""
+    taken = {p.pw_uid for p in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
+    for uid in UID_RANGE:
+        if uid not in taken:
+            return uid
+    raise ComponentError(
+        f"Every uid of Beanpole's range ({UID_RANGE.start}-{UID_RANGE.stop - 1}) is taken. "
+        "Remove the users of deleted applications (userdel bp-…) or set "
+        f"{APP_USER_ENV} to run every application as one user."
     )
-    try:
-        return pwd.getpwnam(name)  # made, or made by another process meanwhile
-    except KeyError:
-        raise ComponentError(
-            f"Could not create the application user {name!r} ({result.stderr.strip()}). "
-            f"Create it (useradd --system {name}) or name an existing unprivileged user "
-            f"in {APP_USER_ENV}."
-        ) from None
+
+
+def _create(name: str, gecos: str) -> pwd.struct_passwd:
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    error = ""
+    for _ in range(_CREATE_TRIES):
+        uid = _free_uid()
+        result = subprocess.run(
+            [
+                useradd,
+                "--uid",
+                str(uid),
+                "--user-group",
+                # its group's gid: the uid (free as a gid too), not one of the people's range
+                "--key",
+                f"GID_MIN={uid}",
+                "--key",
+                f"GID_MAX={UID_RANGE.stop - 1}",
+                "--no-create-home",
+                "--no-log-init",  # lastlog is indexed by uid: a huge sparse file otherwise
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--comment",
+                gecos,
+                # no subordinate ids: nothing nests containers as an application's user
+                "--key",
+                "SUB_UID_COUNT=0",
+                "--key",
+                "SUB_GID_COUNT=0",
+                name,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        try:
+            return pwd.getpwnam(name)  # made, or made by another process meanwhile
+        except KeyError:
+            error = result.stderr.strip()  # the uid was taken meanwhile: try the next
+    raise ComponentError(
+        f"Could not create the application user {name!r} ({error}). Create it "
+        f"(useradd --user-group {name}) or name an existing unprivileged user for every "
+        f"application in {APP_USER_ENV}."
+    )
 
 
 def subprocess_kwargs(run_as: RunAs | None) -> dict[str, Any]:
@@ -133,7 +262,7 @@ def check_reachable(path: Path, run_as: RunAs | None) -> None:
     if blocked is not None:
         folder, mode = blocked
         raise ComponentError(
-            f"Applications run as the unprivileged user {run_as.name!r}, which cannot reach "
+            f"Applications run as the unprivileged user {run_as.name}, which cannot reach "
             f"{path}: {folder} is mode {mode:04o}. Use a "
             "BEANPOLE_HOME under /var/lib or /srv (root's default is /var/lib/beanpole), "
             f"or let others traverse it: chmod o+x {folder}"

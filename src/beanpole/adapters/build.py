@@ -1,16 +1,24 @@
 """Build once per version on this host: extract the bundle, install dependencies into caches.
 
-Layout under ``<home>/builds``::
+Layout under ``<home>/builds``: each application's builds in a folder of its own, which
+only Beanpole and that application's user can enter (`app_folder`), since an application
+writes into its build at run time and two applications may upload the same bundle::
 
-    <digest>/app/            the extracted bundle (shared read-only by every instance)
-    <digest>/stages/<env>-<n>/  deployment n's own copy of it, for a version whose
-                             container_commands or hooks change it (`Builder.stage`)
-    <digest>/build.log       every build command's output
-    <digest>/.done           written last: the artifact is complete
-    deps/python/<key>/       a virtualenv, keyed by requirements hash + Python version
-    deps/node/<key>/         node_modules, keyed by the lock file's hash + Node version
+    <app id>/                   root, group: the application's user, 0710
+    <app id>/<digest>/app/      the extracted bundle, the app user's (every instance of it)
+    <app id>/<digest>/stages/<env>-<n>/  deployment n's own copy of it, for a version whose
+                                container_commands or hooks change it (`Builder.stage`)
+    <app id>/<digest>/build.log every build command's output (and hooks.log, the hooks')
+    <app id>/<digest>/.done     written last: the artifact is complete
+    <app id>/deps/<kind>/<key>/ dependencies its own commands install into (`private`)
+    deps/python/<key>/          a virtualenv, keyed by requirements hash + Python version
+    deps/node/<key>/            node_modules, keyed by the lock file's hash + Node version
 
-A code-only deploy finds its dependency key already built and installs nothing.
+The shared dependency folders are built by Beanpole (never by an application's commands) from
+public packages, readable by every application. A code-only deploy finds its dependency key
+already built and installs nothing. A home from before per-application folders keeps its
+``<digest>/`` folders while instances run from them (`legacy_version_dir`); a new build is
+made under the new layout.
 """
 
 from __future__ import annotations
@@ -28,11 +36,19 @@ from pathlib import Path
 from typing import Any
 
 from beanpole.adapters import bundles as bundle
-from beanpole.adapters.appuser import can_run, hand_over, reachable, subprocess_kwargs
+from beanpole.adapters.appuser import (
+    AppUsers,
+    application_key,
+    can_run,
+    hand_over,
+    reachable,
+    subprocess_kwargs,
+)
 from beanpole.adapters.lifecycle import StepRunner, find_hooks
 from beanpole.adapters.runtime import static_server
 from beanpole.core.bundle_steps import Kind, Phase, Steps, phase_plan
 from beanpole.core.errors import BeanpoleError, BuildError
+from beanpole.core.model import Application
 from beanpole.core.platforms import BuildPlan, DependencyStep, detect, node, python
 from beanpole.core.runtime import Companion, RunAs
 from beanpole.core.settings import ResolvedSettings
@@ -95,22 +111,58 @@ def app_python(run_as: RunAs | None) -> str:
     )
 
 
-def staged_deployments(builds: Path) -> set[tuple[str, int]]:
+def version_dir(builds: Path, app: Application, digest: str) -> Path:
+    """The folder of an application's build of a bundle (see the layout above)."""
+    return builds / application_key(app) / digest
+
+
+def legacy_version_dir(builds: Path, digest: str) -> Path:
+    """Where a home from before per-application folders built a bundle (every application
+    of that bundle shared it)."""
+    return builds / digest
+
+
+def existing_version_dir(builds: Path, app: Application, digest: str) -> Path:
+    """The version's build folder: the new one, or a legacy one instances of it may still
+    run from (after an upgrade, until the next deploy builds it anew)."""
+    new = version_dir(builds, app, digest)
+    legacy = legacy_version_dir(builds, digest)
+    return legacy if not new.exists() and legacy.exists() else new
+
+
+def staged_deployments(builds: Path) -> dict[tuple[str, int], Path]:
     """The (environment id, deployment id) that have a folder of their own under ``builds``
-    (`Builder.stage`)."""
-    out = set()
-    for stage in builds.glob("*/stages/*"):
+    (`Builder.stage`), and that folder (in either layout)."""
+    out = {}
+    for stage in (*builds.glob("*/stages/*"), *builds.glob("*/*/stages/*")):
         env_id, _, number = stage.name.rpartition("-")
         if number.isdigit() and not stage.name.startswith("."):
-            out.add((env_id, int(number)))
+            out[(env_id, int(number))] = stage
     return out
+
+
+def app_folder(builds: Path, app: Application, run_as: RunAs | None) -> Path:
+    """The application's folder under ``builds``, made when missing: Beanpole's, entered by
+    the application's user through its group (0710), by nobody else. Not the app user's own:
+    Beanpole (root) writes logs and markers in it, which the app must not be able to turn
+    into links to elsewhere."""
+    folder = builds / application_key(app)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if run_as is None:
+        folder.chmod(0o700)
+        return folder
+    info = folder.stat()
+    if info.st_gid != run_as.gid or info.st_uid != os.geteuid():
+        os.chown(folder, os.geteuid(), run_as.gid)
+    folder.chmod(0o710)
+    return folder
 
 
 class Builder:
     def __init__(
         self,
         home: Path,
-        run_as: RunAs | None = None,
+        users: AppUsers | None = None,
         images: Images | None = None,
         *,
         prefer_containers: bool = False,
@@ -119,7 +171,8 @@ class Builder:
         self.root = home / "builds"
         # environment properties -> what a process gets: secrets opened (`services.secrets`)
         self.reveal = reveal
-        self.run_as = run_as  # the app user: owns the staged app, runs the bundle's commands
+        # each application's user: owns its staged app, runs its bundle's commands
+        self.users = users or AppUsers(home, enabled=False)
         # where versions of the Docker platform get their image (None: no containers here)
         self.images = images
         # the server's default runtime is Docker: a Dockerfile beside other platforms' files
@@ -142,8 +195,16 @@ class Builder:
                 self._node_version = out.decode().strip()
         return self._node_version
 
+    async def run_as(self, app: Application) -> RunAs | None:
+        """The user the application's commands and processes run as (None: as Beanpole)."""
+        return await asyncio.to_thread(self.users.of, app)
+
+    def version_dir(self, app: Application, digest: str) -> Path:
+        return version_dir(self.root, app, digest)
+
     async def build(
         self,
+        app: Application,
         digest: str,
         bundle_path: Path,
         settings: ResolvedSettings,
@@ -161,10 +222,12 @@ class Builder:
         step in an event (message, is a warning). ``containers``: Docker's files may choose
         the Docker platform (False for a version an earlier build ran on another platform).
         """
-        workdir = self.root / digest
+        run_as = await self.run_as(app)
+        await asyncio.to_thread(app_folder, self.root, app, run_as)
+        workdir = self.version_dir(app, digest)
         app_dir = workdir / "app"
         steps = steps or Steps()
-        async with self._locks[digest]:
+        async with self._locks[str(workdir)]:
             if not (workdir / ".extracted").exists():
                 if app_dir.exists():
                     shutil.rmtree(app_dir)
@@ -173,42 +236,44 @@ class Builder:
                 workdir.mkdir(parents=True, exist_ok=True)
                 await asyncio.to_thread(bundle.extract, bundle_path, app_dir)
                 # The app's own commands write into it (collectstatic, a SQLite database).
-                await asyncio.to_thread(hand_over, app_dir, self.run_as)
+                await asyncio.to_thread(hand_over, app_dir, run_as)
                 (workdir / ".extracted").touch()
-            elif self.run_as is not None and app_dir.stat().st_uid != self.run_as.uid:
-                # extracted before applications had a user of their own
-                await asyncio.to_thread(hand_over, app_dir, self.run_as)
+            elif run_as is not None and app_dir.stat().st_uid != run_as.uid:
+                # extracted for another user ($BEANPOLE_APP_USER changed)
+                await asyncio.to_thread(hand_over, app_dir, run_as)
             log = workdir / "build.log"
             if not (workdir / ".prebuild-done").exists():
                 try:
-                    await self._prebuild(app_dir, log, steps, settings, platform, report)
+                    await self._prebuild(app_dir, log, steps, settings, platform, report, run_as)
                 except BaseException:
                     # Half-written files and half-run commands: the next try starts afresh.
                     (workdir / ".extracted").unlink(missing_ok=True)
                     raise
                 (workdir / ".prebuild-done").touch()
-            plan = await self._plan(app_dir, settings, platform, steps, containers)
+            plan = await self._plan(app_dir, settings, platform, steps, containers, run_as)
             private = plan.dependencies is not None and _changes_its_runtime(app_dir, steps)
+            deps_root = self.root / "deps"
             if plan.dependencies is not None and private:
                 # container_commands and hooks may install into the virtualenv (pip install
                 # -r backend/requirements.txt): a version of its own, never shared with the
-                # running instances of another version.
+                # running instances of another version, in the application's own folder.
                 deps = plan.dependencies
                 plan = replace(
                     plan, dependencies=replace(deps, cache_key=f"{deps.cache_key}-{digest[:16]}")
                 )
+                deps_root = workdir.parent / "deps"
             path_prefix: tuple[str, ...] = ()
             env: dict[str, str] = {}
             if plan.dependencies is not None:
-                path_prefix, env = await self._dependencies(plan.dependencies, app_dir, log)
-                target = self.root / "deps" / plan.dependencies.kind / plan.dependencies.cache_key
-                if private and self.run_as is not None and target.stat().st_uid != self.run_as.uid:
-                    # the app user's container_commands install into it
-                    await asyncio.to_thread(hand_over, target, self.run_as)
-            if plan.buildfile and not (workdir / ".buildfile-done").exists():
-                artifact_env = Artifact(app_dir, plan, path_prefix, env, self.run_as).process_env(
-                    {}
+                path_prefix, env = await self._dependencies(
+                    plan.dependencies, app_dir, log, deps_root, run_as
                 )
+                target = deps_root / plan.dependencies.kind / plan.dependencies.cache_key
+                if private and run_as is not None and target.stat().st_uid != run_as.uid:
+                    # the app user's container_commands install into it
+                    await asyncio.to_thread(hand_over, target, run_as)
+            if plan.buildfile and not (workdir / ".buildfile-done").exists():
+                artifact_env = Artifact(app_dir, plan, path_prefix, env, run_as).process_env({})
                 for name, command in plan.buildfile.items():
                     await _run(
                         ["/bin/sh", "-c", command],
@@ -216,14 +281,14 @@ class Builder:
                         log,
                         artifact_env,
                         what=f"Buildfile command {name!r}",
-                        run_as=self.run_as,
+                        run_as=run_as,
                     )
                 (workdir / ".buildfile-done").touch()
             images = await self._docker(plan, digest, app_dir, log, report)
             (workdir / ".done").touch()
         if images is not None:
-            return replace(images, path_prefix=path_prefix, env=env, run_as=self.run_as)
-        return Artifact(app_dir, plan, path_prefix, env, self.run_as)
+            return replace(images, path_prefix=path_prefix, env=env, run_as=run_as)
+        return Artifact(app_dir, plan, path_prefix, env, run_as)
 
     async def _docker(
         self,
@@ -322,6 +387,7 @@ class Builder:
         platform: str | None,
         steps: Steps,
         containers: bool = True,
+        run_as: RunAs | None = None,
     ) -> BuildPlan:
         plan = detect(
             app_dir,
@@ -333,12 +399,29 @@ class Builder:
         )
         if plan.dependencies is None and plan.platform == "procfile":
             plan = _with_python_runtime(plan, app_dir, steps)
-        return self._runnable(plan)
+        return self._runnable(plan, run_as)
 
     # a deployment's own folder ----------------------------------------------------------
 
-    def stage_dir(self, digest: str, env_id: str, deployment_id: int) -> Path:
-        return self.root / digest / "stages" / f"{env_id}-{deployment_id}"
+    def stage_dir(self, app: Application, digest: str, env_id: str, deployment_id: int) -> Path:
+        return self.version_dir(app, digest) / "stages" / f"{env_id}-{deployment_id}"
+
+    def existing_stage(
+        self, app: Application, digest: str, env_id: str, deployment_id: int
+    ) -> Path | None:
+        """The deployment's own folder if it has one: in the application's folder, or in the
+        shared one of a home from before per-application folders (handed over to the
+        application's user, whose instances start from it now)."""
+        stage = self.stage_dir(app, digest, env_id, deployment_id)
+        if stage.is_dir():
+            return stage
+        legacy = legacy_version_dir(self.root, digest) / "stages" / stage.name
+        if not legacy.is_dir():
+            return None
+        run_as = self.users.of(app)
+        if run_as is not None and legacy.stat().st_uid != run_as.uid:
+            hand_over(legacy, run_as)
+        return legacy
 
     def changed_by_deployments(self, app_dir: Path, steps: Steps) -> bool:
         """Whether deploying this version runs anything in its folder: container_commands,
@@ -353,7 +436,9 @@ class Builder:
             for hook in find_hooks(app_dir, kind, phase)
         )
 
-    async def stage(self, source: Path, digest: str, env_id: str, deployment_id: int) -> Path:
+    async def stage(
+        self, source: Path, app: Application, digest: str, env_id: str, deployment_id: int
+    ) -> Path:
         """A copy of ``source`` for one deployment of an environment, where its steps run and
         its instances start: steps never change a folder that running instances (of this
         environment or another) use, and a failed deployment leaves nothing behind in them.
@@ -363,7 +448,7 @@ class Builder:
         configuration deployments run in the app's current folder). Copied with
         ``cp -a``: owners, modes and symlinks kept, reflinks where the filesystem has them.
         """
-        target = self.stage_dir(digest, env_id, deployment_id)
+        target = self.stage_dir(app, digest, env_id, deployment_id)
         tmp = target.with_name(f".tmp-{target.name}")
         for stale in (tmp, target):  # an interrupted or failed try of this deployment
             if stale.exists():
@@ -383,17 +468,19 @@ class Builder:
         return target
 
     def prune_stages(self, env_id: str, keep: Collection[int]) -> None:
-        """Remove an environment's deployment folders but those of ``keep``."""
-        for stage in self.root.glob(f"*/stages/*{env_id}-*"):
+        """Remove an environment's deployment folders but those of ``keep`` (in either
+        layout)."""
+        pattern = f"stages/*{env_id}-*"
+        for stage in (*self.root.glob(f"*/{pattern}"), *self.root.glob(f"*/*/{pattern}")):
             owner, _, number = stage.name.rpartition("-")
             if owner.removeprefix(".tmp-") == env_id and not (
                 number.isdigit() and int(number) in keep and owner == env_id
             ):
                 shutil.rmtree(stage, ignore_errors=True)
 
-    def step_spawn(self) -> dict[str, Any]:
+    def step_spawn(self, run_as: RunAs | None) -> dict[str, Any]:
         """The `subprocess` arguments that run a step as the app user."""
-        return subprocess_kwargs(self.run_as)
+        return subprocess_kwargs(run_as)
 
     async def _prebuild(
         self,
@@ -403,6 +490,7 @@ class Builder:
         settings: ResolvedSettings,
         platform: str | None,
         report: Callable[[str, bool], None],
+        run_as: RunAs | None,
     ) -> None:
         """``.ebextensions`` files and commands, then ``.platform/hooks/prebuild``."""
         hooks = find_hooks(app_dir, Kind.APPLICATION, Phase.PREBUILD)
@@ -412,10 +500,12 @@ class Builder:
         if not todo:
             return
         try:  # PORT is the platform's default; the bundle may not tell yet (commands may)
-            port = (await self._plan(app_dir, settings, platform, steps)).default_port
+            port = (
+                await self._plan(app_dir, settings, platform, steps, run_as=run_as)
+            ).default_port
         except BeanpoleError:
             port = BuildPlan("", {}).default_port
-        env = Artifact(app_dir, BuildPlan("", {}), (), {}, self.run_as).process_env(
+        env = Artifact(app_dir, BuildPlan("", {}), (), {}, run_as).process_env(
             self.reveal(settings.env)
         )
         timeout = settings.int("aws:elasticbeanstalk:command", "Timeout")
@@ -425,39 +515,40 @@ class Builder:
             log,
             time.monotonic() + timeout,
             timeout,
-            self.step_spawn(),
+            self.step_spawn(run_as),
             report,
         )
         await runner.run(todo)
 
-    def _runnable(self, plan: BuildPlan) -> BuildPlan:
+    def _runnable(self, plan: BuildPlan, run_as: RunAs | None) -> BuildPlan:
         """The plan with commands the app user can run: the static platform's file server is
         Beanpole's own module, run by Beanpole's Python, which may be out of its reach; then
         the system's Python runs a copy of the (standard-library only) module."""
         ours = f"{shlex.quote(sys.executable)} -m {static_server.__name__} "
         web = plan.processes.get("web", "")
-        if not web.startswith(ours) or can_run(Path(sys.executable), self.run_as):
+        if not web.startswith(ours) or can_run(Path(sys.executable), run_as):
             return plan
         tool = self.root / ".tools" / "static_server.py"
         tool.parent.mkdir(exist_ok=True)
         tool.parent.chmod(0o755)
         shutil.copyfile(static_server.__file__, tool)
         tool.chmod(0o644)
-        command = f"{shlex.quote(app_python(self.run_as))} {shlex.quote(str(tool))} "
+        command = f"{shlex.quote(app_python(run_as))} {shlex.quote(str(tool))} "
         return replace(plan, processes={**plan.processes, "web": command + web[len(ours) :]})
 
     async def _dependencies(
-        self, step: DependencyStep, app_dir: Path, log: Path
+        self, step: DependencyStep, app_dir: Path, log: Path, root: Path, run_as: RunAs | None
     ) -> tuple[tuple[str, ...], dict[str, str]]:
-        target = self.root / "deps" / step.kind / step.cache_key
-        async with self._locks[f"{step.kind}/{step.cache_key}"]:
+        """Install into ``root/<kind>/<cache key>`` unless it is there already."""
+        target = root / step.kind / step.cache_key
+        async with self._locks[str(target)]:
             if not (target / ".done").exists():
                 if target.exists():
                     shutil.rmtree(target)  # a build that died half-way
                 target.mkdir(parents=True)
                 try:
                     if step.kind == "python":
-                        await self._python(step, app_dir, target, log)
+                        await self._python(step, app_dir, target, log, run_as)
                     else:
                         await self._node(step, app_dir, target, log)
                 except BaseException:
@@ -476,14 +567,16 @@ class Builder:
             tmp.replace(link)
         return (str(modules / ".bin"),), {}
 
-    async def _python(self, step: DependencyStep, app_dir: Path, target: Path, log: Path) -> None:
+    async def _python(
+        self, step: DependencyStep, app_dir: Path, target: Path, log: Path, run_as: RunAs | None
+    ) -> None:
         uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
         venv = target / "venv"
         env = {**os.environ, "UV_CACHE_DIR": str(self.cache / "uv")}
         # The venv is built where it will live: its scripts' shebangs hold absolute paths.
         # --seed: with pip, so that `pip install` in a container_command is the app's.
         await _run(
-            [uv, "venv", "--quiet", "--seed", "--python", app_python(self.run_as), str(venv)],
+            [uv, "venv", "--quiet", "--seed", "--python", app_python(run_as), str(venv)],
             app_dir,
             log,
             env,

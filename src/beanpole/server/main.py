@@ -20,7 +20,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
-from beanpole.adapters.appuser import app_user, check_reachable
+from beanpole.adapters.appuser import AppUsers, check_reachable
 from beanpole.adapters.build import Builder
 from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.lb import requests
@@ -73,22 +73,23 @@ def build_context(home: Home) -> Context:
         config = config.with_overrides(log_port=listener.getsockname()[1])
         home.save_config(config)
     store = Store(home.db)
-    # Applications run as an unprivileged user when Beanpole is root; it must reach their folders.
-    run_as = app_user()
-    check_reachable(home.root / "builds", run_as)
+    # Applications run as unprivileged users when Beanpole is root (one per application, or
+    # $BEANPOLE_APP_USER); they must reach their folders.
+    users = AppUsers(home.root)
+    check_reachable(home.root / "builds", users.traverser())
     # The backends are chosen here, and only here: services see the ports (beanpole.ports).
     # Ports are leased host-wide (docs/decisions.md), under this home's root as owner.
     # Instances get a network namespace each where the host allows it (docs/decisions.md).
     runtime = choose_runtime(home, config)
     haproxy = HAProxy(home.root / "haproxy")
-    fleet = Fleet(home, config, store, runtime, haproxy, run_as=run_as)
+    fleet = Fleet(home, config, store, runtime, haproxy)
     bundles = BundleStore(home.root / "bundles")
     monitor = Monitor(home, store, fleet, listener)
     docker_runtime = runtime.runtimes.get(DOCKER)  # makes the Docker platform's images
     images = docker_runtime if isinstance(docker_runtime, Docker) else None
     builder = Builder(
         home.root,
-        run_as,
+        users,
         images,
         prefer_containers=config.runtime == DOCKER,
         reveal=fleet.secrets.reveal,
@@ -108,7 +109,7 @@ def build_context(home: Home) -> Context:
         default_runtime=config.runtime,
         shared_network=netns.unavailable() or "",
     )
-    applications = Applications(store, bundles, home.root)
+    applications = Applications(store, bundles, home.root, users)
     health = HealthService(store, monitor, environments)
     token = home.token()
     return Context(

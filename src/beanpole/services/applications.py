@@ -8,6 +8,7 @@ a large bundle never stalls the API or a deployment's gates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -16,13 +17,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+from beanpole.adapters.appuser import AppUsers, application_key
+from beanpole.adapters.build import legacy_version_dir, version_dir
 from beanpole.adapters.bundles import BundleStore, Limits, read_files
 from beanpole.adapters.store.db import Store
 from beanpole.api.views import ApplicationView, LifecycleResult, VersionView
 from beanpole.core import nginx
-from beanpole.core.errors import Conflict, InvalidInput, TooLarge
+from beanpole.core.errors import Conflict, InvalidInput, NotFound, TooLarge
 from beanpole.core.lifecycle import versions_to_delete
-from beanpole.core.model import Version, check_app_name, check_label
+from beanpole.core.model import Application, Version, check_app_name, check_label
 from beanpole.core.settings import ebextensions
 
 WRITE_BATCH = 1 << 20
@@ -45,11 +48,14 @@ def version_view(v: Version) -> VersionView:
 
 
 class Applications:
-    def __init__(self, store: Store, bundles: BundleStore, root: Path) -> None:
+    def __init__(
+        self, store: Store, bundles: BundleStore, root: Path, users: AppUsers | None = None
+    ) -> None:
         self.store = store
         self.bundles = bundles
         self.incoming = root / "bundles" / "incoming"  # partial uploads; swept at start
         self.builds = root / "builds"
+        self.users = users or AppUsers(root, enabled=False)  # each application's user
 
     async def list_all(self) -> list[ApplicationView]:
         apps = await asyncio.to_thread(self.store.applications)
@@ -123,15 +129,34 @@ class Applications:
     async def delete(self, name: str) -> list[str]:
         """Delete an application, its versions (and their bundles unless another version
         holds the same contents) and saved configurations; refused while it has live
-        environments. Returns the labels deleted."""
+        environments. Its builds go, then its user (`adapters.appuser`). Returns the labels
+        deleted."""
+        app: Application | None = None
+        with contextlib.suppress(NotFound):
+            app = self.store.application(name)
         versions = self.store.delete_application(name)
         for version in versions:
             if not self.store.digest_in_use(version.digest):
                 await asyncio.to_thread(self.bundles.path(version.digest).unlink, missing_ok=True)
                 await asyncio.to_thread(
-                    shutil.rmtree, self.builds / version.digest, ignore_errors=True
+                    shutil.rmtree, legacy_version_dir(self.builds, version.digest), True
                 )
+        if app is not None:
+            folder = self.builds / application_key(app)
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+            await asyncio.to_thread(self.users.remove, app)
         return [v.label for v in versions]
+
+    def _forget_build(self, version: Version) -> None:
+        """Remove a deleted version's build: its application's (unless another of its
+        versions has the same bundle) and, with its bundle, a legacy shared one."""
+        if not any(v.digest == version.digest for v in self.store.versions(version.application)):
+            with contextlib.suppress(NotFound):
+                app = self.store.application(version.application)
+                shutil.rmtree(version_dir(self.builds, app, version.digest), ignore_errors=True)
+        if not self.store.digest_in_use(version.digest):
+            self.bundles.path(version.digest).unlink(missing_ok=True)
+            shutil.rmtree(legacy_version_dir(self.builds, version.digest), ignore_errors=True)
 
     async def delete_version(self, application: str, label: str) -> None:
         """Delete a version that no live environment runs (EB refuses those too)."""
@@ -142,9 +167,7 @@ class Applications:
                 "an environment. Deploy another version first."
             )
         self.store.delete_version(application, label)
-        if not self.store.digest_in_use(version.digest):
-            await asyncio.to_thread(self.bundles.path(version.digest).unlink, missing_ok=True)
-            await asyncio.to_thread(shutil.rmtree, self.builds / version.digest, ignore_errors=True)
+        await asyncio.to_thread(self._forget_build, version)
 
     async def set_lifecycle(
         self, application: str, max_versions: int, max_age_days: int | None = None
@@ -199,9 +222,7 @@ class Applications:
         rule = _rule(self.store.max_versions(application), self.store.max_age_days(application))
         for version in doomed:
             self.store.delete_version(application, version.label)
-            if not self.store.digest_in_use(version.digest):
-                self.bundles.path(version.digest).unlink(missing_ok=True)
-                shutil.rmtree(self.builds / version.digest, ignore_errors=True)
+            self._forget_build(version)
             self.store.add_event(
                 f"Deleted application version {version.label} (lifecycle: {rule}).",
                 application=application,

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from beanpole.adapters.appuser import hand_over
-from beanpole.adapters.build import Artifact, staged_deployments
+from beanpole.adapters.build import Artifact, existing_version_dir, staged_deployments
 from beanpole.adapters.runtime.usage import listening_ports
 from beanpole.adapters.secrets import SecretBox
 from beanpole.adapters.store.db import Store
@@ -157,6 +157,17 @@ def _grace(first_failed_after_s: float) -> float:
     return min(FAILURE_GRACE_MAX_S, max(FAILURE_GRACE_S, first_failed_after_s))
 
 
+def _make_instance_dir(folder: Path, run_as: RunAs | None) -> None:
+    """The instance's folder (its logs, its runtime folder): Beanpole's, entered by the
+    instance's application user through its group (0710), by no other application's."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if run_as is None:
+        folder.chmod(0o700)
+        return
+    os.chown(folder, os.geteuid(), run_as.gid)
+    folder.chmod(0o710)
+
+
 def _make_private_dir(path: Path, run_as: RunAs | None) -> None:
     """The instance's runtime folder, the app user's alone (it writes its sockets there)."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -176,12 +187,9 @@ class Fleet:
         runtime: Runtime,
         lb: LoadBalancer,
         observer: Observer | None = None,
-        *,
-        run_as: RunAs | None = None,
     ) -> None:
         self.home = home
         self._token: str | None = None  # the request token, read at the first load-balancer spec
-        self.run_as = run_as  # the app user instances run as (None: as Beanpole's own)
         self.config = config
         self.store = store
         self.runtime = runtime
@@ -205,6 +213,8 @@ class Fleet:
     def lb_spec(self) -> LoadBalancerSpec:
         environments = self.store.environments()
         instances = self.store.instances()
+        versions = self._serving_versions(environments, instances)
+        stages = staged_deployments(self.home.root / "builds")
         return desired_spec(
             bind_host=self.config.lb_host,
             port=self.config.lb_port,
@@ -214,14 +224,27 @@ class Fleet:
             log_port=self.config.log_port,
             log_token=self._request_token(),
             sampling=self.sampling,
-            versions=self._serving_versions(environments, instances),
-            builds=str(self.home.root / "builds"),
-            staged=staged_deployments(self.home.root / "builds"),
+            versions=versions,
+            version_dirs=self._version_dirs(versions),
+            stages={key: str(folder) for key, folder in stages.items()},
             domains=self.store.domains(),
             eb_domain=self.config.eb_domain,
             https_port=self.config.https_port,
             stored_certificates=self._stored_certificates(),
         )
+
+    def _version_dirs(
+        self, versions: Mapping[tuple[str, str], Version]
+    ) -> dict[tuple[str, str], str]:
+        """Where each version's build is (its static files): the application's folder, or
+        the shared one of a home from before per-application folders."""
+        builds = self.home.root / "builds"
+        apps = {a.name: a for a in self.store.applications()}
+        return {
+            (name, label): str(existing_version_dir(builds, apps[name], v.digest))
+            for (name, label), v in versions.items()
+            if name in apps
+        }
 
     def _stored_certificates(self) -> list[StoredCertificate]:
         """The certificates whose PEM is there to load: one that is missing (a database
@@ -295,7 +318,7 @@ class Fleet:
                 for name, process in listener_rules.processes(settings.values).items()
                 if name != "web"
             },
-            run_as=self.run_as,
+            run_as=artifact.run_as,
             image=artifact.image,
             command=artifact.command,
             companions=tuple(
@@ -380,8 +403,11 @@ class Fleet:
         self.store.add_instance(instance)
         spec = self.instance_spec(instance, artifact, settings)
         try:
+            await asyncio.to_thread(
+                _make_instance_dir, self.home.instance_dir(instance.id), artifact.run_as
+            )
             if runtime_dir := spec.env.get("XDG_RUNTIME_DIR"):
-                await asyncio.to_thread(_make_private_dir, Path(runtime_dir), self.run_as)
+                await asyncio.to_thread(_make_private_dir, Path(runtime_dir), artifact.run_as)
             endpoint = await asyncio.to_thread(self.runtime.start, spec)
         except BaseException:
             self.store.update_instance(instance.id, state=InstanceState.STOPPED)

@@ -478,8 +478,11 @@ class Operations:
         deployment ``deployment_id`` where that deployment has one (`prepare`)."""
         artifact = await self._build(env, release)
         if deployment_id is not None:
-            stage = self.builder.stage_dir(release.digest, env.id, deployment_id)
-            if await asyncio.to_thread(stage.is_dir):
+            app = self.store.application(env.application)
+            stage = await asyncio.to_thread(
+                self.builder.existing_stage, app, release.digest, env.id, deployment_id
+            )
+            if stage is not None:
                 return replace(artifact, app_dir=stage)
         return artifact
 
@@ -503,7 +506,8 @@ class Operations:
             source = built.app_dir
             if kind is Kind.CONFIGURATION:  # the files the running deployment has
                 source = (await self.artifact(env, release, env.deployment_id)).app_dir
-            await self.builder.stage(source, release.digest, env.id, deployment_id)
+            app = self.store.application(env.application)
+            await self.builder.stage(source, app, release.digest, env.id, deployment_id)
         artifact = await self.artifact(env, release, deployment_id)
         phases = (
             (Phase.PREBUILD, Phase.PREDEPLOY) if kind is Kind.CONFIGURATION else (Phase.PREDEPLOY,)
@@ -539,7 +543,8 @@ class Operations:
             self.store.set_build_status(env.application, version.label, BuildStatus.BUILDING)
             self._event(env, f"Building version {version.label}.", version=version.label)
         started = time.monotonic()
-        build_log = self.builder.root / version.digest / "build.log"
+        app = self.store.application(env.application)
+        build_log = self.builder.version_dir(app, version.digest) / "build.log"
         build_log_size = _size(build_log)
         try:
             # Whether a version runs under Docker is decided at its first build, and kept:
@@ -547,6 +552,7 @@ class Operations:
             # since) must not turn the instances of one release into another platform's.
             pinned = version.platform
             artifact = await self.builder.build(
+                app,
                 version.digest,
                 self.bundles.path(version.digest),
                 release.settings,
@@ -617,10 +623,11 @@ class Operations:
         runner = StepRunner(
             artifact.app_dir,
             process_env,
-            self.builder.root / release.digest / "hooks.log",
+            self.builder.version_dir(self.store.application(env.application), release.digest)
+            / "hooks.log",
             time.monotonic() + timeout,
             timeout,
-            self.builder.step_spawn(),
+            self.builder.step_spawn(artifact.run_as),
             lambda message, warn: self._event(
                 env, message, severity=Severity.WARN if warn else Severity.INFO, version=label
             ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,19 +81,20 @@ def desired_spec(
     log_token: str = "",
     sampling: Mapping[str, int] | None = None,
     versions: Mapping[tuple[str, str], Version] | None = None,
-    builds: str = "",
+    version_dirs: Mapping[tuple[str, str], str] | None = None,
     eb_domain: str = "",
-    staged: Collection[tuple[str, int]] = (),
+    stages: Mapping[tuple[str, int], str] | None = None,
     domains: Mapping[str, Sequence[str]] | None = None,
     https_port: int = 0,
     stored_certificates: Iterable[StoredCertificate] = (),
 ) -> LoadBalancerSpec:
     """``versions`` (application, label) -> version, for the versions the environments run
-    or serve, and ``builds``, the folder of their builds: where static files are found
-    (``staged``: the (environment id, deployment id) that have a folder of their own, as
-    `adapters.build.Builder.stage` makes them). ``domains``: environment id -> the host
-    names it answers on besides its CNAME (`core.domains`). ``stored_certificates``: every
-    certificate the HTTPS listener (on ``https_port``, 0: none) offers by SNI.
+    or serve, and ``version_dirs``, the same keys -> the folder of their build: where static
+    files are found in its ``app`` (``stages``: (environment id, deployment id) -> the folder
+    of its own a deployment has, as `adapters.build.Builder.stage` makes them).
+    ``domains``: environment id -> the host names it answers on besides its CNAME
+    (`core.domains`). ``stored_certificates``: every certificate the HTTPS listener (on
+    ``https_port``, 0: none) offers by SNI.
     With ``eb_domain``, an environment also answers on its CNAME in Elastic Beanstalk's
     form, ``<prefix>.<region>.elasticbeanstalk.com`` (what EB's API reports)."""
     by_env: dict[str, list[Instance]] = {}
@@ -107,7 +108,7 @@ def desired_spec(
         if env.status is EnvStatus.TERMINATED:
             continue
         proxy = proxy_settings(
-            env, by_env.get(env.name, []), versions or {}, builds, frozenset(staged)
+            env, by_env.get(env.name, []), versions or {}, version_dirs or {}, stages or {}
         )
         names = proxy.pop("certificates")
         routing = proxy.pop("routing")
@@ -230,8 +231,8 @@ def proxy_settings(
     env: Environment,
     instances: Iterable[Instance],
     versions: Mapping[tuple[str, str], Version],
-    builds: str,
-    staged: frozenset[tuple[str, int]] = frozenset(),
+    version_dirs: Mapping[tuple[str, str], str],
+    stages: Mapping[tuple[str, int], str] | None = None,
 ) -> dict[str, Any]:
     """Static files, the body limit, compression and listeners of an environment's backend
     (and, for `desired_spec` to check and remove, its certificates and TLS floor).
@@ -246,20 +247,16 @@ def proxy_settings(
         for label, deployment in serving_releases(env, instances)
         if (env.application, label) in versions
     ]
+    stages = stages or {}
     newest = known[0][0] if known else None
     resolved = resolve(*env.layers(newest.ebextensions if newest else None))
     pairs = staticfiles.mappings(resolved.values, newest.platform if newest else "")
-    roots = (
-        tuple(
-            dict.fromkeys(
-                f"{builds}/{v.digest}/stages/{env.id}-{deployment}"
-                if (env.id, deployment) in staged
-                else f"{builds}/{v.digest}/app"
-                for v, deployment in known
-            )
+    roots = tuple(
+        dict.fromkeys(
+            stages.get((env.id, deployment)) or f"{version_dirs[(env.application, v.label)]}/app"
+            for v, deployment in known
+            if (env.id, deployment) in stages or (env.application, v.label) in version_dirs
         )
-        if builds
-        else ()
     )
     return {
         "static": StaticFiles(pairs, roots) if pairs and roots else None,
