@@ -136,16 +136,22 @@ def test_django_startproject_with_wsgipath_in_ebextensions(beanpole, tmp_path, d
     wait_for(lambda: beanpole.status("django")["health"] == "Green", 60, "health Green")
 
 
+# As AWS's Django tutorial and samples write it: bash's `source` of EB's virtualenv by a
+# glob, and a static folder written with a leading slash (relative to the app, on EB).
 DJANGO_CONFIG = """\
 option_settings:
   aws:elasticbeanstalk:container:python:
     WSGIPath: mysite.wsgi:application
+  aws:elasticbeanstalk:environment:proxy:staticfiles:
+    /static: /static
 container_commands:
   01_migrate:
-    command: "python manage.py migrate --noinput"
+    command: "source /var/app/venv/*/bin/activate && python3 manage.py migrate --noinput"
     leader_only: true
   02_collectstatic:
-    command: "python manage.py collectstatic --noinput"
+    command: >-
+      source /var/app/venv/*/bin/activate && cd /var/app/staging &&
+      python3 manage.py collectstatic --noinput
 """
 
 

@@ -275,3 +275,21 @@ def test_a_configuration_deployment_runs_confighooks_and_container_commands_only
     assert plan == [RunCommand(STEPS.container_commands[0])]
     plan, _ = phase_plan(Phase.POSTDEPLOY, Kind.APPLICATION, STEPS, [])
     assert plan == []
+
+
+def test_commands_written_for_an_eb_instance_name_the_apps_folders():
+    from beanpole.core.bundle_steps import eb_command
+
+    assert (
+        eb_command("source /var/app/venv/*/bin/activate && python3 manage.py migrate", "/a", "/v")
+        == "source /v/bin/activate && python3 manage.py migrate"
+    )
+    assert eb_command(". /var/app/venv/staging-LQM1lest/bin/activate", "/a", "/v") == (
+        ". /v/bin/activate"
+    )
+    assert eb_command("cd /var/app/current; cat /var/app/staging/x.txt", "/a", "") == (
+        "cd /a; cat /a/x.txt"
+    )
+    # only EB's folders themselves: other paths and words are left as they are
+    untouched = "ls /var/app/currently /srv/var/app/current /var/app/venv/*/bin/activate"
+    assert eb_command(untouched, "/a", "") == untouched  # no virtualenv: nothing to name

@@ -16,6 +16,9 @@ PAIRS = (("/static/admin", "admin-static"), ("/static", "static"))
 def test_mappings_are_normalised() -> None:
     assert check_mapping("/static/", "./static/") == ("/static", "static")
     assert check_mapping("/a/b", "public/assets") == ("/a/b", "public/assets")
+    # EB reads the folder as relative to the app, with a leading slash or its own folders
+    assert check_mapping("/static", "/static") == ("/static", "static")
+    assert check_mapping("/img", "/var/app/current/public/img") == ("/img", "public/img")
 
 
 @pytest.mark.parametrize(
@@ -26,7 +29,7 @@ def test_mappings_are_normalised() -> None:
         ("/a/../b", "static", "'..'"),
         ("/a b", "static", "not valid"),
         ("/static", "", "no folder"),
-        ("/static", "/var/www", "relative"),
+        ("/static", "/", "not valid"),
         ("/static", "../secret", "without '..'"),
         ("/static", "a/../../b", "without '..'"),
     ],
@@ -38,8 +41,7 @@ def test_bad_mappings_name_the_problem(path: str, folder: str, says: str) -> Non
 
 def test_the_namespace_is_validated_like_any_option() -> None:
     assert validate({f"{NS}:/static/": "static/"}) == {f"{NS}:/static": "static"}
-    with pytest.raises(InvalidInput, match="relative"):
-        validate({f"{NS}:/static": "/etc"})
+    assert validate({f"{NS}:/static": "/etc"}) == {f"{NS}:/static": "etc"}  # the app's etc
 
 
 def test_python_has_eb_default_other_platforms_none() -> None:

@@ -44,9 +44,9 @@ from beanpole.adapters.appuser import (
     reachable,
     subprocess_kwargs,
 )
-from beanpole.adapters.lifecycle import StepRunner, find_hooks
+from beanpole.adapters.lifecycle import SHELL, StepRunner, find_hooks
 from beanpole.adapters.runtime import static_server
-from beanpole.core.bundle_steps import Kind, Phase, Steps, phase_plan
+from beanpole.core.bundle_steps import Kind, Phase, Steps, eb_command, phase_plan
 from beanpole.core.errors import BeanpoleError, BuildError
 from beanpole.core.model import Application
 from beanpole.core.platforms import BuildPlan, DependencyStep, detect, node, python
@@ -275,8 +275,9 @@ class Builder:
             if plan.buildfile and not (workdir / ".buildfile-done").exists():
                 artifact_env = Artifact(app_dir, plan, path_prefix, env, run_as).process_env({})
                 for name, command in plan.buildfile.items():
+                    line = eb_command(command, str(app_dir), env.get("VIRTUAL_ENV", ""))
                     await _run(
-                        ["/bin/sh", "-c", command],
+                        [SHELL, "-c", line],
                         app_dir,
                         log,
                         artifact_env,

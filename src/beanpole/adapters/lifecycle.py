@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import stat
 import time
@@ -30,6 +31,7 @@ from beanpole.core.bundle_steps import (
     RunHook,
     Step,
     WriteFile,
+    eb_command,
     hooks_folder,
 )
 from beanpole.core.errors import BuildError
@@ -43,6 +45,9 @@ _WRITER = (
     'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.beanpole-tmp" && '
     'chmod "$2" "$1.beanpole-tmp" && mv -f -- "$1.beanpole-tmp" "$1"'
 )
+
+#: The shell EB's commands run in: bash, as Amazon Linux's /bin/sh is (Debian's is dash).
+SHELL = shutil.which("bash") or "/bin/sh"
 
 
 def find_hooks(app_dir: Path, kind: Kind, phase: Phase) -> list[Hook]:
@@ -101,14 +106,18 @@ class StepRunner:
                 "path, or under /var/app/staging/), or make the folder writable by the app user."
             )
 
+    def _shell(self, command: str) -> list[str]:
+        """EB runs commands with Amazon Linux's /bin/sh, which is bash (`source` and all),
+        and they name EB's folders: made this app's (`eb_command`)."""
+        line = eb_command(command, str(self.app_dir), self.env.get("VIRTUAL_ENV", ""))
+        return [SHELL, "-c", line]
+
     async def _command(self, step: RunCommand) -> None:
         command = step.command
         cwd = self._cwd(command.cwd, step.title)
         env = {**self.env, **command.env}
         if command.test:
-            code, _ = await self._exec(
-                ["/bin/sh", "-c", command.test], cwd, env, f"test of {step.title}"
-            )
+            code, _ = await self._exec(self._shell(command.test), cwd, env, f"test of {step.title}")
             if code != 0:
                 self.report(
                     f"Skipped {step.title}: its test exited {code} ({command.test[:80]}).",
@@ -117,7 +126,7 @@ class StepRunner:
                 return
         self.report(f"Running {step.title}.", False)
         argv = (
-            ["/bin/sh", "-c", command.command]
+            self._shell(command.command)
             if isinstance(command.command, str)
             else list(command.command)
         )

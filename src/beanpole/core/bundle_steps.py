@@ -23,6 +23,7 @@ import base64
 import binascii
 import json
 import posixpath
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -36,6 +37,11 @@ APP_ROOTS = ("/var/app/staging", "/var/app/current")
 # Absolute paths that belong to EB's own machinery or to nginx, which Beanpole does not run:
 # a `files` entry there is skipped with a warning (`.platform/nginx` is translated instead).
 SKIPPED_ROOTS = ("/etc/nginx", "/opt/elasticbeanstalk")
+# EB's folders as a command names them: the app (staged or current), and the virtualenv
+# EB's Python platform makes (/var/app/venv/staging-LQM1lest, written with a glob in AWS's
+# tutorials: `source /var/app/venv/*/bin/activate && python manage.py migrate`).
+_APP_ROOT_IN_COMMAND = re.compile(r"(?<![\w./-])/var/app/(?:staging|current)(?![\w.-])")
+_VENV_IN_COMMAND = re.compile(r"(?<![\w./-])/var/app/venv/[^/\s'\";&|]+(?=/)")
 _COMMAND_KEYS = frozenset({"command", "cwd", "env", "test", "ignoreErrors"})
 _CONTAINER_KEYS = _COMMAND_KEYS | {"leader_only"}
 _FILE_KEYS = frozenset(
@@ -234,6 +240,15 @@ def _files(value: Any, source: str, warnings: list[str]) -> list[FileSpec]:
             )
         )
     return out
+
+
+def eb_command(command: str, app_dir: str, venv: str = "") -> str:
+    """A command written for an EB instance, made to run here: EB's app folders are the
+    app's folder, EB's virtualenv is the version's (``venv``; "" for other platforms)."""
+    command = _APP_ROOT_IN_COMMAND.sub(lambda _: app_dir, command)
+    if venv:
+        command = _VENV_IN_COMMAND.sub(lambda _: venv, command)
+    return command
 
 
 def _app_path(path: str, where: str) -> tuple[str, bool]:

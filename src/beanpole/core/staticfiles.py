@@ -19,6 +19,8 @@ from urllib.parse import unquote
 
 from beanpole.core.errors import InvalidInput
 
+_APP_ROOTS = ("/var/app/current", "/var/app/staging")
+
 NAMESPACE = "aws:elasticbeanstalk:environment:proxy:staticfiles"
 #: EB's Python platform serves ``/static`` from the ``static`` folder unless told otherwise.
 PYTHON_DEFAULT: tuple[tuple[str, str], ...] = (("/static", "static"),)
@@ -57,11 +59,12 @@ def check_mapping(path: str, folder: str) -> tuple[str, str]:
             f"Static files path {path} ({key}) has no folder: give one relative to the app's "
             "root, as in static."
         )
-    if cleaned.startswith("/"):
-        raise InvalidInput(
-            f"Static files folder {folder!r} of {path} must be relative to the app's root "
-            f"(for example {cleaned.lstrip('/') or 'static'!r}), not an absolute path."
-        )
+    for root in _APP_ROOTS:  # EB's own folders for the app
+        if cleaned == root or cleaned.startswith(root + "/"):
+            cleaned = cleaned[len(root) :]
+    # EB reads a folder as relative to the app's root, a leading slash or not (AWS's own
+    # samples write `/static: /static`)
+    cleaned = cleaned.lstrip("/")
     parts = [p for p in cleaned.split("/") if p not in ("", ".")]
     if not _FOLDER.fullmatch(cleaned) or ".." in parts or not parts:
         raise InvalidInput(
