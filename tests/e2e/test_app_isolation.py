@@ -172,6 +172,9 @@ def test_an_application_cannot_read_another_ones_environment(apps):
         ("config.json", "read"),
         ("bundles", "list"),
         ("logs", "list"),
+        ("supervisor", "list"),  # the launcher's specs hold the opened properties
+        ("haproxy", "list"),
+        ("certs", "list"),
     ],
 )
 def test_an_application_cannot_read_beanpoles_home(apps, path, action):
@@ -189,3 +192,18 @@ def test_an_application_still_reads_its_own_files(apps):
     assert _try(bp, a, "list", build)["ok"]
     own = _try(bp, a, "environ", "self")
     assert {"SECRET_KEY", "PLAIN"} <= set(own["names"])
+
+
+def test_a_property_cannot_make_beanpole_hand_a_folder_to_the_app(apps):
+    """XDG_RUNTIME_DIR names the folder Beanpole makes the app user's: a property of that
+    name (here, Beanpole's home) is overridden, and nothing it names changes owner. Last:
+    it replaces B's instance."""
+    bp, _, b = apps
+    before = {p: (p.stat().st_uid, p.stat().st_mode) for p in (bp.home, bp.home / "token")}
+    bp.cli("setenv", "appb", f"XDG_RUNTIME_DIR={bp.home}")
+    assert {p: (p.stat().st_uid, p.stat().st_mode) for p in before} == before
+    (instance,) = bp.status("appb")["instances"]
+    run = bp.home / "instances" / instance["id"] / "run"
+    assert run.stat().st_uid == b.user.pw_uid
+    environ = Path(f"/proc/{instance['pid']}/environ").read_bytes().split(b"\0")
+    assert f"XDG_RUNTIME_DIR={run}".encode() in environ

@@ -127,7 +127,8 @@ def existing_version_dir(builds: Path, app: Application, digest: str) -> Path:
     run from (after an upgrade, until the next deploy builds it anew)."""
     new = version_dir(builds, app, digest)
     legacy = legacy_version_dir(builds, digest)
-    return legacy if not new.exists() and legacy.exists() else new
+    # the new one once its build is whole: until then instances run from the legacy one
+    return legacy if not (new / ".done").exists() and legacy.exists() else new
 
 
 def staged_deployments(builds: Path) -> dict[tuple[str, int], Path]:
@@ -547,6 +548,8 @@ class Builder:
                 if target.exists():
                     shutil.rmtree(target)  # a build that died half-way
                 target.mkdir(parents=True)
+                for folder in (root, root / step.kind):  # traversable, not listable: the
+                    folder.chmod(0o711)  # caches of other applications' manifests stay unseen
                 try:
                     if step.kind == "python":
                         await self._python(step, app_dir, target, log, run_as)
@@ -599,6 +602,8 @@ class Builder:
         for name in ("package.json", lock, ".npmrc", ".yarnrc"):
             if name and (app_dir / name).is_file():
                 shutil.copy2(app_dir / name, target / name)
+                if name in (".npmrc", ".yarnrc"):  # may hold a private registry's token
+                    (target / name).chmod(0o600)
         argv = node.install_command(step, shutil.which, has_lock=bool(lock))
         if step.manager.startswith("pnpm"):
             argv += ["--store-dir", str(self.cache / "pnpm")]

@@ -301,7 +301,8 @@ class Fleet:
             env["BEANPOLE_INSTANCE_ID"] = instance.id  # PORT is the runtime's to set
             # Per-user runtime files (gunicorn 25+'s control socket, gunicorn.ctl) go under
             # the instance's folder rather than $HOME, where every instance would share one.
-            env.setdefault("XDG_RUNTIME_DIR", str(self.home.instance_dir(instance.id) / "run"))
+            # Always this folder: it is made the app user's, so never a path from settings.
+            env["XDG_RUNTIME_DIR"] = str(self.home.instance_dir(instance.id) / "run")
         runtime = settings.get("beanpole:instance", "Runtime")
         mounts = self._mounts(instance, artifact, "web")
         return InstanceSpec(
@@ -406,8 +407,9 @@ class Fleet:
             await asyncio.to_thread(
                 _make_instance_dir, self.home.instance_dir(instance.id), artifact.run_as
             )
-            if runtime_dir := spec.env.get("XDG_RUNTIME_DIR"):
-                await asyncio.to_thread(_make_private_dir, Path(runtime_dir), artifact.run_as)
+            if not artifact.image:  # its XDG_RUNTIME_DIR (`instance_spec`)
+                run_dir = self.home.instance_dir(instance.id) / "run"
+                await asyncio.to_thread(_make_private_dir, run_dir, artifact.run_as)
             endpoint = await asyncio.to_thread(self.runtime.start, spec)
         except BaseException:
             self.store.update_instance(instance.id, state=InstanceState.STOPPED)

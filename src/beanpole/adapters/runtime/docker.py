@@ -401,8 +401,11 @@ class Docker:
             return
         owner = (spec.run_as.uid, spec.run_as.gid) if spec.run_as else (os.getuid(), os.getgid())
         writable = [spec.cwd.absolute(), spec.log_dir.absolute()]
-        if runtime_dir := spec.env.get("XDG_RUNTIME_DIR"):
-            writable.append(Path(runtime_dir))
+        # the instance's own run folder (`Fleet.instance_spec`), never another path a
+        # setting names: it is made the app user's and mounted writable
+        run_dir = spec.log_dir.absolute().parent / "run"
+        if spec.env.get("XDG_RUNTIME_DIR") == str(run_dir):
+            writable.append(run_dir)
         for folder in writable[1:]:
             folder.mkdir(parents=True, exist_ok=True)
             if spec.run_as is not None:
