@@ -225,3 +225,14 @@ class Load:
             time.sleep(0.005)
         if conn is not None:
             conn.close()
+
+
+def dependency_folders(home: Path, kind: str) -> list[Path]:
+    """The installed dependencies of ``kind`` (python, node): shared by manifest, or an
+    application's own when applications have users of their own (Beanpole as root)."""
+    return sorted(
+        p
+        for pattern in (f"builds/deps/{kind}/*", f"builds/*/deps/{kind}/*")
+        for p in home.glob(pattern)
+        if p.is_dir()
+    )

@@ -113,6 +113,9 @@ def test_each_application_runs_as_an_unprivileged_user_of_its_own(apps):
         assert process.uids().real == process.uids().effective == app.user.pw_uid
         assert process.gids().real == app.user.pw_gid
         assert app.user.pw_gecos == f"beanpole app {app.name} {bp.home}"
+        # what it creates (in the host's shared /tmp too) is not everyone's
+        status_lines = Path(f"/proc/{app.pid}/status").read_text().splitlines()
+        assert "Umask:\t0027" in status_lines
         status, body = bp.get(app.name, "/whoami")
         assert status == 200, body
         assert json.loads(body)["user"] == app.user.pw_name, body
@@ -192,6 +195,24 @@ def test_an_application_still_reads_its_own_files(apps):
     assert _try(bp, a, "list", build)["ok"]
     own = _try(bp, a, "environ", "self")
     assert {"SECRET_KEY", "PLAIN"} <= set(own["names"])
+
+
+def test_an_applications_dependency_installs_run_as_its_own_user(apps, tmp_path):
+    """npm runs the package's own scripts, a local Python package its build: the bundle's
+    code, so never as root. The installed dependencies are the application's alone."""
+    bp, _, b = apps
+    app = tmp_path / "installs"
+    shutil.copytree(PROBE, app)
+    (app / "package.json").write_text(
+        json.dumps({"name": "installs", "scripts": {"postinstall": "id -un > installed-by.txt"}})
+    )
+    c = _deploy(bp, "appc", app)
+    (installed,) = c.builds.glob("deps/node/*/installed-by.txt")
+    assert installed.read_text().strip() == c.user.pw_name
+    modules = installed.parent
+    assert modules.stat().st_uid == c.user.pw_uid
+    assert _refused(_try(bp, b, "list", c.builds / "deps"))
+    assert _refused(_try(bp, b, "list", modules))
 
 
 def test_a_property_cannot_make_beanpole_hand_a_folder_to_the_app(apps):

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import APPS
+from harness import dependency_folders
 
 
 def flat(text):
@@ -156,7 +157,11 @@ def test_a_pipfile_only_flask_app_deploys_and_serves(beanpole, tmp_path):
     assert status == 200
     assert json.loads(body) == {"app": "pipenv", "pytest": False}  # [packages] only
     assert beanpole.status("pipenv")["platform"] is None
-    converted = list((beanpole.home / "builds" / "deps" / "python").glob("*/requirements-*"))
+    converted = [
+        p
+        for folder in dependency_folders(beanpole.home, "python")
+        for p in folder.glob("requirements-*")
+    ]
     assert [p.name for p in converted] == ["requirements-from-Pipfile.txt"]
 
 
@@ -180,7 +185,8 @@ def test_a_yarn_lock_app_installs_with_yarn(beanpole, tmp_path):
     build_logs = list((beanpole.home / "builds").glob("*/*/build.log"))
     text = "".join(p.read_text() for p in build_logs)
     assert "install --frozen-lockfile --production" in text and "yarn" in text
-    assert (beanpole.home / "cache" / "yarn").is_dir()
+    # yarn's cache: Beanpole's, or the application's own when it has a user of its own
+    assert [*beanpole.home.glob("cache/yarn"), *beanpole.home.glob("builds/*/cache/yarn")]
 
 
 @pytest.mark.slow

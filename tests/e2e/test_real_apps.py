@@ -10,6 +10,7 @@ import pytest
 from beanpole.adapters.lb.haproxy import HAProxy
 
 from conftest import EXAMPLES
+from harness import dependency_folders
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,7 @@ def test_flask_app_in_eb_layout_with_three_instances(beanpole, tmp_path):
     (app / "application.py").write_text((app / "application.py").read_text() + "\n# v2\n")
     result = beanpole.cli("deploy", "flask", "--source", str(app))
     assert "Installing" not in result.stdout
-    builds = list((beanpole.home / "builds" / "deps" / "python").iterdir())
+    builds = dependency_folders(beanpole.home, "python")
     assert len(builds) == 1
 
 

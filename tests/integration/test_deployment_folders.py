@@ -94,7 +94,9 @@ def test_a_home_from_before_per_application_folders_keeps_serving_from_them(tmp_
     assert existing_version_dir(builds, APP, "d1") == builds / "d1"
     assert staged_deployments(builds) == {("e-shop", 2): legacy}
 
-    (builds / "a-shop000000" / "d1" / "app").mkdir(parents=True)  # built again, anew
+    (builds / "a-shop000000" / "d1" / "app").mkdir(parents=True)  # being built again, anew
+    assert existing_version_dir(builds, APP, "d1") == builds / "d1"  # not whole yet
+    (builds / "a-shop000000" / "d1" / ".done").touch()
     assert existing_version_dir(builds, APP, "d1") == builds / "a-shop000000" / "d1"
     new = asyncio.run(builder.stage(builds / "a-shop000000" / "d1" / "app", APP, "d1", "e-shop", 3))
     assert builder.existing_stage(APP, "d1", "e-shop", 3) == new

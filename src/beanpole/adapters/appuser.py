@@ -205,11 +205,16 @@ def _create(name: str, gecos: str) -> pwd.struct_passwd:
     )
 
 
+#: What an application's processes create is its own and its group's, never everyone's
+#: (/tmp is shared by every application on the host).
+APP_UMASK = 0o027
+
+
 def subprocess_kwargs(run_as: RunAs | None) -> dict[str, Any]:
     """Arguments that make `subprocess`/`asyncio.create_subprocess_exec` run as ``run_as``."""
     if run_as is None:
         return {}
-    return {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
+    return {"user": run_as.uid, "group": run_as.gid, "extra_groups": [], "umask": APP_UMASK}
 
 
 def hand_over(path: Path, run_as: RunAs | None) -> None:

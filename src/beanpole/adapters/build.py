@@ -10,15 +10,17 @@ writes into its build at run time and two applications may upload the same bundl
                                 container_commands or hooks change it (`Builder.stage`)
     <app id>/<digest>/build.log every build command's output (and hooks.log, the hooks')
     <app id>/<digest>/.done     written last: the artifact is complete
-    <app id>/deps/<kind>/<key>/ dependencies its own commands install into (`private`)
-    deps/python/<key>/          a virtualenv, keyed by requirements hash + Python version
+    <app id>/deps/<kind>/<key>/ its dependencies, installed by its user (when it has one)
+    <app id>/cache/             the installs' caches (uv, npm, yarn, pnpm) and HOME
+    deps/python/<key>/          without users of their own: a virtualenv, keyed by
+                                requirements hash + Python version, shared by manifest
     deps/node/<key>/            node_modules, keyed by the lock file's hash + Node version
 
-The shared dependency folders are built by Beanpole (never by an application's commands) from
-public packages, readable by every application. A code-only deploy finds its dependency key
-already built and installs nothing. A home from before per-application folders keeps its
-``<digest>/`` folders while instances run from them (`legacy_version_dir`); a new build is
-made under the new layout.
+An install runs the bundle's code (npm's scripts, a local package's build), so with users of
+their own each application installs as its user into its own folder. A code-only deploy
+finds its dependency key already built and installs nothing. A home from before
+per-application folders keeps its ``<digest>/`` folders while instances run from them
+(`legacy_version_dir`); a new build is made under the new layout.
 """
 
 from __future__ import annotations
@@ -253,7 +255,10 @@ class Builder:
                 (workdir / ".prebuild-done").touch()
             plan = await self._plan(app_dir, settings, platform, steps, containers, run_as)
             private = plan.dependencies is not None and _changes_its_runtime(app_dir, steps)
-            deps_root = self.root / "deps"
+            # With users of their own, an application's installs run as its user (they run
+            # the bundle's code: npm's scripts, a local package's build), into folders of its
+            # own; without, they share one cache by manifest.
+            deps_root = self.root / "deps" if run_as is None else workdir.parent / "deps"
             if plan.dependencies is not None and private:
                 # container_commands and hooks may install into the virtualenv (pip install
                 # -r backend/requirements.txt): a version of its own, never shared with the
@@ -554,7 +559,7 @@ class Builder:
                     if step.kind == "python":
                         await self._python(step, app_dir, target, log, run_as)
                     else:
-                        await self._node(step, app_dir, target, log)
+                        await self._node(step, app_dir, target, log, run_as)
                 except BaseException:
                     shutil.rmtree(target, ignore_errors=True)
                     raise
@@ -574,9 +579,9 @@ class Builder:
     async def _python(
         self, step: DependencyStep, app_dir: Path, target: Path, log: Path, run_as: RunAs | None
     ) -> None:
-        uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+        uv = self._tool(shutil.which("uv") or str(Path(sys.executable).parent / "uv"), run_as)
         venv = target / "venv"
-        env = {**os.environ, "UV_CACHE_DIR": str(self.cache / "uv")}
+        env = {**os.environ, **self._install_env(target, run_as, "uv", UV_CACHE_DIR="uv")}
         # The venv is built where it will live: its scripts' shebangs hold absolute paths.
         # --seed: with pip, so that `pip install` in a container_command is the app's.
         await _run(
@@ -585,6 +590,7 @@ class Builder:
             log,
             env,
             what="Creating the virtualenv",
+            run_as=run_as,
         )
         install = [uv, "pip", "install", "--python", str(venv / "bin" / "python")]
         if step.requirements:  # Pipenv's files, converted (`core.platforms.pipfile`)
@@ -595,30 +601,67 @@ class Builder:
             install += ["-r", step.manifest]
         install += list(step.extra)
         if step.manifest or step.extra:
-            await _run(install, app_dir, log, env, what="Installing Python dependencies")
+            await _run(
+                install, app_dir, log, env, what="Installing Python dependencies", run_as=run_as
+            )
 
-    async def _node(self, step: DependencyStep, app_dir: Path, target: Path, log: Path) -> None:
+    def _install_env(
+        self, target: Path, run_as: RunAs | None, *caches: str, **named: str
+    ) -> dict[str, str]:
+        """Where an install keeps its caches: Beanpole's (``cache``), or, for an application
+        with a user of its own, folders of that application's (``builds/<app>/cache``, the
+        user's, also its HOME: npm's and corepack's files), so no install reads another's.
+        ``named``: variable -> cache name."""
+        if run_as is None:
+            return {k: str(self.cache / v) for k, v in named.items()}
+        cache = target.parent.parent.parent / "cache"  # builds/<app>/deps/<kind>/<key>
+        for folder in (cache, *(cache / c for c in (*caches, *named.values()))):
+            folder.mkdir(exist_ok=True, mode=0o700)
+            os.chown(folder, run_as.uid, run_as.gid)
+        hand_over(target, run_as)
+        return {"HOME": str(cache), **{k: str(cache / v) for k, v in named.items()}}
+
+    def _tool(self, program: str, run_as: RunAs | None) -> str:
+        """``program``, or a copy the app user can run (Beanpole's own tools may live in a
+        folder only root enters, such as a virtualenv under /root)."""
+        if can_run(Path(program), run_as):
+            return program
+        copy = self.root / ".tools" / Path(program).name
+        copy.parent.mkdir(exist_ok=True)
+        copy.parent.chmod(0o755)
+        if not copy.exists() or copy.stat().st_size != Path(program).stat().st_size:
+            tmp = copy.with_suffix(".tmp")
+            shutil.copyfile(program, tmp)
+            tmp.chmod(0o755)
+            tmp.replace(copy)
+        return str(copy)
+
+    async def _node(
+        self, step: DependencyStep, app_dir: Path, target: Path, log: Path, run_as: RunAs | None
+    ) -> None:
         lock = step.manifest if step.manifest != "package.json" else ""
         for name in ("package.json", lock, ".npmrc", ".yarnrc"):
             if name and (app_dir / name).is_file():
                 shutil.copy2(app_dir / name, target / name)
                 if name in (".npmrc", ".yarnrc"):  # may hold a private registry's token
                     (target / name).chmod(0o600)
-        argv = node.install_command(step, shutil.which, has_lock=bool(lock))
-        if step.manager.startswith("pnpm"):
-            argv += ["--store-dir", str(self.cache / "pnpm")]
         env = {
             **os.environ,
-            "npm_config_cache": str(self.cache / "npm"),
+            **self._install_env(
+                target, run_as, npm_config_cache="npm", YARN_CACHE_FOLDER="yarn", pnpm="pnpm"
+            ),
             "npm_config_update_notifier": "false",
             "npm_config_fund": "false",
             "npm_config_audit": "false",
-            "YARN_CACHE_FOLDER": str(self.cache / "yarn"),
             "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0",
         }
+        store = env.pop("pnpm")
+        argv = node.install_command(step, shutil.which, has_lock=bool(lock))
+        if step.manager.startswith("pnpm"):
+            argv += ["--store-dir", store]
         tool = (step.manager or "npm").partition("@")[0]
         verb = argv[1] if tool == "npm" else "install"  # npm ci or npm install
-        await _run(argv, target, log, env, what=f"{tool} {verb}")
+        await _run(argv, target, log, env, what=f"{tool} {verb}", run_as=run_as)
         (target / "node_modules").mkdir(exist_ok=True)
 
 
@@ -633,8 +676,8 @@ async def _run(
 ) -> None:
     """Run one build command, appending its output to the build log; fail with its tail.
 
-    ``run_as``: the app user, for the bundle's own commands (Beanpole's installs of the
-    dependencies run as Beanpole)."""
+    ``run_as``: the app user, for the bundle's own commands and its dependencies' installs
+    (None: as Beanpole)."""
     with log.open("ab") as out:
         out.write(f"$ {' '.join(argv)}\n".encode())
         out.flush()

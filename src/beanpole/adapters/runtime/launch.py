@@ -84,6 +84,7 @@ def main(argv: list[str]) -> int:
         run_as = spec.get("run_as")
         if run_as is not None:
             drop_privileges(int(run_as["uid"]), int(run_as["gid"]))
+            os.umask(0o027)  # its files are not everyone's (`appuser.APP_UMASK`)
         # Running the app's own Procfile command through a shell is the point of this module.
         os.execve("/bin/sh", ["/bin/sh", "-c", shell_line(command)], env)  # noqa: S606
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
