@@ -112,6 +112,21 @@ class Beanpole:
         """Elastic Beanstalk's API and the S3 subset (`beanpole server status --json`)."""
         return f"http://127.0.0.1:{self.eb_port}"
 
+    def eb_client(self) -> Any:
+        """A boto3 Elastic Beanstalk client signed with a new access key of this server's."""
+        import boto3
+        from botocore.config import Config
+
+        key = json.loads(self.cli("keys", "create", "--json").stdout)
+        return boto3.client(
+            "elasticbeanstalk",
+            endpoint_url=self.eb_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=key["access_key_id"],
+            aws_secret_access_key=key["secret_access_key"],
+            config=Config(retries={"max_attempts": 1}),
+        )
+
     def server_pid(self) -> int | None:
         try:
             return int(json.loads((self.home / "server.json").read_text())["pid"])

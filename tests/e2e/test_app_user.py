@@ -6,10 +6,8 @@ import os
 import pwd
 import urllib.request
 
-import boto3
 import psutil
 import pytest
-from botocore.config import Config
 
 from harness import Beanpole
 
@@ -56,15 +54,7 @@ def test_deleting_an_application_removes_its_builds_and_its_user(beanpole, pid_a
     name = "bp-" + app_id.removeprefix("a-")
     assert pwd.getpwnam(name)
     beanpole.cli("terminate", "shop")
-    key = json.loads(beanpole.cli("keys", "create", "--json").stdout)
-    eb = boto3.client(
-        "elasticbeanstalk",
-        endpoint_url=beanpole.eb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key["access_key_id"],
-        aws_secret_access_key=key["secret_access_key"],
-        config=Config(retries={"max_attempts": 1}),
-    )
+    eb = beanpole.eb_client()
     eb.delete_application(ApplicationName="shop")
     assert not (beanpole.home / "builds" / app_id).exists()
     with pytest.raises(KeyError):

@@ -11,9 +11,7 @@ import stat
 import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from harness import Beanpole
 
@@ -68,15 +66,7 @@ def test_a_secret_reaches_the_app_and_no_output_shows_it(
 
     # saved with the environment's settings, so the saved configuration holds it sealed
     bp.cli("config", "save", "shop", "keep")
-    key = json.loads(bp.cli("keys", "create", "--json").stdout)
-    eb = boto3.client(
-        "elasticbeanstalk",
-        endpoint_url=bp.eb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key["access_key_id"],
-        aws_secret_access_key=key["secret_access_key"],
-        config=Config(retries={"max_attempts": 1}),
-    )
+    eb = bp.eb_client()
     outputs = {
         "config": bp.cli("config", "shop").stdout,
         "status": bp.cli("status", "shop", "--json").stdout,
