@@ -6,6 +6,8 @@ import contextlib
 import json
 import os
 import platform
+import pwd
+import shutil
 import signal
 import statistics
 import subprocess
@@ -182,7 +184,21 @@ def beanpole_home(prefix: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix=f"bp-bench-{prefix}-") as tmp:
         # As root, applications run as an unprivileged user that must traverse to the home.
         Path(tmp).chmod(0o711)
-        yield Path(tmp)
+        try:
+            yield Path(tmp)
+        finally:
+            remove_app_users(Path(tmp))
+
+
+def remove_app_users(home: Path) -> None:
+    """The application users a bench's home made (as root: one per application, named in
+    their comment, `beanpole.adapters.appuser.comment`), once its server has stopped."""
+    if os.geteuid() != 0:
+        return
+    userdel = shutil.which("userdel") or "/usr/sbin/userdel"
+    for entry in pwd.getpwall():
+        if entry.pw_gecos.startswith("beanpole app ") and entry.pw_gecos.endswith(f" {home}"):
+            subprocess.run([userdel, entry.pw_name], capture_output=True, check=False, timeout=60)
 
 
 # -- results --------------------------------------------------------------------------------

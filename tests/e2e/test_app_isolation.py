@@ -86,7 +86,7 @@ def apps(beanpole_module: Beanpole, tmp_path_factory: pytest.TempPathFactory):
 
 def _try(bp: Beanpole, app: Deployed, action: str, target: str | Path) -> dict[str, Any]:
     """What ``app`` got trying ``action`` on ``target`` as its own user."""
-    key = "pid" if action == "environ" else "path"
+    key = "pid" if action == "environ" else "path"  # exec: a program's path
     query = urllib.parse.urlencode({key: str(target)})
     status, body = bp.get(app.name, f"/{action}?{query}")
     assert status == 200, body
@@ -133,6 +133,27 @@ def test_each_applications_buildfile_and_hooks_run_as_its_own_user(apps):
 def test_an_application_cannot_read_another_ones_source(apps):
     bp, a, b = apps
     assert _refused(_try(bp, b, "read", _source(a)))
+
+
+def test_a_set_uid_file_in_its_folder_gives_an_application_nothing(apps):
+    """Root in one of an application's Docker containers could write a set-uid-root file into
+    a bind-mounted folder of the host: the application's processes run with no_new_privs,
+    so executing it leaves them their own user. Their temporary files are their own too."""
+    bp, a, _ = apps
+    planted = _source(a).parent / "planted-id"
+    shutil.copyfile("/usr/bin/id", planted)
+    planted.chmod(0o4755)  # root's, set-uid
+    try:
+        assert _try(bp, a, "exec", planted) == {"ok": True, "output": str(a.user.pw_uid)}
+        status, body = bp.get(a.name, "/privileges")
+        assert status == 200, body
+        answer = json.loads(body)
+        assert answer["no_new_privs"] == "1"
+        run = bp.home / "instances" / a.instance / "run"
+        assert answer["tmpdir"] == str(run)
+        assert run.stat().st_uid == a.user.pw_uid and run.stat().st_mode & 0o777 == 0o700
+    finally:
+        planted.unlink()
 
 
 def test_an_application_cannot_read_another_ones_build_log(apps):

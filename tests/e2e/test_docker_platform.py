@@ -412,6 +412,15 @@ def test_dockerrun_volumes_and_logging_map_to_the_bundle_the_environment_and_its
     try:
         bp.cli("create", "volumes", "--app", "volumes", "--source", str(bundle("v1")))
         assert answer(bp, "volumes") == {"version": "v1", "count": 0, "site": "hello from v1"}
+        # root in the container (the image names no user) cannot make a device node in a
+        # folder of the host, which the host's processes could then open
+        (web,) = engine.api.containers(
+            filters={"label": [f"beanpole.home={bp.home}", "beanpole.process=web"]}
+        )
+        made = engine.api.exec_create(web["Id"], ["mknod", "/data/null", "c", "1", "3"])
+        output = engine.api.exec_start(made["Id"]).decode()
+        assert engine.api.exec_inspect(made["Id"])["ExitCode"] != 0
+        assert "Operation not permitted" in output
         for _ in range(2):
             assert bp.get("volumes", "/visit")[0] == 200
         bp.cli("deploy", "volumes", "--source", str(bundle("v2")))

@@ -117,6 +117,23 @@ def test_rules_route_paths_and_hosts_to_the_api_process_on_its_own_port(beanpole
     assert {json.loads(b)["greeting"] for b in api_load.bodies} == {"api"}
     assert get(bp, "/api/orders")["version"] == "v2"
 
+    # a version whose api process fails its own check does not complete: v2 keeps serving
+    serving = bp.status("shop")["version"]
+    (pid_app / "VERSION").write_text("v3\n")
+    (pid_app / "Procfile").write_text(
+        "web: python3 server.py\napi: GREETING=api UNHEALTHY=1 python3 server.py\n"
+    )
+    with Load(bp.lb_port, "shop", path="/api/orders") as api_load:
+        failed = bp.cli(
+            "deploy", "shop", "--source", str(pid_app), "--policy", "Rolling", check=False
+        )
+    assert failed.returncode == 1, failed.stdout
+    assert "process api: health check answered 500" in failed.stderr, failed.stderr
+    assert api_load.ok > 0 and api_load.failures == []
+    assert {json.loads(b)["version"] for b in api_load.bodies} == {"v2"}
+    assert bp.status("shop")["version"] == serving
+    assert get(bp, "/api/orders")["version"] == "v2"
+
     # the api process failing its own health check makes its instances fail theirs
     bp.cli("config", "shop", f"{PROC}:HealthCheckPath=/fail", f"{PROC}:HealthCheckInterval=2")
 

@@ -156,3 +156,41 @@ def test_a_step_past_the_deadline_is_stopped_with_the_setting_to_raise(app):
         "Timeout (1 s) and was stopped. Make it faster, or raise "
         "aws:elasticbeanstalk:command:Timeout."
     )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="steps run as another user only as root")
+def test_steps_as_the_app_user_cannot_gain_privileges_and_get_a_private_tmpdir(public_tmp):
+    """A set-uid-root file in the app folder (root in one of its Docker containers could
+    write one into a bind-mounted folder) gives the app user nothing: its steps run with
+    no_new_privs. Their TMPDIR is a folder of the phase's own, gone after it."""
+    from beanpole.adapters.appuser import subprocess_kwargs
+    from beanpole.core.runtime import RunAs
+
+    nobody = RunAs("nobody", 65534, 65534)
+    app = public_tmp / "app"
+    app.mkdir()
+    os.chown(app, nobody.uid, nobody.gid)
+    planted = app / "planted-id"
+    planted.write_bytes(Path("/usr/bin/id").read_bytes())
+    planted.chmod(0o4755)  # root's, set-uid
+    assert planted.stat().st_uid == 0 and planted.stat().st_mode & stat.S_ISUID
+    script = (
+        "./planted-id -u > euid.txt; grep NoNewPrivs /proc/self/status > nnp.txt; "
+        'echo "$TMPDIR" > tmpdir.txt; stat -c "%u %a" "$TMPDIR" > tmpdir-stat.txt'
+    )
+    steps = StepRunner(
+        app,
+        {"PATH": os.environ["PATH"]},
+        public_tmp / "hooks.log",
+        time.monotonic() + 60,
+        60,
+        subprocess_kwargs(nobody),
+    )
+    asyncio.run(steps.run([command("01_probe", script)]))
+    assert (app / "euid.txt").read_text().strip() == str(nobody.uid)
+    assert (app / "nnp.txt").read_text().split() == ["NoNewPrivs:", "1"]
+    tmpdir = Path((app / "tmpdir.txt").read_text().strip())
+    assert tmpdir.is_absolute() and tmpdir != Path("/tmp")
+    assert (app / "tmpdir-stat.txt").read_text().split() == [str(nobody.uid), "700"]
+    assert not tmpdir.exists()
+    assert "TMPDIR" not in steps.env  # the runner can run another phase

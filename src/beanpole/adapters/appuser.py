@@ -2,11 +2,13 @@
 
 Elastic Beanstalk runs an application as ``webapp``, never as root. When Beanpole runs as
 root it goes further: each application gets a user of its own, ``bp-<its id>`` (`user_name`),
-created on first need with a uid from Beanpole's own range (`UID_RANGE`) and a comment that
-names the application and Beanpole's home (so an operator, or a test harness, finds the users
-of one home). Its builds, hooks and instances run as that user, which owns its staged app;
-another application's user cannot read its files, logs or environment (``/proc/<pid>/environ``
-is its owner's alone), nor Beanpole's home. Deleting the application removes its user.
+created on first need with a uid from Beanpole's own range (`UID_RANGE`), never given twice
+(`UID_MARK`), and a comment that names the application and Beanpole's home (so an operator,
+or a test harness, finds the users of one home; another home's user is refused). Its
+builds, hooks and instances run as that user, which owns its staged app; another
+application's user cannot read its files, logs or environment (``/proc/<pid>/environ`` is
+its owner's alone), nor Beanpole's home; nothing it runs gains privileges
+(`no_new_privileges`). Deleting the application removes its user.
 
 ``$BEANPOLE_APP_USER`` opts out: every application then runs as that one named user (created
 if missing). When Beanpole is not root there is nobody to drop to: applications run as
@@ -19,6 +21,9 @@ fix it, before anything is deployed.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import grp
 import hashlib
 import logging
@@ -28,6 +33,7 @@ import shutil
 import stat
 import subprocess
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +48,8 @@ APP_USER_ENV = "BEANPOLE_APP_USER"
 USER_PREFIX = "bp-"
 COMMENT_PREFIX = "beanpole app "
 # Beanpole's own uids, far above the distribution's (login.defs: system below 1000, people up
-# to 60000) and below the 2^31 where some tools misbehave; the first free one is taken.
-UID_RANGE = range(2_000_000, 2_100_000)
+# to 60000) and below the 2^31 where some tools misbehave; each is given once (`UID_MARK`).
+UID_RANGE = range(2_000_000, 3_000_000)
 _CREATE_TRIES = 5  # another process (another Beanpole home) may take the uid chosen meanwhile
 
 
@@ -63,7 +69,16 @@ def user_name(app: Application) -> str:
 def comment(app_name: str, home: Path) -> str:
     """The user's comment (GECOS): the application and Beanpole's home (no ``:``, which
     separates the fields of /etc/passwd)."""
-    return f"{COMMENT_PREFIX}{app_name} {home}".replace(":", "_").replace("\n", " ")
+    return f"{COMMENT_PREFIX}{app_name} {_home_text(home)}".replace(":", "_").replace("\n", " ")
+
+
+def _home_text(home: Path) -> str:
+    return str(home).replace(":", "_").replace("\n", " ")
+
+
+def _of_home(entry: pwd.struct_passwd, home: str) -> bool:
+    """Whether a user Beanpole made belongs to the home whose text is ``home``."""
+    return entry.pw_gecos.endswith(" " + home)
 
 
 class AppUsers:
@@ -84,7 +99,8 @@ class AppUsers:
         with self._lock:
             known = self._known.get(name)
             if known is None:
-                known = self._known[name] = _ensure(name, comment(app.name, self.home))
+                owner = None if self.shared else _home_text(self.home)
+                known = self._known[name] = _ensure(name, comment(app.name, self.home), owner)
         return known
 
     def traverser(self) -> RunAs | None:
@@ -112,6 +128,9 @@ class AppUsers:
             if not entry.pw_gecos.startswith(COMMENT_PREFIX):
                 log.warning("user %s was not made by Beanpole: left in place", name)
                 return
+            if not _of_home(entry, _home_text(self.home)):
+                log.warning("user %s belongs to another Beanpole home: left in place", name)
+                return
             userdel = shutil.which("userdel") or "/usr/sbin/userdel"
             try:
                 result = subprocess.run(
@@ -132,11 +151,20 @@ class AppUsers:
                 )
 
 
-def _ensure(name: str, gecos: str) -> RunAs:
+def _ensure(name: str, gecos: str, home: str | None) -> RunAs:
+    """The user ``name``, created when missing. ``home``: the text of the Beanpole home the
+    user must belong to (a user of one application of one home), or None (the operator's
+    shared user)."""
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
         entry = _create(name, gecos)
+    if home is not None and entry.pw_gecos.startswith(COMMENT_PREFIX) and not _of_home(entry, home):
+        raise ComponentError(
+            f"The application user {name!r} already exists for another Beanpole home "
+            f"({entry.pw_gecos!r}); two homes never share an application's user. Remove the "
+            f"other home's application, or its user if that home is gone (userdel {name})."
+        )
     if entry.pw_uid == 0:
         raise ComponentError(
             f"The application user {name!r} is root. Applications never run as root: set "
@@ -146,16 +174,46 @@ def _ensure(name: str, gecos: str) -> RunAs:
     return RunAs(name, entry.pw_uid, entry.pw_gid)
 
 
-def _free_uid() -> int:
-    """The first uid of Beanpole's range that no user, and no group as a gid, has."""
+#: The highest uid Beanpole has given an application's user on this host, across homes.
+#: Never given twice: a deleted application's leftovers (files in /tmp, instance folders
+#: kept for their logs) must not become a new application's.
+UID_MARK = Path("/var/lib/misc/beanpole-uid-mark")
+
+
+@contextlib.contextmanager
+def _uid_mark() -> Iterator[tuple[int, Callable[[int], None]]]:
+    """The mark (the range's start - 1 if none), and how to raise it, under a lock that
+    every Beanpole process of this host takes to create a user."""
+    UID_MARK.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(UID_MARK, os.O_RDWR | os.O_CREAT, 0o644)
+    with os.fdopen(fd, "r+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        text = f.read().strip()
+        mark = int(text) if text.isdigit() else UID_RANGE.start - 1
+
+        def save(uid: int) -> None:
+            f.seek(0)
+            f.truncate()
+            f.write(f"{uid}\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+        yield mark, save
+
+
+def _next_uid(mark: int) -> int:
+    """The first uid of Beanpole's range above ``mark`` and above every uid (and gid) of
+    the range already taken: a uid is never reused while the range lasts."""
     taken = {p.pw_uid for p in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
-    for uid in UID_RANGE:
+    start = max([mark, *(t for t in taken if t in UID_RANGE)]) + 1
+    for uid in range(max(start, UID_RANGE.start), UID_RANGE.stop):
         if uid not in taken:
             return uid
     raise ComponentError(
-        f"Every uid of Beanpole's range ({UID_RANGE.start}-{UID_RANGE.stop - 1}) is taken. "
-        "Remove the users of deleted applications (userdel bp-…) or set "
-        f"{APP_USER_ENV} to run every application as one user."
+        f"Every uid of Beanpole's range ({UID_RANGE.start}-{UID_RANGE.stop - 1}) has been "
+        "given once, and uids are never given twice (a deleted application's leftover files "
+        f"would become a new one's). Once no file belongs to a uid of the range, remove "
+        f"{UID_MARK} to start again; or set {APP_USER_ENV} to run every application as one user."
     )
 
 
@@ -163,37 +221,39 @@ def _create(name: str, gecos: str) -> pwd.struct_passwd:
     useradd = shutil.which("useradd") or "/usr/sbin/useradd"
     error = ""
     for _ in range(_CREATE_TRIES):
-        uid = _free_uid()
-        result = subprocess.run(
-            [
-                useradd,
-                "--uid",
-                str(uid),
-                "--user-group",
-                # its group's gid: the uid (free as a gid too), not one of the people's range
-                "--key",
-                f"GID_MIN={uid}",
-                "--key",
-                f"GID_MAX={UID_RANGE.stop - 1}",
-                "--no-create-home",
-                "--no-log-init",  # lastlog is indexed by uid: a huge sparse file otherwise
-                "--home-dir",
-                "/nonexistent",
-                "--shell",
-                "/usr/sbin/nologin",
-                "--comment",
-                gecos,
-                # no subordinate ids: nothing nests containers as an application's user
-                "--key",
-                "SUB_UID_COUNT=0",
-                "--key",
-                "SUB_GID_COUNT=0",
-                name,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        with _uid_mark() as (mark, save):
+            uid = _next_uid(mark)
+            save(uid)  # first: a uid given out and then failed is not given again either
+            result = subprocess.run(
+                [
+                    useradd,
+                    "--uid",
+                    str(uid),
+                    "--user-group",
+                    # its group's gid: the uid (free as a gid too), not one of the people's
+                    "--key",
+                    f"GID_MIN={uid}",
+                    "--key",
+                    f"GID_MAX={UID_RANGE.stop - 1}",
+                    "--no-create-home",
+                    "--no-log-init",  # lastlog is indexed by uid: a huge sparse file otherwise
+                    "--home-dir",
+                    "/nonexistent",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    "--comment",
+                    gecos,
+                    # no subordinate ids: nothing nests containers as an application's user
+                    "--key",
+                    "SUB_UID_COUNT=0",
+                    "--key",
+                    "SUB_GID_COUNT=0",
+                    name,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
         try:
             return pwd.getpwnam(name)  # made, or made by another process meanwhile
         except KeyError:
@@ -210,22 +270,56 @@ def _create(name: str, gecos: str) -> pwd.struct_passwd:
 APP_UMASK = 0o027
 
 
+_PR_SET_NO_NEW_PRIVS = 38
+_libc = ctypes.CDLL(None, use_errno=True)
+_prctl = _libc.prctl  # looked up once: the child of a fork only calls it
+
+
+def no_new_privileges() -> None:
+    """Make this process, and whatever it executes, unable to gain privileges: set-user-id
+    and set-group-id bits and file capabilities are ignored by ``execve`` (the kernel's
+    ``no_new_privs``). An application's process runs as an unprivileged user, but what it
+    may execute includes files another party planted where it can reach them: a set-uid-root
+    copy of a shell that root in one of its containers wrote into a bind-mounted folder."""
+    if _prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(errno)}")
+
+
 def subprocess_kwargs(run_as: RunAs | None) -> dict[str, Any]:
-    """Arguments that make `subprocess`/`asyncio.create_subprocess_exec` run as ``run_as``."""
+    """Arguments that make `subprocess`/`asyncio.create_subprocess_exec` run as ``run_as``,
+    unable to gain privileges again (`no_new_privileges`, in the child before it executes:
+    a preexec function that touches no lock and imports nothing)."""
     if run_as is None:
         return {}
-    return {"user": run_as.uid, "group": run_as.gid, "extra_groups": [], "umask": APP_UMASK}
+    return {
+        "user": run_as.uid,
+        "group": run_as.gid,
+        "extra_groups": [],
+        "umask": APP_UMASK,
+        "preexec_fn": no_new_privileges,
+    }
 
 
 def hand_over(path: Path, run_as: RunAs | None) -> None:
     """Make ``path`` and everything under it the app user's (symbolic links themselves,
-    never what they point to)."""
+    never what they point to).
+
+    The app user's processes may be running (other instances of the application) and may
+    write into a folder as soon as it is theirs, swapping a subfolder for a link to
+    elsewhere: so the walk goes by folder descriptors and never follows a link (`os.fwalk`,
+    ``fchownat`` without following), bottom-up, each folder handed over after what it
+    holds and ``path`` itself last."""
     if run_as is None:
         return
-    os.chown(path, run_as.uid, run_as.gid, follow_symlinks=False)
-    for root, dirs, files in os.walk(path):
+    uid, gid = run_as.uid, run_as.gid
+    if path.is_symlink():
+        os.chown(path, uid, gid, follow_symlinks=False)
+        return
+    for _, dirs, files, folder in os.fwalk(path, topdown=False, follow_symlinks=False):
         for name in (*dirs, *files):
-            os.chown(os.path.join(root, name), run_as.uid, run_as.gid, follow_symlinks=False)
+            os.chown(name, uid, gid, dir_fd=folder, follow_symlinks=False)
+    os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def _blocker(path: Path, run_as: RunAs) -> tuple[Path, int] | None:

@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import stat
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -80,17 +81,30 @@ class StepRunner:
     on_output: Callable[[str, Path, int], None] = lambda title, log, offset: None
 
     async def run(self, steps: Sequence[Step]) -> None:
-        for step in steps:
-            offset = _size(self.log)
-            try:
-                if isinstance(step, WriteFile):
-                    await self._write(step)
-                elif isinstance(step, RunCommand):
-                    await self._command(step)
-                else:
-                    await self._hook(step)
-            finally:
-                self.on_output(step.title, self.log, offset)
+        """Each step in turn. As an app user, with a temporary folder of the phase's own
+        (``TMPDIR``, removed after it): the host's /tmp is every application's."""
+        uid, gid = self.spawn.get("user"), self.spawn.get("group")
+        tmp, env = None, self.env
+        if isinstance(uid, int) and isinstance(gid, int) and "TMPDIR" not in self.env:
+            tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="beanpole-steps-")
+            os.chown(tmp, uid, gid)
+            self.env = {**self.env, "TMPDIR": tmp}
+        try:
+            for step in steps:
+                offset = _size(self.log)
+                try:
+                    if isinstance(step, WriteFile):
+                        await self._write(step)
+                    elif isinstance(step, RunCommand):
+                        await self._command(step)
+                    else:
+                        await self._hook(step)
+                finally:
+                    self.on_output(step.title, self.log, offset)
+        finally:
+            if tmp is not None:
+                self.env = env
+                await asyncio.to_thread(shutil.rmtree, tmp, True)
 
     async def _write(self, step: WriteFile) -> None:
         spec = step.file

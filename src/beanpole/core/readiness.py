@@ -97,8 +97,15 @@ def definite(answer: Answer) -> bool:
     return status is not None and 300 <= status < 500 and status not in _TRANSIENT
 
 
-def wrong_answer(check: HealthCheck, host: str, answer: Answer, times: int) -> str:
-    """Why a definite wrong answer fails the start, and which setting changes what is asked."""
+def wrong_answer(
+    check: HealthCheck,
+    host: str,
+    answer: Answer,
+    times: int,
+    namespace: str = PROCESS_NAMESPACE,
+) -> str:
+    """Why a definite wrong answer fails the start, and which setting changes what is asked
+    (``namespace``: the process's, a listener rule's process has its own)."""
     got = f"{answer.status} {answer.reason}".strip()
     if answer.location:
         got += f" (Location: {answer.location})"
@@ -106,7 +113,7 @@ def wrong_answer(check: HealthCheck, host: str, answer: Answer, times: int) -> s
     return (
         f"GET {check.path} answered {got} {times} times (Host: {host}): the health check "
         f"expects {expected}. Make the app answer {expected} on that path, or set "
-        f"{PROCESS_NAMESPACE} HealthCheckPath (or MatcherHTTPCode)."
+        f"{namespace} HealthCheckPath (or MatcherHTTPCode)."
     )
 
 

@@ -34,6 +34,7 @@ from beanpole.core.lb.desired import (
     StoredCertificate,
     desired_spec,
     health_check,
+    process_checks,
     serving_labels,
 )
 from beanpole.core.model import Environment, Instance, InstanceState, Version, new_instance_id
@@ -60,7 +61,7 @@ from beanpole.core.runtime import (
 from beanpole.core.settings import ResolvedSettings
 from beanpole.home import Home, ServerConfig
 from beanpole.ports import LoadBalancer, Runtime
-from beanpole.services.observer import Observer
+from beanpole.services.observer import Observer, Snapshot
 from beanpole.services.secrets import Secrets
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,34 @@ def _restarted(
         if process.started_at != first and found is None:
             found = process.name
     return found
+
+
+@dataclass
+class _ProcessGate:
+    """The listener rule processes of starting instances, each with its own check: an
+    instance is ready once its default process and each of these have passed."""
+
+    checks: Mapping[str, HealthCheck]  # process name -> its check
+    states: dict[tuple[str, str], Probing]  # (instance id, process name) -> its probes
+
+    @classmethod
+    def of(cls, instances: Iterable[Instance], checks: Mapping[str, HealthCheck]) -> _ProcessGate:
+        # an instance started without a process (on the host's network) has none to pass
+        states = {(i.id, n): Probing() for i in instances for n in i.process_ports if n in checks}
+        return cls(checks, states)
+
+    def behind(self) -> set[str]:
+        """The instances with a process that has not passed yet."""
+        return {i for (i, _), s in self.states.items() if s.verdict is not Verdict.READY}
+
+    def due(self, instances: Iterable[Instance]) -> list[tuple[Instance, str]]:
+        """The processes of ``instances`` (their default process ready) yet to pass."""
+        return [
+            (i, n)
+            for i in instances
+            for n in i.process_ports
+            if (i.id, n) in self.states and self.states[i.id, n].verdict is not Verdict.READY
+        ]
 
 
 def _grace(first_failed_after_s: float) -> float:
@@ -302,7 +331,11 @@ class Fleet:
             # Per-user runtime files (gunicorn 25+'s control socket, gunicorn.ctl) go under
             # the instance's folder rather than $HOME, where every instance would share one.
             # Always this folder: it is made the app user's, so never a path from settings.
-            env["XDG_RUNTIME_DIR"] = str(self.home.instance_dir(instance.id) / "run")
+            run = str(self.home.instance_dir(instance.id) / "run")
+            env["XDG_RUNTIME_DIR"] = run
+            # Temporary files too: the host's /tmp is every application's (a property may
+            # still name another folder; the app user's rights apply there, not root's).
+            env.setdefault("TMPDIR", run)
         runtime = settings.get("beanpole:instance", "Runtime")
         mounts = self._mounts(instance, artifact, "web")
         return InstanceSpec(
@@ -434,13 +467,17 @@ class Fleet:
             return "localhost"
         return f"{env.cname}.{self.config.domain}".lower()
 
-    async def probe(self, instance: Instance, check: HealthCheck, host: str) -> Answer:
-        """One ``GET <HealthCheckPath>`` straight to the instance, as the load balancer sends it."""
-        url = Endpoint(instance.host, instance.port).url(check.path)
+    async def probe(
+        self, instance: Instance, check: HealthCheck, host: str, port: int | None = None
+    ) -> Answer:
+        """One ``GET <HealthCheckPath>`` straight to the instance, as the load balancer sends
+        it (``port``: a listener rule's process's, else the instance's)."""
+        port = instance.port if port is None else port
+        url = Endpoint(instance.host, port).url(check.path)
         try:
             response = await self._http.get(url, timeout=check.timeout_s, headers={"Host": host})
         except httpx.ConnectError:
-            return Answer(None, problem=f"did not listen on PORT {instance.port}", listening=False)
+            return Answer(None, problem=f"did not listen on PORT {port}", listening=False)
         except httpx.TimeoutException:
             return Answer(
                 None, problem=f"health check GET {check.path} timed out after {check.timeout_s} s"
@@ -515,6 +552,8 @@ class Fleet:
         check = health_check(settings.values)
         hosts = {i.id: self.check_host(i) for i in instances}
         probing = {i.id: Probing() for i in instances}
+        # A listener rule's process passes its own check too, once the default one has.
+        gate = _ProcessGate.of(instances, process_checks(settings.values))
         failures: dict[str, StartFailure] = {}
         started = time.monotonic()
         first_failure: float | None = None
@@ -522,10 +561,12 @@ class Fleet:
         refused_since: dict[str, float] = {}  # instance -> since when nothing listens on PORT
         ports_looked: dict[str, float] = {}  # instance -> when its listening ports were read
         while True:
+            behind = gate.behind()
             pending = [
                 i
                 for i in instances
-                if i.id not in failures and probing[i.id].verdict is not Verdict.READY
+                if i.id not in failures
+                and (probing[i.id].verdict is not Verdict.READY or i.id in behind)
             ]
             if not pending:
                 return self._report(instances, failures, settings)
@@ -545,8 +586,19 @@ class Fleet:
                     )
                 return self._report(instances, failures, settings)
             snapshot = await self.observer.fresh(PROBE_INTERVAL_S)
-            answers = await asyncio.gather(*(self.probe(i, check, hosts[i.id]) for i in pending))
+            due = gate.due([i for i in pending if probing[i.id].verdict is Verdict.READY])
+            pending = [i for i in pending if probing[i.id].verdict is not Verdict.READY]
+            timed_out = time.monotonic() - started > start_timeout_s or time.time() > deadline
+            answers, failed = await asyncio.gather(
+                asyncio.gather(*(self.probe(i, check, hosts[i.id]) for i in pending)),
+                self._probe_processes(
+                    gate, due, hosts, snapshot, listen_only=listen_only, timed_out=timed_out,
+                    elapsed=time.monotonic() - started,
+                ),
+            )  # fmt: skip
             now = time.monotonic()
+            failures.update(failed)
+            first_failure = now if failed and first_failure is None else first_failure
             for instance, answer in zip(pending, answers, strict=True):
                 state = observe(probing[instance.id], answer, check, listen_only=listen_only)
                 probing[instance.id] = state
@@ -575,6 +627,47 @@ class Fleet:
                     failures[instance.id] = failure
                     first_failure = now if first_failure is None else first_failure
             await asyncio.sleep(PROBE_INTERVAL_S)
+
+    async def _probe_processes(
+        self,
+        gate: _ProcessGate,
+        due: list[tuple[Instance, str]],
+        hosts: Mapping[str, str],
+        snapshot: Snapshot,
+        *,
+        listen_only: bool,
+        timed_out: bool,
+        elapsed: float,
+    ) -> dict[str, StartFailure]:
+        """One probe of each listener rule process ``due``; the instances that fail by it: a
+        process died, its own check answered wrong, or it did not pass in time."""
+        answers = await asyncio.gather(
+            *(self.probe(i, gate.checks[n], hosts[i.id], i.process_ports[n]) for i, n in due)
+        )
+        failed: dict[str, StartFailure] = {}
+        for (instance, name), answer in zip(due, answers, strict=True):
+            check, port = gate.checks[name], instance.process_ports[name]
+            state = gate.states[instance.id, name] = observe(
+                gate.states[instance.id, name], answer, check, listen_only=listen_only
+            )
+            if state.verdict is Verdict.READY:
+                continue
+            observed = snapshot.instances.get(instance.id)
+            failure = None
+            if observed is not None and observed.dead:
+                failure = await asyncio.to_thread(self._crash, instance, observed, None)
+            elif state.verdict is Verdict.FAILED:
+                namespace = f"{listener_rules.PROCESS_PREFIX}{name}"
+                reason = wrong_answer(check, hosts[instance.id], answer, state.wrong, namespace)
+                failure = StartFailure(instance.id, f"process {name}: {reason}", port=port)
+            elif timed_out:
+                why = not_ready(state.last, port)
+                failure = StartFailure(
+                    instance.id, f"process {name}: {why} within {int(elapsed)} s", port=port
+                )
+            if failure is not None:
+                failed.setdefault(instance.id, failure)
+        return failed
 
     async def _listening_elsewhere(
         self,
@@ -679,11 +772,17 @@ class Fleet:
         if not instances:
             return []
         snapshot = await self.observer.fresh(DRAIN_POLL_S)
-        return [
-            i
-            for i in instances
-            if (s := snapshot.servers.get((i.environment, i.id))) is not None and s.passing
-        ]
+        servers = snapshot.servers
+
+        def passing(i: Instance) -> bool:
+            # and the check of each listener rule's process it is a server for
+            backends = (i.environment, *(f"{i.environment}.{p}" for p in i.process_ports))
+            found = [s for b in backends if (s := servers.get((b, i.id))) is not None]
+            return (
+                bool(found) and (i.environment, i.id) in servers and all(s.passing for s in found)
+            )
+
+        return [i for i in instances if passing(i)]
 
     async def stop(self, instances: list[Instance]) -> None:
         """Stop at once (for instances that never took traffic, or after draining).

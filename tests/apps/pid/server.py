@@ -43,7 +43,12 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(float(f.read().strip() or "0.5"))
         if fault.startswith("slow"):
             time.sleep(float(fault.split()[1]) if " " in fault else 1.0)
-        elif fault == "500" or self.path == "/fail" or os.path.exists("UNHEALTHY"):
+        elif (
+            fault == "500"
+            or self.path == "/fail"
+            or os.path.exists("UNHEALTHY")
+            or os.environ.get("UNHEALTHY") == "1"  # one process of a Procfile
+        ):
             self.send_response(500)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -5,6 +5,8 @@ own user, and answers with what happened.
     /list?path=P     list the folder P
     /environ?pid=N   read /proc/N/environ (N: "self" for its own)
     /whoami          its uid, gid and user name
+    /exec?path=P     run the program P with the argument -u (id -u: the effective uid)
+    /privileges      its NoNewPrivs flag and TMPDIR
 
 Each answers ``{"ok": true, "size": …}`` or ``{"ok": false, "errno": "EACCES"}``."""
 
@@ -12,6 +14,7 @@ import errno
 import json
 import os
 import pwd
+import subprocess
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,6 +54,18 @@ class Handler(BaseHTTPRequestHandler):
                 "gid": os.getgid(),
                 "user": pwd.getpwuid(os.getuid()).pw_name,
                 "pid": os.getpid(),
+            }
+        elif action == "exec":
+            done = subprocess.run(
+                [query.get("path", ""), "-u"], capture_output=True, text=True, check=False
+            )
+            answer = {"ok": done.returncode == 0, "output": done.stdout.strip()}
+        elif action == "privileges":
+            with open("/proc/self/status") as f:
+                flags = dict(line.split(":", 1) for line in f if ":" in line)
+            answer = {
+                "no_new_privs": flags["NoNewPrivs"].strip(),
+                "tmpdir": os.environ.get("TMPDIR", ""),
             }
         else:
             answer = attempt(action, query.get("path") or query.get("pid") or "")

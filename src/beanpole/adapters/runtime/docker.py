@@ -498,6 +498,13 @@ class Docker:
                 init=True,
                 network_mode=f"container:{holder_id}",
                 restart_policy={"Name": "on-failure", "MaximumRetryCount": RETRIES},
+                # The image's user, root in most images, keeps Docker's default capabilities
+                # but two: a device node it made in a bind-mounted host folder would open the
+                # device to host processes (the cgroup stops only the container's own use),
+                # and file capabilities it set there could raise a host process that runs
+                # the file. The set-uid bit needs no capability: host-side processes run
+                # with no_new_privs (`appuser.no_new_privileges`), so it is ignored there.
+                cap_drop=["MKNOD", "SETFCAP"],
                 security_opt=["no-new-privileges"],
                 **_limits(spec),
                 log_config=docker.types.LogConfig(

@@ -55,12 +55,21 @@ def enter_netns(path: str) -> None:
 
 
 def drop_privileges(uid: int, gid: int) -> None:
-    """Become ``uid``/``gid`` for good: no supplementary groups, no way back to root."""
+    """Become ``uid``/``gid`` for good: no supplementary groups, no way back to root, and no
+    way up through a set-uid file or file capabilities either (the kernel's ``no_new_privs``,
+    as `appuser.no_new_privileges` sets for commands and hooks)."""
+    import ctypes  # only instances with a user of their own pay for it
+
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
     if os.getuid() != uid or os.geteuid() != uid:  # pragma: no cover (the kernel guarantees it)
         raise OSError(f"could not drop to uid {uid}")
+    pr_set_no_new_privs = 38
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(errno)}")
 
 
 def main(argv: list[str]) -> int:

@@ -44,6 +44,18 @@ def health_check(settings: Mapping[str, str]) -> HealthCheck:
     )
 
 
+def process_checks(settings: Mapping[str, str]) -> dict[str, HealthCheck]:
+    """The health check of each process a listener rule sends requests to (those the load
+    balancer checks: `_routing` gives each a backend), by process name."""
+    values = resolve(settings).values
+    reached = {rule.process for rule in listener_rules.rules(values) if rule.http or rule.https}
+    return {
+        name: _check(process.options)
+        for name, process in listener_rules.processes(values).items()
+        if name in reached
+    }
+
+
 def _check(options: Mapping[str, str]) -> HealthCheck:
     """A process's health check from its options (EB's names, every one given)."""
     return HealthCheck(
