@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,6 +164,16 @@ class Beanpole:
         userdel = shutil.which("userdel") or "/usr/sbin/userdel"
         for entry in self.app_users():
             subprocess.run([userdel, entry.pw_name], capture_output=True, check=False, timeout=60)
+
+    def app_id(self, name: str) -> str:
+        """The id of the application ``name`` (from the REST API)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.api_port}/api/v1/applications",
+            headers={"Authorization": f"Bearer {(self.home / 'token').read_text().strip()}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            apps = json.loads(response.read())
+        return str(next(a["id"] for a in apps if a["name"] == name))
 
     def status(self, env: str) -> dict[str, Any]:
         return json.loads(self.cli("status", env, "--json").stdout)

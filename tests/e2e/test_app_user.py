@@ -4,30 +4,17 @@ root, Beanpole runs an application as ``bp-<its id>``, made for it and removed w
 import json
 import os
 import pwd
-import urllib.request
 
 import psutil
 import pytest
 
-from harness import Beanpole
-
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root has a user to drop to")
-
-
-def _app_id(bp: Beanpole, name: str) -> str:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{bp.api_port}/api/v1/applications",
-        headers={"Authorization": f"Bearer {(bp.home / 'token').read_text().strip()}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        apps = json.loads(response.read())
-    return next(a["id"] for a in apps if a["name"] == name)
 
 
 def test_instances_and_buildfile_run_as_the_applications_user(beanpole, pid_app):
     (pid_app / "Buildfile").write_text("whoami: id -un > built-by.txt\n")
     beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app), "--scale", "2")
-    app_id = _app_id(beanpole, "shop")
+    app_id = beanpole.app_id("shop")
     user = pwd.getpwnam("bp-" + app_id.removeprefix("a-"))
     assert user.pw_uid >= 2_000_000  # Beanpole's own range, not the system users'
     assert user.pw_gecos == f"beanpole app shop {beanpole.home}"  # findable by its home
@@ -50,7 +37,7 @@ def test_instances_and_buildfile_run_as_the_applications_user(beanpole, pid_app)
 
 def test_deleting_an_application_removes_its_builds_and_its_user(beanpole, pid_app):
     beanpole.cli("create", "shop", "--app", "shop", "--source", str(pid_app))
-    app_id = _app_id(beanpole, "shop")
+    app_id = beanpole.app_id("shop")
     name = "bp-" + app_id.removeprefix("a-")
     assert pwd.getpwnam(name)
     beanpole.cli("terminate", "shop")

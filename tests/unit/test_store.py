@@ -52,6 +52,7 @@ def test_migrations_run_once(tmp_path):
         "0021_certificates",
         "0022_tokens_audit",
         "0023_instance_process_ports",
+        "0024_instance_run_as",
     ]
     s.close()
 
@@ -151,6 +152,16 @@ def test_instance_weight_round_trips(shop):
     store.add_instance(inst)
     store.update_instance("i-1", weight=37)
     assert store.instances("shop")[0].weight == 37
+
+
+def test_the_user_an_instance_runs_as_round_trips_and_is_none_when_unrecorded(shop):
+    store = shop
+    now = time.time()
+    store.add_instance(
+        Instance("i-1", "shop", "v1", "k", 1, 1, InstanceState.IN_SERVICE, now, run_as="bp-1")
+    )
+    store.add_instance(Instance("i-2", "shop", "v1", "k", 1, 2, InstanceState.IN_SERVICE, now))
+    assert [(i.id, i.run_as) for i in store.instances("shop")] == [("i-1", "bp-1"), ("i-2", None)]
 
 
 def test_metrics_expire_by_age_and_roll_ups_are_kept_apart(shop):

@@ -103,6 +103,16 @@ class AppUsers:
                 known = self._known[name] = _ensure(name, comment(app.name, self.home), owner)
         return known
 
+    @property
+    def per_application(self) -> bool:
+        """Each application runs as a user of its own (Beanpole is root, no shared user)."""
+        return self.enabled and not self.shared
+
+    def own_name(self, app: Application) -> str | None:
+        """The name of the application's own user when each application has one (None: one
+        shared user, or Beanpole is not root); creates nothing, unlike `of`."""
+        return user_name(app) if self.per_application else None
+
     def traverser(self) -> RunAs | None:
         """Whom `check_reachable` checks the home for: the shared user, or (one user per
         application) any user that is neither the owner nor in the group of the home's

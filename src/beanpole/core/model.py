@@ -256,6 +256,9 @@ class Instance:
     # a listener rule's processes it runs, each at its own port on ``host`` (isolated
     # instances only: `core.listener_rules`); set once it has started
     process_ports: Mapping[str, int] = field(default_factory=dict)
+    # the user its processes run as (`Artifact.run_as`); None: as Beanpole's own user (not
+    # root), or started before Beanpole recorded it (every application ran as one user)
+    run_as: str | None = None
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ from beanpole.services.logs import EnvironmentLogs
 from beanpole.services.monitor import Monitor
 from beanpole.services.operations import Operations
 from beanpole.services.reconciler import Reconciler
+from beanpole.services.user_upgrade import UserUpgrade
 from beanpole.services.users import Users
 
 log = logging.getLogger("beanpole.server")
@@ -214,6 +215,10 @@ async def serve(home: Home) -> None:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop_task = asyncio.create_task(reconciler.run(), name="reconciler")
         monitor_task = asyncio.create_task(monitor.run(), name="monitor")
+        # instances from before each application had a user of its own: deployed again,
+        # in the background (`services.user_upgrade`)
+        upgrade = UserUpgrade(ctx.environments, ctx.ops.builder.users)
+        upgrade_task = asyncio.create_task(upgrade.run(), name="user-upgrade")
         # Written whole then renamed: `beanpole server start` polls for this file and read a
         # half-written one (a JSON error) when it came between the create and the write.
         partial = home.server_file.with_name(home.server_file.name + ".tmp")
@@ -232,7 +237,7 @@ async def serve(home: Home) -> None:
         try:
             yield
         finally:
-            for task in (loop_task, monitor_task):
+            for task in (upgrade_task, loop_task, monitor_task):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

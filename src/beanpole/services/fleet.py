@@ -433,6 +433,9 @@ class Fleet:
             port=0,
             state=InstanceState.PENDING,
             created_at=time.time(),
+            # whom it runs as, so that a home from before each application had a user of
+            # its own has its instances replaced at start (`services.user_upgrade`)
+            run_as=artifact.run_as.name if artifact.run_as is not None else None,
         )
         self.store.add_instance(instance)
         spec = self.instance_spec(instance, artifact, settings)

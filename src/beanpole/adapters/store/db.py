@@ -557,8 +557,8 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO instances (id, environment_id, version_label, release_key,"
-                " deployment_id, host, port, state, pid, healthy, causes, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " deployment_id, host, port, state, pid, healthy, causes, created_at, run_as)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     instance.id,
                     env_id,
@@ -572,6 +572,7 @@ class Store:
                     int(instance.healthy),
                     json.dumps(list(instance.causes)),
                     instance.created_at,
+                    instance.run_as,
                 ),
             )
 
@@ -1085,6 +1086,7 @@ def _instance(r: sqlite3.Row) -> Instance:
         health_status=r["health_status"],
         environment_id=r["environment_id"],
         process_ports=json.loads(r["process_ports"]),
+        run_as=r["run_as"],
     )
 
 
