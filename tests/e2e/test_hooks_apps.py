@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import Load
+
 pytestmark = pytest.mark.slow
 
 # Serves the app folder's files (GET /order.txt), and "ok" on /.
@@ -283,3 +285,25 @@ def test_each_deployment_runs_its_steps_in_a_folder_of_its_own(beanpole, tmp_pat
     assert len(list(beanpole.home.glob("builds/*/*/stages/*"))) == 2
     beanpole.cli("terminate", "hooks")  # and a terminated environment's all go
     assert len(list(beanpole.home.glob("builds/*/*/stages/*"))) == 1
+
+
+def test_a_postdeploy_hook_the_app_needs_to_pass_its_health_check_runs_before_it_must(
+    beanpole, pid_app
+):
+    """EB runs postdeploy hooks on each instance right after the app starts, before the load
+    balancer's checks pass: an app whose pages need what its hook does (a migration) comes
+    up. Here the app answers 500 until its postdeploy hook removes UNHEALTHY."""
+    (pid_app / "UNHEALTHY").write_text("until the postdeploy hook has run\n")
+    hook(pid_app, "hooks/postdeploy", "01_migrate.sh", "rm UNHEALTHY")
+    out = beanpole.cli("create", "migrated", "--app", "migrated", "--source", str(pid_app)).stdout
+    assert "Running hook .platform/hooks/postdeploy/01_migrate.sh." in out
+    assert "Successfully launched environment: migrated" in out
+    status, body = beanpole.get("migrated", "/")
+    assert status == 200, body
+    # and a deployment of a new version, whose instances need their hook as well
+    (pid_app / "VERSION").write_text("v2\n")
+    (pid_app / "UNHEALTHY").write_text("until the postdeploy hook has run\n")
+    with Load(beanpole.lb_port, "migrated") as load:
+        beanpole.cli("deploy", "migrated", "--source", str(pid_app), "--policy", "Rolling")
+    assert load.ok > 0 and load.failures == []
+    assert json.loads(beanpole.get("migrated", "/")[1])["version"] == "v2"

@@ -38,6 +38,9 @@ class DeployHost(Protocol):
         """The release's build, built first if it is not yet, in the deployment's own folder
         where it has one."""
 
+    def instances_started(self, env_name: str, release_key: str) -> None:
+        """New instances of the release have started: its postdeploy hooks may run."""
+
     async def bring_up(
         self, env: Environment, release: Release, count: int, *, deployment_id: int
     ) -> list[Instance]:

@@ -150,6 +150,7 @@ class DeploymentRun:
                         deployment_id=self.deployment_id,
                     )
                 )
+            self.ops.instances_started(self.env.name, self.new.key)
         elif step.action is Action.AWAIT:
             await self._await_launched()
         elif step.action is Action.IN_SERVICE:

@@ -15,7 +15,7 @@ import logging
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,39 @@ class OperationFailed(BeanpoleError):
     """An operation step failed; the message is what the user reads."""
 
 
+class PostdeployHooks:
+    """A deployment's postdeploy hooks, started as soon as its first new instances have
+    started, while the deployment waits for them to pass their health checks: EB runs them
+    on each instance right after the app starts, before the load balancer's checks pass, and
+    an app may need them to pass (a migration its pages read). Run once per deployment, and
+    finished before the operation completes."""
+
+    def __init__(self, release_key: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.release_key = release_key  # the release whose instances start them
+        self._run = run
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="postdeploy")
+
+    async def finish(self) -> None:
+        """Run them (if no instance started them) and wait for them to end."""
+        self.start()
+        assert self._task is not None
+        await self._task
+
+    async def settle(self, cancelled: bool) -> None:
+        """The deployment failed: let hooks already running end (a migration cut half-way
+        is worse than one that completes), or stop them when the server stops."""
+        if self._task is None:
+            return
+        if cancelled:
+            self._task.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self._task
+
+
 class Operations:
     def __init__(
         self,
@@ -100,6 +133,31 @@ class Operations:
         self.activities: dict[str, asyncio.Task[None]] = {}
         self.aborts: dict[str, asyncio.Event] = {}
         self._step_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.postdeploys: dict[str, PostdeployHooks] = {}  # environment -> its deployment's
+
+    def instances_started(self, env_name: str, release_key: str) -> None:
+        """New instances of ``release_key`` have started: the deployment's postdeploy hooks
+        may run (not a rollback's instances of the old release)."""
+        hooks = self.postdeploys.get(env_name)
+        if hooks is not None and hooks.release_key == release_key:
+            hooks.start()
+
+    @contextlib.asynccontextmanager
+    async def _postdeploy_hooks(
+        self, env: Environment, release: Release, kind: Kind, deployment_id: int
+    ) -> AsyncIterator[PostdeployHooks]:
+        """The deployment's postdeploy hooks for its duration (`PostdeployHooks`)."""
+        hooks = PostdeployHooks(
+            release.key, lambda: self._postdeploy(env, release, kind, deployment_id)
+        )
+        self.postdeploys[env.name] = hooks
+        try:
+            yield hooks
+        except BaseException as exc:
+            await hooks.settle(isinstance(exc, asyncio.CancelledError))
+            raise
+        finally:
+            self.postdeploys.pop(env.name, None)
 
     def busy(self, env_name: str) -> bool:
         """An operation, a repair or a scaling activity holds the environment."""
@@ -258,24 +316,25 @@ class Operations:
         # EB starts at MinSize unless told otherwise; MinSize may come from the version.
         count = desired_count(release.settings, env.desired_capacity, env.scheduled_bounds)
         self.store.update_environment(env.name, desired_capacity=count)
-        try:
-            await self.prepare(env, release, Kind.APPLICATION, 1)
-            await self.bring_up(env, release, count, deployment_id=1)
-        except BaseException:
-            await self.fleet.stop(self.store.instances(env.name))
-            self._set_status(env.name, EnvStatus.TERMINATED)
-            await self.fleet.sync_lb()
-            await self._prune_stages(env)
-            raise
-        self.store.update_environment(
-            env.name, version_label=label, deployment_id=1, health=Health.GREEN, causes=[]
-        )
-        self.store.add_release(env.name, 1, label, env.settings)
-        try:
-            await self._postdeploy(env, release, Kind.APPLICATION, 1)
-            self._event(env, f"Successfully launched environment: {env.name}")
-        finally:  # Ready last: a client that sees it finds every event of the launch
-            self._set_status(env.name, EnvStatus.READY)
+        async with self._postdeploy_hooks(env, release, Kind.APPLICATION, 1) as postdeploy:
+            try:
+                await self.prepare(env, release, Kind.APPLICATION, 1)
+                await self.bring_up(env, release, count, deployment_id=1)
+            except BaseException:
+                await self.fleet.stop(self.store.instances(env.name))
+                self._set_status(env.name, EnvStatus.TERMINATED)
+                await self.fleet.sync_lb()
+                await self._prune_stages(env)
+                raise
+            self.store.update_environment(
+                env.name, version_label=label, deployment_id=1, health=Health.GREEN, causes=[]
+            )
+            self.store.add_release(env.name, 1, label, env.settings)
+            try:
+                await postdeploy.finish()
+                self._event(env, f"Successfully launched environment: {env.name}")
+            finally:  # Ready last: a client that sees it finds every event of the launch
+                self._set_status(env.name, EnvStatus.READY)
 
     async def _deploy(
         self,
@@ -305,8 +364,11 @@ class Operations:
         try:
             # container_commands and predeploy hooks run before any instance of the new
             # version starts (or any old one stops): a failure leaves the old one serving.
-            await self.prepare(env, release, Kind.APPLICATION, deployment_id)
-            await run.run()
+            async with self._postdeploy_hooks(
+                env, release, Kind.APPLICATION, deployment_id
+            ) as postdeploy:
+                await self.prepare(env, release, Kind.APPLICATION, deployment_id)
+                await run.run()
         except BaseException:
             self._set_status(name, EnvStatus.READY)
             await self._prune_stages(env)
@@ -328,7 +390,7 @@ class Operations:
         try:
             await self._prune_stages(env)
             await self.fleet.sync_lb()
-            await self._postdeploy(env, release, Kind.APPLICATION, deployment_id)
+            await postdeploy.finish()  # started with the first new instances
             self._event(
                 env, "New application version was deployed to running instances.", version=label
             )
@@ -369,12 +431,15 @@ class Operations:
                     deployment_id,
                     self.aborts.setdefault(name, asyncio.Event()),
                 )
-                await self.prepare(env, release, Kind.CONFIGURATION, deployment_id)
-                await run.run()
-                self.store.update_environment(name, deployment_id=deployment_id)
-                self.store.add_release(name, deployment_id, label, new_settings)
-                await self._prune_stages(env)
-                await self._postdeploy(env, release, Kind.CONFIGURATION, deployment_id)
+                async with self._postdeploy_hooks(
+                    env, release, Kind.CONFIGURATION, deployment_id
+                ) as postdeploy:
+                    await self.prepare(env, release, Kind.CONFIGURATION, deployment_id)
+                    await run.run()
+                    self.store.update_environment(name, deployment_id=deployment_id)
+                    self.store.add_release(name, deployment_id, label, new_settings)
+                    await self._prune_stages(env)
+                    await postdeploy.finish()
             else:
                 self.store.update_environment(
                     name, settings=new_settings, desired_capacity=count, scheduled_bounds=override
@@ -640,16 +705,17 @@ class Operations:
     async def _postdeploy(
         self, env: Environment, release: Release, kind: Kind, deployment_id: int
     ) -> None:
-        """Postdeploy hooks, once the new instances serve. They cannot undo the deployment:
-        a failure is an ERROR event, and the new version keeps serving."""
+        """Postdeploy hooks (`PostdeployHooks`: from the first new instances' start). They
+        do not undo the deployment: a failure is an ERROR event; the deployment completes if
+        its instances pass their checks, as on EB, where the load balancer decides."""
         try:
             artifact = await self.artifact(env, release, deployment_id)
             await self.run_phase(env, release, artifact, kind, Phase.POSTDEPLOY)
         except BeanpoleError as exc:
             self._event(
                 env,
-                f"{exc.message}\nVersion {release.version_label} is deployed and serving; "
-                "fix the hook and deploy again.",
+                f"{exc.message}\nA postdeploy hook does not undo the deployment of version "
+                f"{release.version_label}: fix the hook and deploy again.",
                 severity=Severity.ERROR,
                 version=release.version_label,
             )
@@ -689,6 +755,7 @@ class Operations:
                         deployment_id=deployment_id,
                     )
                 )
+            self.instances_started(env.name, release.key)
             failures = await self.fleet.wait_ready(
                 new, release.settings, deadline=deadline, start_timeout_s=start_timeout, abort=abort
             )
