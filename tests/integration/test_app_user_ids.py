@@ -86,3 +86,14 @@ def test_handing_a_folder_over_never_follows_a_link_out_of_it(public_tmp: Path):
         assert link.lstat().st_uid == nobody.uid  # the link itself
     for path in (outside, outside / "secret"):
         assert path.stat().st_uid == 0, path
+
+
+def test_a_user_of_that_name_beanpole_did_not_make_is_refused(tmp_path: Path, made):
+    app = _app("oth0d")
+    made.append(user_name(app))
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    subprocess.run(
+        [useradd, "--no-create-home", "--comment", "someone else", user_name(app)], check=True
+    )
+    with pytest.raises(ComponentError, match="Beanpole did not make"):
+        AppUsers(tmp_path, enabled=True).of(app)

@@ -169,7 +169,13 @@ def _ensure(name: str, gecos: str, home: str | None) -> RunAs:
         entry = pwd.getpwnam(name)
     except KeyError:
         entry = _create(name, gecos)
-    if home is not None and entry.pw_gecos.startswith(COMMENT_PREFIX) and not _of_home(entry, home):
+    if home is not None and not entry.pw_gecos.startswith(COMMENT_PREFIX):
+        raise ComponentError(
+            f"A user named {name!r} exists that Beanpole did not make (its comment is "
+            f"{entry.pw_gecos!r}): an application's user must be Beanpole's own. Rename or "
+            f"remove that user, or set {APP_USER_ENV} to run every application as one user."
+        )
+    if home is not None and not _of_home(entry, home):
         raise ComponentError(
             f"The application user {name!r} already exists for another Beanpole home "
             f"({entry.pw_gecos!r}); two homes never share an application's user. Remove the "
@@ -199,7 +205,8 @@ def _uid_mark() -> Iterator[tuple[int, Callable[[int], None]]]:
     with os.fdopen(fd, "r+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         text = f.read().strip()
-        mark = int(text) if text.isdigit() else UID_RANGE.start - 1
+        # unreadable: the range's start (`_next_uid` still goes above every uid in use)
+        mark = int(text) if text.isascii() and text.isdigit() else UID_RANGE.start - 1
 
         def save(uid: int) -> None:
             f.seek(0)

@@ -26,9 +26,11 @@ per-application folders keeps its ``<digest>/`` folders while instances run from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import shutil
+import stat
 import sys
 import time
 from collections import defaultdict
@@ -139,9 +141,23 @@ def staged_deployments(builds: Path) -> dict[tuple[str, int], Path]:
     out = {}
     for stage in (*builds.glob("*/stages/*"), *builds.glob("*/*/stages/*")):
         env_id, _, number = stage.name.rpartition("-")
-        if number.isdigit() and not stage.name.startswith("."):
+        if number.isdigit() and not stage.name.startswith(".") and _made_by_us(stage):
             out[(env_id, int(number))] = stage
     return out
+
+
+def _made_by_us(stage: Path) -> bool:
+    """Whether ``stage`` is a folder `Builder.stage` made: a real folder in a ``stages``
+    folder of Beanpole's own. The glob above also reaches folders the app user owns (its
+    caches), where its processes could plant a ``stages/<env>-<n>`` link to anywhere, which
+    the static file server (root) would then serve."""
+    try:
+        parent, own = stage.parent.lstat(), stage.lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(parent.st_mode) and parent.st_uid == os.geteuid() and stat.S_ISDIR(own.st_mode)
+    )
 
 
 def app_folder(builds: Path, app: Application, run_as: RunAs | None) -> Path:
@@ -549,7 +565,7 @@ class Builder:
         """Install into ``root/<kind>/<cache key>`` unless it is there already."""
         target = root / step.kind / step.cache_key
         async with self._locks[str(target)]:
-            if not (target / ".done").exists():
+            if not _installed(target):
                 if target.exists():
                     shutil.rmtree(target)  # a build that died half-way
                 target.mkdir(parents=True)
@@ -563,7 +579,8 @@ class Builder:
                 except BaseException:
                     shutil.rmtree(target, ignore_errors=True)
                     raise
-                (target / ".done").touch()
+                # beside it, in Beanpole's folder: the install (the app user's) owns target
+                _write_new(_install_marker(target), b"")
         if step.kind == "python":
             venv = target / "venv"
             return (str(venv / "bin"),), {"VIRTUAL_ENV": str(venv)}
@@ -595,7 +612,7 @@ class Builder:
         install = [uv, "pip", "install", "--python", str(venv / "bin" / "python")]
         if step.requirements:  # Pipenv's files, converted (`core.platforms.pipfile`)
             converted = target / f"requirements-from-{step.manifest}.txt"
-            converted.write_text(step.requirements)
+            _write_new(converted, step.requirements.encode())
             install += ["-r", str(converted)]
         elif step.manifest:
             install += ["-r", step.manifest]
@@ -616,8 +633,7 @@ class Builder:
             return {k: str(self.cache / v) for k, v in named.items()}
         cache = target.parent.parent.parent / "cache"  # builds/<app>/deps/<kind>/<key>
         for folder in (cache, *(cache / c for c in (*caches, *named.values()))):
-            folder.mkdir(exist_ok=True, mode=0o700)
-            os.chown(folder, run_as.uid, run_as.gid)
+            _own_folder(folder, run_as)
         hand_over(target, run_as)
         return {"HOME": str(cache), **{k: str(cache / v) for k, v in named.items()}}
 
@@ -642,9 +658,8 @@ class Builder:
         lock = step.manifest if step.manifest != "package.json" else ""
         for name in ("package.json", lock, ".npmrc", ".yarnrc"):
             if name and (app_dir / name).is_file():
-                shutil.copy2(app_dir / name, target / name)
-                if name in (".npmrc", ".yarnrc"):  # may hold a private registry's token
-                    (target / name).chmod(0o600)
+                # may hold a private registry's token: 0600
+                _copy_in(app_dir / name, target / name, 0o600 if name.startswith(".") else 0o644)
         env = {
             **os.environ,
             **self._install_env(
@@ -705,6 +720,62 @@ async def _run(
             f"{what} failed with exit status {code}. Last {len(tail)} lines of the build "
             "output:\n" + "\n".join(tail)
         )
+
+
+def _installed(target: Path) -> bool:
+    """Whether the dependencies in ``target`` were installed whole: its marker, or (a home
+    from before the marker moved) a ``.done`` inside it that Beanpole, not the app user,
+    made."""
+    if _install_marker(target).exists():
+        return True
+    try:
+        old = (target / ".done").lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(old.st_mode) and old.st_uid == os.geteuid()
+
+
+def _install_marker(target: Path) -> Path:
+    return target.with_name(f"{target.name}.done")
+
+
+def _write_new(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Create ``path`` with ``data``, never through a link and never over an existing file:
+    Beanpole (root) writes it into a folder the app user's processes may write to."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), mode)  # not the umask's
+        f.write(data)
+
+
+def _copy_in(source: Path, target: Path, mode: int) -> None:
+    """Copy a file of the bundle, refusing a link: root would read what it points to (its
+    own secrets) into a folder the app user reads."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        raise BuildError(
+            f"{source.name} in the bundle cannot be read ({exc.strerror}): it must be a file, "
+            "not a symbolic link."
+        ) from exc
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise BuildError(f"{source.name} in the bundle must be a regular file.")
+        data = f.read()
+    _write_new(target, data, mode)
+
+
+def _own_folder(folder: Path, run_as: RunAs) -> None:
+    """``folder`` (in a folder of Beanpole's) as the app user's own, 0700. What its
+    processes may have put there instead (a link to a folder of root's) is removed first,
+    and the owner changes without following a link."""
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        folder.unlink()
+        folder.mkdir(mode=0o700)
+    os.chown(folder, run_as.uid, run_as.gid, follow_symlinks=False)
 
 
 def _folder_inside(root: Path, relative: str) -> Path | None:

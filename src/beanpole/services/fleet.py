@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -180,6 +181,56 @@ class _ProcessGate:
             for n in i.process_ports
             if (i.id, n) in self.states and self.states[i.id, n].verdict is not Verdict.READY
         ]
+
+
+def _refuse_nested(mounts: Iterable[Mount]) -> None:
+    """A writable volume must not hold another volume's folder: root in the container could
+    swap that folder for a link to anywhere on the host, which the engine would follow when
+    it mounts it next (another instance, or a restart)."""
+    for outer in mounts:
+        if outer.read_only:
+            continue
+        for inner in mounts:
+            if inner is not outer and outer.source in inner.source.parents:
+                raise InvalidInput(
+                    f"The volume for {inner.target} ({inner.source.name}) lies inside the "
+                    f"writable volume for {outer.target}: Beanpole refuses nested volumes, "
+                    "since what a container writes in one must not decide what the host "
+                    f"mounts for another. Mount {outer.target} read-only, or give "
+                    f"{inner.target} a folder of its own."
+                )
+
+
+def _pin_bundle_folder(app_dir: Path, mount: Mount) -> None:
+    """A volume of the bundle's own folder (``./data``, ``/var/app/current/data``): the folders
+    from the app folder down to it become root's (0750, the app's group), so that no process
+    of the app user (a hook) can swap one for a link between this check and the engine's
+    mount, or before a restart; each must be a real folder, else the volume is refused. The
+    volume's folder itself stays as the bundle had it (the container writes there)."""
+    try:
+        relative = mount.source.relative_to(app_dir)
+    except ValueError:  # pragma: no cover (the caller checked)
+        return
+    folder = app_dir
+    for part in ("", *relative.parts):
+        folder = folder / part if part else folder
+        if folder != mount.source:
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir(mode=0o750)
+        elif not os.path.lexists(folder):
+            folder.mkdir(mode=0o750)
+        info = folder.lstat()
+        if not stat.S_ISDIR(info.st_mode):
+            raise InvalidInput(
+                f"The volume for {mount.target} names {relative} in the bundle, where "
+                f"{folder.relative_to(app_dir) if folder != app_dir else '.'} is not a folder "
+                "(a symbolic link, or a file): a volume of the bundle must be a folder inside it."
+            )
+        if folder != mount.source and os.geteuid() == 0 and info.st_uid != 0:
+            # root's, the app's group keeps reading it; a real folder (checked) whose parent
+            # is root's now: nothing can swap it for a link before the chmod
+            os.chown(folder, 0, info.st_gid, follow_symlinks=False)
+            os.chmod(folder, 0o750)  # noqa: S103 (the app's group: its hooks read the bundle)
 
 
 def _grace(first_failed_after_s: float) -> float:
@@ -396,16 +447,13 @@ class Fleet:
         ]
         if container == "web" and source.logging:
             mounts.append(Mount(instance_dir / "logs" / "app", source.logging))
-        app_dir, app = artifact.app_dir, artifact.app_dir.resolve()
+        _refuse_nested(mounts)
+        app_dir = artifact.app_dir
         for mount in mounts:
-            inside = mount.source == app_dir or app_dir in mount.source.parents
-            if inside and not mount.source.resolve().is_relative_to(app):
-                raise InvalidInput(
-                    f"The volume for {mount.target} names {mount.source.relative_to(app_dir)} in "
-                    "the bundle, which a symbolic link leads out of the app folder: a volume "
-                    "of the bundle must be a folder inside it."
-                )
-            mount.source.mkdir(parents=True, exist_ok=True)
+            if mount.source == app_dir or app_dir in mount.source.parents:
+                _pin_bundle_folder(app_dir, mount)
+            else:
+                mount.source.mkdir(parents=True, exist_ok=True)
         return tuple(mounts)
 
     async def launch(
