@@ -469,16 +469,25 @@ class Builder:
         An application deployment copies the version's build; a configuration deployment
         the folder of the deployment it follows (what its container_commands left, as EB's
         configuration deployments run in the app's current folder). Copied with
-        ``cp -a``: owners, modes and symlinks kept, reflinks where the filesystem has them.
+        ``cp -a``: modes and symlinks kept, reflinks where the filesystem has them; as the
+        app user when it has one (its running instances may change the folder while it is
+        copied: a folder swapped for a link must lead only where that user may read), root
+        otherwise (owners kept).
         """
+        run_as = await self.run_as(app)
         target = self.stage_dir(app, digest, env_id, deployment_id)
         tmp = target.with_name(f".tmp-{target.name}")
         for stale in (tmp, target):  # an interrupted or failed try of this deployment
             if stale.exists():
                 await asyncio.to_thread(shutil.rmtree, stale)
         target.parent.mkdir(parents=True, exist_ok=True)
+        argv = ["cp", "-a", "--reflink=auto", str(source), str(tmp)]
+        if run_as is not None:
+            tmp.mkdir(mode=0o700)
+            os.chown(tmp, run_as.uid, run_as.gid)
+            argv[-2:] = [f"{source}/.", f"{tmp}/"]  # into the folder made for it
         proc = await asyncio.create_subprocess_exec(
-            "cp", "-a", "--reflink=auto", str(source), str(tmp), stderr=asyncio.subprocess.PIPE
+            *argv, stderr=asyncio.subprocess.PIPE, **subprocess_kwargs(run_as)
         )
         _, err = await proc.communicate()
         if proc.returncode != 0:
