@@ -191,13 +191,17 @@ def beanpole_home(prefix: str) -> Iterator[Path]:
 
 
 def remove_app_users(home: Path) -> None:
-    """The application users a bench's home made (as root: one per application, named in
-    their comment, `beanpole.adapters.appuser.comment`), once its server has stopped."""
+    """The application users made by a bench's home, or a home in that folder (as root: one
+    per application, named in their comment, `beanpole.adapters.appuser.comment`), once its
+    server has stopped."""
     if os.geteuid() != 0:
         return
     userdel = shutil.which("userdel") or "/usr/sbin/userdel"
     for entry in pwd.getpwall():
-        if entry.pw_gecos.startswith("beanpole app ") and entry.pw_gecos.endswith(f" {home}"):
+        gecos = entry.pw_gecos  # the home may be a folder of the bench's temporary one
+        if gecos.startswith("beanpole app ") and (
+            gecos.endswith(f" {home}") or f" {home}/" in gecos
+        ):
             subprocess.run([userdel, entry.pw_name], capture_output=True, check=False, timeout=60)
 
 
