@@ -6,7 +6,8 @@
 # web console's libraries (Preact, htm, uPlot) from npm, and the eb CLI in .venv-ebcli.
 #
 # --docker: also Docker's engine (docker.io, from Debian), started when it does not run, for
-# the Docker runtime (`beanpole server start --runtime docker`, docs/docker.md). `make test`
+# the Docker runtime (`beanpole server start --runtime docker`, docs/docker.md), and the image
+# registry (docker-registry) a Docker Swarm's nodes pull from. `make test`
 # asks for it, so the Docker tests run; where the engine cannot start here, they are skipped
 # with the reason.
 set -euo pipefail
@@ -34,6 +35,10 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "$with_docker" = 1 ]; then
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+  # The image registry a Swarm's nodes pull versions' images from (adapters/registry.py), and
+  # busybox-static, which the Swarm test bed script needs.
+  command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+  test -x /bin/busybox || need+=(busybox-static)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need[*]} from Debian's packages"

@@ -63,6 +63,7 @@ class Beanpole:
     https_port: int = field(default_factory=free_port)
     runtime: str | None = None  # `server start --runtime` (None: the default)
     docker_host: str | None = None  # DOCKER_HOST for the server (None: the environment's)
+    start_args: tuple[str, ...] = ()  # more options of `server start` (the swarm's)
 
     @property
     def env(self) -> dict[str, str]:
@@ -106,6 +107,7 @@ class Beanpole:
             "--https-port",
             str(self.https_port),
             *(("--runtime", self.runtime) if self.runtime else ()),
+            *self.start_args,
         )
 
     @property

@@ -40,7 +40,15 @@ class ServerConfig:
     log_port: int = 0  # UDP on 127.0.0.1 for HAProxy's request lines; chosen at first start
     eb_port: int = 4181  # Elastic Beanstalk's query API and the S3 subset, on api_host
     region: str = "us-east-1"  # the region EB's API names (CNAMEs, ARNs)
-    runtime: str = "supervisord"  # what runs instances: supervisord or docker (docs/docker.md)
+    runtime: str = "supervisord"  # what runs instances: supervisord, docker or swarm
+    # The swarm runtime (docs/swarm.md): the manager's API ("": the local engine), the
+    # manager's address from here when this host is not the manager ("": it is), and the
+    # registry Beanpole runs for the nodes: the address they reach this host at ("": the
+    # manager's own address in the swarm, or the local one facing the manager) and its port.
+    docker_host: str = ""
+    manager_address: str = ""
+    registry_address: str = ""
+    registry_port: int = 5000
 
     @property
     def eb_domain(self) -> str:

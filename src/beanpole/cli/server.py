@@ -101,10 +101,27 @@ def server() -> None:
 @click.option("--region", help="The region Elastic Beanstalk's API names (us-east-1).")
 @click.option(
     "--runtime",
-    type=click.Choice(["supervisord", "docker"]),
-    help="What runs the instances: processes under supervisord (the default), or Docker "
-    "containers (docs/docker.md). Remembered for the next start.",
+    type=click.Choice(["supervisord", "docker", "swarm"]),
+    help="What runs the instances: processes under supervisord (the default), Docker "
+    "containers (docs/docker.md), or services on a Docker Swarm's nodes (docs/swarm.md). "
+    "Remembered for the next start.",
 )
+@click.option(
+    "--docker-host",
+    help="The swarm manager's Docker API (unix:///var/run/docker.sock, tcp://…); the local "
+    "engine by default.",
+)
+@click.option(
+    "--manager-address",
+    help="The swarm manager's address from this host, when Beanpole does not run on the "
+    "manager (the overlay network is routed through it).",
+)
+@click.option(
+    "--registry-address",
+    help="The address the swarm's nodes reach this host's image registry at (the "
+    "manager's swarm address by default).",
+)
+@click.option("--registry-port", type=int, help="The image registry's port (5000).")
 def start(
     lb_port: int | None,
     https_port: int | None,
@@ -115,6 +132,10 @@ def start(
     eb_port: int | None,
     region: str | None,
     runtime: str | None,
+    docker_host: str | None,
+    manager_address: str | None,
+    registry_address: str | None,
+    registry_port: int | None,
 ) -> None:
     """Start the server (and HAProxy and supervisord or Docker if they are not running)."""
     home = Home.default()
@@ -129,6 +150,10 @@ def start(
         eb_port=eb_port,
         region=region,
         runtime=runtime,
+        docker_host=docker_host,
+        manager_address=manager_address,
+        registry_address=registry_address,
+        registry_port=registry_port,
     )
     pid = running_pid(home)
     if pid is not None:

@@ -115,6 +115,10 @@ class InstanceSpec:
     # on in an isolated instance, given to that Procfile line as its PORT and reached at the
     # instance's address like ``listen_port``. Instances on the host's network ignore it.
     process_ports: Mapping[str, int] = field(default_factory=dict)
+    # Node labels a cluster runtime places the instance by (``beanpole:instance:Constraints``,
+    # `core.placement`); the runtimes of one host ignore them.
+    node_labels: Mapping[str, str] = field(default_factory=dict)
+    environment: str = ""  # the environment's id: a cluster runtime spreads each one's
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -123,8 +127,9 @@ class InstanceSpec:
 
     @property
     def wanted_runtime(self) -> str:
-        """ "docker" for an image, else ``runtime`` ("" for the server's default)."""
-        return "docker" if self.image else self.runtime
+        """ "docker" for an image (unless it asks for the swarm, whose nodes pull it), else
+        ``runtime`` ("" for the server's default)."""
+        return "docker" if self.image and self.runtime != "swarm" else self.runtime
 
 
 @dataclass(frozen=True)
@@ -153,10 +158,17 @@ class ProcessObservation:
 
 @dataclass(frozen=True)
 class InstanceObservation:
-    """One instance as its runtime sees it: its processes (``web`` serves requests)."""
+    """One instance as its runtime sees it: its processes (``web`` serves requests).
+
+    ``endpoint``: where it answers now, from a runtime that may move it (a cluster engine
+    gives a task it restarted another address); None from the others, whose endpoint stays
+    the one ``start`` returned. ``node``: the cluster node it runs on ("" on one host).
+    """
 
     instance_id: str
     processes: tuple[ProcessObservation, ...] = field(default=())
+    endpoint: Endpoint | None = None
+    node: str = ""
 
     @property
     def web(self) -> ProcessObservation | None:

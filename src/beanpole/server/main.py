@@ -25,11 +25,13 @@ from beanpole.adapters.build import Builder
 from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.lb import requests
 from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.adapters.registry import Registry
 from beanpole.adapters.runtime import docker, netns
-from beanpole.adapters.runtime.dispatch import DOCKER, SUPERVISORD, DispatchingRuntime
+from beanpole.adapters.runtime.dispatch import DOCKER, SUPERVISORD, SWARM, DispatchingRuntime
 from beanpole.adapters.runtime.docker import Docker
 from beanpole.adapters.runtime.ports import PortLeases
 from beanpole.adapters.runtime.supervisord import Supervisor
+from beanpole.adapters.runtime.swarm import Swarm, registry_address
 from beanpole.adapters.store.access import AccessStore
 from beanpole.adapters.store.db import Store
 from beanpole.adapters.store.keys import AccessKeyStore
@@ -147,10 +149,10 @@ def choose_runtime(home: Home, config: ServerConfig) -> DispatchingRuntime:
     where the config makes it the default: starting it is then the runtime's to do), with
     the config's as the default (`adapters.runtime.dispatch`). Instances already running
     under the other one keep running there and are adopted."""
-    if config.runtime not in (SUPERVISORD, DOCKER):
+    if config.runtime not in (SUPERVISORD, DOCKER, SWARM):
         raise InvalidInput(
             f"Unknown runtime {config.runtime!r} in {home.config_file}: "
-            "use supervisord or docker (beanpole server start --runtime …)."
+            "use supervisord, docker or swarm (beanpole server start --runtime …)."
         )
     runtimes: dict[str, Runtime] = {
         SUPERVISORD: Supervisor(
@@ -169,6 +171,20 @@ def choose_runtime(home: Home, config: ServerConfig) -> DispatchingRuntime:
         )
     else:
         missing[DOCKER] = why_not
+    if config.runtime == SWARM:
+        runtimes[SWARM] = Swarm(
+            str(home.root),
+            registry=Registry(
+                home.root / "registry",
+                address=registry_address(config.docker_host or None, config),
+                port=config.registry_port,
+            ),
+            base_url=config.docker_host or None,
+            manager_address=config.manager_address or None,
+            shared=(home.root / "builds",),
+        )
+    else:
+        missing[SWARM] = "the server was not started with --runtime swarm"
     why_shared = netns.unavailable()
     if why_shared is not None:
         log.info("supervisord's instances share the host's network: %s", why_shared)

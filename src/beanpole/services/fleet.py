@@ -26,7 +26,7 @@ from beanpole.adapters.build import Artifact, existing_version_dir, staged_deplo
 from beanpole.adapters.runtime.usage import listening_ports
 from beanpole.adapters.secrets import SecretBox
 from beanpole.adapters.store.db import Store
-from beanpole.core import listener_rules
+from beanpole.core import listener_rules, placement
 from beanpole.core.errors import BeanpoleError, InvalidInput, NotFound
 from beanpole.core.hints import AppFacts, StartFailure, describe
 from beanpole.core.lb.config import HealthCheck, LoadBalancerSpec
@@ -418,6 +418,10 @@ class Fleet:
             memory_limit_mib=settings.int("beanpole:instance", "MemoryLimit"),
             cpu_limit_percent=settings.int("beanpole:instance", "CPULimit"),
             runtime=runtime if runtime != "default" else "",
+            node_labels=placement.parse_constraints(
+                settings.get("beanpole:instance", "Constraints")
+            ),
+            environment=instance.environment_id or instance.environment,
         )
 
     def _request_token(self) -> str:

@@ -24,6 +24,7 @@ from beanpole.ports import Runtime
 
 SUPERVISORD = "supervisord"
 DOCKER = "docker"
+SWARM = "swarm"
 
 
 class DispatchingRuntime:
@@ -49,6 +50,10 @@ class DispatchingRuntime:
     # -- which runtime ----------------------------------------------------------------------
 
     def runtime_for(self, spec: InstanceSpec) -> str:
+        """The spec's runtime, else the default; an image runs under Docker, or under the
+        swarm when that is the default (its nodes pull it)."""
+        if spec.image and not spec.runtime and self.default == SWARM:
+            return SWARM
         return spec.wanted_runtime or self.default
 
     def adopt(self) -> dict[str, int]:
@@ -167,5 +172,12 @@ def _unavailable(name: str, why: str) -> str:
             f"= docker), and {why or 'the Docker engine is not available'}. Install and start "
             "it with `scripts/bootstrap.sh --docker` (Debian's docker.io), or set "
             "beanpole:instance:Runtime to supervisord."
+        )
+    if name == SWARM:
+        return (
+            "This environment asks for the swarm runtime (beanpole:instance:Runtime = swarm), "
+            "which runs only on a server started with --runtime swarm"
+            f"{f' ({why})' if why else ''}. Start it so (docs/swarm.md), or set "
+            "beanpole:instance:Runtime to default."
         )
     return f"The {name} runtime is not available here{f': {why}' if why else ''}."

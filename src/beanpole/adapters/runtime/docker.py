@@ -144,6 +144,49 @@ def host_root_layout(root: Path = Path("/")) -> bytes:
     return buf.getvalue()
 
 
+def owner_ids(spec: InstanceSpec) -> tuple[int, int]:
+    """The uid and gid the app's processes run as (this process's when the spec names none)."""
+    return (spec.run_as.uid, spec.run_as.gid) if spec.run_as else (os.getuid(), os.getgid())
+
+
+def host_root_mounts(spec: InstanceSpec, shared: Sequence[Path]) -> list[docker.types.Mount]:
+    """The mounts of a container that runs ``spec`` under the host-root image: the host's
+    folders and ``shared`` read-only, a private ``/tmp``, and writable only the app's folder,
+    its log folder and its run folder (made the app user's here)."""
+    owner = owner_ids(spec)
+    writable = [spec.cwd.absolute(), spec.log_dir.absolute()]
+    # the instance's own run folder (`Fleet.instance_spec`), never another path a
+    # setting names: it is made the app user's and mounted writable
+    run_dir = spec.log_dir.absolute().parent / "run"
+    if spec.env.get("XDG_RUNTIME_DIR") == str(run_dir):
+        writable.append(run_dir)
+    for folder in writable[1:]:
+        folder.mkdir(parents=True, exist_ok=True)
+        if spec.run_as is not None:
+            os.chown(folder, *owner)
+    return [
+        *(
+            docker.types.Mount(p, p, type="bind", read_only=True)
+            for p in (*host_mounts(), *map(str, shared))
+            if Path(p) not in writable
+        ),
+        # the container's own /tmp, in the same list as the binds: the engine mounts a
+        # list in path order, so a writable folder under /tmp is not hidden by it
+        docker.types.Mount("/tmp", None, type="tmpfs", tmpfs_mode=0o1777),  # noqa: S108
+        *(docker.types.Mount(str(w), str(w), type="bind") for w in writable),
+    ]
+
+
+def taken_subnets(api: docker.APIClient) -> list[ipaddress.IPv4Network]:
+    """The subnets of every network the engine knows."""
+    taken = []
+    for network in api.networks():
+        for pool in (network.get("IPAM") or {}).get("Config") or []:
+            with contextlib.suppress(KeyError, ValueError):
+                taken.append(ipaddress.IPv4Network(pool["Subnet"]))
+    return taken
+
+
 @dataclass(frozen=True)
 class _Container:
     """One of our containers as the engine's list shows it."""
@@ -321,12 +364,7 @@ class Docker:
         raise ComponentError(f"no free /20 left in {POOL} for this home's Docker network")
 
     def _taken_subnets(self) -> list[ipaddress.IPv4Network]:
-        taken = []
-        for network in self.api.networks():
-            for pool in (network.get("IPAM") or {}).get("Config") or []:
-                with contextlib.suppress(KeyError, ValueError):
-                    taken.append(ipaddress.IPv4Network(pool["Subnet"]))
-        return taken
+        return taken_subnets(self.api)
 
     def _remember(self, network: Mapping[str, Any]) -> ipaddress.IPv4Network:
         self._subnet = ipaddress.IPv4Network(network["IPAM"]["Config"][0]["Subnet"])
@@ -399,28 +437,8 @@ class Docker:
         if spec.image:
             self._create_image_process(spec, holder["Id"], labels)
             return
-        owner = (spec.run_as.uid, spec.run_as.gid) if spec.run_as else (os.getuid(), os.getgid())
-        writable = [spec.cwd.absolute(), spec.log_dir.absolute()]
-        # the instance's own run folder (`Fleet.instance_spec`), never another path a
-        # setting names: it is made the app user's and mounted writable
-        run_dir = spec.log_dir.absolute().parent / "run"
-        if spec.env.get("XDG_RUNTIME_DIR") == str(run_dir):
-            writable.append(run_dir)
-        for folder in writable[1:]:
-            folder.mkdir(parents=True, exist_ok=True)
-            if spec.run_as is not None:
-                os.chown(folder, *owner)
-        mounts = [
-            *(
-                docker.types.Mount(p, p, type="bind", read_only=True)
-                for p in (*host_mounts(), *map(str, self.shared))
-                if Path(p) not in writable
-            ),
-            # the container's own /tmp, in the same list as the binds: the engine mounts a
-            # list in path order, so a writable folder under /tmp is not hidden by it
-            docker.types.Mount("/tmp", None, type="tmpfs", tmpfs_mode=0o1777),  # noqa: S108
-            *(docker.types.Mount(str(w), str(w), type="bind") for w in writable),
-        ]
+        owner = owner_ids(spec)
+        mounts = host_root_mounts(spec, self.shared)
         env = {
             **spec.env,
             "PORT": str(spec.listen_port),

@@ -208,11 +208,24 @@ _TABLE: tuple[Option, ...] = (
         "enum",
         "default",
         "What runs the environment's instances: default (the server's runtime, "
-        "`beanpole server start --runtime`), supervisord (processes on the host), or docker "
+        "`beanpole server start --runtime`), supervisord (processes on the host), docker "
         "(a container per instance; needs the Docker engine, set up by `scripts/bootstrap.sh "
-        "--docker`). Versions of the Docker platform always run under Docker.",
+        "--docker`) or swarm (a service per instance on a Docker Swarm's nodes, docs/swarm.md; "
+        "only on a server started with --runtime swarm). Versions of the Docker platform run "
+        "under Docker, or under the swarm when it is the server's runtime.",
         Effect.REPLACE,
-        choices=("default", "supervisord", "docker"),
+        choices=("default", "supervisord", "docker", "swarm"),
+    ),
+    Option(
+        "beanpole:instance",
+        "Constraints",
+        "str",
+        "",
+        "Node labels an instance's node must carry under the swarm runtime, as key=value "
+        "pairs separated by commas (tier=web,disk=ssd): Beanpole's counterpart of an "
+        "environment's subnets. Instances spread over the matching nodes (and over their "
+        "zones, the node label beanpole.az). Other runtimes ignore it.",
+        Effect.REPLACE,
     ),
     Option(
         "beanpole:instance",

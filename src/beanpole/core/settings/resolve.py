@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from beanpole.core import certificates, listener_rules, staticfiles
+from beanpole.core import certificates, listener_rules, placement, staticfiles
 from beanpole.core.autoscaling import schedule
 from beanpole.core.autoscaling.measures import UNITS
 from beanpole.core.errors import InvalidInput
@@ -69,9 +69,19 @@ def _check_value(option: Option, value: str) -> str:
         _check_unit(option.key, value)
     if option.key == "beanpole:proxy:GzipTypes":
         return " ".join(_check_content_types(option.key, value))
+    _check_text(option, value)
+    return value
+
+
+def _check_text(option: Option, value: str) -> None:
+    """The checks of free-text options whose value has a form of its own."""
     if option.key.endswith(":HealthCheckPath"):
         listener_rules.check_health_check_path(option.key, value)
-    return value
+    if option.key == "beanpole:instance:Constraints":
+        try:
+            placement.parse_constraints(value)
+        except ValueError as exc:
+            raise InvalidInput(f"Option {option.key}: {exc}.") from None
 
 
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")

@@ -1,0 +1,965 @@
+"""Instances as Docker Swarm services: one service per instance, on the node Beanpole chose.
+
+Beanpole talks to a swarm manager's API (``base_url``; the local engine when None). Each
+instance is a service of one task (``<prefix>-<instance>``), pinned by a constraint to the
+node `core.placement` chose, so the environment spreads over the nodes as an auto scaling
+group spreads over zones, and Beanpole's deployment policies, health gates and rollbacks
+decide which instance runs which version. The engine runs the task, restarts it when it
+dies (``on-failure``, `RETRIES` times, as the Docker runtime does) and kills it when its
+service is removed, also on a node that was down when it was.
+
+Images: every node pulls each instance's image by digest from a registry (`Registry`,
+``docker-registry`` run by Beanpole unless the operator names another). A Docker-platform
+version's image is pushed there the first time an instance of it starts. The other
+platforms run their build as it lies on the host under ``beanpole/host-root`` (the Docker
+runtime's image: an empty tree with the host's folders mounted read-only), pushed there
+too; so those folders must be at the same paths on every node (docs/swarm.md).
+
+Networking (docs/swarm-plan.md measured the choices): the home's services sit on one
+``attachable`` overlay network (``beanpole-<digest>``, a /20 out of `POOL`), with no port
+published and no virtual IP (``dnsrr``: kernels without IPVS work). A *gateway* container on
+the manager (``<prefix>-gw``), on that overlay, forwards and masquerades what arrives from
+its other side; the host routes the overlay's subnet through it, so HAProxy and Beanpole's
+probes reach every task at its overlay address, on any node, and only root may connect
+(the Docker runtime's rule). Inside a task an nft rule sends the instance's ports arriving
+from outside to its loopback, so an app bound to 127.0.0.1 is reached as under the other
+runtimes; the task starts as root only to set that rule, then drops to the app's user with
+no privileges left (``setpriv``).
+
+A task's address is the engine's choice: a task restarted by the engine may get another.
+`observe` reports each instance's current endpoint, and the reconciler moves the load
+balancer's server when it changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import logging
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import docker
+import docker.errors
+import docker.types
+
+from beanpole.adapters import logs
+from beanpole.adapters.registry import Registry
+from beanpole.adapters.runtime import docker as docker_runtime
+from beanpole.adapters.runtime.docker import IMAGE, host_root_layout
+from beanpole.adapters.runtime.launch import shell_line
+from beanpole.adapters.runtime.netns import only_root_connects
+from beanpole.core import placement
+from beanpole.core.errors import ComponentError, InvalidInput
+from beanpole.core.runtime import (
+    Endpoint,
+    InstanceObservation,
+    InstanceSpec,
+    ProcessObservation,
+    ProcessStatus,
+)
+
+log = logging.getLogger(__name__)
+
+#: Where homes' overlay networks come from: one /20 each, the first free one on the manager.
+POOL = ipaddress.IPv4Network("10.216.0.0/16")
+RETRIES = 3
+LABEL = "beanpole"
+_API_TIMEOUT_S = 60
+_ADDRESS_WAIT_S = 20.0
+#: Task states before the container runs.
+_STARTING = frozenset(
+    {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+)
+_FAILED = frozenset({"failed", "rejected", "complete", "orphaned"})
+#: The gateway's one job: forward what the host sends to the overlay, as its own address
+#: there (a task's reply then comes back through it, not by its own node's default route).
+_GATEWAY_RULES = """\
+table ip beanpole-gw {{
+    chain post {{
+        type nat hook postrouting priority srcnat; policy accept;
+        ip daddr {subnet} masquerade
+    }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class SwarmNode:
+    """A node of the swarm as ``beanpole nodes`` shows it."""
+
+    id: str
+    hostname: str
+    state: str  # ready, down, unknown, disconnected
+    availability: str  # active, pause, drain
+    role: str  # manager, worker
+    address: str
+    labels: Mapping[str, str]
+
+    @property
+    def placement(self) -> placement.Node:
+        return placement.Node(
+            self.id,
+            self.hostname,
+            ready=self.state == "ready",
+            active=self.availability == "active",
+            labels=self.labels,
+        )
+
+
+@dataclass(frozen=True)
+class _Service:
+    """One of our services as the manager lists it."""
+
+    id: str
+    instance: str
+    labels: Mapping[str, str]
+    version: int
+    force_update: int
+
+    @property
+    def node(self) -> str:
+        return self.labels.get(f"{LABEL}.node", "")
+
+    @property
+    def processes(self) -> list[str]:
+        return [p for p in self.labels.get(f"{LABEL}.processes", "web").split(",") if p]
+
+
+class Swarm:
+    """This home's services on the swarm whose manager answers at ``base_url``.
+
+    ``registry``: where images go for the nodes to pull. ``local_url``: the engine that
+    builds images (the local one when None: on a cluster, Beanpole runs on a manager).
+    ``manager_address``: when Beanpole's host is not the manager, the manager's address as
+    seen from here; the overlay's traffic is routed through it (the manager's firewall must
+    forward it: docs/swarm.md).
+    """
+
+    def __init__(
+        self,
+        owner: str,
+        *,
+        registry: Registry,
+        base_url: str | None = None,
+        local_url: str | None = None,
+        manager_address: str | None = None,
+        shared: tuple[Path, ...] = (),
+    ) -> None:
+        self.owner = owner
+        self.registry = registry
+        self.base_url = base_url
+        self.local_url = local_url
+        self.manager_address = manager_address
+        self.shared = tuple(p.absolute() for p in shared)
+        digest = hashlib.sha256(owner.encode()).hexdigest()[:10]
+        self.prefix = f"bp-{digest}"
+        self.network = f"beanpole-{digest}"
+        self.gateway = f"{self.prefix}-gw"
+        self._api: docker.APIClient | None = None
+        self._local: docker.APIClient | None = None
+        self._lock = threading.Lock()  # placement and service creation
+        self._pushed: dict[str, str] = {}  # local image -> the reference nodes pull
+        self._subnet: ipaddress.IPv4Network | None = None
+        self._network_id = ""
+
+    # -- the engines -----------------------------------------------------------------------
+
+    @property
+    def api(self) -> docker.APIClient:
+        if self._api is None:
+            self._api = docker_runtime._client(self.base_url, timeout=_API_TIMEOUT_S).api
+        return self._api
+
+    @property
+    def local(self) -> docker.APIClient:
+        """The engine that builds and pushes images."""
+        if self.local_url == self.base_url:
+            return self.api
+        if self._local is None:
+            self._local = docker_runtime._client(self.local_url, timeout=_API_TIMEOUT_S).api
+        return self._local
+
+    def is_running(self) -> bool:
+        """The manager answers as a manager, and the gateway runs."""
+        try:
+            info = self.api.info()
+            if not (info.get("Swarm") or {}).get("ControlAvailable"):
+                return False
+            gateway = self.api.inspect_container(self.gateway)
+        except (docker.errors.DockerException, OSError):
+            return False
+        return bool((gateway.get("State") or {}).get("Running")) and self._routed(gateway)
+
+    def ensure_running(self) -> None:
+        """Check the manager, start the registry, push the base image, then make the overlay
+        network, its gateway and the host's route through it (each only when missing)."""
+        try:
+            info = self.api.info()
+        except (docker.errors.DockerException, OSError) as exc:
+            raise ComponentError(
+                f"The swarm manager does not answer at {self._where()} "
+                f"({docker_runtime._short(exc)}). Start Docker there, or name the manager "
+                "with beanpole server start --runtime swarm --docker-host URL."
+            ) from exc
+        if not (info.get("Swarm") or {}).get("ControlAvailable"):
+            raise ComponentError(
+                f"The Docker engine at {self._where()} is not a swarm manager. Make it one "
+                "(docker swarm init --advertise-addr ADDRESS; docs/swarm.md), or name a "
+                "manager with --docker-host."
+            )
+        self.registry.ensure_running()
+        self._ensure_network()
+        self._ensure_gateway()
+        self._guard_host()
+
+    def _where(self) -> str:
+        return self.base_url or os.environ.get("DOCKER_HOST") or docker_runtime._LOCAL
+
+    def host_root(self) -> str:
+        """The reference of the host-root image in the registry (pushed once per layout)."""
+        layout = host_root_layout()
+        name = f"{IMAGE}:{hashlib.sha256(layout).hexdigest()[:12]}"
+        if name in self._pushed:
+            return self._pushed[name]
+        try:
+            self.local.inspect_image(name)  # type: ignore[no-untyped-call]
+        except docker.errors.ImageNotFound:
+            self.local.import_image_from_data(layout, repository=IMAGE, tag=name.split(":")[1])
+        return self._push(name)
+
+    def _push(self, image: str) -> str:
+        if image not in self._pushed:
+            repository = image.rpartition(":")[0] if ":" in image.rpartition("/")[2] else image
+            self._pushed[image] = self.registry.push(self.local, image, repository)
+        return self._pushed[image]
+
+    def _pull_on_manager(self, reference: str) -> None:
+        try:
+            self.api.inspect_image(reference)  # type: ignore[no-untyped-call]
+        except docker.errors.ImageNotFound:
+            try:
+                self.api.pull(reference)
+            except docker.errors.DockerException as exc:
+                raise ComponentError(
+                    f"The swarm manager could not pull {reference} "
+                    f"({docker_runtime._short(exc)}). Each node must trust the registry's "
+                    f"certificate: copy {self.registry.ca_file} to "
+                    f"/etc/docker/certs.d/{self.registry.host}/ca.crt on it (docs/swarm.md)."
+                ) from exc
+
+    # -- the overlay, its gateway and the route --------------------------------------------
+
+    def _ensure_network(self) -> ipaddress.IPv4Network:
+        if self._subnet is not None:
+            return self._subnet
+        with contextlib.suppress(docker.errors.NotFound):
+            return self._remember(self.api.inspect_network(self.network))
+        taken = docker_runtime.taken_subnets(self.api)
+        for subnet in POOL.subnets(new_prefix=20):
+            if any(subnet.overlaps(t) for t in taken):
+                continue
+            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(subnet))])
+            try:
+                self.api.create_network(
+                    self.network,
+                    driver="overlay",
+                    attachable=True,
+                    ipam=ipam,
+                    labels={f"{LABEL}.home": self.owner},
+                    check_duplicate=True,
+                )
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:
+                    return self._remember(self.api.inspect_network(self.network))
+                raise ComponentError(
+                    f"could not create the overlay network {self.network}: {exc}"
+                ) from exc
+            return self._remember(self.api.inspect_network(self.network))
+        raise ComponentError(f"no free /20 left in {POOL} for this home's overlay network")
+
+    def _remember(self, network: Mapping[str, Any]) -> ipaddress.IPv4Network:
+        deadline = time.monotonic() + 10.0
+        while not (network.get("IPAM") or {}).get("Config"):  # allocated just after create
+            if time.monotonic() > deadline:
+                raise ComponentError(f"the overlay network {self.network} got no subnet")
+            time.sleep(0.05)
+            network = self.api.inspect_network(self.network)
+        self._subnet = ipaddress.IPv4Network(network["IPAM"]["Config"][0]["Subnet"])
+        self._network_id = str(network["Id"])
+        return self._subnet
+
+    @property
+    def subnet(self) -> ipaddress.IPv4Network:
+        return self._ensure_network()
+
+    def _ensure_gateway(self) -> None:
+        subnet = self._ensure_network()
+        try:
+            gateway = self.api.inspect_container(self.gateway)
+        except docker.errors.NotFound:
+            gateway = None
+        if gateway is not None and not (gateway.get("State") or {}).get("Running"):
+            with contextlib.suppress(docker.errors.DockerException):
+                self.api.start(self.gateway)
+            gateway = self.api.inspect_container(self.gateway)
+            if not (gateway.get("State") or {}).get("Running"):
+                self.api.remove_container(self.gateway, force=True)
+                gateway = None
+        if gateway is None:
+            image = self.host_root()
+            self._pull_on_manager(image)
+            created = self.api.create_container(
+                image,
+                command=[
+                    "/usr/bin/sh",
+                    "-c",
+                    'printf "%s" "$RULES" | nft -f - && exec sleep infinity',
+                ],
+                name=self.gateway,
+                environment={
+                    "RULES": _GATEWAY_RULES.format(subnet=subnet),
+                    "PATH": "/usr/sbin:/usr/bin",
+                },
+                labels={f"{LABEL}.home": self.owner, f"{LABEL}.role": "gateway"},
+                host_config=self.api.create_host_config(
+                    mounts=[docker.types.Mount("/usr", "/usr", type="bind", read_only=True)],
+                    read_only=True,
+                    init=True,
+                    network_mode=self.network,
+                    restart_policy={"Name": "always"},
+                    sysctls={"net.ipv4.ip_forward": "1"},
+                    cap_drop=["ALL"],
+                    cap_add=["NET_ADMIN"],
+                ),
+            )
+            self.api.start(created["Id"])
+            gateway = self.api.inspect_container(created["Id"])
+        self._route(gateway)
+
+    def _gateway_bridge_address(self, gateway: Mapping[str, Any]) -> str:
+        """The gateway's address on the manager's ``docker_gwbridge`` (the way in)."""
+        bridge = self.api.inspect_network("docker_gwbridge")
+        entry = (bridge.get("Containers") or {}).get(gateway["Id"]) or {}
+        address = str(entry.get("IPv4Address") or "").partition("/")[0]
+        if not address:
+            raise ComponentError(
+                f"the gateway container {self.gateway} has no address on docker_gwbridge"
+            )
+        return address
+
+    def _route(self, gateway: Mapping[str, Any]) -> None:
+        """Route the overlay's subnet through the gateway: from here straight to it on the
+        manager's bridge, or (Beanpole off the manager) to the manager, which a one-off
+        container on its host network routes on to the gateway."""
+        subnet = str(self._ensure_network())
+        via = self._gateway_bridge_address(gateway)
+        if self.manager_address is not None:
+            self._ip_on_manager("route", "replace", subnet, "via", via)
+            via = self.manager_address
+        _ip("route", "replace", subnet, "via", via, "mtu", "1450")
+
+    def _ip_on_manager(self, *args: str) -> None:
+        """``ip ARGS`` on the manager's host network (a one-off container)."""
+        image = self.host_root()
+        created = self.api.create_container(
+            image,
+            command=["/usr/sbin/ip", *args],
+            labels={f"{LABEL}.home": self.owner, f"{LABEL}.role": "route"},
+            host_config=self.api.create_host_config(
+                mounts=[docker.types.Mount("/usr", "/usr", type="bind", read_only=True)],
+                read_only=True,
+                network_mode="host",
+                cap_drop=["ALL"],
+                cap_add=["NET_ADMIN"],
+            ),
+        )
+        try:
+            self.api.start(created["Id"])
+            result = self.api.wait(created["Id"], timeout=30)
+            if int(result.get("StatusCode", 1)) != 0:
+                out = self.api.logs(created["Id"]).decode(errors="replace").strip()
+                raise ComponentError(f"ip {' '.join(args)} failed on the manager: {out}")
+        finally:
+            with contextlib.suppress(docker.errors.DockerException):
+                self.api.remove_container(created["Id"], force=True)
+
+    def _routed(self, gateway: Mapping[str, Any]) -> bool:
+        """Whether this host's route to the overlay goes where it should."""
+        try:
+            via = self.manager_address or self._gateway_bridge_address(gateway)
+        except (ComponentError, docker.errors.DockerException):
+            return False
+        done = subprocess.run(
+            ["ip", "-o", "route", "show", "exact", str(self._ensure_network())],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        return f"via {via} " in done.stdout + " "
+
+    def _guard_host(self) -> None:
+        """As root with nft: host processes that are not root cannot connect to a task."""
+        if os.geteuid() != 0 or shutil.which("nft") is None:
+            return
+        name = f"beanpole-swarm-{self.prefix[3:]}"
+        table = (
+            f"table ip {name} {{}}\ndelete table ip {name}\n"
+            f"table ip {name} {{\n{only_root_connects(self._ensure_network())}\n}}\n"
+        )
+        done = subprocess.run(
+            ["nft", "-f", "-"], input=table, capture_output=True, text=True, timeout=20, check=False
+        )
+        if done.returncode != 0:
+            raise ComponentError(f"could not set the host's rule: {done.stderr.strip()}")
+
+    # -- nodes -----------------------------------------------------------------------------
+
+    def nodes(self) -> list[SwarmNode]:
+        """Every node of the swarm, by hostname."""
+        out = []
+        for node in self.api.nodes():
+            spec = node.get("Spec") or {}
+            status = node.get("Status") or {}
+            out.append(
+                SwarmNode(
+                    id=str(node["ID"]),
+                    hostname=str((node.get("Description") or {}).get("Hostname", node["ID"])),
+                    state=str(status.get("State", "unknown")),
+                    availability=str(spec.get("Availability", "active")),
+                    role=str(spec.get("Role", "worker")),
+                    address=str(status.get("Addr", "")),
+                    labels=dict(spec.get("Labels") or {}),
+                )
+            )
+        return sorted(out, key=lambda n: (n.hostname, n.id))
+
+    # -- the Runtime port ------------------------------------------------------------------
+
+    def start(self, spec: InstanceSpec) -> Endpoint:
+        """Place the instance, create its service and return its address once the engine
+        gave it one (a tenth of a second; the app starts after)."""
+        docker_runtime._validate(spec)
+        if spec.companions:
+            raise InvalidInput(
+                "A docker-compose application with more than one service cannot run under "
+                "the swarm runtime yet: give the environment the docker runtime "
+                "(beanpole:instance:Runtime = docker)."
+            )
+        with self._lock:
+            existing = self._services(spec.instance_id)
+            for service in existing:
+                endpoint = self._endpoint_of(service)
+                if endpoint is not None:
+                    return endpoint
+                self._remove(service)
+            node = self._place(spec)
+            service_id = self._create(spec, node)
+        return self._wait_address(service_id, spec)
+
+    def _place(self, spec: InstanceSpec) -> SwarmNode:
+        nodes = self.nodes()
+        env = _environment(spec)
+        env_counts: dict[str, int] = {}
+        all_counts: dict[str, int] = {}
+        for service in self._services():
+            all_counts[service.node] = all_counts.get(service.node, 0) + 1
+            if env and service.labels.get(f"{LABEL}.environment-key") == env:
+                env_counts[service.node] = env_counts.get(service.node, 0) + 1
+        chosen = placement.choose(
+            [n.placement for n in nodes], env_counts, all_counts, spec.node_labels
+        )
+        if chosen is None:
+            wanted = ", ".join(f"{k}={v}" for k, v in spec.node_labels.items())
+            raise ComponentError(
+                "No node of the swarm can take a new instance: none is ready and active"
+                + (f" with the labels {wanted}" if wanted else "")
+                + ". See beanpole nodes; label a node with docker node update --label-add."
+            )
+        return next(n for n in nodes if n.id == chosen.id)
+
+    def _create(self, spec: InstanceSpec, node: SwarmNode) -> str:
+        env_key = _environment(spec)
+        labels = {
+            f"{LABEL}.home": self.owner,
+            f"{LABEL}.instance": spec.instance_id,
+            f"{LABEL}.node": node.id,
+            f"{LABEL}.port": str(spec.listen_port),
+            f"{LABEL}.ports": ",".join(map(str, spec.ports)),
+            f"{LABEL}.log-dir": str(spec.log_dir.absolute()),
+            f"{LABEL}.processes": ",".join(spec.processes) if not spec.image else "web",
+            f"{LABEL}.environment-key": env_key,
+            f"{LABEL}.memory-limit": str(spec.memory_limit_mib),
+            f"{LABEL}.stop-wait": str(spec.stop_wait_s),
+            **({f"{LABEL}.logs": "engine"} if spec.image else {}),
+            **{f"{LABEL}.{k}": v for k, v in docker_runtime._spec_labels(spec.env).items()},
+        }
+        container = (
+            self._image_container(spec, labels) if spec.image else self._container(spec, labels)
+        )
+        resources = docker.types.Resources(
+            cpu_limit=spec.cpu_limit_percent * 10_000_000 or None,
+            mem_limit=spec.memory_limit_mib * 1024 * 1024 or None,
+        )
+        template = docker.types.TaskTemplate(
+            container,
+            resources=resources,
+            restart_policy=docker.types.RestartPolicy(
+                condition="on-failure", delay=0, max_attempts=RETRIES
+            ),
+            placement=docker.types.Placement(constraints=[f"node.id=={node.id}"]),
+            networks=[docker.types.NetworkAttachmentConfig(self.network)],
+            log_driver=docker.types.DriverConfig(
+                "json-file",
+                {
+                    "max-size": str(max(spec.log_max_bytes, 1024 * 1024)),
+                    "max-file": str(max(spec.log_backups, 1) + 1),
+                },
+            ),
+        )
+        try:
+            created = self.api.create_service(  # type: ignore[no-untyped-call]
+                template,
+                name=f"{self.prefix}-{spec.instance_id}",
+                labels=labels,
+                endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"),
+            )
+        except docker.errors.APIError as exc:
+            raise ComponentError(
+                f"the swarm manager refused instance {spec.instance_id}: "
+                f"{docker_runtime._short(exc)}"
+            ) from exc
+        return str(created["ID"])
+
+    def _container(
+        self, spec: InstanceSpec, labels: Mapping[str, str]
+    ) -> docker.types.ContainerSpec:
+        """A Procfile instance: its processes in one task, the first to die ending it."""
+        owner = docker_runtime.owner_ids(spec)
+        mounts = docker_runtime.host_root_mounts(spec, self.shared)
+        rules = (
+            "table ip beanpole {\n chain prerouting {\n"
+            "  type nat hook prerouting priority dstnat; policy accept;\n"
+            f'  iifname != "lo" tcp dport {{ {", ".join(map(str, spec.ports))} }} '
+            "dnat to 127.0.0.1\n }\n}\n"
+        )
+        drop = (
+            f"exec setpriv --reuid={owner[0]} --regid={owner[1]} --clear-groups "
+            "--no-new-privs --inh-caps=-all --bounding-set=-all "
+            '-- /usr/bin/bash -c "$BEANPOLE_RUN"'
+        )
+        entry = 'printf "%s" "$BEANPOLE_NFT" | nft -f - || exit 70; unset BEANPOLE_NFT; ' + drop
+        env = {
+            **spec.env,
+            "PORT": str(spec.listen_port),
+            "BEANPOLE_NFT": rules,
+            "BEANPOLE_RUN": _supervise(spec),
+        }
+        return docker.types.ContainerSpec(
+            self.host_root(),
+            command=["/usr/bin/sh", "-c", entry],
+            hostname=spec.instance_id[:63],
+            env={**env, "PATH": env.get("PATH", "/usr/local/bin:/usr/bin:/bin") + ":/usr/sbin"},
+            workdir=str(spec.cwd.absolute()),
+            user="0:0",
+            labels=dict(labels),
+            mounts=mounts,
+            stop_grace_period=spec.stop_wait_s * 1_000_000_000,
+            stop_signal="SIGTERM",
+            read_only=True,
+            init=True,
+            cap_drop=["ALL"],
+            cap_add=["NET_ADMIN", "SETUID", "SETGID", "SETPCAP"],
+            sysctls={
+                "net.ipv4.conf.all.route_localnet": "1",
+                "net.ipv4.ip_unprivileged_port_start": "0",
+            },
+        )
+
+    def _image_container(
+        self, spec: InstanceSpec, labels: Mapping[str, str]
+    ) -> docker.types.ContainerSpec:
+        """A Docker-platform instance: its image's own command, user and files."""
+        spec.log_dir.mkdir(parents=True, exist_ok=True)
+        return docker.types.ContainerSpec(
+            self._push(spec.image),
+            args=list(spec.command) or None,
+            hostname=spec.instance_id[:63],
+            env={**spec.env, "PORT": str(spec.listen_port)},
+            labels=dict(labels),
+            mounts=[
+                docker.types.Mount(m.target, str(m.source.absolute()), "bind", m.read_only)
+                for m in spec.mounts
+            ],
+            stop_grace_period=spec.stop_wait_s * 1_000_000_000,
+            stop_signal="SIGTERM",
+            init=True,
+            cap_drop=["MKNOD", "SETFCAP"],
+        )
+
+    def _wait_address(self, service_id: str, spec: InstanceSpec) -> Endpoint:
+        deadline = time.monotonic() + _ADDRESS_WAIT_S
+        while True:
+            service = next(
+                (s for s in self._services(spec.instance_id) if s.id == service_id), None
+            )
+            if service is None:
+                raise ComponentError(f"instance {spec.instance_id}'s service vanished")
+            endpoint = self._endpoint_of(service)
+            if endpoint is not None:
+                return endpoint
+            if time.monotonic() > deadline:
+                raise ComponentError(
+                    f"the swarm gave instance {spec.instance_id} no address within "
+                    f"{_ADDRESS_WAIT_S:.0f} s"
+                )
+            time.sleep(0.05)
+
+    def endpoint(self, instance_id: str) -> Endpoint | None:
+        for service in self._services(instance_id):
+            return self._endpoint_of(service)
+        return None
+
+    def _endpoint_of(self, service: _Service) -> Endpoint | None:
+        task = _latest(self._tasks(service.instance).get(service.id, []))
+        address = self._address(task) if task is not None else ""
+        if not address:
+            return None
+        return Endpoint(address, int(service.labels.get(f"{LABEL}.port", "0")), isolated=True)
+
+    def _address(self, task: Mapping[str, Any]) -> str:
+        self._ensure_network()
+        for attachment in task.get("NetworksAttachments") or []:
+            network = attachment.get("Network") or {}
+            if network.get("ID") == self._network_id:
+                for address in attachment.get("Addresses") or []:
+                    return str(address).partition("/")[0]
+        return ""
+
+    def stop(self, instance_id: str) -> None:
+        """Remove the instance's service: its node's engine sends TERM, waits the stop wait,
+        then KILLs (also later, on a node that is down now). Returns once its task ended or
+        after the stop wait and a margin."""
+        for service in self._services(instance_id):
+            wait = int(service.labels.get(f"{LABEL}.stop-wait", "10") or 10)
+            self._remove(service)
+            deadline = time.monotonic() + wait + 5.0
+            while time.monotonic() < deadline:
+                tasks = self._tasks(service.instance).get(service.id, [])
+                live = [t for t in tasks if _state(t) in ("running", *_STARTING)]
+                if not live or all(self._node_down(t.get("NodeID", "")) for t in live):
+                    break
+                time.sleep(0.1)
+
+    def _node_down(self, node_id: str) -> bool:
+        with contextlib.suppress(docker.errors.DockerException):
+            node = self.api.inspect_node(node_id)
+            return (node.get("Status") or {}).get("State") != "ready"
+        return True
+
+    def _remove(self, service: _Service) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.api.remove_service(service.id)  # type: ignore[no-untyped-call]
+
+    def observe(self) -> dict[str, InstanceObservation]:
+        """Every instance of this home: the latest task of its service, in the runtime's
+        words; one that sits on a node that is down has failed (``node n3 is down``)."""
+        services = self._services()
+        if not services:
+            return {}
+        tasks = self._tasks()
+        nodes = {n.id: n for n in self.nodes()}
+        out = {}
+        for service in services:
+            history = tasks.get(service.id, [])
+            status, pid, code, reason, started, restarts, last = _status(history)
+            node = nodes.get(service.node)
+            if node is not None and node.state != "ready" and status is not ProcessStatus.STOPPED:
+                status, pid, reason = (
+                    ProcessStatus.FAILED,
+                    0,
+                    f"node {node.hostname} is {node.state}",
+                )
+            endpoint = None
+            latest = _latest(history)
+            if latest is not None and (address := self._address(latest)):
+                endpoint = Endpoint(
+                    address, int(service.labels.get(f"{LABEL}.port", "0")), isolated=True
+                )
+            out[service.instance] = InstanceObservation(
+                service.instance,
+                tuple(
+                    ProcessObservation(
+                        name,
+                        status,
+                        pid,
+                        code,
+                        reason,
+                        started,
+                        restarts=restarts,
+                        last_exit=last,
+                    )
+                    for name in sorted(service.processes)
+                ),
+                endpoint=endpoint,
+                node=node.hostname if node is not None else "",
+            )
+        return out
+
+    def restart(self, instance_id: str, process: str) -> None:
+        """Run the instance's task again once the engine gave up on it (a new task)."""
+        for service in self._services(instance_id):
+            latest = _latest(self._tasks(service.instance).get(service.id, []))
+            if latest is not None and _state(latest) in ("running", *_STARTING):
+                continue
+            inspected = self.api.inspect_service(service.id)  # type: ignore[no-untyped-call]
+            template = dict(inspected["Spec"]["TaskTemplate"])
+            template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
+            self.api.update_service(
+                service.id,
+                int(inspected["Version"]["Index"]),
+                task_template=template,
+                fetch_current_spec=True,
+            )
+
+    def log_files(self, instance_id: str) -> list[Path]:
+        for service in self._services(instance_id):
+            folder = service.labels.get(f"{LABEL}.log-dir")
+            if folder:
+                return [Path(folder) / f"{name}.stdout.log" for name in sorted(service.processes)]
+        return []
+
+    def log_tail(self, instance_id: str, lines: int, process: str | None = None) -> list[str]:
+        """The last lines: an image's from the engine, the others' from their files."""
+        out: list[str] = []
+        for service in self._services(instance_id):
+            if service.labels.get(f"{LABEL}.logs") == "engine":
+                with contextlib.suppress(docker.errors.DockerException):
+                    raw = self.api.service_logs(
+                        service.id, stdout=True, stderr=True, tail=str(lines), is_tty=False
+                    )
+                    text = (
+                        b"".join(raw).decode(errors="replace")
+                        if not isinstance(raw, bytes)
+                        else raw.decode(errors="replace")
+                    )
+                    out.extend(line for line in text.splitlines() if line.strip())
+                return out[-lines:]
+        for path in self.log_files(instance_id):
+            if process is None or path.name.startswith(f"{process}."):
+                with contextlib.suppress(OSError):
+                    out.extend(line for line in logs.tail(path, lines) if line.strip())
+        return out[-lines:]
+
+    def reclaim(self, live: set[str]) -> None:
+        """Addresses belong to tasks: nothing to free apart from them."""
+
+    def close(self) -> None:
+        for client in (self._api, self._local):
+            if client is not None:
+                client.close()
+        self._api = self._local = None
+
+    def shutdown(self) -> None:
+        """Remove every service of this home, its gateway, the route and the network."""
+        for service in self._services():
+            self._remove(service)
+        with contextlib.suppress(docker.errors.DockerException):
+            self.api.remove_container(self.gateway, force=True)
+        if self._subnet is not None:
+            with contextlib.suppress(ComponentError):
+                _ip("route", "del", str(self._subnet))
+            if self.manager_address is not None:
+                with contextlib.suppress(ComponentError, docker.errors.DockerException):
+                    self._ip_on_manager("route", "del", str(self._subnet))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.api.remove_network(self.network)
+                break
+            except docker.errors.NotFound:
+                break
+            except docker.errors.APIError:  # tasks still attached: they are ending
+                time.sleep(0.2)
+        if os.geteuid() == 0 and shutil.which("nft") is not None:
+            subprocess.run(
+                ["nft", "delete", "table", "ip", f"beanpole-swarm-{self.prefix[3:]}"],
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )
+        self._subnet = None
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _services(self, instance_id: str | None = None) -> list[_Service]:
+        filters = [f"{LABEL}.home={self.owner}"]
+        if instance_id is not None:
+            filters.append(f"{LABEL}.instance={instance_id}")
+        try:
+            rows = self.api.services(filters={"label": filters})  # type: ignore[no-untyped-call]
+        except (docker.errors.DockerException, OSError) as exc:
+            raise ComponentError(
+                f"the swarm manager did not answer: {docker_runtime._short(exc)}"
+            ) from exc
+        return [
+            _Service(
+                id=str(row["ID"]),
+                instance=labels[f"{LABEL}.instance"],
+                labels=labels,
+                version=int((row.get("Version") or {}).get("Index", 0)),
+                force_update=int(
+                    ((row.get("Spec") or {}).get("TaskTemplate") or {}).get("ForceUpdate") or 0
+                ),
+            )
+            for row in rows
+            if f"{LABEL}.instance" in (labels := (row.get("Spec") or {}).get("Labels") or {})
+        ]
+
+    def _tasks(self, instance_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """This home's tasks (or one instance's) by service id: the label filter finds the
+        tasks of a service already removed too, until they have ended."""
+        filters = [f"{LABEL}.home={self.owner}"]
+        if instance_id is not None:
+            filters.append(f"{LABEL}.instance={instance_id}")
+        try:
+            rows = self.api.tasks(filters={"label": filters})  # type: ignore[no-untyped-call]
+        except (docker.errors.DockerException, OSError) as exc:
+            raise ComponentError(
+                f"the swarm manager did not answer: {docker_runtime._short(exc)}"
+            ) from exc
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            out.setdefault(str(row.get("ServiceID", "")), []).append(row)
+        return out
+
+
+class _Addresses(Protocol):
+    @property
+    def registry_address(self) -> str: ...
+
+    @property
+    def manager_address(self) -> str: ...
+
+
+def registry_address(base_url: str | None, config: _Addresses) -> str:
+    """The address the nodes reach this host's registry at: the configured one, else the
+    local address facing the manager (Beanpole off the manager), else the manager's own
+    address in the swarm (Beanpole on it)."""
+    if config.registry_address:
+        return config.registry_address
+    if config.manager_address:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((config.manager_address, 9))  # no packet is sent: a route lookup
+            return str(probe.getsockname()[0])
+    try:
+        client = docker_runtime._client(base_url, timeout=10)
+        try:
+            address = str((client.api.info().get("Swarm") or {}).get("NodeAddr") or "")
+        finally:
+            client.close()
+    except (docker.errors.DockerException, OSError) as exc:
+        raise ComponentError(
+            f"The swarm manager does not answer at {base_url or docker_runtime._LOCAL} "
+            f"({docker_runtime._short(exc)}): start Docker there, or name it with "
+            "--docker-host."
+        ) from exc
+    if not address:
+        raise ComponentError(
+            "The Docker engine is not part of a swarm (docker swarm init --advertise-addr "
+            "ADDRESS; docs/swarm.md), so the nodes' registry address is unknown."
+        )
+    return address
+
+
+def _supervise(spec: InstanceSpec) -> str:
+    """The bash script that runs the instance's processes (as the app's user): each with its
+    output appended to ``<log_dir>/<name>.stdout.log``; when one ends, the others get TERM
+    and the task ends with its status (the engine then starts the task again)."""
+    lines = [
+        "pids=()",
+        'stop() { kill -TERM "${pids[@]}" 2>/dev/null; wait; exit 143; }',
+        "trap stop TERM INT",
+    ]
+    for name, command in spec.processes.items():
+        out = shlex.quote(str(spec.log_dir.absolute() / f"{name}.stdout.log"))
+        port = spec.process_ports.get(name, spec.listen_port)
+        inner = shlex.quote(f"exec >>{out} 2>&1; {shell_line(command)}")
+        lines.append(f"PORT={port} /usr/bin/sh -c {inner} &")
+        lines.append("pids+=($!)")
+    lines += [
+        "wait -n; code=$?",
+        'kill -TERM "${pids[@]}" 2>/dev/null; wait',
+        "exit $code",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _environment(spec: InstanceSpec) -> str:
+    """Which environment the instance spreads with (its instances are counted together)."""
+    return spec.environment or spec.env.get("BEANPOLE_ENVIRONMENT_ID", "")
+
+
+def _state(task: Mapping[str, Any]) -> str:
+    return str((task.get("Status") or {}).get("State", ""))
+
+
+def _latest(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return max(tasks, key=lambda t: str(t.get("CreatedAt", "")), default=None)
+
+
+def _ended(task: Mapping[str, Any]) -> tuple[int, str]:
+    status = task.get("Status") or {}
+    code = int((status.get("ContainerStatus") or {}).get("ExitCode") or 0)
+    if _state(task) == "rejected":
+        return code, f"could not start: {status.get('Err') or status.get('Message', '')}"
+    return code, f"exited with status {code}"
+
+
+def _status(
+    tasks: list[dict[str, Any]],
+) -> tuple[ProcessStatus, int, int, str, float, int, str]:
+    """status, pid, exit status, reason, since, restarts and the last death, from a
+    service's tasks (the latest decides; the earlier ones that failed count restarts)."""
+    latest = _latest(tasks)
+    if latest is None:
+        return ProcessStatus.STARTING, 0, 0, "", 0.0, 0, ""
+    earlier = sorted(
+        (t for t in tasks if t is not latest and _state(t) in _FAILED),
+        key=lambda t: str(t.get("CreatedAt", "")),
+    )
+    restarts = len(earlier)
+    last = _ended(earlier[-1])[1] if earlier else ""
+    state = _state(latest)
+    status = latest.get("Status") or {}
+    since = docker_runtime._timestamp(status.get("Timestamp"))
+    if state == "running":
+        pid = int((status.get("ContainerStatus") or {}).get("PID") or 0)
+        return ProcessStatus.RUNNING, pid, 0, "", since, restarts, last
+    if state in _STARTING:  # no start time yet: a process's start time changes only when
+        # it starts again (readiness reads a change as a restart)
+        if earlier:
+            code, reason = _ended(earlier[-1])
+            return ProcessStatus.EXITED, 0, code, reason + "; restarting", 0.0, restarts, last
+        return ProcessStatus.STARTING, 0, 0, "", 0.0, restarts, last
+    if state in _FAILED:
+        code, reason = _ended(latest)
+        return ProcessStatus.FAILED, 0, code, reason, since, restarts, last
+    return ProcessStatus.STOPPED, 0, 0, "", since, restarts, last
+
+
+def _ip(*args: str) -> None:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
+    if done.returncode != 0:
+        raise ComponentError(f"ip {' '.join(args)} failed: {done.stderr.strip()}")
