@@ -9,6 +9,7 @@ Its prefix and subnet are chosen free, so two sessions on one machine do not col
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import shutil
 import socket
@@ -132,8 +133,11 @@ def shared_bed() -> SwarmBed:
     """The session's test bed, made on first use (taken down at exit)."""
     with _lock:
         if not _shared:
-            bed = SwarmBed(prefix=f"bps{os.getpid() % 100000}", subnet=_free_subnet())
-            atexit.register(bed.down)
-            bed.up_log = bed.run("up")
+            # one bed made at a time on this machine: each takes a subnet no route uses yet
+            with open("/run/lock/beanpole-swarmkit.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                bed = SwarmBed(prefix=f"bps{os.getpid() % 100000}", subnet=_free_subnet())
+                atexit.register(bed.down)
+                bed.up_log = bed.run("up")
             _shared.append(bed)
         return _shared[0]

@@ -265,7 +265,8 @@ class Swarm:
             return self._subnet
         with contextlib.suppress(docker.errors.NotFound):
             return self._remember(self.api.inspect_network(self.network))
-        taken = docker_runtime.taken_subnets(self.api)
+        # the manager's networks, and what this host already routes elsewhere
+        taken = [*docker_runtime.taken_subnets(self.api), *_routed_here()]
         for subnet in POOL.subnets(new_prefix=20):
             if any(subnet.overlaps(t) for t in taken):
                 continue
@@ -444,6 +445,19 @@ class Swarm:
                 )
             )
         return sorted(out, key=lambda n: (n.hostname, n.id))
+
+    def set_availability(self, node: str, availability: str) -> SwarmNode:
+        """Set a node's availability (active, pause, drain) by hostname or id."""
+        if availability not in ("active", "pause", "drain"):
+            raise InvalidInput(f"availability {availability!r}: use active, pause or drain")
+        found = next((n for n in self.nodes() if node in (n.hostname, n.id)), None)
+        if found is None:
+            raise InvalidInput(f"No node {node!r} in the swarm: see beanpole nodes.")
+        inspected = self.api.inspect_node(found.id)
+        spec = dict(inspected["Spec"])
+        spec["Availability"] = availability
+        self.api.update_node(found.id, int(inspected["Version"]["Index"]), spec)  # type: ignore[arg-type]
+        return next(n for n in self.nodes() if n.id == found.id)
 
     # -- the Runtime port ------------------------------------------------------------------
 
@@ -957,6 +971,20 @@ def _status(
         code, reason = _ended(latest)
         return ProcessStatus.FAILED, 0, code, reason, since, restarts, last
     return ProcessStatus.STOPPED, 0, 0, "", since, restarts, last
+
+
+def _routed_here() -> list[ipaddress.IPv4Network]:
+    """The IPv4 destinations this host has a route to (the default route aside)."""
+    done = subprocess.run(
+        ["ip", "-o", "-4", "route", "show"], capture_output=True, text=True, timeout=10, check=False
+    )
+    out = []
+    for line in done.stdout.splitlines():
+        destination = line.split(" ", 1)[0]
+        with contextlib.suppress(ValueError):
+            if destination != "default":
+                out.append(ipaddress.IPv4Network(destination, strict=False))
+    return out
 
 
 def _ip(*args: str) -> None:
