@@ -14,7 +14,9 @@ from beanpole.core.reconcile import (
     Backoff,
     EnvFacts,
     InstanceFacts,
+    Lost,
     Memory,
+    Moved,
     Record,
     Recovered,
     Repair,
@@ -25,6 +27,7 @@ from beanpole.core.reconcile import (
     decide,
 )
 from beanpole.core.runtime import (
+    Endpoint,
     InstanceObservation,
     ProcessObservation,
     ProcessStatus,
@@ -229,3 +232,28 @@ def test_a_restart_the_runtime_made_between_two_looks_is_told_with_how_it_died()
     assert decide([facts(with_restarts(3, oom))], second.memory, 2.0).actions == ()
     # an instance that left leaves nothing behind
     assert decide([facts()], second.memory, 3.0).memory.restarts == {}
+
+
+def test_an_instance_on_a_lost_node_is_replaced_at_once_not_restarted():
+    lost = replace(given_up(), lost="node n3 is down")
+    decision = decide([facts(InstanceFacts(record(), lost, server(status="DOWN")))], Memory(), 0.0)
+    assert decision.actions == (Lost("i-1", "shop", "node n3 is down"),)
+
+
+def test_a_lost_instance_that_is_not_in_service_is_left_to_its_operation():
+    lost = replace(running(), lost="node n3 is down")
+    pending = record(state=InstanceState.PENDING)
+    actions = decide([facts(InstanceFacts(pending, lost, None))], Memory(), 0.0).actions
+    assert not any(isinstance(a, Lost | Restart | Replace) for a in actions)
+
+
+def test_an_instance_the_runtime_moved_is_pointed_at_its_new_address():
+    moved = replace(running(), endpoint=Endpoint("10.216.0.9", 8000, isolated=True))
+    at = replace(record(), host="10.216.0.4", port=8000)
+    decision = decide([facts(InstanceFacts(at, moved, server()))], Memory(), 0.0)
+    assert Moved("i-1", "10.216.0.9", 8000) in decision.actions
+    same = replace(moved, endpoint=Endpoint("10.216.0.4", 8000, isolated=True))
+    assert not any(
+        isinstance(a, Moved)
+        for a in decide([facts(InstanceFacts(at, same, server()))], Memory(), 0.0).actions
+    )

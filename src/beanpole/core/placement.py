@@ -64,10 +64,15 @@ def choose(
     per_zone: dict[str, int] = {}
     for node in open_nodes:  # a down or drained node's instances are leaving it
         per_zone[node.zone] = per_zone.get(node.zone, 0) + env_counts.get(node.id, 0)
-    zone = min({n.zone for n in open_nodes}, key=lambda z: (per_zone.get(z, 0), z))
     return min(
-        (n for n in open_nodes if n.zone == zone),
-        key=lambda n: (env_counts.get(n.id, 0), all_counts.get(n.id, 0), n.hostname, n.id),
+        open_nodes,
+        key=lambda n: (
+            per_zone.get(n.zone, 0),
+            env_counts.get(n.id, 0),
+            all_counts.get(n.id, 0),
+            n.hostname,
+            n.id,
+        ),
     )
 
 
@@ -92,3 +97,16 @@ def parse_constraints(text: str) -> dict[str, str]:
             raise ValueError(f"{part!r} is not key=value (for example tier=web)")
         out[key.strip()] = value.strip()
     return out
+
+
+def node_changes(before: Mapping[str, str], after: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """The nodes whose state changed between two looks (hostname -> state), as (hostname,
+    old, new); a node seen for the first time is news only when it is not ready."""
+    changes = []
+    for hostname, state in sorted(after.items()):
+        old = before.get(hostname)
+        if old is None and before and state != "ready":
+            changes.append((hostname, "", state))
+        elif old is not None and old != state:
+            changes.append((hostname, old, state))
+    return changes

@@ -118,6 +118,26 @@ class Vanished:
 
 
 @dataclass(frozen=True)
+class Lost:
+    """An in-service instance the runtime says is lost (its node is down): take it out of
+    the load balancer and stop it at once; the repair starts its successor elsewhere."""
+
+    instance_id: str
+    environment: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Moved:
+    """The runtime runs the instance at another address now (a cluster engine restarted its
+    task): point the load balancer there."""
+
+    instance_id: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
 class Repair:
     """Converge the environment on its release (count, version, settings). ``updating``: it
     runs instances of another release, so it is Updating (not Ready) until converged."""
@@ -136,7 +156,7 @@ class Recovered:
     version: str
 
 
-Action = Record | Restart | Restarted | Replace | Vanished | Repair | Recovered
+Action = Record | Restart | Restarted | Replace | Vanished | Lost | Moved | Repair | Recovered
 
 
 @dataclass(frozen=True)
@@ -239,12 +259,11 @@ def _instance(
     record, observed, server = facts.record, facts.observed, facts.server
     if record.state is InstanceState.STOPPED:
         return False
-    if observed is None:
-        if record.state is InstanceState.IN_SERVICE:
-            # Its processes vanished (the runtime restarted without it): a repair replaces it.
-            actions.append(Vanished(record.id, record.environment))
-            return True
-        return False
+    if observed is None or observed.lost:
+        return _gone(record, observed, actions)
+    moved = observed.endpoint
+    if moved is not None and record.port and (moved.host, moved.port) != (record.host, record.port):
+        actions.append(Moved(record.id, moved.host, moved.port))
     healthy = server is not None and server.passing
     causes: list[str] = []
     crashed = facts.failure is not None
@@ -279,6 +298,19 @@ def _instance(
     del failing_since[record.id]
     reason = "; ".join(causes) or "failing health checks"
     actions.append(Replace(record.id, record.environment, reason, failing_s))
+    return True
+
+
+def _gone(record: Instance, observed: InstanceObservation | None, actions: list[Action]) -> bool:
+    """An instance the runtime no longer runs, or says is lost: an in-service one is
+    replaced (True). Others belong to the operation that started or stops them."""
+    if record.state is not InstanceState.IN_SERVICE:
+        return False
+    if observed is None:
+        # Its processes vanished (the runtime restarted without it): a repair replaces it.
+        actions.append(Vanished(record.id, record.environment))
+    else:
+        actions.append(Lost(record.id, record.environment, observed.lost))
     return True
 
 

@@ -163,12 +163,15 @@ class InstanceObservation:
     ``endpoint``: where it answers now, from a runtime that may move it (a cluster engine
     gives a task it restarted another address); None from the others, whose endpoint stays
     the one ``start`` returned. ``node``: the cluster node it runs on ("" on one host).
+    ``lost``: why it can no longer serve, whatever its processes were last seen doing
+    (``node n3 is down``): it is replaced at once, not restarted.
     """
 
     instance_id: str
     processes: tuple[ProcessObservation, ...] = field(default=())
     endpoint: Endpoint | None = None
     node: str = ""
+    lost: str = ""
 
     @property
     def web(self) -> ProcessObservation | None:

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from beanpole.adapters.store.db import Store
+from beanpole.core import placement
 from beanpole.core.capacity import desired_count
 from beanpole.core.errors import BeanpoleError
 from beanpole.core.model import (
@@ -34,7 +35,9 @@ from beanpole.core.reconcile import (
     Action,
     EnvFacts,
     InstanceFacts,
+    Lost,
     Memory,
+    Moved,
     Record,
     Recovered,
     Repair,
@@ -90,6 +93,7 @@ class Reconciler:
     # environment -> (version label, the settings object, their release key): versions are
     # immutable, and the cache above hands out the same settings object while unchanged
     _keys: dict[str, tuple[str, ResolvedSettings, str]] = field(default_factory=dict)
+    _node_states: dict[str, str] = field(default_factory=dict)  # cluster node -> its state
 
     @property
     def store(self) -> Store:
@@ -206,6 +210,7 @@ class Reconciler:
             await asyncio.to_thread(fleet.lb.start, fleet.lb_spec())
         if not snapshot.runtime_ok:
             return  # no facts about the instances: decide nothing
+        self._tell_nodes()
         inputs = self._inputs(snapshot)
         if (
             inputs == self._last_inputs
@@ -217,8 +222,11 @@ class Reconciler:
         facts = await self._facts(snapshot)
         decision = decide(facts, self.memory, time.monotonic())
         self.memory = decision.memory
+        # a node's loss loses several instances at once: they leave together
+        await self._lose([a for a in decision.actions if isinstance(a, Lost)])
         for action in decision.actions:
-            await self._carry_out(action)
+            if not isinstance(action, Lost):
+                await self._carry_out(action)
 
     def _inputs(self, snapshot: Snapshot) -> _Inputs:
         """Everything `decide` reads but the clock, cheaply: the store's change stamp, the
@@ -293,6 +301,68 @@ class Reconciler:
             application=env.application,
         )
 
+    def _tell_nodes(self) -> None:
+        """An event on every environment when a cluster node goes down or comes back."""
+        seen = getattr(self.ops.fleet.runtime, "node_states", None)
+        if not callable(seen):
+            return
+        states = seen()
+        changes = placement.node_changes(self._node_states, states)
+        self._node_states = states
+        for hostname, _, state in changes:
+            ready = state == "ready"
+            message = f"Node {hostname} is back." if ready else f"Node {hostname} is {state}."
+            for env in self.store.environments():
+                self.store.add_event(
+                    message,
+                    severity=Severity.INFO if ready else Severity.WARN,
+                    environment_id=env.id,
+                    application=env.application,
+                )
+
+    async def _lose(self, actions: list[Lost]) -> None:
+        """Take lost instances out of the load balancer and stop them, together, saying
+        why; the repair then starts their successors elsewhere."""
+        known = {i.id: i for i in self.store.instances()}
+        lost = [(a, known[a.instance_id]) for a in actions if a.instance_id in known]
+        if not lost:
+            return
+        await self.ops.fleet.stop([instance for _, instance in lost])
+        for action, _ in lost:
+            env = self.store.environment(action.environment)
+            self.store.add_event(
+                f"Instance {action.instance_id} lost: {action.reason}; replacing it.",
+                severity=Severity.WARN,
+                environment_id=env.id,
+                application=env.application,
+            )
+
+    async def _replace(self, action: Vanished | Replace) -> None:
+        """Stop an in-service instance that is gone or failing, saying why; the repair then
+        starts its successor."""
+        store, fleet = self.store, self.ops.fleet
+        instance = next((i for i in store.instances() if i.id == action.instance_id), None)
+        if instance is None:
+            return
+        env = store.environment(action.environment)
+        if isinstance(action, Vanished):
+            await fleet.stop([instance])
+            message = f"Instance {action.instance_id}'s processes are gone; replacing it."
+        else:
+            # Said before the stop, which may fail (HAProxy busy) and be retried.
+            message = (
+                f"Replacing instance {action.instance_id}: {action.reason} for "
+                f"{action.failing_s:.0f} seconds."
+            )
+        store.add_event(
+            message,
+            severity=Severity.WARN,
+            environment_id=env.id,
+            application=env.application,
+        )
+        if isinstance(action, Replace):
+            await fleet.stop([instance])
+
     async def _carry_out(self, action: Action) -> None:
         store, fleet = self.store, self.ops.fleet
         if isinstance(action, Record):
@@ -303,28 +373,14 @@ class Reconciler:
             await self._restart(action)
         elif isinstance(action, Restarted):
             self._tell_restart(action)
-        elif isinstance(action, Vanished | Replace):
-            instance = next((i for i in store.instances() if i.id == action.instance_id), None)
-            if instance is None:
-                return
-            env = store.environment(action.environment)
-            if isinstance(action, Vanished):
-                await fleet.stop([instance])
-                message = f"Instance {action.instance_id}'s processes are gone; replacing it."
-            else:
-                # Said before the stop, which may fail (HAProxy busy) and be retried.
-                message = (
-                    f"Replacing instance {action.instance_id}: {action.reason} for "
-                    f"{action.failing_s:.0f} seconds."
-                )
-            store.add_event(
-                message,
-                severity=Severity.WARN,
-                environment_id=env.id,
-                application=env.application,
+        elif isinstance(action, Moved):
+            log.info(
+                "instance %s now answers at %s:%s", action.instance_id, action.host, action.port
             )
-            if isinstance(action, Replace):
-                await fleet.stop([instance])
+            store.update_instance(action.instance_id, host=action.host, port=action.port)
+            await fleet.sync_lb()
+        elif isinstance(action, Vanished | Replace):
+            await self._replace(action)
         elif isinstance(action, Repair):
             env = store.environment(action.environment)
             if action.updating:

@@ -160,6 +160,16 @@ class DispatchingRuntime:
         for _, runtime in self._in_use_runtimes():
             runtime.reclaim(live)
 
+    def node_states(self) -> dict[str, str]:
+        """The cluster nodes' states (hostname -> ready, down, …) as the runtimes in use saw
+        them at their last look; empty without a cluster runtime."""
+        states: dict[str, str] = {}
+        for _, runtime in self._in_use_runtimes():
+            seen = getattr(runtime, "node_states", None)
+            if callable(seen):
+                states.update(seen())
+        return states
+
     def close(self) -> None:
         for runtime in self.runtimes.values():
             runtime.close()
