@@ -1,4 +1,4 @@
-"""A real 3-node Docker Swarm on this machine for tests: ``shared/tools/swarm-netns.sh``.
+"""A real 3-node Docker Swarm on this machine for tests: ``tests/tools/swarm-netns.sh``.
 
 Each node is its own dockerd in its own network namespace (``<prefix>-n1`` … ``-n3``, at
 ``<subnet>.11`` …, the host at ``<subnet>.1``). One test bed serves a whole test session
@@ -18,10 +18,11 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: The test bed script: a copy of the project's shared/tools/swarm-netns.sh is kept in
+#: tests/tools, so a fresh clone has it (BEANPOLE_SWARM_SCRIPT names another).
 SCRIPT_CANDIDATES = (
     Path(os.environ.get("BEANPOLE_SWARM_SCRIPT", "/nonexistent")),
-    Path(__file__).resolve().parents[2] / "shared" / "tools" / "swarm-netns.sh",
-    Path("/work/shared/tools/swarm-netns.sh"),
+    Path(__file__).resolve().parent / "tools" / "swarm-netns.sh",
 )
 
 
@@ -34,7 +35,7 @@ def unavailable() -> str | None:
     if os.geteuid() != 0:
         return "the swarm test bed needs root (network namespaces, one dockerd per node)"
     if script() is None:
-        return "shared/tools/swarm-netns.sh (the swarm test bed) is not on this machine"
+        return "tests/tools/swarm-netns.sh (the swarm test bed) is missing"
     for tool, package in (("dockerd", "docker.io"), ("nsenter", "util-linux"), ("ip", "iproute2")):
         if shutil.which(tool) is None:
             return f"{tool} is missing: apt-get install {package} (scripts/bootstrap.sh --docker)"
