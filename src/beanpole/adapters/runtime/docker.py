@@ -45,7 +45,7 @@ import subprocess
 import tarfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -630,32 +630,13 @@ class Docker:
         thread.start()
 
     def _copy_logs(self, container_id: str, path: Path, follow: bool) -> None:
-        mark = path.with_name(f".{path.name}.since")
-        try:
-            since = float(mark.read_text())
-        except (OSError, ValueError):
-            since = 0.0
-        try:
-            stream = self.api.logs(
-                container_id,
-                stream=True,
-                follow=follow,
-                timestamps=True,
-                since=since if since > 0 else None,
-            )
-            with path.open("ab") as out:
-                pending = b""
-                for chunk in stream:
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        stamp, _, text = line.partition(b" ")
-                        out.write(text + b"\n")
-                        since = max(since, _timestamp(stamp.decode(errors="replace")))
-                    out.flush()
-                    mark.write_text(f"{since + 1e-6:.6f}")
-        except (docker.errors.DockerException, OSError) as exc:
-            log.debug("copying %s's logs stopped: %s", container_id[:12], exc)
+        copy_logs(
+            lambda since: self.api.logs(
+                container_id, stream=True, follow=follow, timestamps=True, since=since
+            ),
+            path,
+            container_id[:12],
+        )
 
     def _dnat(self, holder_id: str, ports: Sequence[int]) -> None:
         """Send ``ports`` arriving on the namespace's ``eth0`` to its loopback (as root with
@@ -895,6 +876,34 @@ def _client(base_url: str | None, *, timeout: int) -> docker.DockerClient:
     if base_url is None:
         return docker.from_env(timeout=timeout)
     return docker.DockerClient(base_url=base_url, timeout=timeout)
+
+
+def copy_logs(
+    open_stream: Callable[[float | None], Iterable[bytes]], path: Path, what: str
+) -> None:
+    """Append the engine's output (lines stamped with ``timestamps=True``) to ``path``, from
+    just after the last line copied before (its time is kept beside the file), until the
+    stream ends. ``open_stream(since)`` opens it (``since``: None for all)."""
+    mark = path.with_name(f".{path.name}.since")
+    try:
+        since = float(mark.read_text())
+    except (OSError, ValueError):
+        since = 0.0
+    try:
+        stream = open_stream(since if since > 0 else None)
+        with path.open("ab") as out:
+            pending = b""
+            for chunk in stream:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    stamp, _, text = line.partition(b" ")
+                    out.write(text + b"\n")
+                    since = max(since, _timestamp(stamp.decode(errors="replace")))
+                out.flush()
+                mark.write_text(f"{since + 1e-6:.6f}")
+    except (docker.errors.DockerException, OSError) as exc:
+        log.debug("copying %s's logs stopped: %s", what, exc)
 
 
 def _base_image_hint(dockerfile: Path, error: str) -> str:

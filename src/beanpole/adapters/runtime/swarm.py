@@ -176,6 +176,7 @@ class Swarm:
         self._subnet: ipaddress.IPv4Network | None = None
         self._network_id = ""
         self._seen_nodes: dict[str, str] = {}  # hostname -> state, at the last observe
+        self._pumps: dict[str, threading.Thread] = {}  # service id -> its log copier
 
     # -- the engines -----------------------------------------------------------------------
 
@@ -727,7 +728,10 @@ class Swarm:
         nodes = {n.id: n for n in self.nodes()}
         self._seen_nodes = {n.hostname: n.state for n in nodes.values()}
         out = {}
+        for gone in set(self._pumps) - {s.id for s in services}:
+            del self._pumps[gone]
         for service in services:
+            self._pump_logs(service)
             history = tasks.get(service.id, [])
             status, pid, code, reason, started, restarts, last = _status(history)
             node = nodes.get(service.node)
@@ -764,6 +768,39 @@ class Swarm:
                 lost=lost,
             )
         return out
+
+    def _pump_logs(self, service: _Service) -> None:
+        """Follow an image instance's output into ``<log_dir>/web.stdout.log`` (a thread per
+        service, started again when it stopped), as the Docker runtime copies its
+        containers': the files are what every log reader of Beanpole reads, and a dead
+        node's output cannot be read later."""
+        folder = service.labels.get(f"{LABEL}.log-dir")
+        if service.labels.get(f"{LABEL}.logs") != "engine" or not folder:
+            return
+        pump = self._pumps.get(service.id)
+        if pump is not None and pump.is_alive():
+            return
+        path = Path(folder) / "web.stdout.log"
+        thread = threading.Thread(
+            target=docker_runtime.copy_logs,
+            args=(
+                lambda since: self.api.service_logs(
+                    service.id,
+                    follow=True,
+                    stdout=True,
+                    stderr=True,
+                    timestamps=True,
+                    since=int(since or 0),
+                    is_tty=False,
+                ),
+                path,
+                service.instance,
+            ),
+            name=f"logs-{service.instance}",
+            daemon=True,
+        )
+        self._pumps[service.id] = thread
+        thread.start()
 
     def restart(self, instance_id: str, process: str) -> None:
         """Run the instance's task again once the engine gave up on it (a new task). Not on
