@@ -38,13 +38,16 @@ def public_tmp():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _running(runtime: str | None = None, docker_host: str | None = None):
-    """A running Beanpole server in a fresh BEANPOLE_HOME; everything it started is stopped."""
+def _running(runtime: str | None = None, docker_host: str | None = None, *, before_start=None):
+    """A running Beanpole server in a fresh BEANPOLE_HOME; everything it started is stopped.
+    ``before_start(home)`` may prepare the home and return more ``server start`` options."""
     if shutil.which("haproxy") is None:
         pytest.skip("HAProxy is not installed (scripts/bootstrap.sh installs it)")
     home = Path(tempfile.mkdtemp(dir=_public_root(), prefix="home"))
     bp = Beanpole(home, runtime=runtime, docker_host=docker_host)
     try:
+        if before_start is not None:
+            bp.start_args = tuple(before_start(home))
         bp.start()
         yield bp
     finally:
@@ -91,6 +94,37 @@ def beanpole_docker():
     if (why_not := docker.unavailable()) is not None:
         pytest.skip(f"no Docker engine here ({why_not}): scripts/bootstrap.sh --docker")
     yield from _running("docker")
+
+
+@pytest.fixture(scope="module")
+def beanpole_swarm():
+    """A running Beanpole server with the swarm runtime, on the session's 3-node test swarm
+    (`swarmkit`), shared by the tests of one module; skipped where the bed cannot run."""
+    import swarmkit
+    from beanpole.adapters.registry import Registry
+    from beanpole.adapters.runtime import docker
+
+    if (why_not := swarmkit.unavailable()) is not None:
+        pytest.skip(f"no swarm test bed here: {why_not}")
+    if (why_not := docker.unavailable()) is not None:
+        pytest.skip(f"no Docker engine here ({why_not}): scripts/bootstrap.sh --docker")
+    bed = swarmkit.shared_bed()
+    port = swarmkit.free_port()
+
+    def prepare(home: Path) -> list[str]:
+        # the nodes trust the registry's CA before the server first pushes to it
+        ca = Registry(home / "registry", address=bed.host_address, port=port).ensure_ca()
+        bed.trust(ca, f"{bed.host_address}:{port}")
+        return [
+            "--docker-host", bed.manager_url,
+            "--manager-address", bed.manager_address,
+            "--registry-address", bed.host_address,
+            "--registry-port", str(port),
+        ]  # fmt: skip
+
+    for bp in _running("swarm", before_start=prepare):
+        bp.swarm = bed  # type: ignore[attr-defined]
+        yield bp
 
 
 @pytest.fixture

@@ -25,9 +25,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from beanpole.adapters.lb.haproxy import HAProxy
+from beanpole.adapters.registry import Registry
 from beanpole.adapters.runtime import docker, netns
 from beanpole.adapters.runtime.docker import Docker
 from beanpole.adapters.runtime.supervisord import Supervisor
+from beanpole.adapters.runtime.swarm import Swarm
 from beanpole.core.errors import BeanpoleError
 from beanpole.home import Home
 
@@ -72,6 +74,35 @@ def docker_runtime(home: Home) -> Docker | None:
     return Docker(str(home.root), directory=home.root / "docker")
 
 
+def _stop_swarm(home: Home) -> list[str]:
+    """Remove the home's swarm services, gateway, route and network, and stop its registry
+    (a home whose runtime is the swarm)."""
+    config = home.load_config()
+    if config.runtime != "swarm":
+        return []
+    # the registry's address matters only to its certificate: stopping needs its pid file
+    registry = Registry(home.root / "registry", address="127.0.0.1", port=config.registry_port)
+    engine = Swarm(
+        str(home.root),
+        registry=registry,
+        base_url=config.docker_host or None,
+        manager_address=config.manager_address or None,
+    )
+    stopped = []
+    try:
+        if engine.observe():
+            stopped.append("swarm")
+        engine.shutdown()
+    except Exception as exc:  # the manager stopped answering: stop the rest anyway
+        print(f"could not remove this home's swarm services: {exc}", file=sys.stderr)
+    finally:
+        engine.close()
+    if registry.is_running():
+        registry.stop()
+        stopped.append("registry")
+    return stopped
+
+
 def stop(home: Home) -> list[str]:
     """Stop supervisord (and with it every instance) or remove the home's containers, then
     HAProxy; name what was stopped."""
@@ -87,6 +118,7 @@ def stop(home: Home) -> list[str]:
             print(f"could not remove this home's containers: {exc}", file=sys.stderr)
         finally:
             engine.close()
+    stopped.extend(_stop_swarm(home))
     if supervisor.is_running():
         supervisor.shutdown()
         stopped.append("supervisord")
