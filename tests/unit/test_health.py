@@ -1,5 +1,7 @@
 """EB's enhanced health rules, at and around every threshold (fake clock: floats)."""
 
+from dataclasses import replace
+
 import pytest
 
 from beanpole.core.health import (
@@ -306,6 +308,18 @@ def test_fewer_in_service_instances_than_the_minimum():
     )
     at_minimum, _ = environment_health(env(*four, min_size=4), T)
     assert at_minimum.status is Status.OK
+
+
+def test_instances_lost_with_their_node_are_named_while_below_capacity():
+    """Issue 13, part 4: health names the node of the instances a node's death took."""
+    four = [inst(f"i-{n}") for n in range(4)]
+    lost = ("Instance i-8 lost: node n3 is down", "Instance i-9 lost: node n3 is down")
+    below, _ = environment_health(replace(env(*four, min_size=6), lost=lost), T)
+    assert below == Verdict(
+        Status.WARNING, ("4 active instances is below Auto Scaling group minimum size 6", *lost)
+    )
+    back, _ = environment_health(replace(env(*four, min_size=4), lost=lost), T)
+    assert back.status is Status.OK and back.causes == ()
 
 
 def test_fewer_in_service_instances_than_the_desired_capacity_above_the_minimum():

@@ -126,6 +126,8 @@ class EnvInput:
     lb_answering: bool = True  # False: HAProxy did not answer, no check state is known
     # how many should run (`beanpole.core.capacity.desired_count`); None: min_size
     desired_capacity: int | None = None
+    # instances lost lately (``Instance i-… lost: node n3 is down``): said while below capacity
+    lost: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -293,7 +295,8 @@ def environment_health(e: EnvInput, t: Thresholds) -> tuple[Verdict, dict[str, V
       any Warning -> Warning (pending and draining instances never count against it);
     - capacity: fewer in-service instances than ``min_size`` (EB's sentence), or than the
       desired capacity above it, is Severe with none, Warning with some, and only Info
-      during a deployment, which takes instances out on purpose;
+      during a deployment, which takes instances out on purpose; instances lost lately
+      (their node died) are named beside it;
     - consistency: in-service instances on another version or deployment -> Warning (not
       judged during a deployment, when a mix is expected); each such instance says so too;
     - no data: Unknown when every in-service instance is Unknown and the environment's window
@@ -321,6 +324,7 @@ def environment_health(e: EnvInput, t: Thresholds) -> tuple[Verdict, dict[str, V
             else f"the desired capacity {desired}"
         )
         findings.append((level, f"{len(serving)} active instances is below {below}"))
+        findings += [(level, cause) for cause in e.lost]
     expected = f'Expected version "{e.expected_version}" (deployment {e.expected_deployment_id}).'
     wrong = [
         i

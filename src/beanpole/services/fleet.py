@@ -282,6 +282,9 @@ class Fleet:
         self._http = httpx.AsyncClient(timeout=5.0, trust_env=False)
         # instance id -> what it runs, while it starts: the hints of a failure cite its files
         self._apps: dict[str, Artifact] = {}
+        # environment -> why its instances were lost lately (a node's death): health says so
+        # while the environment is below its capacity
+        self.lost: dict[str, list[str]] = {}
         self.secrets = Secrets(store, SecretBox(home.secret_key_file))
         self._missing_certificates: set[str] = set()  # said once each (`_stored_certificates`)
 

@@ -288,6 +288,11 @@ class Monitor:
                     instances=tuple(inputs),
                     now=now,
                     lb_answering=lb_answering,
+                    lost=self._lost(
+                        env.name,
+                        instances[env.name],
+                        desired_count(settings, env.desired_capacity, env.scheduled_bounds),
+                    ),
                 ),
                 Thresholds(rule_4xx=settings.get("beanpole:health", "Rule4xx") == "true"),
             )
@@ -311,6 +316,17 @@ class Monitor:
                 resolved,
                 now,
             )
+
+    def _lost(self, env: str, instances: list[Instance], desired: int) -> tuple[str, ...]:
+        """The environment's instances lost lately, while it is below its capacity; once
+        it is back to it they are forgotten."""
+        lost = self.fleet.lost.get(env)
+        if not lost:
+            return ()
+        if sum(i.state is InstanceState.IN_SERVICE for i in instances) >= desired:
+            self.fleet.lost.pop(env, None)
+            return ()
+        return tuple(lost[-5:])
 
     def _forget_departed(self, instances: dict[str, list[Instance]]) -> None:
         """Drop what is kept per instance or environment once it is gone: memory and

@@ -329,6 +329,9 @@ class Reconciler:
             return
         await self.ops.fleet.stop([instance for _, instance in lost])
         for action, _ in lost:
+            self.ops.fleet.lost.setdefault(action.environment, []).append(
+                f"Instance {action.instance_id} lost: {action.reason}"
+            )
             env = self.store.environment(action.environment)
             self.store.add_event(
                 f"Instance {action.instance_id} lost: {action.reason}; replacing it.",
