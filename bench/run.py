@@ -33,6 +33,7 @@ BENCHMARKS = (
     "console",  # issue 11: the console's page reads and its live streams on an idle host
     "docker_runtime",  # issue 12: one Python app on supervisord and on Docker, side by side
     "deployment_folder",  # issue 8: the copy a deployment with steps makes of the app folder
+    "swarm",  # issue 13: requests to swarm tasks vs. host processes; a node's death under load
 )
 
 

@@ -9,6 +9,7 @@ Its prefix and subnet are chosen free, so two sessions on one machine do not col
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import os
 import shutil
@@ -142,3 +143,18 @@ def shared_bed() -> SwarmBed:
                 bed.up_log = bed.run("up")
             _shared.append(bed)
         return _shared[0]
+
+
+def new_bed(prefix: str) -> SwarmBed:
+    """A test bed of the caller's own (a benchmark's), made as `shared_bed` makes one (one at
+    a time on this machine, on a subnet no route uses yet); the caller takes it down."""
+    with open("/run/lock/beanpole-swarmkit.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        bed = SwarmBed(prefix=prefix, subnet=_free_subnet())
+        try:
+            bed.up_log = bed.run("up")
+        except BaseException:
+            with contextlib.suppress(Exception):  # what `up` made of it
+                bed.down()
+            raise
+    return bed

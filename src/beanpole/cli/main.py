@@ -34,6 +34,7 @@ from beanpole.cli.access import audit, tokens
 from beanpole.cli.console import out
 from beanpole.cli.health import health
 from beanpole.cli.keys import keys
+from beanpole.cli.nodes import nodes
 from beanpole.cli.server import server
 from beanpole.cli.users import user
 from beanpole.client import Client
@@ -61,6 +62,7 @@ cli.add_command(keys)
 cli.add_command(tokens)
 cli.add_command(audit)
 cli.add_command(user)
+cli.add_command(nodes)
 
 
 def _client() -> Client:

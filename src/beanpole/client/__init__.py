@@ -21,6 +21,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from beanpole.api import inputs
 from beanpole.api.access import AuditView, TokenCreated, TokenRevoked, TokenView
 from beanpole.api.keys import AccessKeyCreated, AccessKeyRevoked, AccessKeyView
+from beanpole.api.nodes import NodeDrained, NodesView, NodeView
 from beanpole.api.users import UserRemoved, UserView
 from beanpole.api.views import (
     AbortRequested,
@@ -64,6 +65,10 @@ from beanpole.core.errors import (
 from beanpole.home import Home
 
 T = TypeVar("T")
+
+#: A node's drain answers once every instance has moved: starts, health checks and drains
+#: (each bounded by the environment's own Timeout and DeregistrationDelay).
+DRAIN_TIMEOUT_S = 1800.0
 
 # For an answer without the error shape (a proxy in between, a server of another kind).
 _BY_STATUS: dict[int, type[BeanpoleError]] = {
@@ -394,6 +399,18 @@ class Client:
 
     def remove_user(self, name: str) -> UserRemoved:
         return self.call(UserRemoved, "DELETE", f"/users/{_segment(name)}")
+
+    # the swarm's nodes ------------------------------------------------------------------
+
+    def nodes(self) -> NodesView:
+        return self.call(NodesView, "GET", "/nodes")
+
+    def drain_node(self, node: str) -> NodeDrained:
+        path = f"/nodes/{_segment(node)}/drain"
+        return self.call(NodeDrained, "POST", path, timeout=DRAIN_TIMEOUT_S)
+
+    def activate_node(self, node: str) -> NodeView:
+        return self.call(NodeView, "POST", f"/nodes/{_segment(node)}/activate")
 
 
 def _segment(name: str) -> str:

@@ -45,7 +45,13 @@ _RANKS = {Role.READ: 0, Role.DEPLOY: 1, Role.ADMIN: 2}
 
 # Routes about the server itself, not an application: admin only, whatever the method.
 _ADMIN_ONLY = ("/tokens", "/audit", "/keys", "/users")
-_SERVER_WIDE_READS = ("/certificates", "/metrics", "/console/overview", "/console/stream")
+_SERVER_WIDE_READS = (
+    "/certificates",
+    "/metrics",
+    "/console/overview",
+    "/console/stream",
+    "/nodes",
+)
 # Lists a token limited to one application may read: filtered to it by their handlers.
 SCOPED_LISTS = frozenset({f"{API}/applications", f"{API}/environments", f"{API}/configurations"})
 
@@ -71,7 +77,7 @@ def required_role(method: str, route: str) -> Role:
         return Role.ADMIN
     if method in SAFE_METHODS:
         return Role.READ
-    if path.startswith("/certificates"):
+    if path.startswith(("/certificates", "/nodes")):  # the whole server's, or the cluster's
         return Role.ADMIN
     return Role.DEPLOY
 

@@ -21,6 +21,7 @@ from beanpole.services.health import HealthService
 from beanpole.services.keys import AccessKeys
 from beanpole.services.logs import EnvironmentLogs
 from beanpole.services.monitor import Monitor
+from beanpole.services.nodes import Nodes
 from beanpole.services.operations import Operations
 from beanpole.services.users import Users
 
@@ -54,6 +55,7 @@ class Context:
     domains: Domains
     certificates: Certificates
     access: Access
+    nodes: Nodes
 
     def url(self, cname: str) -> str:
         return environment_url(self.config, cname)

@@ -60,6 +60,7 @@ from beanpole.services.health import HealthService
 from beanpole.services.keys import AccessKeys
 from beanpole.services.logs import EnvironmentLogs
 from beanpole.services.monitor import Monitor
+from beanpole.services.nodes import Nodes
 from beanpole.services.operations import Operations
 from beanpole.services.reconciler import Reconciler
 from beanpole.services.user_upgrade import UserUpgrade
@@ -141,7 +142,14 @@ def build_context(home: Home) -> Context:
         ),
         certificates=Certificates(ops, home),
         access=Access(AccessStore(store), token),
+        nodes=Nodes(ops, _swarm_of(runtime), config.runtime),
     )
+
+
+def _swarm_of(runtime: DispatchingRuntime) -> Swarm | None:
+    """The swarm runtime, whose nodes `beanpole nodes` shows (None: not started so)."""
+    swarm = runtime.runtimes.get(SWARM)
+    return swarm if isinstance(swarm, Swarm) else None
 
 
 def choose_runtime(home: Home, config: ServerConfig) -> DispatchingRuntime:

@@ -94,6 +94,7 @@ class Reconciler:
     # immutable, and the cache above hands out the same settings object while unchanged
     _keys: dict[str, tuple[str, ResolvedSettings, str]] = field(default_factory=dict)
     _node_states: dict[str, str] = field(default_factory=dict)  # cluster node -> its state
+    _again: bool = False  # the next tick follows at once (instances were just lost)
 
     @property
     def store(self) -> Store:
@@ -179,6 +180,9 @@ class Reconciler:
                 raise
             except Exception:  # one bad tick must not stop the loop; it is logged
                 log.exception("reconcile tick failed")
+            if self._again:  # instances were lost: their repair starts now, not a tick later
+                self._again = False
+                continue
             await asyncio.sleep(self.tick_s)
 
     def _lb_max_age(self) -> float:
@@ -328,6 +332,7 @@ class Reconciler:
         if not lost:
             return
         await self.ops.fleet.stop([instance for _, instance in lost])
+        self._again = True
         for action, _ in lost:
             self.ops.fleet.lost.setdefault(action.environment, []).append(
                 f"Instance {action.instance_id} lost: {action.reason}"

@@ -71,8 +71,10 @@ from beanpole.core.runtime import (
 
 log = logging.getLogger(__name__)
 
-#: Where homes' overlay networks come from: one /20 each, the first free one on the manager.
-POOL = ipaddress.IPv4Network("10.216.0.0/16")
+#: Where homes' overlay networks come from: one /20 each (128), free on the manager and in
+#: this host's routes, starting at one that depends on the home: a node keeps a removed
+#: network's subnet a while, and refuses a new network that overlaps it.
+POOL = ipaddress.IPv4Network("10.216.0.0/13")
 RETRIES = 3
 LABEL = "beanpole"
 #: Docker's default node heartbeat, and the one Beanpole sets instead (`_quick_heartbeat`).
@@ -295,7 +297,9 @@ class Swarm:
             return self._remember(self.api.inspect_network(self.network))
         # the manager's networks, and what this host already routes elsewhere
         taken = [*docker_runtime.taken_subnets(self.api), *_routed_here()]
-        for subnet in POOL.subnets(new_prefix=20):
+        subnets = list(POOL.subnets(new_prefix=20))
+        start = int(hashlib.sha256(self.owner.encode()).hexdigest(), 16) % len(subnets)
+        for subnet in subnets[start:] + subnets[:start]:
             if any(subnet.overlaps(t) for t in taken):
                 continue
             ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(subnet))])
@@ -457,8 +461,14 @@ class Swarm:
 
     def nodes(self) -> list[SwarmNode]:
         """Every node of the swarm, by hostname."""
+        try:
+            rows = self.api.nodes()
+        except (docker.errors.DockerException, OSError) as exc:
+            raise ComponentError(
+                f"the swarm manager did not answer: {docker_runtime._short(exc)}"
+            ) from exc
         out = []
-        for node in self.api.nodes():
+        for node in rows:
             spec = node.get("Spec") or {}
             status = node.get("Status") or {}
             out.append(
@@ -485,11 +495,20 @@ class Swarm:
         found = next((n for n in self.nodes() if node in (n.hostname, n.id)), None)
         if found is None:
             raise InvalidInput(f"No node {node!r} in the swarm: see beanpole nodes.")
-        inspected = self.api.inspect_node(found.id)
-        spec = dict(inspected["Spec"])
-        spec["Availability"] = availability
-        self.api.update_node(found.id, int(inspected["Version"]["Index"]), spec)  # type: ignore[arg-type]
+        try:
+            inspected = self.api.inspect_node(found.id)
+            spec = dict(inspected["Spec"])
+            spec["Availability"] = availability
+            self._update_node(found.id, int(inspected["Version"]["Index"]), spec)
+        except docker.errors.DockerException as exc:
+            raise ComponentError(
+                f"the swarm manager refused to set {found.hostname} {availability}: "
+                f"{docker_runtime._short(exc)}"
+            ) from exc
         return next(n for n in self.nodes() if n.id == found.id)
+
+    def _update_node(self, node_id: str, version: int, spec: dict[str, Any]) -> None:
+        self.api.update_node(node_id, version, spec)  # type: ignore[arg-type]
 
     # -- the Runtime port ------------------------------------------------------------------
 
@@ -861,6 +880,9 @@ class Swarm:
 
     def shutdown(self) -> None:
         """Remove every service of this home, its gateway, the route and the network."""
+        if self._subnet is None:  # a client made to clean up: learn the subnet to unroute
+            with contextlib.suppress(docker.errors.DockerException, ComponentError):
+                self._remember(self.api.inspect_network(self.network))
         for service in self._services():
             self._remove(service)
         with contextlib.suppress(docker.errors.DockerException):

@@ -2,7 +2,7 @@
 
 The handlers translate HTTP to service calls and back, nothing more: one router per
 resource (`access` for tokens and the audit log, `applications`, `certificates`,
-`configurations`, `environments`, `logs`, `health`, `operations`, `keys`, `users`,
+`configurations`, `environments`, `logs`, `health`, `nodes`, `operations`, `keys`, `users`,
 `session`, `console`), every route with its response model
 and the error statuses it can answer, the bearer and console-session schemes declared once
 (`auth`); the console's own files are served by `site`. Errors are translated in
@@ -32,6 +32,7 @@ from beanpole.server.rest import (
     health,
     keys,
     logs,
+    nodes,
     operations,
     session,
     site,
@@ -70,6 +71,7 @@ def create_app(ctx: Context) -> FastAPI:
         environments,
         logs,
         health,
+        nodes,
         operations,
         keys,
     )
