@@ -49,6 +49,7 @@ class ServerConfig:
     manager_address: str = ""
     registry_address: str = ""
     registry_port: int = 5000
+    registry: str = ""  # HOST:PORT of a registry the operator runs ("": Beanpole runs one)
 
     @property
     def eb_domain(self) -> str:

@@ -26,9 +26,9 @@ import pytest
 from cryptography import x509
 
 from beanpole.adapters import registry as registry_module
-from beanpole.adapters.registry import Registry
+from beanpole.adapters.registry import ExternalRegistry, Registry
 from beanpole.adapters.runtime import docker as docker_runtime
-from beanpole.core.errors import BuildError, ComponentError
+from beanpole.core.errors import BuildError, ComponentError, InvalidInput
 
 pytestmark = pytest.mark.skipif(
     registry_module.unavailable() is not None,
@@ -245,3 +245,25 @@ def test_push_to_a_stopped_registry_gives_the_engine_message(
     assert "connection refused" in message.lower(), message
     assert str(reg.log_file) in message
     assert engine.api.inspect_image(image)["RepoTags"] == [image]  # temporary tag removed
+
+
+def test_an_operator_s_registry_gets_the_push_and_names_the_pull(
+    make_registry: Callable[..., Registry], engine: docker.DockerClient, image: str
+) -> None:
+    """``--registry HOST:PORT``: Beanpole runs nothing, pushes there, nodes pull from there
+    (here a registry started by the test stands for the operator's)."""
+    theirs = make_registry()
+    theirs.ensure_running()
+    external = ExternalRegistry(f"127.0.0.1:{theirs.port}")
+    external.ensure_running()  # nothing to start
+    reference = external.push(engine.api, image, REPOSITORY)
+    assert reference.startswith(f"127.0.0.1:{theirs.port}/{REPOSITORY}@sha256:"), reference
+    with https(theirs) as http:
+        manifest = f"/v2/{REPOSITORY}/manifests/{reference.split('@')[1]}"
+        assert http.get(manifest, headers={"Accept": MANIFEST_V2}).status_code == 200
+    theirs.stop()
+    with pytest.raises(BuildError) as failure:
+        external.push(engine.api, image, REPOSITORY)
+    assert f"Check that 127.0.0.1:{theirs.port} answers" in failure.value.message
+    with pytest.raises(InvalidInput, match="is not HOST or HOST:PORT"):
+        ExternalRegistry("https://registry.lan/")

@@ -86,6 +86,16 @@ def test_global_and_defaults_carry_the_measured_settings() -> None:
         assert line in defaults
 
 
+def test_a_cluster_s_shorter_connect_timeout_is_rendered_and_needs_a_reload() -> None:
+    quick = replace(SPEC, connect_timeout_ms=1000)
+    assert "timeout connect 1s" in section(render_config(quick, PATHS), "defaults")
+    assert structural_key(quick) != structural_key(SPEC)
+    odd = replace(SPEC, connect_timeout_ms=1500)
+    assert "timeout connect 1500ms" in section(render_config(odd, PATHS), "defaults")
+    with pytest.raises(InvalidInput, match="Connect timeout 0 ms"):
+        replace(SPEC, connect_timeout_ms=0)
+
+
 def test_frontend_routes_by_host_through_the_map_and_404s_the_rest() -> None:
     cfg = render_config(SPEC, PATHS)
     frontend = section(cfg, "frontend fe-http")

@@ -407,50 +407,22 @@ class Registry:
         removed afterwards unless it is the image's only name (removing it would remove the
         image).
         """
-        if not _REPOSITORY.fullmatch(repository):
-            raise InvalidInput(
-                f"{repository!r} is not a registry repository name: use lower-case letters, "
-                "digits and '.', '_', '-' or '/' between them (such as beanpole/shop-web)."
-            )
-        try:
-            info = client.inspect_image(image)  # type: ignore[no-untyped-call]
-        except docker.errors.ImageNotFound:
-            raise BuildError(
-                f"The image {image} is not on this host, so it cannot be pushed to the "
-                "registry: build it (or docker load it) here, then deploy again."
-            ) from None
-        except docker.errors.DockerException as exc:
-            raise BuildError(
-                f"The Docker engine could not show the image {image} ({_short(exc)}): check that "
-                "it runs (docker info), then deploy again."
-            ) from exc
-        image_id = str(info["Id"])
-        tag = image_id.rpartition(":")[2]
-        local = f"127.0.0.1:{self.port}/{repository}"
-        named = any(t != f"{local}:{tag}" for t in info.get("RepoTags") or [])
-        digest = ""
-        error = ""
-        try:
-            client.tag(image_id, local, tag)
-            for item in client.push(local, tag=tag, stream=True, decode=True):
-                if item.get("error"):
-                    error = str(item["error"]).strip()
-                aux = item.get("aux")
-                if isinstance(aux, dict) and aux.get("Digest"):
-                    digest = str(aux["Digest"])
-        except docker.errors.DockerException as exc:
-            error = _short(exc)
-        finally:
-            if named:
-                with contextlib.suppress(docker.errors.DockerException):
-                    client.remove_image(f"{local}:{tag}", noprune=True)
-        if error or not _DIGEST.fullmatch(digest):
-            raise BuildError(
-                f"Pushing the image {image} to the registry (127.0.0.1:{self.port}) failed: "
-                f"{error or 'the engine reported no digest'}. Check that the registry runs "
-                f"(its log: {self.log_file}) and that its disk has room, then deploy again."
-            )
-        return f"{self.host}/{repository}@{digest}"
+        return push_image(
+            client,
+            image,
+            repository,
+            push_to=f"127.0.0.1:{self.port}",
+            pull_from=self.host,
+            check=f"Check that the registry runs (its log: {self.log_file}) and that its disk "
+            "has room",
+        )
+
+    def trust_hint(self) -> str:
+        """What a node needs to pull from here."""
+        return (
+            f"Each node must trust the registry's certificate: copy {self.ca_file} to "
+            f"/etc/docker/certs.d/{self.host}/ca.crt on it (beanpole nodes ca; docs/swarm.md)."
+        )
 
     def delete(self, reference: str) -> None:
         """Delete the manifest ``<host>/<repository>@<digest>`` names (and the tags on it); one
@@ -520,3 +492,100 @@ def _write_atomic(path: Path, text: str) -> None:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[-1][:300] if text else type(exc).__name__
+
+
+def push_image(
+    client: docker.APIClient,
+    image: str,
+    repository: str,
+    *,
+    push_to: str,
+    pull_from: str,
+    check: str,
+) -> str:
+    """Push ``image`` from the engine ``client`` talks to, to the registry at ``push_to``,
+    under a temporary tag (the image's id, removed afterwards unless it is the image's only
+    name: removing it would remove the image); give the reference nodes pull:
+    ``<pull_from>/<repository>@<manifest digest>``. ``check``: what to check when it fails."""
+    if not _REPOSITORY.fullmatch(repository):
+        raise InvalidInput(
+            f"{repository!r} is not a registry repository name: use lower-case letters, "
+            "digits and '.', '_', '-' or '/' between them (such as beanpole/shop-web)."
+        )
+    try:
+        info = client.inspect_image(image)  # type: ignore[no-untyped-call]
+    except docker.errors.ImageNotFound:
+        raise BuildError(
+            f"The image {image} is not on this host, so it cannot be pushed to the "
+            "registry: build it (or docker load it) here, then deploy again."
+        ) from None
+    except docker.errors.DockerException as exc:
+        raise BuildError(
+            f"The Docker engine could not show the image {image} ({_short(exc)}): check that "
+            "it runs (docker info), then deploy again."
+        ) from exc
+    image_id = str(info["Id"])
+    tag = image_id.rpartition(":")[2]
+    local = f"{push_to}/{repository}"
+    named = any(t != f"{local}:{tag}" for t in info.get("RepoTags") or [])
+    digest = ""
+    error = ""
+    try:
+        client.tag(image_id, local, tag)
+        for item in client.push(local, tag=tag, stream=True, decode=True):
+            if item.get("error"):
+                error = str(item["error"]).strip()
+            aux = item.get("aux")
+            if isinstance(aux, dict) and aux.get("Digest"):
+                digest = str(aux["Digest"])
+    except docker.errors.DockerException as exc:
+        error = _short(exc)
+    finally:
+        if named:
+            with contextlib.suppress(docker.errors.DockerException):
+                client.remove_image(f"{local}:{tag}", noprune=True)
+    if error or not _DIGEST.fullmatch(digest):
+        raise BuildError(
+            f"Pushing the image {image} to the registry ({push_to}) failed: "
+            f"{error or 'the engine reported no digest'}. {check}, then deploy again."
+        )
+    return f"{pull_from}/{repository}@{digest}"
+
+
+class ExternalRegistry:
+    """A registry the operator runs (``beanpole server start --registry HOST:PORT``):
+    Beanpole only pushes to it, through the local engine, which must be able to (its
+    certificate trusted, ``docker login`` done), and the nodes pull from it."""
+
+    def __init__(self, host: str) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9.-]+(:\d{1,5})?", host):
+            raise InvalidInput(
+                f"Registry {host!r} is not HOST or HOST:PORT (such as registry.lan:5000)."
+            )
+        self.host = host
+
+    def ensure_running(self) -> None:
+        """Nothing to start: the operator runs it."""
+
+    def is_running(self) -> bool:
+        return True
+
+    def stop(self) -> None:
+        """Not Beanpole's to stop."""
+
+    def push(self, client: docker.APIClient, image: str, repository: str) -> str:
+        return push_image(
+            client,
+            image,
+            repository,
+            push_to=self.host,
+            pull_from=self.host,
+            check=f"Check that {self.host} answers and that this host's Docker engine may "
+            "push to it (its certificate trusted, docker login)",
+        )
+
+    def trust_hint(self) -> str:
+        return (
+            f"Each node must be able to pull from {self.host} (its certificate trusted, "
+            "docker login)."
+        )

@@ -122,6 +122,11 @@ def server() -> None:
     "manager's swarm address by default).",
 )
 @click.option("--registry-port", type=int, help="The image registry's port (5000).")
+@click.option(
+    "--registry",
+    help="HOST:PORT of an image registry you run, for the swarm's images, instead of the one "
+    "Beanpole runs (this host's engine must be able to push to it, every node to pull).",
+)
 def start(
     lb_port: int | None,
     https_port: int | None,
@@ -136,6 +141,7 @@ def start(
     manager_address: str | None,
     registry_address: str | None,
     registry_port: int | None,
+    registry: str | None,
 ) -> None:
     """Start the server (and HAProxy and supervisord or Docker if they are not running)."""
     home = Home.default()
@@ -154,6 +160,7 @@ def start(
         manager_address=manager_address,
         registry_address=registry_address,
         registry_port=registry_port,
+        registry=registry,
     )
     pid = running_pid(home)
     if pid is not None:

@@ -25,7 +25,7 @@ from beanpole.adapters.build import Builder
 from beanpole.adapters.bundles import BundleStore
 from beanpole.adapters.lb import requests
 from beanpole.adapters.lb.haproxy import HAProxy
-from beanpole.adapters.registry import Registry
+from beanpole.adapters.registry import ExternalRegistry, Registry
 from beanpole.adapters.runtime import docker, netns
 from beanpole.adapters.runtime.dispatch import DOCKER, SUPERVISORD, SWARM, DispatchingRuntime
 from beanpole.adapters.runtime.docker import Docker
@@ -182,7 +182,9 @@ def choose_runtime(home: Home, config: ServerConfig) -> DispatchingRuntime:
     if config.runtime == SWARM:
         runtimes[SWARM] = Swarm(
             str(home.root),
-            registry=Registry(
+            registry=ExternalRegistry(config.registry)
+            if config.registry
+            else Registry(
                 home.root / "registry",
                 address=registry_address(config.docker_host or None, config),
                 port=config.registry_port,

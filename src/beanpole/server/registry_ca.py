@@ -22,7 +22,7 @@ from pathlib import Path
 
 from beanpole.adapters.registry import Registry
 from beanpole.adapters.runtime.swarm import registry_address
-from beanpole.core.errors import BeanpoleError
+from beanpole.core.errors import BeanpoleError, InvalidInput
 from beanpole.home import Home
 
 USAGE = "usage: python -m beanpole.server.registry_ca"
@@ -32,6 +32,12 @@ def registry_ca(home: Home) -> tuple[Path, str]:
     """The CA certificate's path (made when missing) and the registry's ``host:port``, as
     the server's `choose_runtime` makes its registry."""
     config = home.load_config()
+    if config.registry:
+        raise InvalidInput(
+            f"This server's images go to the registry you named ({config.registry}), not "
+            "one Beanpole runs: there is no CA of Beanpole's to install. Each node must be "
+            "able to pull from it."
+        )
     address = registry_address(config.docker_host or None, config)
     home.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     registry = Registry(home.root / "registry", address=address, port=config.registry_port)

@@ -54,7 +54,6 @@ import docker.errors
 import docker.types
 
 from beanpole.adapters import logs
-from beanpole.adapters.registry import Registry
 from beanpole.adapters.runtime import docker as docker_runtime
 from beanpole.adapters.runtime.docker import IMAGE, host_root_layout
 from beanpole.adapters.runtime.launch import shell_line
@@ -97,6 +96,20 @@ table ip beanpole-gw {{
     }}
 }}
 """
+
+
+class ImageRegistry(Protocol):
+    """Where the nodes pull images from (`adapters.registry`: the one Beanpole runs, or the
+    operator's)."""
+
+    @property
+    def host(self) -> str: ...
+
+    def ensure_running(self) -> None: ...
+
+    def push(self, client: docker.APIClient, image: str, repository: str) -> str: ...
+
+    def trust_hint(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -155,7 +168,7 @@ class Swarm:
         self,
         owner: str,
         *,
-        registry: Registry,
+        registry: ImageRegistry,
         base_url: str | None = None,
         local_url: str | None = None,
         manager_address: str | None = None,
@@ -283,9 +296,7 @@ class Swarm:
             except docker.errors.DockerException as exc:
                 raise ComponentError(
                     f"The swarm manager could not pull {reference} "
-                    f"({docker_runtime._short(exc)}). Each node must trust the registry's "
-                    f"certificate: copy {self.registry.ca_file} to "
-                    f"/etc/docker/certs.d/{self.registry.host}/ca.crt on it (docs/swarm.md)."
+                    f"({docker_runtime._short(exc)}). {self.registry.trust_hint()}"
                 ) from exc
 
     # -- the overlay, its gateway and the route --------------------------------------------

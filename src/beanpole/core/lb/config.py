@@ -393,9 +393,14 @@ class LoadBalancerSpec:
     log_token: str = ""  # the secret every request line starts with ("": none)
     https_port: int = 0  # the HTTPS listener's port; 0: no HTTPS listener
     certificates: tuple[Certificate, ...] = ()  # offered by SNI on the HTTPS listener
+    # How long a connection to an instance may take before it is retried on another one.
+    # Instances on other hosts (a cluster) get less than the 5 s default: a dead node's
+    # addresses answer nothing, and a request there is retried sooner (docs/swarm.md).
+    connect_timeout_ms: int = 5000
 
     def __post_init__(self) -> None:
         _check_ip("Listener address", self.bind_host)
+        _check_connect_timeout(self.connect_timeout_ms)
         _check_port("Listener port", self.port)
         if self.https_port:
             _check_port("HTTPS listener port", self.https_port)
@@ -495,6 +500,16 @@ def backend_id(env_name: str) -> str:
     return f"{BACKEND_PREFIX}{env_name}"
 
 
+def _milliseconds(milliseconds: int) -> str:
+    """HAProxy's words for a duration: ``5s``, or ``1500ms``."""
+    return f"{milliseconds // 1000}s" if milliseconds % 1000 == 0 else f"{milliseconds}ms"
+
+
+def _check_connect_timeout(milliseconds: int) -> None:
+    if isinstance(milliseconds, bool) or not 0 < milliseconds <= 60_000:
+        raise InvalidInput(f"Connect timeout {milliseconds!r} ms is not valid (1 to 60000).")
+
+
 def structural_key(spec: LoadBalancerSpec) -> str:
     """A hash of everything that needs a reload to change.
 
@@ -509,6 +524,8 @@ def structural_key(spec: LoadBalancerSpec) -> str:
         # certificates go through the runtime API
         "tls": sorted([c.path, c.min_tls] for c in spec.certificates if c.min_tls != MIN_TLS),
         "log_port": spec.log_port,
+        # only when not the default: a server that never set it keeps its key
+        **({"connect_ms": spec.connect_timeout_ms} if spec.connect_timeout_ms != 5000 else {}),
         "log_token": hashlib.sha256(spec.log_token.encode()).hexdigest(),
         "backends": sorted([b.name, b.check_host, _check_shape(b.check)] for b in spec.backends),
         "rules": sorted(
@@ -611,7 +628,7 @@ def render_config(spec: LoadBalancerSpec, paths: HAProxyPaths) -> str:
         "",
         "defaults",
         "    mode http",
-        "    timeout connect 5s",
+        f"    timeout connect {_milliseconds(spec.connect_timeout_ms)}",
         "    timeout client 60s",
         "    timeout server 60s",
         "    timeout queue 30s",

@@ -99,6 +99,7 @@ def desired_spec(
     domains: Mapping[str, Sequence[str]] | None = None,
     https_port: int = 0,
     stored_certificates: Iterable[StoredCertificate] = (),
+    connect_timeout_ms: int = 5000,
 ) -> LoadBalancerSpec:
     """``versions`` (application, label) -> version, for the versions the environments run
     or serve, and ``version_dirs``, the same keys -> the folder of their build: where static
@@ -167,6 +168,7 @@ def desired_spec(
         log_port=log_port,
         log_token=log_token,
         https_port=https_port,
+        connect_timeout_ms=connect_timeout_ms,
         certificates=tuple(
             Certificate(c.name, c.path, c.fingerprint, min_tls.get(c.name, MIN_TLS))
             for c in sorted(stored.values(), key=lambda c: c.name)
