@@ -348,11 +348,24 @@ def _check_nothing_comes_back_on(bp: Beanpole, bed: swarmkit.SwarmBed, env: str,
         ids = {i["id"] for i in info["instances"]}
         return len(ids) == SCALE and set(placement(bed, bp.home)) == ids and not strays()
 
+    # The environment spreads over the returning node again, launch-first, one instance at
+    # a time (like an auto scaling group's AZRebalance); nothing old comes back on it.
+    started = time.monotonic()
+
+    def even() -> bool:
+        if not exact():
+            return False
+        counts = spread(bed, bp.home, {i["id"] for i in bp.status(env)["instances"]})
+        return all(counts.get(n, 0) == SCALE // len(NODES) for n in NODES)
+
+    wait_for(even, 120, f"{SCALE} instances spread evenly again, {node} included", interval=1)
+    took = time.monotonic() - started
     # the returning node's agent first learns which of its tasks are gone: watch a while
     holds_for(exact, 10, f"exactly {SCALE} instances and services, no stray on {node}")
     info = bp.status(env)
     counts = spread(bed, bp.home, {i["id"] for i in info["instances"]})
-    print(f"after {node} came back: {dict(counts)}; {info['status']}, {info['health']}")
+    print(f"after {node} came back: {dict(counts)} {took:.1f} s later; {info['health']}")
+    assert "(rebalance)" in bp.cli("events", env, "-n", "30").stdout
 
 
 def _observed(bp: Beanpole, bed: swarmkit.SwarmBed, env: str, load: Load, after: float) -> str:

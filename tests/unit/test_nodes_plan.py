@@ -4,7 +4,15 @@ part 4: "Nodes are visible")."""
 from __future__ import annotations
 
 from beanpole.core.model import EnvStatus, Instance, InstanceState
-from beanpole.core.nodes import Move, blockers, by_node, elsewhere, find, plan_drain
+from beanpole.core.nodes import (
+    Move,
+    blockers,
+    by_node,
+    elsewhere,
+    find,
+    plan_drain,
+    plan_rebalance,
+)
 from beanpole.core.placement import Node
 from beanpole.core.runtime import InstanceObservation
 
@@ -106,3 +114,40 @@ def test_a_node_is_named_by_hostname_or_by_a_unique_prefix_of_its_id():
     assert find(nodes, "ab") is None  # two ids start so
     assert find(nodes, "n9") is None
     assert find(nodes, "") is None
+
+
+N1, N2, N3 = Node("a", "n1"), Node("b", "n2"), Node("c", "n3")
+
+
+def test_a_node_that_came_back_gets_an_instance_from_the_fullest_node():
+    held = {
+        "n1": [instance("i-1", created_at=1), instance("i-2", created_at=2), instance("i-3")],
+        "n2": [instance("i-4"), instance("i-5"), instance("i-6")],
+    }
+    plan = plan_rebalance([N1, N2, N3], held, "shop", {})
+    assert plan is not None
+    hostname, leaving = plan
+    assert hostname == "n2" and leaving.id == "i-4"  # the fullest (last by name), oldest
+
+
+def test_an_even_or_nearly_even_spread_moves_nothing():
+    held = {"n1": [instance("i-1"), instance("i-2")], "n2": [instance("i-3")], "n3": []}
+    held["n3"] = [instance("i-4")]
+    assert plan_rebalance([N1, N2, N3], held, "shop", {}) is None  # 2/1/1: within one
+    held["n3"] = []
+    assert plan_rebalance([N1, N2, N3], held, "shop", {}) == ("n1", held["n1"][0])  # 2/1/0
+    two_two = {"n1": [instance("i-1"), instance("i-2")], "n2": [instance("i-3"), instance("i-4")]}
+    assert plan_rebalance([N1, N2], two_two, "shop", {}) is None
+
+
+def test_closed_nodes_other_environments_and_constraints_are_respected():
+    full = {"n1": [instance("i-1"), instance("i-2"), instance("i-3")]}
+    paused = Node("b", "n2", active=False)
+    down = Node("c", "n3", ready=False)
+    assert plan_rebalance([N1, paused, down], full, "shop", {}) is None  # nowhere to go
+    others = {"n1": [instance(f"i-{n}", "blog") for n in range(3)]}
+    assert plan_rebalance([N1, N2], others, "shop", {}) is None
+    web = Node("b", "n2", labels={"tier": "web"})
+    assert plan_rebalance([N1, web], full, "shop", {"tier": "web"}) is None  # n1 is not web
+    starting = {"n1": [instance(f"i-{n}", state=InstanceState.PENDING) for n in range(3)]}
+    assert plan_rebalance([N1, N2], starting, "shop", {}) is None  # an operation's

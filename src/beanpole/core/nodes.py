@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from beanpole.core import placement
 from beanpole.core.model import EnvStatus, Instance, InstanceState
 from beanpole.core.placement import Node
 from beanpole.core.runtime import InstanceObservation
@@ -101,3 +102,36 @@ def find(nodes: Iterable[Node], name: str) -> Node | None:
             return node
     by_id = [n for n in listed if n.id.startswith(name)] if name else []
     return by_id[0] if len(by_id) == 1 else None
+
+
+def plan_rebalance(
+    nodes: Iterable[Node],
+    held: Mapping[str, list[Instance]],
+    environment: str,
+    constraints: Mapping[str, str],
+) -> tuple[str, Instance] | None:
+    """The instance to move so that the environment is spread evenly again, and the node it
+    leaves: the oldest in service on the open node holding the most of them, when that is
+    two or more above another open node (a node that came back, or was activated after a
+    drain), and when `placement.choose` would put its successor elsewhere. None: even."""
+    open_nodes = placement.candidates(list(nodes), constraints)
+    if len(open_nodes) < 2:
+        return None
+    mine = {
+        n.hostname: [
+            i
+            for i in held.get(n.hostname, [])
+            if i.environment == environment and i.state is InstanceState.IN_SERVICE
+        ]
+        for n in open_nodes
+    }
+    most = max(open_nodes, key=lambda n: (len(mine[n.hostname]), n.hostname))
+    least = min(len(mine[n.hostname]) for n in open_nodes)
+    if len(mine[most.hostname]) - least < 2:
+        return None
+    env_counts = {n.id: len(mine[n.hostname]) for n in open_nodes}
+    all_counts = {n.id: len(held.get(n.hostname, [])) for n in open_nodes}
+    target = placement.choose(open_nodes, env_counts, all_counts, constraints)
+    if target is None or target.id == most.id:
+        return None
+    return most.hostname, mine[most.hostname][0]

@@ -245,6 +245,8 @@ async def serve(home: Home) -> None:
         # in the background (`services.user_upgrade`)
         upgrade = UserUpgrade(ctx.environments, ctx.ops.builder.users)
         upgrade_task = asyncio.create_task(upgrade.run(), name="user-upgrade")
+        # a cluster's environments spread evenly again when a node comes back
+        rebalance_task = asyncio.create_task(ctx.nodes.rebalance_loop(), name="rebalance")
         # Written whole then renamed: `beanpole server start` polls for this file and read a
         # half-written one (a JSON error) when it came between the create and the write.
         partial = home.server_file.with_name(home.server_file.name + ".tmp")
@@ -263,7 +265,7 @@ async def serve(home: Home) -> None:
         try:
             yield
         finally:
-            for task in (upgrade_task, loop_task, monitor_task):
+            for task in (rebalance_task, upgrade_task, loop_task, monitor_task):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

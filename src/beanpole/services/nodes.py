@@ -37,9 +37,18 @@ from beanpole.core.errors import (
     NotFound,
     unexpected,
 )
-from beanpole.core.model import Instance, InstanceState, Severity
-from beanpole.core.nodes import Move, blockers, by_node, elsewhere, find, plan_drain
-from beanpole.core.placement import ZONE_LABEL, Node
+from beanpole.core.model import EnvStatus, Instance, InstanceState, Severity
+from beanpole.core.nodes import (
+    Move,
+    blockers,
+    by_node,
+    elsewhere,
+    find,
+    plan_drain,
+    plan_rebalance,
+)
+from beanpole.core.placement import ZONE_LABEL, Node, parse_constraints
+from beanpole.core.settings import resolve
 from beanpole.services.observer import Snapshot
 from beanpole.services.operations import Operations
 
@@ -48,6 +57,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _PROC = "aws:elasticbeanstalk:environment:process:default"
+#: How often environments are checked for an uneven spread over the nodes.
+REBALANCE_S = 10.0
 
 
 class ClusterNode(Protocol):
@@ -244,14 +255,67 @@ class Nodes:
             tasks.append(task)
         return tasks
 
-    async def _move(self, move: Move, hostname: str) -> list[MovedInstance]:
+    # -- keeping environments spread ---------------------------------------------------------
+
+    async def rebalance(self) -> bool:
+        """Move one instance of one environment whose spread over the open nodes is uneven
+        (a node came back, or was activated after a drain), launch-first, as the
+        environment's activity; True when one moved. Like an auto scaling group's
+        AZRebalance: one at a time, only in a Ready environment nothing else holds."""
+        if self.cluster is None or (self._drain_task is not None and not self._drain_task.done()):
+            return False
+        nodes = [n.placement for n in await _ask(self.cluster.nodes)]
+        held = by_node(self.store.instances(), (await self._snapshot(fresh=False)).instances)
+        for env in self.store.environments():
+            if env.status is not EnvStatus.READY or self.ops.busy(env.name):
+                continue
+            wanted = resolve(*env.layers()).values.get("beanpole:instance:Constraints", "")
+            try:
+                constraints = parse_constraints(wanted)
+            except ValueError:
+                continue
+            plan = plan_rebalance(nodes, held, env.name, constraints)
+            if plan is None:
+                continue
+            hostname, instance = plan
+
+            # No await between the busy check above and the claim: nothing else takes it.
+            task = asyncio.create_task(
+                self._rebalance_move(Move(env.name, (instance,)), hostname),
+                name=f"rebalance-{env.name}",
+            )
+            self.ops.activities[env.name] = task
+            try:
+                await task
+            except Exception as exc:  # the move said why in an event; try again later
+                log.warning("rebalancing %s failed: %s", env.name, exc)
+                return False
+            return True
+        return False
+
+    async def _rebalance_move(self, move: Move, hostname: str) -> None:
+        await self._move(move, hostname, why="rebalance")
+
+    async def rebalance_loop(self, every_s: float = REBALANCE_S) -> None:
+        """`rebalance` now and then, for as long as the server runs."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                while await self.rebalance():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("rebalance failed")
+
+    async def _move(self, move: Move, hostname: str, why: str = "drain") -> list[MovedInstance]:
         """Successors in service on other nodes first, then drain and stop the leaving ones."""
         ops, fleet = self.ops, self.ops.fleet
         env = self.store.environment(move.environment)
         leaving = list(move.leaving)
         ops._event(
             env,
-            f"Moving {len(leaving)} instance(s) off node {hostname} (drain): "
+            f"Moving {len(leaving)} instance(s) off node {hostname} ({why}): "
             f"{', '.join(i.id for i in leaving)}. Their successors start on other nodes first.",
         )
         new: list[Instance] = []
@@ -285,7 +349,7 @@ class Nodes:
                 node = seen.node if seen is not None else ""
                 ops._event(
                     env,
-                    f"Instance {instance.id} moved off node {hostname} (drain): {successor.id} "
+                    f"Instance {instance.id} moved off node {hostname} ({why}): {successor.id} "
                     f"serves in its place{f' on node {node}' if node else ''}.",
                 )
                 moved.append(
@@ -300,7 +364,7 @@ class Nodes:
                 ops._event(
                     env,
                     f"Instance {instance.id} ({instance.state}, not in service) was stopped on "
-                    f"node {hostname} (drain).",
+                    f"node {hostname} ({why}).",
                 )
                 moved.append(
                     MovedInstance(instance=instance.id, environment=env.name, replacement="")
