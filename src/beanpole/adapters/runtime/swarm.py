@@ -763,7 +763,9 @@ class Swarm:
         for service in services:
             self._pump_logs(service)
             history = tasks.get(service.id, [])
-            status, pid, code, reason, started, restarts, last = _status(history)
+            status, pid, code, reason, started, restarts, last = _status(
+                history, service.force_update
+            )
             node = nodes.get(service.node)
             lost = ""
             if node is None:
@@ -1049,10 +1051,14 @@ def _ended(task: Mapping[str, Any]) -> tuple[int, str]:
 
 
 def _status(
-    tasks: list[dict[str, Any]],
+    tasks: list[dict[str, Any]], generation: int = 0
 ) -> tuple[ProcessStatus, int, int, str, float, int, str]:
     """status, pid, exit status, reason, since, restarts and the last death, from a
-    service's tasks (the latest decides; the earlier ones that failed count restarts)."""
+    service's tasks (the latest decides; the earlier ones that failed count restarts).
+
+    A task that failed is restarted by the engine until `RETRIES` restarts of the service's
+    current ``generation`` (its ForceUpdate: `restart` starts a new one) have failed too:
+    until then it is ``exited`` (restarting), not ``failed``."""
     latest = _latest(tasks)
     if latest is None:
         return ProcessStatus.STARTING, 0, 0, "", 0.0, 0, ""
@@ -1074,10 +1080,29 @@ def _status(
             code, reason = _ended(earlier[-1])
             return ProcessStatus.EXITED, 0, code, reason + "; restarting", 0.0, restarts, last
         return ProcessStatus.STARTING, 0, 0, "", 0.0, restarts, last
-    if state in _FAILED:
-        code, reason = _ended(latest)
-        return ProcessStatus.FAILED, 0, code, reason, since, restarts, last
-    return ProcessStatus.STOPPED, 0, 0, "", since, restarts, last
+    if state not in _FAILED:
+        return ProcessStatus.STOPPED, 0, 0, "", since, restarts, last
+    code, reason = _ended(latest)
+    if _restarting(latest, tasks, generation):  # as while it starts again: no start time
+        status_now, reason, since = ProcessStatus.EXITED, reason + "; restarting", 0.0
+    else:
+        status_now = ProcessStatus.FAILED
+    return status_now, 0, code, reason, since, restarts, last
+
+
+def _restarting(latest: Mapping[str, Any], tasks: list[dict[str, Any]], generation: int) -> bool:
+    """Whether the engine will start the failed ``latest`` task again (restarts left)."""
+    if _state(latest) not in ("failed", "rejected"):
+        return False  # complete: on-failure leaves it
+    failures = sum(
+        1 for t in tasks if _state(t) in ("failed", "rejected") and _generation(t) == generation
+    )
+    return failures <= RETRIES
+
+
+def _generation(task: Mapping[str, Any]) -> int:
+    """The ForceUpdate of the service spec the task was made from."""
+    return int(((task.get("Spec") or {}).get("ForceUpdate")) or 0)
 
 
 def _routed_here() -> list[ipaddress.IPv4Network]:
