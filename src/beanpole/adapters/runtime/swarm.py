@@ -79,6 +79,8 @@ LABEL = "beanpole"
 #: Docker's default node heartbeat, and the one Beanpole sets instead (`_quick_heartbeat`).
 DEFAULT_HEARTBEAT_NS = 5_000_000_000
 HEARTBEAT_NS = 1_000_000_000
+#: How often `observe` checks that the gateway runs and the route goes through it.
+GATEWAY_CHECK_S = 5.0
 _API_TIMEOUT_S = 60
 _ADDRESS_WAIT_S = 20.0
 #: Task states before the container runs.
@@ -191,6 +193,7 @@ class Swarm:
         self._subnet: ipaddress.IPv4Network | None = None
         self._network_id = ""
         self._seen_nodes: dict[str, str] = {}  # hostname -> state, at the last observe
+        self._gateway_checked = 0.0  # time.monotonic() of the last gateway check
         self._pumps: dict[str, threading.Thread] = {}  # service id -> its log copier
 
     # -- the engines -----------------------------------------------------------------------
@@ -390,6 +393,30 @@ class Swarm:
             self.api.start(created["Id"])
             gateway = self.api.inspect_container(created["Id"])
         self._route(gateway)
+
+    def _check_gateway(self) -> None:
+        """Every `GATEWAY_CHECK_S`: the gateway runs and this host's route goes through it,
+        else both are made again (a restarted gateway may have another address)."""
+        now = time.monotonic()
+        if now - self._gateway_checked < GATEWAY_CHECK_S:
+            return
+        self._gateway_checked = now
+        try:
+            gateway = self.api.inspect_container(self.gateway)
+            if (gateway.get("State") or {}).get("Running") and self._routed(gateway):
+                return
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.DockerException as exc:
+            log.warning("could not check the gateway %s: %s", self.gateway, exc)
+            return
+        log.warning(
+            "the gateway %s or the route through it is gone: making them again", self.gateway
+        )
+        try:
+            self._ensure_gateway()
+        except (ComponentError, docker.errors.DockerException) as exc:
+            log.warning("could not make the gateway %s again: %s", self.gateway, exc)
 
     def _gateway_bridge_address(self, gateway: Mapping[str, Any]) -> str:
         """The gateway's address on the manager's ``docker_gwbridge`` (the way in)."""
@@ -754,6 +781,7 @@ class Swarm:
         services = self._services()
         if not services:
             return {}
+        self._check_gateway()
         tasks = self._tasks()
         nodes = {n.id: n for n in self.nodes()}
         self._seen_nodes = {n.hostname: n.state for n in nodes.values()}
