@@ -16,8 +16,10 @@ import shutil
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: The test bed script: a copy of the project's shared/tools/swarm-netns.sh is kept in
 #: tests/tools, so a fresh clone has it (BEANPOLE_SWARM_SCRIPT names another).
@@ -158,3 +160,34 @@ def new_bed(prefix: str) -> SwarmBed:
                 bed.down()
             raise
     return bed
+
+
+@contextlib.contextmanager
+def swarm_runtime(folder: Path, owner: str) -> Iterator[Any]:
+    """A `Swarm` runtime of the home ``owner`` on the session's bed, with a registry of its
+    own in ``folder`` that every node trusts (skips where the bed or the engine cannot
+    run); everything it made is removed after."""
+    import pytest
+
+    from beanpole.adapters.registry import Registry
+    from beanpole.adapters.runtime import docker as docker_runtime
+    from beanpole.adapters.runtime.swarm import Swarm
+
+    if (why_not := unavailable()) is not None:
+        pytest.skip(f"no swarm test bed here: {why_not}")
+    if (why_not := docker_runtime.unavailable()) is not None:
+        pytest.skip(f"no Docker engine here (it builds and pushes images): {why_not}")
+    bed = shared_bed()
+    registry = Registry(folder / "registry", address=bed.host_address, port=free_port())
+    runtime = Swarm(
+        owner, registry=registry, base_url=bed.manager_url, manager_address=bed.manager_address
+    )
+    try:
+        registry.ensure_running()
+        bed.trust(registry.ca_file, registry.host)
+        runtime.ensure_running()
+        yield runtime
+    finally:
+        runtime.shutdown()
+        runtime.close()
+        registry.stop()

@@ -18,10 +18,8 @@ from typing import TypeVar
 import pytest
 
 import swarmkit
-from beanpole.adapters.registry import Registry
 from beanpole.adapters.runtime import docker as docker_runtime
 from beanpole.adapters.runtime import netns
-from beanpole.adapters.runtime import swarm as swarm_runtime
 from beanpole.adapters.runtime.dispatch import DispatchingRuntime
 from beanpole.adapters.runtime.supervisord import Supervisor
 from beanpole.ports import Runtime
@@ -115,28 +113,9 @@ def dispatching(tmp_path: Path) -> Iterator[Driver]:
 def swarm(tmp_path: Path) -> Iterator[Driver]:
     """Services on a 3-node Docker Swarm (`swarmkit`: one dockerd per network namespace),
     images from a registry on the host, reached over the overlay through the gateway."""
-    if (why_not := swarmkit.unavailable()) is not None:
-        pytest.skip(f"no swarm test bed here: {why_not}")
-    if (why_not := docker_runtime.unavailable()) is not None:
-        pytest.skip(f"no Docker engine here (it builds and pushes images): {why_not}")
-    bed = swarmkit.shared_bed()
-    registry = Registry(tmp_path / "registry", address=bed.host_address, port=swarmkit.free_port())
-    runtime = swarm_runtime.Swarm(
-        f"contract:{tmp_path}",
-        registry=registry,
-        base_url=bed.manager_url,
-        manager_address=bed.manager_address,
-    )
-    try:
-        registry.ensure_running()
-        bed.trust(registry.ca_file, registry.host)
-        runtime.ensure_running()
+    with swarmkit.swarm_runtime(tmp_path, f"contract:{tmp_path}") as runtime:
         # the engine restarts a crashing task 3 times, each a new task on the same node
         yield Driver(runtime, lambda: time.sleep(0.1), deadline_s=60.0, isolated=True)
-    finally:
-        runtime.shutdown()
-        runtime.close()
-        registry.stop()
 
 
 @contextmanager

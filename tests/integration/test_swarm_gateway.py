@@ -18,8 +18,6 @@ import httpx
 import pytest
 
 import swarmkit
-from beanpole.adapters.registry import Registry
-from beanpole.adapters.runtime import docker as docker_runtime
 from beanpole.adapters.runtime import swarm as swarm_runtime
 from beanpole.core.runtime import InstanceSpec
 
@@ -30,27 +28,8 @@ SERVE = f"{shlex.quote(sys.executable)} -m http.server $PORT --bind 127.0.0.1"
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[swarm_runtime.Swarm]:
-    if (why_not := swarmkit.unavailable()) is not None:
-        pytest.skip(f"no swarm test bed here: {why_not}")
-    if (why_not := docker_runtime.unavailable()) is not None:
-        pytest.skip(f"no Docker engine here: {why_not}")
-    bed = swarmkit.shared_bed()
-    registry = Registry(tmp_path / "registry", address=bed.host_address, port=swarmkit.free_port())
-    made = swarm_runtime.Swarm(
-        f"gateway:{tmp_path}",
-        registry=registry,
-        base_url=bed.manager_url,
-        manager_address=bed.manager_address,
-    )
-    try:
-        registry.ensure_running()
-        bed.trust(registry.ca_file, registry.host)
-        made.ensure_running()
+    with swarmkit.swarm_runtime(tmp_path, f"gateway:{tmp_path}") as made:
         yield made
-    finally:
-        made.shutdown()
-        made.close()
-        registry.stop()
 
 
 def answers(url: str) -> bool:
