@@ -121,12 +121,26 @@ class SwarmBed:
         self.run("kill-node", node)
 
     def start_node(self, node: str) -> None:
+        """Start a killed node again. A SIGKILLed dockerd leaves its pid file, which a new
+        dockerd refuses to start over: removed once no live process has that pid."""
+        pid_file = Path(f"/run/{self.prefix}/{node}/docker.pid")
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            if not Path(f"/proc/{pid}").exists() or _zombie(pid):
+                pid_file.unlink()
         self.run("start-node", node)
 
     def down(self) -> None:
         if not self._down:
             self._down = True
             self.run("down")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
 
 
 _lock = threading.Lock()
