@@ -144,7 +144,6 @@ class _Service:
     id: str
     instance: str
     labels: Mapping[str, str]
-    version: int
     force_update: int
 
     @property
@@ -954,22 +953,26 @@ class Swarm:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _services(self, instance_id: str | None = None) -> list[_Service]:
+    def _labelled(self, listing: Any, instance_id: str | None) -> list[dict[str, Any]]:
+        """What ``listing`` (the manager's services or tasks) gives of this home's (or one
+        instance's), by their labels."""
         filters = [f"{LABEL}.home={self.owner}"]
         if instance_id is not None:
             filters.append(f"{LABEL}.instance={instance_id}")
         try:
-            rows = self.api.services(filters={"label": filters})  # type: ignore[no-untyped-call]
+            return list(listing(filters={"label": filters}))
         except (docker.errors.DockerException, OSError) as exc:
             raise ComponentError(
                 f"the swarm manager did not answer: {docker_runtime._short(exc)}"
             ) from exc
+
+    def _services(self, instance_id: str | None = None) -> list[_Service]:
+        rows = self._labelled(self.api.services, instance_id)
         return [
             _Service(
                 id=str(row["ID"]),
                 instance=labels[f"{LABEL}.instance"],
                 labels=labels,
-                version=int((row.get("Version") or {}).get("Index", 0)),
                 force_update=int(
                     ((row.get("Spec") or {}).get("TaskTemplate") or {}).get("ForceUpdate") or 0
                 ),
@@ -981,15 +984,7 @@ class Swarm:
     def _tasks(self, instance_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
         """This home's tasks (or one instance's) by service id: the label filter finds the
         tasks of a service already removed too, until they have ended."""
-        filters = [f"{LABEL}.home={self.owner}"]
-        if instance_id is not None:
-            filters.append(f"{LABEL}.instance={instance_id}")
-        try:
-            rows = self.api.tasks(filters={"label": filters})  # type: ignore[no-untyped-call]
-        except (docker.errors.DockerException, OSError) as exc:
-            raise ComponentError(
-                f"the swarm manager did not answer: {docker_runtime._short(exc)}"
-            ) from exc
+        rows = self._labelled(self.api.tasks, instance_id)
         out: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             out.setdefault(str(row.get("ServiceID", "")), []).append(row)
