@@ -34,6 +34,7 @@ BENCHMARKS = (
     "docker_runtime",  # issue 12: one Python app on supervisord and on Docker, side by side
     "deployment_folder",  # issue 8: the copy a deployment with steps makes of the app folder
     "swarm",  # issue 13: requests to swarm tasks vs. host processes; a node's death under load
+    "swarm_images",  # issue 13: a version's image under the swarm: made, pushed, pulled
 )
 
 

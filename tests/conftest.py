@@ -124,7 +124,10 @@ def beanpole_swarm():
 
     for bp in _running("swarm", before_start=prepare):
         bp.swarm = bed  # type: ignore[attr-defined]
-        yield bp
+        try:
+            yield bp
+        finally:  # the versions' images the server built on this host's engine
+            swarmkit.remove_images(str(bp.home))
 
 
 @pytest.fixture

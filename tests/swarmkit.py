@@ -176,11 +176,23 @@ def new_bed(prefix: str) -> SwarmBed:
     return bed
 
 
+def remove_images(owner: str) -> None:
+    """Remove the version images the home ``owner`` built on this host's engine."""
+    from beanpole.adapters.registry import ExternalRegistry
+    from beanpole.adapters.runtime.swarm import Swarm
+
+    runtime = Swarm(owner, registry=ExternalRegistry("127.0.0.1:5000"))
+    try:
+        runtime.remove_images()
+    finally:
+        runtime.close()
+
+
 @contextlib.contextmanager
-def swarm_runtime(folder: Path, owner: str) -> Iterator[Any]:
+def swarm_runtime(folder: Path, owner: str, **options: Any) -> Iterator[Any]:
     """A `Swarm` runtime of the home ``owner`` on the session's bed, with a registry of its
     own in ``folder`` that every node trusts (skips where the bed or the engine cannot
-    run); everything it made is removed after."""
+    run); everything it made is removed after. ``options``: more of `Swarm`'s arguments."""
     import pytest
 
     from beanpole.adapters.registry import Registry
@@ -194,7 +206,11 @@ def swarm_runtime(folder: Path, owner: str) -> Iterator[Any]:
     bed = shared_bed()
     registry = Registry(folder / "registry", address=bed.host_address, port=free_port())
     runtime = Swarm(
-        owner, registry=registry, base_url=bed.manager_url, manager_address=bed.manager_address
+        owner,
+        registry=registry,
+        base_url=bed.manager_url,
+        manager_address=bed.manager_address,
+        **options,
     )
     try:
         registry.ensure_running()
@@ -203,5 +219,6 @@ def swarm_runtime(folder: Path, owner: str) -> Iterator[Any]:
         yield runtime
     finally:
         runtime.shutdown()
+        runtime.remove_images()
         runtime.close()
         registry.stop()

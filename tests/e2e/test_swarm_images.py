@@ -119,3 +119,29 @@ def test_a_dockerfile_version_is_pulled_by_digest_on_every_node_and_rolls_out(
     assert len(services(bp)) == 3
     bp.cli("terminate", "imgweb")
     wait_for(lambda: not services(bp), 60, "the environment's services to be removed")
+
+
+@pytest.mark.parametrize(
+    ("platform", "says"),
+    [("python", "Listening at"), ("node", "listening on"), ("static", None)],
+)
+def test_a_python_node_or_static_version_runs_from_an_image_of_its_build(
+    beanpole_swarm, platform, says
+):
+    """Built once on Beanpole's host (dependencies installed there), then an image of the
+    build: its dependencies' and app's layers over the host-root image, pulled by digest."""
+    from conftest import EXAMPLES
+
+    bp = beanpole_swarm
+    env = f"ex-{platform}"
+    bp.cli("create", env, "--app", env, "--source", str(EXAMPLES / platform), "--scale", "2")
+    status, _ = bp.get(env, "/")
+    assert status == 200
+    found = services(bp)  # the server's one environment now
+    images = {s["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] for s in found}
+    assert len(found) == 2 and len(images) == 1, images
+    assert "/beanpole/build@sha256:" in images.pop()
+    if says is not None:  # the processes' output comes back through the engine
+        wait_for(lambda: says in bp.cli("logs", env).stdout, 30, "the app's output in its logs")
+    bp.cli("terminate", env)
+    wait_for(lambda: not services(bp), 60, "the environment's services to be removed")

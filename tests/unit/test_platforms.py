@@ -115,6 +115,16 @@ def test_shipped_node_modules_skip_install(tmp_path):
     assert detect(tmp_path, resolve()).dependencies is None
 
 
+def test_beanpole_s_link_to_installed_node_modules_still_installs(tmp_path):
+    """The link Beanpole makes to a version's installed node_modules is not a shipped
+    folder: looking at the version again keeps its dependencies (and their .bin on PATH)."""
+    app, installed = tmp_path / "app", tmp_path / "deps" / "node_modules"
+    write(app, {"package.json": "{}", "app.js": ""})
+    installed.mkdir(parents=True)
+    (app / "node_modules").symlink_to(installed)
+    assert detect(app, resolve()).dependencies is not None
+
+
 def test_node_lock_change_changes_key(tmp_path):
     write(tmp_path, {"package.json": "{}", "app.js": "", "package-lock.json": "{}"})
     key = detect(tmp_path, resolve(), "v20").dependencies.cache_key

@@ -15,6 +15,8 @@ writes into its build at run time and two applications may upload the same bundl
     deps/python/<key>/          without users of their own: a virtualenv, keyed by
                                 requirements hash + Python version, shared by manifest
     deps/node/<key>/            node_modules, keyed by the lock file's hash + Node version
+    .tools/                     Beanpole's own tools an app user runs (the static platform's
+                                file server), when it cannot run Beanpole's Python
 
 An install runs the bundle's code (npm's scripts, a local package's build), so with users of
 their own each application installs as its user into its own folder. A code-only deploy
@@ -58,6 +60,9 @@ from beanpole.core.runtime import Companion, RunAs
 from beanpole.core.settings import ResolvedSettings
 from beanpole.ports import Images
 
+#: Under ``<home>/builds``: copies of Beanpole's own tools for app users (`Builder._runnable`).
+TOOLS = ".tools"
+
 TAIL_LINES = 50
 _BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -76,6 +81,16 @@ class Artifact:
     command: tuple[str, ...] = ()
     image_env: Mapping[str, str] = field(default_factory=dict)
     companions: tuple[Companion, ...] = ()
+    deps_dir: Path | None = None  # the dependencies' folder (a virtualenv's, node_modules')
+    tools_dir: Path | None = None  # Beanpole's tools its commands run (`Builder._runnable`)
+
+    @property
+    def build_dirs(self) -> tuple[Path, ...]:
+        """The folders its processes run from (`InstanceSpec.build_dirs`): the tools', the
+        dependencies', then the app's; none for an image."""
+        if self.image:
+            return ()
+        return tuple(p for p in (self.tools_dir, self.deps_dir, self.app_dir) if p is not None)
 
     def process_env(self, properties: Mapping[str, str]) -> dict[str, str]:
         """The environment every process of an instance gets (before PORT and the id)."""
@@ -286,11 +301,13 @@ class Builder:
                 deps_root = workdir.parent / "deps"
             path_prefix: tuple[str, ...] = ()
             env: dict[str, str] = {}
+            deps_dir: Path | None = None
             if plan.dependencies is not None:
                 path_prefix, env = await self._dependencies(
                     plan.dependencies, app_dir, log, deps_root, run_as
                 )
                 target = deps_root / plan.dependencies.kind / plan.dependencies.cache_key
+                deps_dir = target
                 if private and run_as is not None and target.stat().st_uid != run_as.uid:
                     # the app user's container_commands install into it
                     await asyncio.to_thread(hand_over, target, run_as)
@@ -311,7 +328,9 @@ class Builder:
             (workdir / ".done").touch()
         if images is not None:
             return replace(images, path_prefix=path_prefix, env=env, run_as=run_as)
-        return Artifact(app_dir, plan, path_prefix, env, run_as)
+        return Artifact(
+            app_dir, plan, path_prefix, env, run_as, deps_dir=deps_dir, tools_dir=self._tools(plan)
+        )
 
     async def _docker(
         self,
@@ -552,6 +571,11 @@ class Builder:
         )
         await runner.run(todo)
 
+    def _tools(self, plan: BuildPlan) -> Path | None:
+        """The folder of Beanpole's tools when ``plan``'s processes run one of them."""
+        tools = self.root / TOOLS
+        return tools if any(str(tools) in c for c in plan.processes.values()) else None
+
     def _runnable(self, plan: BuildPlan, run_as: RunAs | None) -> BuildPlan:
         """The plan with commands the app user can run: the static platform's file server is
         Beanpole's own module, run by Beanpole's Python, which may be out of its reach; then
@@ -560,7 +584,7 @@ class Builder:
         web = plan.processes.get("web", "")
         if not web.startswith(ours) or can_run(Path(sys.executable), run_as):
             return plan
-        tool = self.root / ".tools" / "static_server.py"
+        tool = self.root / TOOLS / "static_server.py"
         tool.parent.mkdir(exist_ok=True)
         tool.parent.chmod(0o755)
         shutil.copyfile(static_server.__file__, tool)

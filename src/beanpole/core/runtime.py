@@ -119,6 +119,10 @@ class InstanceSpec:
     # `core.placement`); the runtimes of one host ignore them.
     node_labels: Mapping[str, str] = field(default_factory=dict)
     environment: str = ""  # the environment's id: a cluster runtime spreads each one's
+    # The version's build the processes run from, as folders of this host (its dependencies,
+    # then its app folder; `cwd` is in the last). A runtime whose nodes do not share this
+    # host's files ships them in an image (`adapters.runtime.swarm`); the others ignore it.
+    build_dirs: tuple[Path, ...] = ()
 
     @property
     def ports(self) -> tuple[int, ...]:

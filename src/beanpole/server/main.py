@@ -192,6 +192,7 @@ def choose_runtime(home: Home, config: ServerConfig) -> DispatchingRuntime:
             base_url=config.docker_host or None,
             manager_address=config.manager_address or None,
             shared=(home.root / "builds",),
+            hidden=(home.root,),
         )
     else:
         missing[SWARM] = "the server was not started with --runtime swarm"

@@ -434,6 +434,7 @@ class Fleet:
                 settings.get("beanpole:instance", "Constraints")
             ),
             environment=instance.environment_id or instance.environment,
+            build_dirs=artifact.build_dirs,
         )
 
     def _request_token(self) -> str:

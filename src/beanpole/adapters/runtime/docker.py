@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import docker
 import docker.errors
@@ -120,6 +120,28 @@ def host_mounts(root: Path = Path("/")) -> list[str]:
         for p in root.iterdir()
         if p.is_dir() and not p.is_symlink() and p.name not in _NOT_MOUNTED
     )
+
+
+def host_mounts_beside(hidden: Sequence[Path], root: Path = Path("/")) -> list[str]:
+    """`host_mounts`, leaving out the folders ``hidden`` (absolute): a top-level folder that
+    holds one is replaced by what it holds beside it, down to the hidden folder (its files
+    and links too: a link is mounted as what it points to, when that exists)."""
+    hidden = [h.absolute() for h in hidden]
+
+    def beside(folder: Path) -> list[str]:
+        if folder in hidden:
+            return []
+        if not any(folder in h.parents for h in hidden):
+            return [str(folder)]
+        out: list[str] = []
+        for child in sorted(folder.iterdir()):
+            if child.is_dir() and not child.is_symlink():
+                out += beside(child)
+            elif child.exists():  # a file, or a link to something (a dangling one is left)
+                out.append(str(child))
+        return out
+
+    return sorted(m for folder in host_mounts(root) for m in beside(Path(folder)))
 
 
 def host_root_layout(root: Path = Path("/")) -> bytes:
@@ -879,31 +901,43 @@ def _client(base_url: str | None, *, timeout: int) -> docker.DockerClient:
 
 
 def copy_logs(
-    open_stream: Callable[[float | None], Iterable[bytes]], path: Path, what: str
+    open_stream: Callable[[float | None], Iterable[bytes]],
+    path: Path,
+    what: str,
+    route: Callable[[bytes], tuple[Path, bytes]] | None = None,
 ) -> None:
     """Append the engine's output (lines stamped with ``timestamps=True``) to ``path``, from
     just after the last line copied before (its time is kept beside the file), until the
-    stream ends. ``open_stream(since)`` opens it (``since``: None for all)."""
+    stream ends. ``open_stream(since)`` opens it (``since``: None for all). ``route``: the
+    file each line goes to instead, and the line to write there."""
     mark = path.with_name(f".{path.name}.since")
     try:
         since = float(mark.read_text())
     except (OSError, ValueError):
         since = 0.0
+    files: dict[Path, BinaryIO] = {}
     try:
         stream = open_stream(since if since > 0 else None)
-        with path.open("ab") as out:
-            pending = b""
-            for chunk in stream:
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    stamp, _, text = line.partition(b" ")
-                    out.write(text + b"\n")
-                    since = max(since, _timestamp(stamp.decode(errors="replace")))
+        files[path] = path.open("ab")
+        pending = b""
+        for chunk in stream:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                stamp, _, text = line.partition(b" ")
+                target, text = route(text) if route is not None else (path, text)
+                if target not in files:
+                    files[target] = target.open("ab")
+                files[target].write(text + b"\n")
+                since = max(since, _timestamp(stamp.decode(errors="replace")))
+            for out in files.values():
                 out.flush()
-                mark.write_text(f"{since + 1e-6:.6f}")
-    except (docker.errors.DockerException, OSError) as exc:
+            mark.write_text(f"{since + 1e-6:.6f}")
+    except Exception as exc:  # the stream broke (its engine went): a new copy goes on
         log.debug("copying %s's logs stopped: %s", what, exc)
+    finally:
+        for out in files.values():
+            out.close()
 
 
 def _base_image_hint(dockerfile: Path, error: str) -> str:

@@ -10,10 +10,13 @@ service is removed, also on a node that was down when it was.
 
 Images: every node pulls each instance's image by digest from a registry (`Registry`,
 ``docker-registry`` run by Beanpole unless the operator names another). A Docker-platform
-version's image is pushed there the first time an instance of it starts. The other
-platforms run their build as it lies on the host under ``beanpole/host-root`` (the Docker
-runtime's image: an empty tree with the host's folders mounted read-only), pushed there
-too; so those folders must be at the same paths on every node (docs/swarm.md).
+version's image is pushed there the first time an instance of it starts. A version of the
+other platforms becomes an image then too (`version_image`): ``beanpole/host-root`` (the
+Docker runtime's image: an empty tree for the node's folders) with a layer per folder of
+its build, at their paths; the task mounts the node's folders read-only beside Beanpole's
+home, which it never sees, and its output reaches this host through the engine. So the
+nodes need the host's runtime (system folders, interpreters), not its files
+(docs/swarm.md). A spec without build folders (tests) runs from the host's folders.
 
 Networking (docs/swarm-plan.md measured the choices): the home's services sit on one
 ``attachable`` overlay network (``beanpole-<digest>``, a /20 out of `POOL`), with no port
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import ipaddress
 import logging
 import os
@@ -42,6 +46,8 @@ import shlex
 import shutil
 import socket
 import subprocess
+import tarfile
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -76,6 +82,10 @@ log = logging.getLogger(__name__)
 POOL = ipaddress.IPv4Network("10.216.0.0/13")
 RETRIES = 3
 LABEL = "beanpole"
+#: The repository of versions' images (`Swarm.version_image`), tagged by their layers.
+BUILD_IMAGE = "beanpole/build"
+#: Before a line of an instance's output, when it runs more than one process: whose it is.
+PROCESS_MARK = b"\x1f"
 #: Docker's default node heartbeat, and the one Beanpole sets instead (`_quick_heartbeat`).
 DEFAULT_HEARTBEAT_NS = 5_000_000_000
 HEARTBEAT_NS = 1_000_000_000
@@ -174,6 +184,7 @@ class Swarm:
         local_url: str | None = None,
         manager_address: str | None = None,
         shared: tuple[Path, ...] = (),
+        hidden: tuple[Path, ...] = (),
     ) -> None:
         self.owner = owner
         self.registry = registry
@@ -181,6 +192,9 @@ class Swarm:
         self.local_url = local_url
         self.manager_address = manager_address
         self.shared = tuple(p.absolute() for p in shared)
+        # host folders a version's instance never sees (the home: its database, keys and
+        # builds); its build comes in its image
+        self.hidden = tuple(p.absolute() for p in hidden)
         digest = hashlib.sha256(owner.encode()).hexdigest()[:10]
         self.prefix = f"bp-{digest}"
         self.network = f"beanpole-{digest}"
@@ -194,6 +208,7 @@ class Swarm:
         self._seen_nodes: dict[str, str] = {}  # hostname -> state, at the last observe
         self._gateway_checked = 0.0  # time.monotonic() of the last gateway check
         self._pumps: dict[str, threading.Thread] = {}  # service id -> its log copier
+        self._image_locks: dict[str, threading.Lock] = {}  # build image tag -> its builder
 
     # -- the engines -----------------------------------------------------------------------
 
@@ -273,15 +288,117 @@ class Swarm:
 
     def host_root(self) -> str:
         """The reference of the host-root image in the registry (pushed once per layout)."""
+        return self._push(self._local_host_root())
+
+    def _local_host_root(self) -> str:
+        """The host-root image on the engine that builds (made there once per layout)."""
         layout = host_root_layout()
         name = f"{IMAGE}:{hashlib.sha256(layout).hexdigest()[:12]}"
-        if name in self._pushed:
-            return self._pushed[name]
-        try:
-            self.local.inspect_image(name)  # type: ignore[no-untyped-call]
-        except docker.errors.ImageNotFound:
-            self.local.import_image_from_data(layout, repository=IMAGE, tag=name.split(":")[1])
-        return self._push(name)
+        if name not in self._pushed:
+            try:
+                self.local.inspect_image(name)  # type: ignore[no-untyped-call]
+            except docker.errors.ImageNotFound:
+                self.local.import_image_from_data(layout, repository=IMAGE, tag=name.split(":")[1])
+        return name
+
+    def version_image(self, spec: InstanceSpec) -> str:
+        """The reference nodes pull of the image of ``spec``'s build: the host-root image
+        with a layer per folder of `InstanceSpec.build_dirs` (the dependencies' layer is
+        shared by the versions that share them), made on the engine that builds the first
+        time an instance of the version starts, and pushed to the registry."""
+        image = self._local_host_root()
+        chain = hashlib.sha256(image.encode())
+        for folder in (p.absolute() for p in spec.build_dirs):
+            try:
+                stat = folder.stat()
+            except OSError as exc:
+                raise ComponentError(
+                    f"instance {spec.instance_id}'s build folder {folder} cannot be read "
+                    f"({exc.strerror}): deploy the version again to build it anew"
+                ) from exc
+            # a folder made again (a build removed and redone), or a file at its top written
+            # again (a tool copied anew), is another layer; a build's files never change
+            # once it is done
+            changed = max([stat.st_mtime_ns, *(p.lstat().st_mtime_ns for p in folder.iterdir())])
+            chain.update(f"\0{folder}\0{stat.st_dev}\0{stat.st_ino}\0{changed}".encode())
+            tag = f"{BUILD_IMAGE}:{chain.hexdigest()[:32]}"
+            with self._image_lock(tag):
+                try:
+                    self.local.inspect_image(tag)  # type: ignore[no-untyped-call]
+                except docker.errors.ImageNotFound:
+                    self._build_layer(image, folder, tag)
+            image = tag
+        with self._image_lock(image):
+            return self._push(image)
+
+    def remove_images(self) -> int:
+        """Remove this home's version images from the engine that builds (a cache: they are
+        made again when needed); how many were removed."""
+        removed = 0
+        mine = {"label": [f"{LABEL}.home={self.owner}", f"{LABEL}.build"]}
+        while True:  # an image another is made from goes once that one went
+            gone = 0
+            for image in self.local.images(filters=mine):
+                with contextlib.suppress(docker.errors.DockerException):
+                    self.local.remove_image(image["Id"], force=True)
+                    gone += 1
+            removed += gone
+            if not gone:
+                break
+        self._pushed = {k: v for k, v in self._pushed.items() if not k.startswith(BUILD_IMAGE)}
+        return removed
+
+    def _image_lock(self, tag: str) -> threading.Lock:
+        with self._lock:
+            return self._image_locks.setdefault(tag, threading.Lock())
+
+    def _build_layer(self, parent: str, folder: Path, tag: str) -> None:
+        """``tag``: ``parent`` with ``folder`` and all it holds at its own path, each file
+        owned and moded as here (a tar ``ADD``ed: ``COPY`` would give every file one owner,
+        and a build's files have two: Beanpole's and the app user's)."""
+        started = time.monotonic()
+        dockerfile = f"FROM {parent}\nADD layer.tar /\n".encode()
+        near = next((p for p in self.shared if p in folder.parents), None)
+        with (
+            tempfile.TemporaryFile(dir=near) as layer,
+            tempfile.TemporaryFile(dir=near) as context,
+        ):
+            with tarfile.open(fileobj=layer, mode="w") as tar:
+                tar.add(folder, arcname=str(folder).lstrip("/"))
+            size = layer.tell()
+            layer.seek(0)
+            with tarfile.open(fileobj=context, mode="w") as tar:
+                info = tarfile.TarInfo("Dockerfile")
+                info.size = len(dockerfile)
+                tar.addfile(info, io.BytesIO(dockerfile))
+                info = tarfile.TarInfo("layer.tar")
+                info.size = size
+                tar.addfile(info, layer)
+            context.seek(0)
+            error = ""
+            try:
+                for item in self.local.build(
+                    fileobj=context,
+                    custom_context=True,
+                    tag=tag,
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
+                    labels={f"{LABEL}.home": self.owner, f"{LABEL}.build": str(folder)},
+                ):
+                    if "error" in item:
+                        error = str(item["error"]).strip()
+            except docker.errors.DockerException as exc:
+                error = docker_runtime._short(exc)
+        if error:
+            raise ComponentError(f"could not make the image of {folder}: {error}")
+        log.info(
+            "image %s: %s (%.1f MB) in %.1f s",
+            tag,
+            folder,
+            size / 1e6,
+            time.monotonic() - started,
+        )
 
     def _push(self, image: str) -> str:
         if image not in self._pushed:
@@ -559,6 +676,12 @@ class Swarm:
                 "the swarm runtime yet: give the environment the docker runtime "
                 "(beanpole:instance:Runtime = docker)."
             )
+        for service in self._services(spec.instance_id):
+            endpoint = self._endpoint_of(service)
+            if endpoint is not None:
+                return endpoint
+        # made before the lock: the first instance of a version builds and pushes its image
+        image = self.version_image(spec) if spec.build_dirs and not spec.image else ""
         with self._lock:
             existing = self._services(spec.instance_id)
             for service in existing:
@@ -567,7 +690,7 @@ class Swarm:
                     return endpoint
                 self._remove(service)
             node = self._place(spec)
-            service_id = self._create(spec, node)
+            service_id = self._create(spec, node, image)
         return self._wait_address(service_id, spec)
 
     def _place(self, spec: InstanceSpec) -> SwarmNode:
@@ -591,7 +714,7 @@ class Swarm:
             )
         return next(n for n in nodes if n.id == chosen.id)
 
-    def _create(self, spec: InstanceSpec, node: SwarmNode) -> str:
+    def _create(self, spec: InstanceSpec, node: SwarmNode, image: str = "") -> str:
         env_key = _environment(spec)
         labels = {
             f"{LABEL}.home": self.owner,
@@ -604,11 +727,14 @@ class Swarm:
             f"{LABEL}.environment-key": env_key,
             f"{LABEL}.memory-limit": str(spec.memory_limit_mib),
             f"{LABEL}.stop-wait": str(spec.stop_wait_s),
-            **({f"{LABEL}.logs": "engine"} if spec.image else {}),
+            # an image's output (a version image's too) reaches this host by the engine
+            **({f"{LABEL}.logs": "engine"} if spec.image or image else {}),
             **{f"{LABEL}.{k}": v for k, v in docker_runtime._spec_labels(spec.env).items()},
         }
         container = (
-            self._image_container(spec, labels) if spec.image else self._container(spec, labels)
+            self._image_container(spec, labels)
+            if spec.image
+            else self._container(spec, labels, image)
         )
         resources = docker.types.Resources(
             cpu_limit=spec.cpu_limit_percent * 10_000_000 or None,
@@ -645,11 +771,19 @@ class Swarm:
         return str(created["ID"])
 
     def _container(
-        self, spec: InstanceSpec, labels: Mapping[str, str]
+        self, spec: InstanceSpec, labels: Mapping[str, str], image: str = ""
     ) -> docker.types.ContainerSpec:
-        """A Procfile instance: its processes in one task, the first to die ending it."""
+        """A Procfile instance: its processes in one task, the first to die ending it.
+
+        With ``image`` (its version's, `version_image`) the build comes from the image and
+        the output goes to the engine; without, the build is read at its host path (the
+        host-root image) and the output is written to ``log_dir``."""
         owner = docker_runtime.owner_ids(spec)
-        mounts = docker_runtime.host_root_mounts(spec, self.shared)
+        if image:
+            spec.log_dir.mkdir(parents=True, exist_ok=True)  # the engine's copy goes there
+            mounts = self._version_mounts(spec)
+        else:
+            mounts = docker_runtime.host_root_mounts(spec, self.shared)
         rules = (
             "table ip beanpole {\n chain prerouting {\n"
             "  type nat hook prerouting priority dstnat; policy accept;\n"
@@ -666,10 +800,10 @@ class Swarm:
             **spec.env,
             "PORT": str(spec.listen_port),
             "BEANPOLE_NFT": rules,
-            "BEANPOLE_RUN": _supervise(spec),
+            "BEANPOLE_RUN": _supervise(spec, to_files=not image),
         }
         return docker.types.ContainerSpec(
-            self.host_root(),
+            image or self.host_root(),
             command=["/usr/bin/sh", "-c", entry],
             hostname=spec.instance_id[:63],
             env={**env, "PATH": env.get("PATH", "/usr/local/bin:/usr/bin:/bin") + ":/usr/sbin"},
@@ -679,7 +813,9 @@ class Swarm:
             mounts=mounts,
             stop_grace_period=spec.stop_wait_s * 1_000_000_000,
             stop_signal="SIGTERM",
-            read_only=True,
+            # a version's instance writes into its own copy of the build, as on EB's
+            # instances; the host's folders stay read-only mounts
+            read_only=not image,
             init=True,
             cap_drop=["ALL"],
             cap_add=["NET_ADMIN", "SETUID", "SETGID", "SETPCAP"],
@@ -687,6 +823,27 @@ class Swarm:
                 "net.ipv4.conf.all.route_localnet": "1",
                 "net.ipv4.ip_unprivileged_port_start": "0",
             },
+        )
+
+    def _version_mounts(self, spec: InstanceSpec) -> list[docker.types.Mount]:
+        """A version image's task: the node's folders read-only beside the home and the
+        build (the image brings the build), and a per-user run folder of its own. Its
+        ``/tmp`` is the image's, its own: a tmpfs there would hide a build under /tmp."""
+        hidden = (*self.hidden, *self.shared, *(p.absolute() for p in spec.build_dirs))
+        mounts = [
+            docker.types.Mount(p, p, type="bind", read_only=True)
+            for p in docker_runtime.host_mounts_beside(hidden)
+        ]
+        private = []
+        run_dir = spec.log_dir.absolute().parent / "run"  # as `host_root_mounts` has it
+        if spec.env.get("XDG_RUNTIME_DIR") == str(run_dir):
+            private.append(str(run_dir))
+        return sorted(
+            [
+                *mounts,
+                *(docker.types.Mount(p, None, type="tmpfs", tmpfs_mode=0o1777) for p in private),
+            ],
+            key=lambda m: m["Target"],
         )
 
     def _image_container(
@@ -839,7 +996,9 @@ class Swarm:
         pump = self._pumps.get(service.id)
         if pump is not None and pump.is_alive():
             return
-        path = Path(folder) / "web.stdout.log"
+        names = sorted(service.processes) or ["web"]
+        files = {name.encode(): Path(folder) / f"{name}.stdout.log" for name in names}
+        path = files[b"web"] if b"web" in files else files[names[0].encode()]
         thread = threading.Thread(
             target=docker_runtime.copy_logs,
             args=(
@@ -854,6 +1013,7 @@ class Swarm:
                 ),
                 path,
                 service.instance,
+                (lambda text: _route(text, files, path)) if len(files) > 1 else None,
             ),
             name=f"logs-{service.instance}",
             daemon=True,
@@ -901,8 +1061,14 @@ class Swarm:
                         if not isinstance(raw, bytes)
                         else raw.decode(errors="replace")
                     )
-                    out.extend(line for line in text.splitlines() if line.strip())
-                return out[-lines:]
+                    for line in text.splitlines():
+                        name, marked, rest = line.partition(PROCESS_MARK.decode())
+                        if marked and name in service.processes:
+                            if process is None or name == process:
+                                out.append(rest)
+                        elif line.strip() and process in (None, "web"):
+                            out.append(line)
+                return [line for line in out if line.strip()][-lines:]
         for path in self.log_files(instance_id):
             if process is None or path.name.startswith(f"{process}."):
                 with contextlib.suppress(OSError):
@@ -1029,27 +1195,69 @@ def registry_address(base_url: str | None, config: _Addresses) -> str:
     return address
 
 
-def _supervise(spec: InstanceSpec) -> str:
+def _supervise(spec: InstanceSpec, *, to_files: bool = True) -> str:
     """The bash script that runs the instance's processes (as the app's user): each with its
-    output appended to ``<log_dir>/<name>.stdout.log``; when one ends, the others get TERM
-    and the task ends with its status (the engine then starts the task again)."""
+    output appended to ``<log_dir>/<name>.stdout.log`` (``to_files``), or to the task's
+    output, each line marked with its process's name (`PROCESS_MARK`) when there are more
+    than one; when one ends, the others get TERM (KILL after the stop wait) and the task
+    ends with its status (the engine then starts the task again)."""
+    wait = max(spec.stop_wait_s, 1) * 10
     lines = [
         "pids=()",
-        'stop() { kill -TERM "${pids[@]}" 2>/dev/null; wait; exit 143; }',
-        "trap stop TERM INT",
+        # TERM, and once more soon after: a child TERMed before its exec (bash's own
+        # handler still set) loses the signal; KILL what is left after the stop wait
+        "end() {",
+        '  kill -TERM "${pids[@]}" 2>/dev/null',
+        f"  for ((i = 0; i < {wait}; i++)); do",
+        '    kill -0 "${pids[@]}" 2>/dev/null || break',
+        '    ((i == 3)) && kill -TERM "${pids[@]}" 2>/dev/null',
+        "    sleep 0.1",
+        "  done",
+        '  kill -KILL "${pids[@]}" 2>/dev/null; wait',
+        "}",
+        "stop() { end; exit 143; }",
     ]
+    mark = len(spec.processes) > 1
     for name, command in spec.processes.items():
-        out = shlex.quote(str(spec.log_dir.absolute() / f"{name}.stdout.log"))
         port = spec.process_ports.get(name, spec.listen_port)
-        inner = shlex.quote(f"exec >>{out} 2>&1; {shell_line(command)}")
-        lines.append(f"PORT={port} /usr/bin/sh -c {inner} &")
+        if to_files:
+            out = shlex.quote(str(spec.log_dir.absolute() / f"{name}.stdout.log"))
+            inner = shlex.quote(f"exec >>{out} 2>&1; {shell_line(command)}")
+            lines.append(f"PORT={port} /usr/bin/sh -c {inner} &")
+        elif mark:
+            inner = shlex.quote(f"exec 2>&1; {shell_line(command)}")
+            prefix = shlex.quote(f"s/^/{name}{PROCESS_MARK.decode()}/")
+            # the pipe's reader is not the process: $! stays the process's own pid
+            lines.append(f"PORT={port} /usr/bin/sh -c {inner} > >(exec sed -u {prefix}) &")
+        else:
+            inner = shlex.quote(f"exec 2>&1; {shell_line(command)}")
+            lines.append(f"PORT={port} /usr/bin/sh -c {inner} &")
         lines.append("pids+=($!)")
     lines += [
-        "wait -n; code=$?",
-        'kill -TERM "${pids[@]}" 2>/dev/null; wait',
+        "trap stop TERM INT",
+        # wait -n misses a child that ended before it was called (bash 5.2): look at each,
+        # then wait for one to end or a tick's time, whichever comes first
+        "while :; do",
+        '  for p in "${pids[@]}"; do',
+        '    if ! kill -0 "$p" 2>/dev/null; then wait "$p"; code=$?; break 2; fi',
+        "  done",
+        "  sleep 2 & tick=$!",
+        "  wait -n",
+        '  kill "$tick" 2>/dev/null',
+        "done",
+        "end",
         "exit $code",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _route(text: bytes, files: Mapping[bytes, Path], default: Path) -> tuple[Path, bytes]:
+    """Which process's file a line of a task's output goes to, and the line without its
+    mark (`_supervise`); an unmarked line goes to ``default``."""
+    name, marked, rest = text.partition(PROCESS_MARK)
+    if marked and name in files:
+        return files[name], rest
+    return default, text
 
 
 def _environment(spec: InstanceSpec) -> str:

@@ -112,8 +112,10 @@ def dependency_step(
     """Install with the manager that wrote the lock file, into a cache keyed by
     package.json, that lock file, the manager, Node.js's version and production mode."""
     check_engines(app_dir, node_version)
-    if (app_dir / "node_modules").is_dir():
-        return None  # shipped with the bundle: EB installs nothing then
+    shipped = app_dir / "node_modules"
+    if shipped.is_dir() and not shipped.is_symlink():
+        return None  # shipped with the bundle: EB installs nothing then (a link is Beanpole's
+        # own to the installed dependencies, made by an earlier look at this version)
     production = settings.get(NAMESPACE, "NPM_USE_PRODUCTION") == "true"
     manager, lock = package_manager(app_dir)
     digest = hashlib.sha256()
