@@ -417,3 +417,12 @@ def test_https_listener_renders_only_with_a_port_and_certificate_changes_need_no
         LoadBalancerSpec("127.0.0.1", 8080, (), https_port=8080)
     with pytest.raises(InvalidInput, match="no HTTPS listener"):
         Backend("shop", (), check, (), redirect_https=True)
+
+
+def test_a_removed_server_s_requests_outlast_a_short_connect_timeout_only() -> None:
+    from beanpole.adapters.lb.haproxy import DELETE_GRACE_S, _delete_grace
+
+    # a swarm's 1 s: a request still connecting to a dead node is redispatched, not cut
+    assert _delete_grace(replace(SPEC, connect_timeout_ms=1000)) == 1.5
+    assert _delete_grace(replace(SPEC, connect_timeout_ms=200)) == DELETE_GRACE_S
+    assert _delete_grace(SPEC) == DELETE_GRACE_S  # one host's 5 s is not waited out

@@ -57,8 +57,10 @@ START_TIMEOUT_S = 15.0
 RELOAD_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
 #: How long ``del server`` is retried while in-flight requests finish, before their sessions
-#: are shut down, and again after. Callers drain first, so this is normally not reached.
+#: are shut down, and again after. Callers drain first, so this is normally not reached;
+#: with a connect timeout under `MAX_DELETE_GRACE_S`, the grace outlasts it (`_delete_grace`).
 DELETE_GRACE_S = 1.0
+MAX_DELETE_GRACE_S = 2.0
 POLL_S = 0.02
 WEIGHTS_REFRESH_S = 10.0  # the longest server_states() reuses the servers' own weights
 SET_VAR_BATCH = 100  # commands per CLI line: well under HAProxy's 16 KB line buffer
@@ -211,7 +213,7 @@ class HAProxy:
         for env, servers in running.items():
             for name in servers:
                 if (env, name) not in wanted:
-                    self._remove_server(env, name)
+                    self._remove_server(env, name, _delete_grace(spec))
 
     def _ensure_static_files(self, spec: LoadBalancerSpec) -> None:
         """Start the static file server when an environment has static files (and leave it
@@ -313,7 +315,7 @@ class HAProxy:
                 return line.partition(":")[2].strip().upper()
         return ""
 
-    def _remove_server(self, env: str, server: str) -> None:
+    def _remove_server(self, env: str, server: str, grace_s: float = DELETE_GRACE_S) -> None:
         """Maintenance, then delete; in-flight requests get a bounded grace, then are cut."""
         ref = f"{backend_id(env)}/{server}"
         self._expect(f"set server {ref} state maint")
@@ -324,7 +326,7 @@ class HAProxy:
             answer = self.runtime(f"del server {ref}").strip()
             return answer in ("Server deleted.", "No such server.")
 
-        if _poll(deleted, DELETE_GRACE_S):
+        if _poll(deleted, grace_s):
             return
         self.runtime(f"shutdown sessions server {ref}")
         if not _poll(deleted, DELETE_GRACE_S):
@@ -633,6 +635,18 @@ def server_healthy(status: str, check_status: str) -> bool:
         return True
     in_service = status.startswith(("UP", "DRAIN", "NOLB"))
     return in_service and check_status in _PASSING_CHECKS
+
+
+def _delete_grace(spec: LoadBalancerSpec) -> float:
+    """How long a removed server's requests may go on before they are cut: past the connect
+    timeout where that is short (a swarm's), so that a request still connecting to a dead
+    node's instance is sent to another one (``retry-on conn-failure``, ``redispatch``)
+    rather than cut; a longer one (5 s on one host, where a dead port refuses at once) is
+    not waited out."""
+    past_connect = spec.connect_timeout_ms / 1000 + 0.5
+    return (
+        max(DELETE_GRACE_S, past_connect) if past_connect <= MAX_DELETE_GRACE_S else DELETE_GRACE_S
+    )
 
 
 def _poll(condition: Callable[[], bool], timeout_s: float) -> bool:
