@@ -18,6 +18,8 @@ from harness import Beanpole, Load, wait_for
 
 pytestmark = pytest.mark.slow
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
 BASE = "beanpole/debian:bookworm"
 APP = """\
 import json, os, socket, sys
@@ -130,8 +132,6 @@ def test_a_python_node_or_static_version_runs_from_an_image_of_its_build(
 ):
     """Built once on Beanpole's host (dependencies installed there), then an image of the
     build: its dependencies' and app's layers over the host-root image, pulled by digest."""
-    from conftest import EXAMPLES
-
     bp = beanpole_swarm
     env = f"ex-{platform}"
     bp.cli("create", env, "--app", env, "--source", str(EXAMPLES / platform), "--scale", "2")

@@ -587,8 +587,13 @@ class Builder:
         tool = self.root / TOOLS / "static_server.py"
         tool.parent.mkdir(exist_ok=True)
         tool.parent.chmod(0o755)
-        shutil.copyfile(static_server.__file__, tool)
-        tool.chmod(0o644)
+        code = Path(static_server.__file__).read_bytes()
+        if not tool.is_file() or tool.read_bytes() != code:
+            # replaced whole, never rewritten in place: a running instance may be reading it
+            new = tool.with_name(f".{tool.name}.{os.getpid()}.tmp")
+            new.unlink(missing_ok=True)
+            _write_new(new, code)
+            new.replace(tool)
         command = f"{shlex.quote(app_python(run_as))} {shlex.quote(str(tool))} "
         return replace(plan, processes={**plan.processes, "web": command + web[len(ours) :]})
 
