@@ -316,7 +316,7 @@ def swarm_leftovers(bed: swarmkit.SwarmBed, home: Path) -> dict[str, Any]:
 
 def remove_swarm_side(bed: swarmkit.SwarmBed, home: Path, registry: Any) -> None:
     """What ``server stop --all`` leaves of a swarm home: its services, gateway, network,
-    host route and nft table (`Swarm.shutdown`), and its registry."""
+    host route and nft table (`Swarm.shutdown`), the images it made, and its registry."""
     import docker
 
     from beanpole.adapters.runtime.swarm import Swarm
@@ -330,6 +330,7 @@ def remove_swarm_side(bed: swarmkit.SwarmBed, home: Path, registry: Any) -> None
             runtime.subnet  # noqa: B018 - known, so that shutdown removes its route
         runtime.shutdown()
     finally:
+        runtime.remove_images()  # the versions' images it made on this host's engine
         runtime.close()
         registry.stop()
 

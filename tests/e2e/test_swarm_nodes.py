@@ -85,12 +85,13 @@ def swarm_server(public_tmp):
     finally:
         bp.stop_all()
         # what `server stop --all` leaves of a swarm home: its services, gateway, network
-        # and route, and the registry (both outlive the control plane)
+        # and route, its images, and the registry (they outlive the control plane)
         with contextlib.suppress(Exception):
             swarm.api.inspect_network(swarm.network)  # NotFound: none was made
             _ = swarm.subnet  # known, so that shutdown removes its routes too
         with contextlib.suppress(Exception):
             swarm.shutdown()
+        swarm.remove_images()  # the versions' images the server made on this host's engine
         for node in bed.nodes:
             with contextlib.suppress(Exception):
                 swarm.set_availability(node, "active")
