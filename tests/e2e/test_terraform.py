@@ -54,7 +54,7 @@ provider "aws" {
   skip_metadata_api_check     = true
   skip_region_validation      = true
   s3_use_path_style           = true
-  max_retries                 = 1
+  max_retries                 = 3 # as docs/terraform.md: the SDK's retry of a client race
   endpoints {
     elasticbeanstalk = "%(endpoint)s"
     s3               = "%(endpoint)s"
