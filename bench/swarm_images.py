@@ -11,7 +11,11 @@ images by `Swarm.version_image`, each round with a new virtualenv and two new ap
 - ``cached``: the first version again (another instance of it);
 - ``start_image`` / ``start_host``: from `start` to the first answer of an instance of that
   version on a node that has not pulled it yet, beside the same app run from the host's
-  folders (the host-root image, as a spec without build folders runs) in the same round.
+  folders (the host-root image, as a spec without build folders runs) in the same round;
+- ``collect``: the round's versions deleted (their folders and the dependencies' removed, no
+  instance left), `Swarm.collect_images` removing their images from the registry (manifests,
+  then its garbage collection) and from this host's engine; with the megabytes it freed in
+  the registry's storage.
 
 Prints medians (min-max) and writes ``bench/results/swarm_images-<time>.json``. Skipped,
 saying why, where the test bed cannot run.
@@ -46,7 +50,7 @@ def index():
     return "hello"
 """
 NOBODY = (65534, 65534)
-CASES = ("cold", "code_only", "cached", "start_image", "start_host")
+CASES = ("cold", "code_only", "cached", "start_image", "start_host", "collect")
 
 
 def why_not() -> str | None:
@@ -196,11 +200,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             }
             for name in (f"i-{r}a", f"i-{r}h"):
                 runtime.stop(name)
+            stored = size_mb(registry.storage)
+            for folder in (one.parent, two.parent, deps):
+                shutil.rmtree(folder)
+            started = time.perf_counter()
+            row["collected"] = runtime.collect_images()
+            row["collect"] = time.perf_counter() - started
+            row["freed_mb"] = round(stored - size_mb(registry.storage), 1)
             result["runs"].append(row)
             print(
                 f"  round {r + 1}: "
                 + ", ".join(f"{k} {row[k]:.2f} s" for k in CASES)
-                + f" (dependencies {row['deps_mb']} MB)"
+                + f" (dependencies {row['deps_mb']} MB; {row['collected']} images collected,"
+                f" {row['freed_mb']} MB freed)"
             )
     finally:
         runtime.shutdown()

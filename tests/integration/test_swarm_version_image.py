@@ -169,3 +169,53 @@ def test_versions_share_their_dependencies_layer_and_a_remade_build_is_a_new_ima
     assert runtime.remove_images() >= 4  # the dependencies' layer and three versions
     mine = {"label": [f"beanpole.home={runtime.owner}"]}
     assert runtime.local.images(swarm_runtime.BUILD_IMAGE, filters=mine) == []
+
+
+def test_images_of_deleted_versions_are_collected_unless_a_service_runs_them(runtime, home):
+    registry = runtime.registry
+    deps = _deps(home)
+    kept = _version(home, "d1", "kept", deps)
+    deleted = _version(home, "d2", "deleted", deps)
+    running = _version(home, "d3", "running", deps)
+    for spec in (kept, deleted):
+        runtime.version_image(spec)
+    endpoint = runtime.start(running)
+    wait_for(lambda: _get(f"{endpoint.url()}index.html"), 90, "the running version's page")
+
+    def image_id(folder: Path) -> str:
+        mine = {"label": [f"beanpole.home={runtime.owner}", f"beanpole.build={folder}"]}
+        found = runtime.local.images(swarm_runtime.BUILD_IMAGE, filters=mine)
+        return found[0]["Id"] if found else ""
+
+    def in_registry(image: str) -> bool:
+        return registry.manifest_digest(swarm_runtime.BUILD_IMAGE, image.split(":")[1]) is not None
+
+    ids = {spec.cwd: image_id(spec.cwd) for spec in (kept, deleted, running)}
+    assert all(ids.values()) and all(in_registry(i) for i in ids.values())
+    ids[deps] = image_id(deps)  # made here, only a base: its layer goes in each version's
+    assert ids[deps]
+    stored = sum(f.stat().st_size for f in registry.storage.rglob("*") if f.is_file())
+
+    assert runtime.collect_images() == 0  # every folder still there
+    shutil.rmtree(deleted.cwd)  # its version deleted
+    shutil.rmtree(running.cwd)  # deleted too, but a service still runs it
+    assert runtime.collect_images() == 1
+
+    assert image_id(deleted.cwd) == "" and not in_registry(ids[deleted.cwd])
+    for folder in (kept.cwd, running.cwd):
+        assert image_id(folder) == ids[folder] and in_registry(ids[folder])
+    assert image_id(deps) == ids[deps]
+    left = sum(f.stat().st_size for f in registry.storage.rglob("*") if f.is_file())
+    assert left < stored  # the deleted version's own layer is gone from the disk
+
+    # the registry still takes pushes after its collection, and a node pulls what it took
+    again = _version(home, "d4", "after the collection", deps)
+    endpoint = runtime.start(again)
+    page = wait_for(lambda: _get(f"{endpoint.url()}index.html"), 90, "the new version's page")
+    assert page.text == "after the collection"
+    assert _get(f"{endpoint.url()}index.html") is not None
+
+    runtime.stop(running.instance_id)  # nothing runs it now: it goes at the next collection
+    assert runtime.collect_images() == 1
+    assert image_id(running.cwd) == "" and not in_registry(ids[running.cwd])
+    assert image_id(deps) == ids[deps] and in_registry(ids[kept.cwd])

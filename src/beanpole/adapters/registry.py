@@ -54,6 +54,7 @@ REGISTRY_BIN = "/usr/bin/docker-registry"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 HTTP_TIMEOUT_S = 5.0
+GC_TIMEOUT_S = 300.0
 #: While it starts: short, so that a process that dies meanwhile is seen at once.
 PROBE_TIMEOUT_S = 1.0
 POLL_S = 0.05
@@ -295,7 +296,9 @@ class Registry:
             "storage": {
                 "filesystem": {"rootdirectory": str(self.storage)},
                 "delete": {"enabled": True},
-                "cache": {"blobdescriptor": "inmemory"},
+                # No blob descriptor cache: after a garbage collection it would still say
+                # that a removed layer exists, and a push would skip that layer
+                # (`collect_garbage`).
             },
             "http": {
                 "addr": f"{bind}:{self.port}",
@@ -424,6 +427,56 @@ class Registry:
             f"/etc/docker/certs.d/{self.host}/ca.crt on it (beanpole nodes ca; docs/swarm.md)."
         )
 
+    def manifest_digest(self, repository: str, tag: str) -> str | None:
+        """The digest of the manifest ``repository:tag`` names here, or None when there is
+        none."""
+        answer = self._manifest("HEAD", repository, tag)
+        digest = str(answer.headers.get("docker-content-digest", ""))
+        if answer.status_code == 200 and _DIGEST.fullmatch(digest):
+            return digest
+        if answer.status_code == 404:
+            return None
+        raise ComponentError(
+            f"The registry could not say which manifest {repository}:{tag} is "
+            f"(HTTP {answer.status_code})."
+        )
+
+    def _manifest(self, method: str, repository: str, reference: str) -> httpx.Response:
+        """The registry's answer to ``method`` on the manifest ``repository:reference``."""
+        try:
+            with self._http() as http:
+                return http.request(
+                    method,
+                    f"/v2/{repository}/manifests/{reference}",
+                    headers={"Accept": _MANIFEST_TYPES},
+                )
+        except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
+            raise ComponentError(
+                f"The registry did not answer ({exc}): start it (its log: {self.log_file})."
+            ) from exc
+
+    def collect_garbage(self) -> int:
+        """Remove the layers that no manifest holds any more (``docker-registry
+        garbage-collect``, while the registry serves: no push may run meanwhile, which is
+        the caller's to ensure); the bytes freed."""
+        before = _size(self.storage)
+        try:
+            done = subprocess.run(
+                [REGISTRY_BIN, "garbage-collect", str(self.config_file)],
+                capture_output=True,
+                timeout=GC_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ComponentError(f"The registry's garbage collection did not run: {exc}") from exc
+        if done.returncode != 0:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+            raise ComponentError(
+                f"The registry's garbage collection failed (exit {done.returncode}): "
+                + " | ".join(tail)
+            )
+        return max(0, before - _size(self.storage))
+
     def delete(self, reference: str) -> None:
         """Delete the manifest ``<host>/<repository>@<digest>`` names (and the tags on it); one
         already gone is fine. Its layers stay until a garbage collection."""
@@ -436,20 +489,22 @@ class Registry:
                 f"{reference!r} is not an image of this registry: give "
                 f"{self.host}/<repository>@sha256:<digest>, as push returned it."
             )
-        try:
-            with self._http() as http:
-                answer = http.delete(
-                    f"/v2/{repository}/manifests/{digest}", headers={"Accept": _MANIFEST_TYPES}
-                )
-        except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
-            raise ComponentError(
-                f"The registry did not answer ({exc}): start it (its log: {self.log_file})."
-            ) from exc
+        answer = self._manifest("DELETE", repository, digest)
         if answer.status_code not in (202, 404):
             raise ComponentError(
                 f"The registry refused to delete {reference} (HTTP {answer.status_code}): "
                 f"{answer.text.strip()[:300]}"
             )
+
+
+def _size(folder: Path) -> int:
+    """The bytes of the files under ``folder``."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
 
 
 def _poll(condition: Callable[[], bool], timeout_s: float) -> bool:
@@ -589,3 +644,15 @@ class ExternalRegistry:
             f"Each node must be able to pull from {self.host} (its certificate trusted, "
             "docker login)."
         )
+
+    def manifest_digest(self, repository: str, tag: str) -> None:
+        """Unknown: the operator's registry is read only through the engine. What is in it
+        is the operator's to collect (docs/swarm.md)."""
+        return None
+
+    def delete(self, reference: str) -> None:
+        """Nothing: the operator's registry is the operator's to collect."""
+
+    def collect_garbage(self) -> int:
+        """Nothing: the operator's registry is the operator's to collect."""
+        return 0

@@ -50,7 +50,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -91,6 +91,9 @@ DEFAULT_HEARTBEAT_NS = 5_000_000_000
 HEARTBEAT_NS = 1_000_000_000
 #: How often `observe` checks that the gateway runs and the route goes through it.
 GATEWAY_CHECK_S = 5.0
+#: How often `observe` starts a collection of the version images no instance can need again
+#: (`Swarm.collect_images`): the first one this long after the runtime is made.
+IMAGE_COLLECT_S = 300.0
 _API_TIMEOUT_S = 60
 _ADDRESS_WAIT_S = 20.0
 #: Task states before the container runs.
@@ -122,6 +125,47 @@ class ImageRegistry(Protocol):
     def push(self, client: docker.APIClient, image: str, repository: str) -> str: ...
 
     def trust_hint(self) -> str: ...
+
+    def manifest_digest(self, repository: str, tag: str) -> str | None: ...
+
+    def delete(self, reference: str) -> None: ...
+
+    def collect_garbage(self) -> int: ...
+
+
+class _PushGate:
+    """Pushes to the registry run side by side; its garbage collection runs alone (a layer
+    it removes while a push is between uploading it and sending its manifest would be
+    lost)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._pushes = 0
+        self._collecting = False
+
+    @contextlib.contextmanager
+    def push(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._collecting)
+            self._pushes += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._pushes -= 1
+                self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def collect(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._collecting and not self._pushes)
+            self._collecting = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._collecting = False
+                self._changed.notify_all()
 
 
 @dataclass(frozen=True)
@@ -209,6 +253,9 @@ class Swarm:
         self._gateway_checked = 0.0  # time.monotonic() of the last gateway check
         self._pumps: dict[str, threading.Thread] = {}  # service id -> its log copier
         self._image_locks: dict[str, threading.Lock] = {}  # build image tag -> its builder
+        self._push_gate = _PushGate()
+        self._collected = time.monotonic()  # when the last image collection started
+        self._collector: threading.Thread | None = None
 
     # -- the engines -----------------------------------------------------------------------
 
@@ -403,8 +450,97 @@ class Swarm:
     def _push(self, image: str) -> str:
         if image not in self._pushed:
             repository = image.rpartition(":")[0] if ":" in image.rpartition("/")[2] else image
-            self._pushed[image] = self.registry.push(self.local, image, repository)
+            with self._push_gate.push():
+                self._pushed[image] = self.registry.push(self.local, image, repository)
         return self._pushed[image]
+
+    def collect_images(self) -> int:
+        """Remove the version images no instance can need again: those whose build folder
+        is gone (its version was deleted) and that no service of this home runs. Each goes
+        from the registry (its manifest, then the layers no other manifest holds) and from
+        the engine that builds. The nodes keep what they pulled (docs/swarm.md). Returns how
+        many images went."""
+        mine = {"label": [f"{LABEL}.home={self.owner}", f"{LABEL}.build"]}
+        try:
+            images = self.local.images(filters=mine)
+            running = {
+                _image_of(row).rpartition("@")[2] for row in self._labelled(self.api.services, None)
+            }
+        except (docker.errors.DockerException, OSError) as exc:
+            log.warning("version images not collected: %s", docker_runtime._short(exc))
+            return 0
+        doomed = [
+            image
+            for image in images
+            if (folder := (image.get("Labels") or {}).get(f"{LABEL}.build"))
+            and not os.path.lexists(folder)
+        ]
+        if not doomed:
+            return 0
+        deleted = 0
+        with self._push_gate.collect():
+            for image in list(doomed):
+                # pushed under its id as tag (`registry.push_image`)
+                tag = str(image["Id"]).rpartition(":")[2]
+                try:
+                    digest = self.registry.manifest_digest(BUILD_IMAGE, tag)
+                    if digest in running:
+                        doomed.remove(image)  # a service still runs it: kept
+                        continue
+                    if digest is not None:
+                        self.registry.delete(f"{self.registry.host}/{BUILD_IMAGE}@{digest}")
+                        deleted += 1
+                except ComponentError as exc:
+                    log.warning("version image %s kept: %s", tag[:12], exc)
+                    doomed.remove(image)
+            if deleted:
+                try:
+                    freed = self.registry.collect_garbage()
+                except ComponentError as exc:
+                    log.warning("%s", exc)
+                else:
+                    log.info(
+                        "registry: %d version images deleted, %.1f MB freed", deleted, freed / 1e6
+                    )
+        removed = self._remove_local(doomed)
+        gone = {t for image in doomed for t in image.get("RepoTags") or []}
+        self._pushed = {k: v for k, v in self._pushed.items() if k not in gone}
+        return removed
+
+    def _remove_local(self, images: list[dict[str, Any]]) -> int:
+        """Remove ``images`` from the engine that builds, by each of their names (one that
+        another is made from is only untagged, and goes with the last image made from it);
+        how many went."""
+        for image in images:
+            for name in [*(image.get("RepoTags") or []), *(image.get("RepoDigests") or [])]:
+                try:
+                    self.local.remove_image(name)
+                except docker.errors.NotFound:
+                    pass
+                except docker.errors.APIError as exc:
+                    log.warning("version image %s kept: %s", name, docker_runtime._short(exc))
+        removed = 0
+        for image in images:
+            try:
+                self.local.inspect_image(image["Id"])  # type: ignore[no-untyped-call]
+            except docker.errors.NotFound:
+                removed += 1
+            except docker.errors.DockerException:
+                pass
+        return removed
+
+    def _collect_when_due(self) -> None:
+        """Start `collect_images` in the background every `IMAGE_COLLECT_S`."""
+        now = time.monotonic()
+        if now - self._collected < IMAGE_COLLECT_S or (
+            self._collector is not None and self._collector.is_alive()
+        ):
+            return
+        self._collected = now
+        self._collector = threading.Thread(
+            target=self.collect_images, name="swarm-image-collector", daemon=True
+        )
+        self._collector.start()
 
     def _pull_on_manager(self, reference: str) -> None:
         try:
@@ -934,6 +1070,7 @@ class Swarm:
     def observe(self) -> dict[str, InstanceObservation]:
         """Every instance of this home: the latest task of its service, in the runtime's
         words; one that sits on a node that is down has failed (``node n3 is down``)."""
+        self._collect_when_due()
         services = self._services()
         if not services:
             return {}
@@ -1263,6 +1400,12 @@ def _route(text: bytes, files: Mapping[bytes, Path], default: Path) -> tuple[Pat
 def _environment(spec: InstanceSpec) -> str:
     """Which environment the instance spreads with (its instances are counted together)."""
     return spec.environment or spec.env.get("BEANPOLE_ENVIRONMENT_ID", "")
+
+
+def _image_of(service: Mapping[str, Any]) -> str:
+    """The image reference a service's tasks run."""
+    template = (service.get("Spec") or {}).get("TaskTemplate") or {}
+    return str((template.get("ContainerSpec") or {}).get("Image") or "")
 
 
 def _state(task: Mapping[str, Any]) -> str:
